@@ -1,0 +1,78 @@
+"""The OneCity subscriber portal: create_app builds the Flask application."""
+
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal import config
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, error pages, CLI."""
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(config.default_config(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = config.load_secret_key(app.instance_path)
+    if app.config["PORTAL_MODE"] not in config.MODES:
+        raise RuntimeError(f"PORTAL_MODE must be one of {', '.join(config.MODES)}")
+
+    proxies = app.config["PORTAL_TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from portal import cli, security
+
+    security.init_app(app)
+    cli.init_app(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from portal import auth_session, i18n
+    from portal.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    i18n.init_app(app)
+    login_manager.init_app(app)
+    auth_session.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.web.auth.views import bp as auth_bp
+    from portal.web.errors import init_app as init_errors
+    from portal.web.filters import init_app as init_filters
+    from portal.web.history.views import bp as history_bp
+    from portal.web.home.views import bp as home_bp
+    from portal.web.payments.views import bp as payments_bp
+    from portal.web.promos.views import bp as promos_bp
+    from portal.web.pwa.views import bp as pwa_bp
+    from portal.web.services.views import bp as services_bp
+    from portal.web.tariffs.views import bp as tariffs_bp
+    from portal.web.visits.views import bp as visits_bp
+
+    for bp in (
+        auth_bp,
+        home_bp,
+        history_bp,
+        payments_bp,
+        tariffs_bp,
+        services_bp,
+        visits_bp,
+        promos_bp,
+        pwa_bp,
+    ):
+        app.register_blueprint(bp)
+    init_errors(app)
+    init_filters(app)

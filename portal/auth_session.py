@@ -1,0 +1,81 @@
+"""Flask-Login on top of server-side sessions (portal.domain.credentials).
+
+Flask-Login keeps the session token in the signed cookie (and in the remember cookie for
+"stay signed in"); every request looks the token up, so a session ended in the database
+is over at once, whoever holds a copy of the cookie.
+"""
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app, redirect, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import AnonymousUserMixin, current_user
+
+from portal.domain import credentials
+from portal.extensions import db, login_manager
+from portal.htmx import hx_redirect, is_htmx
+from portal.models import LoginSession, Person
+
+
+@dataclass
+class SignedIn:
+    """The current user as Flask-Login sees it: a person and the session they used."""
+
+    person: Person
+    login_session: LoginSession
+    token: str
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    @property
+    def id(self) -> int:
+        return self.person.id
+
+    def get_id(self) -> str:
+        return self.token
+
+
+def session_lifetime(remember: bool):
+    if remember:
+        return current_app.config["REMEMBER_COOKIE_DURATION"]
+    return current_app.config["PORTAL_SESSION_IDLE"]
+
+
+@login_manager.user_loader
+def load_user(token: str) -> SignedIn | None:
+    record = credentials.resume_session(
+        db.session, token, idle=session_lifetime(False), remembered=session_lifetime(True)
+    )
+    if record is None:
+        return None
+    db.session.commit()
+    return SignedIn(record.person, record, token)
+
+
+def _unauthorized():
+    login_url = url_for("auth.login")
+    if is_htmx():
+        # A 302 would be swapped into a fragment; tell htmx to go to the page instead.
+        return hx_redirect(login_url)
+    target = request.full_path if request.method == "GET" else None
+    if target and target.rstrip("?") != "/":
+        return redirect(url_for("auth.login", next=target.rstrip("?")))
+    return redirect(login_url)
+
+
+class Anonymous(AnonymousUserMixin):
+    person = None
+
+
+def init_app(app: Flask) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please sign in.")
+    login_manager.session_protection = None  # our sessions are server-side and revocable
+    login_manager.anonymous_user = Anonymous
+    login_manager.unauthorized_handler(_unauthorized)
+
+
+def current_person() -> Person:
+    return current_user.person

@@ -1,0 +1,145 @@
+"""The `portal` command: Flask's CLI with the portal's own commands.
+
+portal demo                 migrate, load demo data (once), serve on 127.0.0.1:5000
+portal db upgrade           apply the migrations (Flask-Migrate)
+portal subscriber add ...   create an account as a contract is signed
+portal billing run          charge the day's share of every subscription
+"""
+
+import os
+from datetime import date
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade
+from werkzeug.serving import run_simple
+
+from portal.domain import billing, clock, subscribers
+from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
+from portal.extensions import db
+
+
+def _create_app() -> Flask:
+    from portal import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(
+    create_app=_create_app, add_default_commands=True, help="The subscriber portal's command line."
+)
+
+
+@main.command("demo", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-serve", is_flag=True, help="Prepare the database and exit.")
+def demo_command(host: str, port: int, no_serve: bool) -> None:
+    """Create the database if needed, load the demo provider once, and serve it."""
+    from portal import create_app, demo
+
+    os.environ.setdefault("PORTAL_MODE", "demo")
+    app = create_app()
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        today = clock.local_today(app.config["PORTAL_TIMEZONE"])
+        created = demo.load(db.session, today=today)
+        db.session.commit()
+    click.echo("Demo data loaded." if created else "Demo data already present: kept as is.")
+    click.echo(f"Portal: http://{host}:{port}/")
+    click.echo(f"Sign in with login: {demo.DEMO_LOGIN}  password: {demo.DEMO_PASSWORD}")
+    click.echo(f"(or contract number {demo.DEMO_CONTRACT} and the same password)")
+    if no_serve:
+        return
+    # Werkzeug's server is plenty for a demo; production runs gunicorn (see README).
+    run_simple(host, port, app, threaded=True)
+
+
+@click.group("subscriber")
+def subscriber_group() -> None:
+    """Subscriber accounts."""
+
+
+@subscriber_group.command("add")
+@click.option("--contract", required=True, help="Contract number.")
+@click.option("--name", required=True, help="Full name.")
+@click.option("--phone", required=True, help="Mobile phone, any usual spelling.")
+@click.option("--login", default=None, help="Login (default: the contract number).")
+@click.option("--password", default=None, help="Password (default: generated).")
+@click.option("--address", default="", help="Service address.")
+@click.option(
+    "--account",
+    "personal_account",
+    default=None,
+    help="Personal account number (default: the contract number).",
+)
+@click.option("--tariff", "tariffs", multiple=True, help="Tariff code; repeat for TV.")
+@click.option("--service", "services", multiple=True, help="Add-on service code.")
+@with_appcontext
+def subscriber_add(
+    contract, name, phone, login, password, address, personal_account, tariffs, services
+) -> None:
+    """Create an account as it is created when a contract is signed."""
+    try:
+        new = subscribers.create_subscriber(
+            db.session,
+            contract_number=contract,
+            name=name,
+            phone=phone,
+            login=login,
+            password=password,
+            address=address,
+            personal_account=personal_account,
+            tariff_codes=tuple(tariffs),
+            service_codes=tuple(services),
+            start=clock.local_today(current_app.config["PORTAL_TIMEZONE"]),
+        )
+    except DuplicateContract as exc:
+        db.session.rollback()
+        raise click.ClickException(f"contract {exc} is taken (as a contract or a login)") from None
+    except DuplicateLogin as exc:
+        db.session.rollback()
+        raise click.ClickException(f"login {exc} is already taken") from None
+    except InvalidInput as exc:
+        db.session.rollback()
+        raise click.ClickException(f"invalid {exc}") from None
+    db.session.commit()
+    click.echo(f"Contract: {new.account.contract_number}")
+    click.echo(f"Login:    {new.person.login}")
+    click.echo(f"Password: {new.password}")
+    click.echo("The password is shown only now: print it in the contract.")
+
+
+@click.group("billing")
+def billing_group() -> None:
+    """Charges."""
+
+
+@billing_group.command("run")
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="The day to charge (default: today in the provider's time zone).",
+)
+@with_appcontext
+def billing_run(day) -> None:
+    """Charge every active account its share for the day; safe to repeat."""
+    the_day: date = day.date() if day else clock.local_today(current_app.config["PORTAL_TIMEZONE"])
+    result = billing.run_day(db.session, the_day, actor="cli")
+    db.session.commit()
+    click.echo(
+        f"{the_day}: charged {result.charged_accounts} accounts, "
+        f"{result.kopecks / 100:.2f} RUB, blocked for debt: {result.blocked}"
+    )
+
+
+def init_app(app: Flask) -> None:
+    for command in (subscriber_group, billing_group):
+        app.cli.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

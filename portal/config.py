@@ -1,0 +1,92 @@
+"""Configuration: defaults, then the environment, then a test config.
+
+Every setting the deployment may change is read from an environment variable here and
+nowhere else, so this module is the whole list of knobs.
+"""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+MODES = ("production", "development", "demo")
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_secret_key(instance_path: str) -> str:
+    """Take SECRET_KEY from the environment, else from a file generated once under instance/.
+
+    A constant in the code would let anyone who reads the repository forge sessions.
+    """
+    from_env = os.environ.get("SECRET_KEY")
+    if from_env:
+        return from_env
+    key_file = Path(instance_path) / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Created with owner-only permissions before the key is written into it.
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+def default_config(instance_path: str) -> dict:
+    """The settings of a fresh install, with the environment applied."""
+    database_url = os.environ.get("DATABASE_URL") or (
+        "sqlite:///" + str(Path(instance_path) / "portal.db")
+    )
+    redis_url = os.environ.get("REDIS_URL") or None
+    mode = os.environ.get("PORTAL_MODE", "production")
+    return {
+        "PORTAL_MODE": mode,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        # Branding: OneCity is the default provider.
+        "PORTAL_PROVIDER_NAME": os.environ.get("PORTAL_PROVIDER_NAME", "OneCity"),
+        "PORTAL_PROVIDER_CITY": os.environ.get("PORTAL_PROVIDER_CITY", "Ялта"),
+        "PORTAL_SUPPORT_PHONE": os.environ.get("PORTAL_SUPPORT_PHONE", "+7 (978) 00-02-535"),
+        "PORTAL_SITE": os.environ.get("PORTAL_SITE", "1city.org"),
+        "PORTAL_BRAND_COLOR": os.environ.get("PORTAL_BRAND_COLOR", "#0b5cad"),
+        "PORTAL_BACKGROUND_COLOR": os.environ.get("PORTAL_BACKGROUND_COLOR", "#ffffff"),
+        "PORTAL_LOGO": os.environ.get("PORTAL_LOGO", "icons/logo.svg"),
+        "PORTAL_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "Europe/Simferopol"),
+        # Sessions
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _env_bool("PORTAL_SECURE_COOKIES", mode == "production"),
+        "SESSION_COOKIE_NAME": "portal_session",
+        "REMEMBER_COOKIE_NAME": "portal_remember",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _env_bool("PORTAL_SECURE_COOKIES", mode == "production"),
+        "REMEMBER_COOKIE_DURATION": timedelta(
+            days=int(os.environ.get("PORTAL_REMEMBER_DAYS", "60"))
+        ),
+        "REMEMBER_COOKIE_REFRESH_EACH_REQUEST": False,  # True would remember everyone
+        "PORTAL_SESSION_IDLE": timedelta(
+            hours=int(os.environ.get("PORTAL_SESSION_IDLE_HOURS", "12"))
+        ),
+        # Throttling of sign-in failures (Flask-Limiter syntax)
+        "PORTAL_LOGIN_LIMIT_ACCOUNT": os.environ.get(
+            "PORTAL_LOGIN_LIMIT_ACCOUNT", "5 per 15 minutes"
+        ),
+        "PORTAL_LOGIN_LIMIT_ADDRESS": os.environ.get("PORTAL_LOGIN_LIMIT_ADDRESS", "20 per hour"),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": False,
+        # Trusted reverse proxies in front of the app (for the client address); 0 = none.
+        "PORTAL_TRUSTED_PROXIES": int(os.environ.get("PORTAL_TRUSTED_PROXIES", "0")),
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "BABEL_DEFAULT_LOCALE": "ru",
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "Europe/Simferopol"),
+        "PORTAL_LANGUAGES": ("ru", "en"),
+    }

@@ -1,0 +1,92 @@
+"""The database: an engine per app, a request-scoped session, a typed declarative base.
+
+Plain SQLAlchemy 2 rather than a wrapper, so tests can bind an app's sessions to a
+connection whose transaction is rolled back after each test, on SQLite and PostgreSQL
+alike. Each app keeps its own engine, so two apps in one process (tests, tools) never
+share one by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine with the settings each backend needs."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        # Let SQLAlchemy, not the sqlite3 module, begin transactions, so that
+        # SAVEPOINTs (begin_nested) work as on PostgreSQL.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _sqlite_begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+@dataclass
+class _AppDatabase:
+    engine: sa.Engine
+    bind: sa.Engine | sa.Connection
+    options: dict = field(default_factory=dict)
+
+
+class Database:
+    """The engine of the current app, and a session per request (per thread)."""
+
+    Model = Base
+    metadata = Base.metadata
+
+    def __init__(self) -> None:
+        self.session = scoped_session(self._new_session)
+
+    def init_app(self, app: Flask) -> None:
+        engine = make_engine(app.config["DATABASE_URL"])
+        app.extensions["portal_db"] = _AppDatabase(engine=engine, bind=engine)
+
+        @app.teardown_appcontext
+        def _remove_session(_exc: BaseException | None) -> None:
+            self.session.remove()
+
+    @property
+    def engine(self) -> sa.Engine:
+        return current_app.extensions["portal_db"].engine
+
+    def bind_to(self, app: Flask, bind: sa.Engine | sa.Connection | None, **options) -> None:
+        """Make the app's sessions use `bind` (tests: a connection in a transaction);
+        None puts the app's engine back."""
+        self.session.remove()
+        state = app.extensions["portal_db"]
+        state.bind = bind if bind is not None else state.engine
+        state.options = options
+
+    def _new_session(self) -> Session:
+        state = current_app.extensions["portal_db"]
+        return Session(bind=state.bind, expire_on_commit=False, **state.options)

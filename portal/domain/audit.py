@@ -1,0 +1,30 @@
+"""Audit events for everything that changes money or credentials."""
+
+from sqlalchemy.orm import Session
+
+from portal.domain import clock
+from portal.models import AuditEvent
+
+
+def record(
+    db: Session,
+    event: str,
+    *,
+    actor: str,
+    person_id: int | None = None,
+    account_id: int | None = None,
+    address: str | None = None,
+    **data: object,
+) -> AuditEvent:
+    """Add one audit event to the current transaction (it commits with the change)."""
+    entry = AuditEvent(
+        at=clock.now(),
+        event=event,
+        actor=actor,
+        person_id=person_id,
+        account_id=account_id,
+        address=address,
+        data=data,
+    )
+    db.add(entry)
+    return entry

@@ -1,0 +1,145 @@
+"""Passwords and sign-in sessions.
+
+argon2id hashes. An unknown login costs the same work as a wrong password (a hash is
+verified either way), so neither the answer nor its timing tells which one was wrong.
+Sessions live in the database: the cookie holds a random token, the table its hash, so
+ending a session ends it even for a copied cookie.
+"""
+
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session
+
+from portal.domain import clock
+from portal.models import Account, LoginSession, Person
+
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
+_DUMMY_HASH = _hasher.hash("not a real password: used to spend equal time on unknown logins")
+
+# Letters and digits a person cannot confuse when reading them from paper or an SMS.
+READABLE_ALPHABET = "".join(ch for ch in string.ascii_letters + string.digits if ch not in "0O1lI")
+
+LOGIN_MAX = 64
+PASSWORD_MAX = 128
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def generate_password(length: int = 10) -> str:
+    return "".join(secrets.choice(READABLE_ALPHABET) for _ in range(length))
+
+
+def find_person(db: Session, login_or_contract: str) -> Person | None:
+    """The person by login, or by the contract number of one of their accounts."""
+    text = login_or_contract.strip()
+    person = db.scalar(sa.select(Person).where(sa.func.lower(Person.login) == text.lower()))
+    if person is not None:
+        return person
+    return db.scalar(
+        sa.select(Person)
+        .join(Account, Account.person_id == Person.id)
+        .where(Account.contract_number == text)
+    )
+
+
+def authenticate(db: Session, login_or_contract: str, password: str) -> Person | None:
+    """The person whose credentials these are, or None; the same work in both cases."""
+    person = find_person(db, login_or_contract)
+    stored = person.password_hash if person is not None else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if person is None:
+        return None
+    if _hasher.check_needs_rehash(person.password_hash):
+        person.password_hash = _hasher.hash(password)
+    return person
+
+
+def has_cyrillic(text: str) -> bool:
+    """True when the text holds Russian letters: the usual sign of the wrong keyboard layout."""
+    return any("\u0400" <= ch <= "\u04ff" for ch in text)
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str  # goes into the cookie; never stored
+    record: LoginSession
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(
+    db: Session,
+    person: Person,
+    *,
+    remember: bool,
+    lifetime: timedelta,
+    address: str | None,
+    user_agent: str | None,
+) -> NewSession:
+    token = secrets.token_urlsafe(32)
+    moment = clock.now()
+    record = LoginSession(
+        person_id=person.id,
+        token_hash=token_hash(token),
+        remember=remember,
+        created_at=moment,
+        last_seen_at=moment,
+        expires_at=moment + lifetime,
+        address=(address or "")[:64] or None,
+        user_agent=(user_agent or "")[:300] or None,
+    )
+    db.add(record)
+    db.flush()
+    return NewSession(token, record)
+
+
+# Sliding expiry is written at most this often, so a page view rarely writes.
+_TOUCH_EVERY = timedelta(minutes=5)
+
+
+def resume_session(
+    db: Session, token: str, *, idle: timedelta, remembered: timedelta
+) -> LoginSession | None:
+    """The live session for a cookie's token, with its expiry moved forward by `idle`
+    (or `remembered` for "stay signed in"); None if it is unknown, ended or expired."""
+    if not token or len(token) > 100:
+        return None
+    record = db.scalar(sa.select(LoginSession).where(LoginSession.token_hash == token_hash(token)))
+    moment = clock.now()
+    if record is None or record.ended_at is not None or record.expires_at <= moment:
+        return None
+    if moment - record.last_seen_at >= _TOUCH_EVERY:
+        record.last_seen_at = moment
+        record.expires_at = moment + (remembered if record.remember else idle)
+    return record
+
+
+def end_session(db: Session, token: str) -> None:
+    record = db.scalar(sa.select(LoginSession).where(LoginSession.token_hash == token_hash(token)))
+    if record is not None and record.ended_at is None:
+        record.ended_at = clock.now()
+
+
+def end_other_sessions(db: Session, person_id: int, keep_token: str | None = None) -> int:
+    """End every session of the person but the one with keep_token; returns how many."""
+    query = sa.update(LoginSession).where(
+        LoginSession.person_id == person_id, LoginSession.ended_at.is_(None)
+    )
+    if keep_token:
+        query = query.where(LoginSession.token_hash != token_hash(keep_token))
+    result = db.execute(query.values(ended_at=clock.now()))
+    return result.rowcount or 0

@@ -1,0 +1,21 @@
+"""Typed errors the domain raises; views turn them into messages and 4xx answers."""
+
+
+class DomainError(Exception):
+    """Base of every rule the domain refuses to break."""
+
+
+class NotFound(DomainError):
+    """The object does not exist, or is not the caller's to see."""
+
+
+class DuplicateContract(DomainError):
+    pass
+
+
+class DuplicateLogin(DomainError):
+    pass
+
+
+class InvalidInput(DomainError):
+    """A value the rule cannot accept; the message says which."""

@@ -1,0 +1,123 @@
+"""The ledger: the only way money moves.
+
+Every payment, charge, refund, credit and correction is one append-only entry. The
+account's cached balance changes only here, in the same transaction as the entry,
+while the account row is locked, so `balance == sum(entries)` always holds.
+"""
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.domain import clock
+from portal.domain.errors import InvalidInput, NotFound
+from portal.models import Account, EntryKind, LedgerEntry
+
+# Which sign each kind of entry may carry.
+_SIGNS = {
+    EntryKind.PAYMENT: 1,
+    EntryKind.CREDIT: 1,
+    EntryKind.CHARGE: -1,
+    EntryKind.REFUND: -1,
+    EntryKind.CORRECTION: 0,  # either way
+}
+
+
+@dataclass(frozen=True)
+class Posted:
+    entry: LedgerEntry
+    created: bool  # False when the key had already been posted: nothing moved this time
+
+
+def post(
+    db: Session,
+    account_id: int,
+    kind: EntryKind,
+    amount: int,
+    *,
+    key: str,
+    description: str = "",
+    service_date=None,
+) -> Posted:
+    """Add one entry and move the balance by `amount` kopecks.
+
+    Posting the same `key` twice moves money once: the unique constraint on the key
+    refuses the copy, and the entry already there is returned.
+    """
+    _check_amount(kind, amount)
+    existing = _entry_by_key(db, key)
+    if existing is not None:
+        return Posted(existing, created=False)
+    account = _lock_account(db, account_id)
+    entry = LedgerEntry(
+        account_id=account.id,
+        kind=kind,
+        amount=amount,
+        balance_after=account.balance + amount,
+        idempotency_key=key,
+        description=description,
+        service_date=service_date,
+        created_at=clock.now(),
+    )
+    try:
+        with db.begin_nested():
+            db.add(entry)
+            db.flush()
+    except IntegrityError:
+        # A concurrent writer posted the same key between our look-up and insert.
+        db.expire(account)
+        winner = _entry_by_key(db, key)
+        if winner is None:
+            raise
+        return Posted(winner, created=False)
+    db.execute(
+        sa.update(Account).where(Account.id == account.id).values(balance=Account.balance + amount)
+    )
+    db.expire(account, ["balance"])
+    return Posted(entry, created=True)
+
+
+def balance_from_entries(db: Session, account_id: int) -> int:
+    """The balance recomputed from the ledger (to check the cached one)."""
+    total = db.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.account_id == account_id
+        )
+    )
+    return int(total)
+
+
+def entries(db: Session, account_id: int, *, limit: int = 50, before_id: int | None = None):
+    """Entries of one account, newest first, a page at a time."""
+    query = sa.select(LedgerEntry).where(LedgerEntry.account_id == account_id)
+    if before_id is not None:
+        query = query.where(LedgerEntry.id < before_id)
+    return list(db.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit)))
+
+
+def _check_amount(kind: EntryKind, amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise InvalidInput("amount must be an integer number of kopecks")
+    if amount == 0:
+        raise InvalidInput("amount must not be zero")
+    sign = _SIGNS[kind]
+    if sign and (amount > 0) != (sign > 0):
+        raise InvalidInput(f"a {kind.value} entry cannot have amount {amount}")
+
+
+def _entry_by_key(db: Session, key: str) -> LedgerEntry | None:
+    return db.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
+
+
+def _lock_account(db: Session, account_id: int) -> Account:
+    account = db.scalar(
+        sa.select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if account is None:
+        raise NotFound(f"account {account_id}")
+    return account

@@ -1,0 +1,164 @@
+"""Creating subscribers as a contract is signed, and looking up what they hold."""
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.domain import audit, clock, credentials, phones
+from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput, NotFound
+from portal.models import Account, Person, Service, Subscription, Tariff
+
+CONTRACT_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/-]{0,31}$")
+LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
+NAME_MAX = 200
+ADDRESS_MAX = 300
+PASSWORD_MIN = 8
+
+
+@dataclass(frozen=True)
+class NewSubscriber:
+    person: Person
+    account: Account
+    password: str  # shown once, to be printed in the contract
+
+
+def create_subscriber(
+    db: Session,
+    *,
+    contract_number: str,
+    name: str,
+    phone: str,
+    login: str | None = None,
+    password: str | None = None,
+    address: str = "",
+    personal_account: str | None = None,
+    tariff_codes: tuple[str, ...] = (),
+    service_codes: tuple[str, ...] = (),
+    start: date | None = None,
+    actor: str = "cli",
+) -> NewSubscriber:
+    """A person and their first account, as created when a contract is signed."""
+    contract_number = contract_number.strip()
+    login = (login or contract_number).strip()
+    name = name.strip()
+    if not CONTRACT_RE.match(contract_number):
+        raise InvalidInput("contract number: letters, digits, '-' or '/', up to 32")
+    if not LOGIN_RE.match(login):
+        raise InvalidInput("login: 3 to 64 Latin letters, digits, '.', '_' or '-'")
+    if not name or len(name) > NAME_MAX:
+        raise InvalidInput(f"name: 1 to {NAME_MAX} characters")
+    if len(address) > ADDRESS_MAX:
+        raise InvalidInput(f"address: up to {ADDRESS_MAX} characters")
+    phone_e164 = phones.to_e164(phone)
+    if password is not None and not PASSWORD_MIN <= len(password) <= credentials.PASSWORD_MAX:
+        raise InvalidInput(f"password: {PASSWORD_MIN} to {credentials.PASSWORD_MAX} characters")
+    password = password or credentials.generate_password()
+    _refuse_taken(db, contract_number, login)
+
+    moment = clock.now()
+    person = Person(
+        login=login,
+        password_hash=credentials.hash_password(password),
+        name=name,
+        phone=phone_e164,
+        created_at=moment,
+        password_changed_at=moment,
+    )
+    try:
+        with db.begin_nested():
+            db.add(person)
+            account = add_account(
+                db,
+                person,
+                contract_number=contract_number,
+                address=address,
+                personal_account=personal_account,
+                tariff_codes=tariff_codes,
+                service_codes=service_codes,
+                start=start or moment.date(),
+            )
+    except IntegrityError as exc:
+        # Someone took the contract or login between the check and the insert.
+        raise DuplicateContract(contract_number) from exc
+    audit.record(
+        db,
+        "subscriber.created",
+        actor=actor,
+        person_id=person.id,
+        account_id=account.id,
+        contract=contract_number,
+        login=login,
+    )
+    return NewSubscriber(person, account, password)
+
+
+def add_account(
+    db: Session,
+    person: Person,
+    *,
+    contract_number: str,
+    address: str = "",
+    personal_account: str | None = None,
+    tariff_codes: tuple[str, ...] = (),
+    service_codes: tuple[str, ...] = (),
+    start: date,
+) -> Account:
+    """Another contract for a person who has one already (a flat and a country house)."""
+    tariffs = [_by_code(db, Tariff, code) for code in tariff_codes]
+    services = [_by_code(db, Service, code) for code in service_codes]
+    account = Account(
+        person=person,
+        contract_number=contract_number.strip(),
+        personal_account=(personal_account or contract_number).strip(),
+        address=address.strip(),
+        balance=0,
+        created_at=clock.now(),
+    )
+    account.subscriptions.extend(Subscription(tariff=t, started_on=start) for t in tariffs)
+    account.subscriptions.extend(Subscription(service=s, started_on=start) for s in services)
+    db.add(account)
+    db.flush()
+    return account
+
+
+def _by_code(db: Session, model, code: str):
+    item = db.scalar(sa.select(model).where(model.code == code))
+    if item is None:
+        raise InvalidInput(f"unknown {model.__name__.lower()} {code!r}")
+    return item
+
+
+def _refuse_taken(db: Session, contract_number: str, login: str) -> None:
+    if db.scalar(sa.select(Account.id).where(Account.contract_number == contract_number)):
+        raise DuplicateContract(contract_number)
+    if db.scalar(sa.select(Person.id).where(sa.func.lower(Person.login) == login.lower())):
+        raise DuplicateLogin(login)
+    # Sign-in takes a login or a contract number, so neither may shadow the other.
+    if db.scalar(sa.select(Account.id).where(Account.contract_number == login)) and (
+        login != contract_number
+    ):
+        raise DuplicateLogin(login)
+    if db.scalar(
+        sa.select(Person.id).where(sa.func.lower(Person.login) == contract_number.lower())
+    ):
+        raise DuplicateContract(contract_number)
+
+
+def account_of(db: Session, person_id: int, account_id: int) -> Account:
+    """One of the person's accounts; another person's account is simply not found."""
+    account = db.scalar(
+        sa.select(Account).where(Account.id == account_id, Account.person_id == person_id)
+    )
+    if account is None:
+        raise NotFound("account")
+    return account
+
+
+def accounts_of(db: Session, person_id: int) -> list[Account]:
+    return list(
+        db.scalars(sa.select(Account).where(Account.person_id == person_id).order_by(Account.id))
+    )

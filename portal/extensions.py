@@ -1,0 +1,25 @@
+"""Flask extensions: created here once, bound to the app in create_app."""
+
+from flask import request
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFProtect
+
+from portal.db import Database
+
+db = Database()
+migrate = Migrate()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+
+
+def client_address() -> str:
+    """The client's address; ProxyFix (set up in create_app) makes it trustworthy."""
+    return get_remote_address() or request.remote_addr or "unknown"
+
+
+limiter = Limiter(key_func=client_address, default_limits=[])

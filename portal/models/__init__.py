@@ -1,0 +1,23 @@
+"""Typed SQLAlchemy 2 models, one module per aggregate. No business methods here:
+the rules live in portal.domain."""
+
+from portal.models.account import Account, AccountStatus
+from portal.models.audit import AuditEvent
+from portal.models.catalog import Service, Tariff, TariffKind
+from portal.models.ledger import EntryKind, LedgerEntry
+from portal.models.person import LoginSession, Person
+from portal.models.subscription import Subscription
+
+__all__ = [
+    "Account",
+    "AccountStatus",
+    "AuditEvent",
+    "EntryKind",
+    "LedgerEntry",
+    "LoginSession",
+    "Person",
+    "Service",
+    "Subscription",
+    "Tariff",
+    "TariffKind",
+]

@@ -1,0 +1,45 @@
+"""The subscriber's account: one contract, one personal account, one cached balance."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base
+from portal.models.types import UTCDateTime
+
+
+class AccountStatus(enum.StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"  # blocked for debt
+    SUSPENDED = "suspended"  # paused at the subscriber's request
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), index=True)
+    contract_number: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    personal_account: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    address: Mapped[str] = mapped_column(sa.String(300), default="")
+    status: Mapped[AccountStatus] = mapped_column(
+        sa.Enum(
+            AccountStatus,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=AccountStatus.ACTIVE,
+    )
+    # Kopecks. Changed only by portal.domain.ledger, in the transaction that adds the entry.
+    balance: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    person: Mapped[Person] = relationship(back_populates="accounts")  # noqa: F821
+    subscriptions: Mapped[list[Subscription]] = relationship(  # noqa: F821
+        back_populates="account", order_by="Subscription.id"
+    )

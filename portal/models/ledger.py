@@ -1,0 +1,44 @@
+"""Append-only ledger entries: every movement of money is one row, never changed."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import Base
+from portal.models.types import UTCDateTime
+
+
+class EntryKind(enum.StrEnum):
+    PAYMENT = "payment"
+    CHARGE = "charge"
+    REFUND = "refund"
+    CREDIT = "credit"
+    CORRECTION = "correction"
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        sa.CheckConstraint("amount <> 0", name="nonzero_amount"),
+        sa.Index("ix_ledger_entries_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    kind: Mapped[EntryKind] = mapped_column(
+        sa.Enum(
+            EntryKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        )
+    )
+    amount: Mapped[int] = mapped_column(sa.BigInteger)  # kopecks; + credits, - debits
+    balance_after: Mapped[int] = mapped_column(sa.BigInteger)
+    # Whatever may be repeated (a webhook, a billing run, a retried job) names itself here;
+    # the unique constraint makes the second copy fail instead of moving money twice.
+    idempotency_key: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    description: Mapped[str] = mapped_column(sa.String(300), default="")
+    service_date: Mapped[date | None] = mapped_column(sa.Date)  # the day a charge is for
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

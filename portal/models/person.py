@@ -1,0 +1,53 @@
+"""The person who signs in, and their server-side sign-in sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base
+from portal.models.types import UTCDateTime
+
+
+class Person(Base):
+    """Someone who signs in. One person may hold several accounts (a flat, a country house)."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    phone: Mapped[str] = mapped_column(sa.String(16), index=True)  # E.164, e.g. +79780000000
+    locale: Mapped[str | None] = mapped_column(sa.String(8))
+    is_operator: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    password_changed_from: Mapped[str | None] = mapped_column(sa.String(64))
+
+    accounts: Mapped[list[Account]] = relationship(  # noqa: F821
+        back_populates="person", order_by="Account.id"
+    )
+    sessions: Mapped[list[LoginSession]] = relationship(back_populates="person")
+
+
+class LoginSession(Base):
+    """One signed-in device. The cookie carries a random token; only its hash is stored,
+    so ending a session here ends it even for someone who copied the cookie."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    remember: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    address: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(300))
+
+    person: Mapped[Person] = relationship(back_populates="sessions")

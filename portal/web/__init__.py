@@ -1,0 +1,1 @@
+"""Thin blueprints, one package per area: parse the input, call the domain, render."""

@@ -1,0 +1,33 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, PasswordField, StringField
+from wtforms.validators import AnyOf, InputRequired, Length
+
+from portal.domain.credentials import LOGIN_MAX, PASSWORD_MAX
+from portal.web.validators import printable
+
+
+class LoginForm(FlaskForm):
+    login = StringField(
+        _l("Login or contract number"),
+        validators=[
+            InputRequired(_l("Enter the login or contract number.")),
+            Length(max=LOGIN_MAX, message=_l("Too long: at most %(max)d characters.")),
+            printable,
+        ],
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            InputRequired(_l("Enter the password.")),
+            Length(max=PASSWORD_MAX, message=_l("Too long: at most %(max)d characters.")),
+            printable,
+        ],
+    )
+    remember = BooleanField(_l("Stay signed in on this device"), default=True)
+    next = HiddenField()
+
+
+class LanguageForm(FlaskForm):
+    lang = HiddenField(validators=[AnyOf(("ru", "en"), message=_l("Unknown language."))])
+    next = HiddenField()

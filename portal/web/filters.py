@@ -1,0 +1,75 @@
+"""Template filters and globals: money, dates and branding, formatted at the edge."""
+
+import hashlib
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+from flask import Flask, current_app, url_for
+from flask_babel import format_currency, format_date, get_locale
+
+from portal.domain import phones
+
+
+def rub(kopecks: int) -> str:
+    """Kopecks as roubles in the reader's language: 1 234,50 ₽ / 1,234.50 RUB."""
+    return format_currency(Decimal(kopecks) / 100, "RUB", format="#,##0.00\u00a0¤")
+
+
+def rub_plain(kopecks: int) -> str:
+    """Whole roubles without kopecks when there are none: for prices in lists."""
+    if kopecks % 100:
+        return rub(kopecks)
+    return format_currency(
+        Decimal(kopecks // 100), "RUB", format="#,##0\u00a0¤", currency_digits=False
+    )
+
+
+def day(value: date | datetime, style: str = "d MMMM yyyy") -> str:
+    """A date in the reader's language; the default reads "29 декабря 2026"."""
+    return format_date(value, style)
+
+
+def tel_href(phone: str) -> str:
+    """tel: link target for a support phone written any usual way."""
+    digits = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+    return "tel:" + digits
+
+
+@cache
+def _fingerprint(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def asset(filename: str) -> str:
+    """The URL of a static file with its content's fingerprint, so it can be cached for
+    good: a changed file gets a new URL."""
+    path = Path(current_app.static_folder) / filename
+    return url_for("static", filename=filename, v=_fingerprint(str(path)))
+
+
+def branding() -> dict:
+    cfg = current_app.config
+    return {
+        "brand": {
+            "name": cfg["PORTAL_PROVIDER_NAME"],
+            "city": cfg["PORTAL_PROVIDER_CITY"],
+            "support_phone": cfg["PORTAL_SUPPORT_PHONE"],
+            "support_tel": tel_href(cfg["PORTAL_SUPPORT_PHONE"]),
+            "site": cfg["PORTAL_SITE"],
+            "color": cfg["PORTAL_BRAND_COLOR"],
+            "logo": cfg["PORTAL_LOGO"],
+        },
+        "lang": str(get_locale() or "ru"),
+        "demo_mode": cfg["PORTAL_MODE"] in ("demo", "development"),
+    }
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(rub)
+    app.add_template_filter(rub_plain)
+    app.add_template_filter(day)
+    app.add_template_filter(phones.display, "phone")
+    app.add_template_global(asset)
+    app.context_processor(branding)

@@ -1,0 +1,52 @@
+"""The account home: balance, status, tariffs, add-ons, how long the balance lasts."""
+
+from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask_login import login_required
+
+from portal.auth_session import current_person
+from portal.domain import billing, clock, subscribers
+from portal.domain.errors import NotFound
+from portal.extensions import db
+from portal.htmx import render
+from portal.web.context import current_account
+from portal.web.home.forms import SwitchAccountForm
+from portal.web.validators import first_error
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+@login_required
+def index():
+    account = current_account()
+    today = clock.local_today(current_app.config["PORTAL_TIMEZONE"])
+    running = [s for s in account.subscriptions if billing.is_running(s, today)]
+    return render(
+        "home/index.html",
+        account=account,
+        accounts=subscribers.accounts_of(db.session, current_person().id),
+        tariffs=[s.tariff for s in running if s.tariff],
+        services=[s.service for s in running if s.service],
+        monthly_total=billing.monthly_total(running, today),
+        forecast=billing.forecast(account.balance, account.subscriptions, today),
+        switch_form=SwitchAccountForm(),
+    )
+
+
+@bp.route("/account", methods=["POST"])
+@login_required
+def switch_account():
+    """Look at another of one's own accounts; someone else's is a 404."""
+    form = SwitchAccountForm()
+    if not form.validate_on_submit():
+        return render("errors/error.html", status=400, code=400, message=first_error(form))
+    try:
+        account = subscribers.account_of(db.session, current_person().id, form.account_id.data)
+    except NotFound:
+        return render("errors/error.html", status=404, code=404, message=None)
+    session["account_id"] = account.id
+    return redirect(request.referrer if _same_site(request.referrer) else url_for(".index"), 303)
+
+
+def _same_site(url: str | None) -> bool:
+    return bool(url) and url.startswith(request.host_url)

@@ -1,0 +1,32 @@
+"""Add-on services: connected ones and the rest of the catalogue."""
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app
+from flask_login import login_required
+
+from portal.domain import billing, clock
+from portal.extensions import db
+from portal.htmx import render
+from portal.models import Service
+from portal.web.context import current_account
+
+bp = Blueprint("services", __name__, url_prefix="/services")
+
+
+@bp.route("/")
+@login_required
+def index():
+    account = current_account()
+    today = clock.local_today(current_app.config["PORTAL_TIMEZONE"])
+    connected = [
+        s.service for s in account.subscriptions if s.service and billing.is_running(s, today)
+    ]
+    offered = db.session.scalars(
+        sa.select(Service).where(Service.is_public).order_by(Service.monthly_price)
+    ).all()
+    return render(
+        "services/index.html",
+        account=account,
+        connected=connected,
+        offered=[s for s in offered if s not in connected],
+    )

@@ -1,0 +1,188 @@
+"""Fixtures: an app per database backend, a database per test run, a transaction
+rolled back after each test, and a controllable clock.
+
+SQLite always runs; PostgreSQL runs when TEST_DATABASE_URL is set (.ci/run sets it).
+"""
+
+import os
+import re
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from sqlalchemy.orm import Session
+
+from portal import create_app
+from portal.domain import clock
+from portal.extensions import db, limiter
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "postgres" in item.nodeid.rsplit("[", 1)[-1]:
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory):
+    """One fresh database per backend for the whole run; PostgreSQL's is dropped after."""
+    urls = {"sqlite": "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")}
+    server = os.environ.get("TEST_DATABASE_URL")
+    created = None
+    if server:
+        created = f"portal_test_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{created}"')
+        urls["postgres"] = str(
+            sa.engine.make_url(server)
+            .set(drivername="postgresql+psycopg", database=created)
+            .render_as_string(hide_password=False)
+        )
+    yield urls
+    if created:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
+        admin.dispose()
+
+
+def make_test_app(database_url: str, tmp_path, **overrides):
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key",
+        "PORTAL_MODE": "development",
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def migrated_app(request, database_urls, tmp_path_factory):
+    """The app on one backend, its database migrated once."""
+    backend = request.param
+    if backend not in database_urls:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_DATABASE_URL is not set: CI must run the PostgreSQL tests")
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL")
+    app = make_test_app(database_urls[backend], tmp_path_factory.mktemp("instance"))
+    app.config["TEST_BACKEND"] = backend
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(migrated_app):
+    """The app with its session inside a transaction that is rolled back after the test.
+
+    No app context stays pushed during the test: each test-client request gets its own,
+    as in production (a shared one would carry `g` from one request to the next).
+    """
+    with migrated_app.app_context():
+        connection = db.engine.connect()
+        limiter.reset()
+    outer = connection.begin()
+    db.bind_to(migrated_app, connection, join_transaction_mode="create_savepoint")
+    migrated_app.config["TEST_CONNECTION"] = connection
+    try:
+        yield migrated_app
+    finally:
+        db.session.remove()
+        outer.rollback()
+        connection.close()
+        db.bind_to(migrated_app, None)
+
+
+@pytest.fixture
+def session(app):
+    """The test's own session, on the same connection (and transaction) as the app's:
+    what it commits, requests see; all of it is rolled back after the test."""
+    with Session(
+        bind=app.config["TEST_CONNECTION"],
+        expire_on_commit=False,
+        join_transaction_mode="create_savepoint",
+    ) as test_session:
+        yield test_session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, moment: datetime):
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def set(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def advance(self, **delta) -> None:
+        from datetime import timedelta
+
+        self.moment += timedelta(**delta)
+
+
+@pytest.fixture
+def frozen_clock():
+    fake = Clock(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+    clock.set_clock(fake)
+    yield fake
+    clock.set_clock(None)
+
+
+CSRF_RE = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|'
+    r'name="csrf_token" value="([^"]+)"'
+)
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1) or match.group(2)
+
+
+class AuthActions:
+    """Sign in and out through the real forms, CSRF token included."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def token(self, path: str = "/login") -> str:
+        return csrf_from(self.client.get(path).get_data(as_text=True))
+
+    def login(self, login: str, password: str, remember: bool = False, **headers):
+        data = {"login": login, "password": password, "csrf_token": self.token()}
+        if remember:
+            data["remember"] = "y"
+        return self.client.post("/login", data=data, headers=headers)
+
+    def logout(self):
+        token = self.token("/")
+        return self.client.post("/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)

@@ -1,0 +1,99 @@
+"""The command line: creating subscribers, running billing, migrating."""
+
+import re
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from portal.domain import credentials
+from portal.models import Account, Person
+from tests.factories import create_subscriber, create_tariff
+
+
+def test_subscriber_add_prints_login_and_password_once(runner, session):
+    tariff = create_tariff(session)
+    session.commit()
+    result = runner.invoke(
+        args=[
+            "subscriber",
+            "add",
+            "--contract",
+            "9001",
+            "--name",
+            "Ольга Смирнова",
+            "--phone",
+            "8 978 111-22-33",
+            "--tariff",
+            tariff.code,
+            "--address",
+            "Ялта",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    password = re.search(r"Password: (\S+)", result.output).group(1)
+    assert "Login:    9001" in result.output
+    person = session.scalar(sa.select(Person).where(Person.login == "9001"))
+    assert person.phone == "+79781112233"
+    assert credentials.authenticate(session, "9001", password).id == person.id
+
+
+def test_subscriber_add_with_given_login_and_password(runner, session):
+    result = runner.invoke(
+        args=[
+            "subscriber",
+            "add",
+            "--contract",
+            "9002",
+            "--name",
+            "A",
+            "--phone",
+            "+79780000002",
+            "--login",
+            "olga",
+            "--password",
+            "given-password-1",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert credentials.authenticate(session, "olga", "given-password-1") is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--contract", "DUP", "--login", "fresh"], "contract DUP is taken"),
+        (["--contract", "NEW-1", "--login", "taken"], "login taken is already taken"),
+        (["--contract", "NEW-2", "--phone", "12345"], "invalid phone"),
+        (["--contract", "x" * 40], "invalid contract number"),
+    ],
+)
+def test_subscriber_add_refuses_duplicates_and_bad_input(runner, session, args, message):
+    create_subscriber(session, login="taken", contract="DUP")
+    session.commit()
+    base = {"--name": "A", "--phone": "+79780000009"}
+    full = list(args)
+    for key, value in base.items():
+        if key not in full:
+            full += [key, value]
+    result = runner.invoke(args=["subscriber", "add", *full])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Password" not in result.output
+
+
+def test_billing_run_charges_once_per_day(runner, session):
+    tariff = create_tariff(session, price=310_00)
+    new = create_subscriber(session, balance=100_00, tariffs=[tariff], start=date(2026, 12, 1))
+    session.commit()
+    for _ in range(2):
+        result = runner.invoke(args=["billing", "run", "--date", "2026-12-05"])
+        assert result.exit_code == 0, result.output
+    session.expire_all()
+    assert session.get(Account, new.account.id).balance == 90_00
+
+
+def test_billing_run_refuses_a_bad_date(runner):
+    result = runner.invoke(args=["billing", "run", "--date", "2026-13-45"])
+    assert result.exit_code == 2
+    assert "Invalid value" in result.output

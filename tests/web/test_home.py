@@ -1,0 +1,135 @@
+"""The account home: the figures a subscriber reads first, and switching accounts."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from portal.domain import subscribers
+from portal.models import AccountStatus
+from tests.conftest import csrf_from
+from tests.factories import PASSWORD, create_service, create_subscriber, create_tariff
+
+EN = {"Accept-Language": "en"}
+
+
+@pytest.fixture
+def signed_in(session, auth, frozen_clock):
+    """A subscriber with internet 310 ₽, TV 155 ₽ and an add-on 31 ₽ (December: 31 days),
+    signed in on 1 December 2026 at noon, Yalta time."""
+    frozen_clock.set(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    internet = create_tariff(session, price=310_00, name="Город")
+    tv = create_tariff(session, price=155_00, name="ТВ Базовый", kind="tv")
+    addon = create_service(session, price=31_00, name="Статический IP")
+    new = create_subscriber(
+        session,
+        login="home",
+        balance=496_00,
+        tariffs=[internet, tv],
+        services=[addon],
+        start=date(2026, 11, 1),
+    )
+    session.commit()
+    auth.login("home", PASSWORD)
+    return new
+
+
+def test_home_shows_balance_status_contract_tariffs_and_support(client, signed_in):
+    html = client.get("/", headers=EN).get_data(as_text=True)
+    assert "496.00\xa0RUB" in html
+    assert "Active" in html
+    assert signed_in.account.contract_number in html
+    assert signed_in.account.personal_account in html
+    assert "Город" in html and "ТВ Базовый" in html and "Статический IP" in html
+    assert "Total per month" in html and "496" in html.split("Total per month")[1][:80]
+    assert 'href="tel:+79780002535"' in html
+
+
+def test_days_left_and_run_out_date(client, signed_in):
+    # 496 ₽ a month in a 31-day month is 16 ₽ a day: 496 ₽ lasts 31 days from 2 Dec,
+    # so it runs out on 2 January (January's share is 16 ₽ too).
+    html = client.get("/", headers=EN).get_data(as_text=True)
+    assert "Enough for 31 days, until 2 January 2027." in html
+
+
+def test_recommended_top_up_reaches_the_end_of_next_month(client, signed_in):
+    # 2..31 Dec (30 days) and all of January (31 days): 61 × 16 ₽ = 976 ₽, minus 496 ₽.
+    html = client.get("/", headers=EN).get_data(as_text=True)
+    assert "Recommended top-up to the end of next month: 480\xa0RUB" in html
+
+
+def test_pay_comes_first_on_the_home_page(client, signed_in):
+    html = client.get("/", headers=EN).get_data(as_text=True)
+    main = html[html.index("<main") :]
+    assert main.index('href="/pay/"') < main.index("Contract number")
+
+
+def test_negative_balance_and_blocked_status(client, session, signed_in):
+    account = signed_in.account
+    from portal.domain import ledger
+    from portal.models import EntryKind
+
+    ledger.post(session, account.id, EntryKind.CORRECTION, -600_00, key="debt")
+    session.get(type(account), account.id).status = AccountStatus.BLOCKED
+    session.commit()
+    html = client.get("/", headers=EN).get_data(as_text=True)
+    assert "Blocked for debt" in html
+    assert "The balance is negative" in html
+    assert 'class="balance negative"' in html
+
+
+def test_several_accounts_switch_and_stay_private(client, session, signed_in, auth):
+    person = signed_in.person
+    second = subscribers.add_account(
+        session, person, contract_number="DACHA-7", address="Массандра", start=date(2026, 11, 1)
+    )
+    stranger = create_subscriber(session)
+    session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert "DACHA-7" in html  # offered in the switcher
+    token = csrf_from(html)
+    r = client.post("/account", data={"account_id": second.id, "csrf_token": token})
+    assert r.status_code == 303
+    html = client.get("/").get_data(as_text=True)
+    assert "Массандра" in html
+    r = client.post("/account", data={"account_id": stranger.account.id, "csrf_token": token})
+    assert r.status_code == 404
+    for bad in ["", "abc", "-1", "99999999999999999999"]:
+        r = client.post("/account", data={"account_id": bad, "csrf_token": token})
+        assert r.status_code == 400, bad
+
+
+def test_every_section_is_one_tap_away(client, signed_in):
+    html = client.get("/").get_data(as_text=True)
+    nav = html[html.index('class="bottom-nav"') :]
+    for path in ["/pay/", "/history/", "/tariffs/", "/services/", "/visits/", "/promos/"]:
+        assert f'href="{path}"' in nav
+        assert client.get(path).status_code == 200
+
+
+def test_history_lists_entries_newest_first_and_pages(client, session, signed_in):
+    from portal.domain import ledger
+    from portal.models import EntryKind
+
+    for n in range(40):
+        ledger.post(
+            session,
+            signed_in.account.id,
+            EntryKind.CHARGE,
+            -(n + 1),
+            key=f"h{n}",
+            description=f"charge {n}",
+        )
+    session.commit()
+    html = client.get("/history/").get_data(as_text=True)
+    assert html.index("charge 39") < html.index("charge 38")
+    assert "charge 10" in html and "charge 9<" not in html
+    more = client.get(
+        "/history/?before=" + html.split("before=")[1].split('"')[0], headers={"HX-Request": "true"}
+    )
+    fragment = more.get_data(as_text=True)
+    assert "<html" not in fragment and "charge 9<" in fragment
+
+
+def test_history_ignores_a_nonsense_cursor(client, signed_in):
+    for value in ["abc", "-5", "9" * 30]:
+        assert client.get(f"/history/?before={value}").status_code == 200
