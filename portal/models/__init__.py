@@ -6,6 +6,8 @@ from portal.models.audit import AuditEvent
 from portal.models.catalog import Service, Tariff, TariffKind
 from portal.models.ledger import EntryKind, LedgerEntry
 from portal.models.person import LoginSession, Person
+from portal.models.recovery import PasswordRecovery, PhoneChange
+from portal.models.sms import SmsMessage, SmsStatus
 from portal.models.subscription import Subscription
 
 __all__ = [
@@ -15,8 +17,12 @@ __all__ = [
     "EntryKind",
     "LedgerEntry",
     "LoginSession",
+    "PasswordRecovery",
     "Person",
+    "PhoneChange",
     "Service",
+    "SmsMessage",
+    "SmsStatus",
     "Subscription",
     "Tariff",
     "TariffKind",

@@ -26,6 +26,8 @@ class Person(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     password_changed_from: Mapped[str | None] = mapped_column(sa.String(64))
+    # Set when a recovery secret was used: choose an own password before anything else.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
 
     accounts: Mapped[list[Account]] = relationship(  # noqa: F821
         back_populates="person", order_by="Account.id"
