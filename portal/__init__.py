@@ -56,6 +56,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.history.views import bp as history_bp
     from portal.web.home.views import bp as home_bp
     from portal.web.payments.views import bp as payments_bp
+    from portal.web.profile.views import bp as profile_bp
     from portal.web.promos.views import bp as promos_bp
     from portal.web.pwa.views import bp as pwa_bp
     from portal.web.services.views import bp as services_bp
@@ -71,6 +72,7 @@ def _register_blueprints(app: Flask) -> None:
         services_bp,
         visits_bp,
         promos_bp,
+        profile_bp,
         pwa_bp,
     ):
         app.register_blueprint(bp)

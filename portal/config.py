@@ -82,6 +82,17 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_LOGIN_LIMIT_ADDRESS": os.environ.get("PORTAL_LOGIN_LIMIT_ADDRESS", "20 per hour"),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": False,
+        # Password recovery by SMS
+        "PORTAL_RECOVERY_TTL_MINUTES": int(os.environ.get("PORTAL_RECOVERY_TTL_MINUTES", "15")),
+        "PORTAL_RECOVERY_MAX_FAILURES": int(os.environ.get("PORTAL_RECOVERY_MAX_FAILURES", "5")),
+        "PORTAL_RECOVERY_WINDOW_HOURS": int(os.environ.get("PORTAL_RECOVERY_WINDOW_HOURS", "24")),
+        "PORTAL_RECOVERY_LIMIT_CONTRACT": os.environ.get(
+            "PORTAL_RECOVERY_LIMIT_CONTRACT", "3 per hour;5 per day"
+        ),
+        "PORTAL_RECOVERY_LIMIT_PHONE": os.environ.get("PORTAL_RECOVERY_LIMIT_PHONE", "5 per day"),
+        "PORTAL_RECOVERY_LIMIT_ADDRESS": os.environ.get(
+            "PORTAL_RECOVERY_LIMIT_ADDRESS", "10 per hour"
+        ),
         # Trusted reverse proxies in front of the app (for the client address); 0 = none.
         "PORTAL_TRUSTED_PROXIES": int(os.environ.get("PORTAL_TRUSTED_PROXIES", "0")),
         "MAX_CONTENT_LENGTH": 64 * 1024,

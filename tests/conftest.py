@@ -170,7 +170,7 @@ class AuthActions:
         self.client = client
 
     def token(self, path: str = "/login") -> str:
-        return csrf_from(self.client.get(path).get_data(as_text=True))
+        return csrf_from(self.client.get(path, follow_redirects=True).get_data(as_text=True))
 
     def login(self, login: str, password: str, remember: bool = False, **headers):
         data = {"login": login, "password": password, "csrf_token": self.token()}

@@ -51,19 +51,39 @@ def find_person(db: Session, login_or_contract: str) -> Person | None:
     )
 
 
-def authenticate(db: Session, login_or_contract: str, password: str) -> Person | None:
-    """The person whose credentials these are, or None; the same work in both cases."""
-    person = find_person(db, login_or_contract)
-    stored = person.password_hash if person is not None else _DUMMY_HASH
+# Stored instead of a hash when no password may work (after a recovery secret is used).
+UNUSABLE_HASH = "!unusable"
+
+
+def verify(stored_hash: str | None, password: str) -> bool:
+    """Check a password against a hash. With no usable hash the same time is spent on a
+    stand-in, so timing never tells an unknown or locked login from a wrong password."""
+    usable = stored_hash is not None and stored_hash.startswith("$argon2")
     try:
-        _hasher.verify(stored, password)
+        matched = _hasher.verify(stored_hash if usable else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        return None
-    if person is None:
-        return None
+        return False
+    return matched and usable
+
+
+def rehash_if_needed(person: Person, password: str) -> None:
+    """Upgrade the stored hash when the hashing parameters have been raised."""
     if _hasher.check_needs_rehash(person.password_hash):
         person.password_hash = _hasher.hash(password)
+
+
+def authenticate(db: Session, login_or_contract: str, password: str) -> Person | None:
+    """The person whose password this is, or None; the same work in both cases."""
+    person = find_person(db, login_or_contract)
+    if not verify(person.password_hash if person else None, password) or person is None:
+        return None
+    rehash_if_needed(person, password)
     return person
+
+
+def secrets_digits(length: int) -> list[str]:
+    """Random decimal digits, for codes typed from an SMS."""
+    return [secrets.choice(string.digits) for _ in range(length)]
 
 
 def has_cyrillic(text: str) -> bool:

@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from flask import Flask, current_app, url_for
-from flask_babel import format_currency, format_date, get_locale
+from flask_babel import format_currency, format_date, format_datetime, get_locale
 
 from portal.domain import phones
 
@@ -29,6 +29,11 @@ def rub_plain(kopecks: int) -> str:
 def day(value: date | datetime, style: str = "d MMMM yyyy") -> str:
     """A date in the reader's language; the default reads "29 декабря 2026"."""
     return format_date(value, style)
+
+
+def moment(value: datetime) -> str:
+    """A moment in the provider's time zone: 24 ноября 2026, 12:00."""
+    return format_datetime(value, "d MMMM yyyy, HH:mm")
 
 
 def tel_href(phone: str) -> str:
@@ -70,6 +75,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(rub)
     app.add_template_filter(rub_plain)
     app.add_template_filter(day)
+    app.add_template_filter(moment)
     app.add_template_filter(phones.display, "phone")
     app.add_template_global(asset)
     app.context_processor(branding)

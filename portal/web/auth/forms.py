@@ -31,3 +31,26 @@ class LoginForm(FlaskForm):
 class LanguageForm(FlaskForm):
     lang = HiddenField(validators=[AnyOf(("ru", "en"), message=_l("Unknown language."))])
     next = HiddenField()
+
+
+class RecoveryForm(FlaskForm):
+    contract = StringField(
+        _l("Contract number"),
+        validators=[
+            InputRequired(_l("Enter the contract number.")),
+            Length(max=32, message=_l("A contract number is at most 32 characters.")),
+            printable,
+        ],
+    )
+    phone = StringField(
+        _l("Mobile phone"),
+        validators=[
+            InputRequired(_l("Enter the mobile phone number.")),
+            Length(max=32, message=_l("Too long for a phone number.")),
+            printable,
+        ],
+    )
+    send_sms = BooleanField(
+        _l("Send me an SMS with a new password"),
+        validators=[InputRequired(_l("Tick the box to have the SMS sent."))],
+    )

@@ -10,10 +10,11 @@ from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
 
 from portal.auth_session import SignedIn, session_lifetime
-from portal.domain import audit, credentials
+from portal.domain import audit, credentials, phones, recovery
+from portal.domain.errors import InvalidInput
 from portal.extensions import client_address, db, limiter
 from portal.htmx import render
-from portal.web.auth.forms import LanguageForm, LoginForm
+from portal.web.auth.forms import LanguageForm, LoginForm, RecoveryForm
 
 bp = Blueprint("auth", __name__)
 
@@ -40,20 +41,35 @@ def _failed(response) -> bool:
     return response.status_code != 303
 
 
-def _too_many_attempts(limit: RequestLimit):
+def _retry_after(limit: RequestLimit) -> tuple[str, str]:
+    """When to try again, as shown (HH:MM, provider's time) and as Retry-After seconds."""
     retry_at = datetime.fromtimestamp(limit.reset_at, UTC)
-    form = LoginForm()
-    message = _(
-        "Too many unsuccessful attempts. Try again after %(time)s.",
-        time=format_datetime(retry_at, "HH:mm"),
-    )
+    seconds = max(1, int(limit.reset_at - datetime.now(UTC).timestamp()))
+    return format_datetime(retry_at, "HH:mm"), str(seconds)
+
+
+def _too_many_attempts(limit: RequestLimit):
+    shown, seconds = _retry_after(limit)
+    message = _("Too many unsuccessful attempts. Try again after %(time)s.", time=shown)
     response = render(
-        "auth/login.html", block="login_form", status=429, form=form, error=message, hints=[]
+        "auth/login.html", block="login_form", status=429, form=LoginForm(), error=message, hints=[]
     )
-    response.headers["Retry-After"] = str(
-        max(1, int(limit.reset_at - datetime.now(UTC).timestamp()))
-    )
+    response.headers["Retry-After"] = seconds
     return response
+
+
+def _too_many_recoveries(limit: RequestLimit):
+    shown, seconds = _retry_after(limit)
+    message = _("Too many requests for a new password. Try again after %(time)s.", time=shown)
+    response = render(
+        "auth/recover.html", block="recover_form", status=429, form=RecoveryForm(), error=message
+    )
+    response.headers["Retry-After"] = seconds
+    return response
+
+
+def _recovery_policy() -> recovery.Policy:
+    return recovery.Policy.from_config(current_app.config)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -82,8 +98,8 @@ def login():
             "auth/login.html", block="login_form", status=400, form=form, error=None, hints=[]
         )
 
-    person = credentials.authenticate(db.session, form.login.data, form.password.data)
-    if person is None:
+    result = recovery.sign_in(db.session, form.login.data, form.password.data, _recovery_policy())
+    if result is None:
         audit.record(
             db.session,
             "auth.sign_in_failed",
@@ -101,6 +117,7 @@ def login():
             hints=_password_hints(form.password.data),
         )
 
+    person = result.person
     remember = bool(form.remember.data)
     new = credentials.start_session(
         db.session,
@@ -126,7 +143,73 @@ def login():
     login_user(
         SignedIn(person, new.record, new.token), remember=remember, duration=session_lifetime(True)
     )
+    if person.must_change_password:
+        return redirect(url_for("profile.password"), 303)
     return redirect(safe_next(form.next.data), 303)
+
+
+def _recovery_contract_key() -> str:
+    typed = (request.form.get("contract") or "").strip().upper()[: recovery.CONTRACT_MAX]
+    return "recovery-contract:" + typed
+
+
+def _recovery_phone_key() -> str:
+    typed = (request.form.get("phone") or "")[:32]
+    try:
+        return "recovery-phone:" + phones.to_e164(typed)
+    except InvalidInput:
+        return "recovery-phone:" + "".join(ch for ch in typed if ch.isdigit())
+
+
+def _accepted(response) -> bool:
+    return response.status_code == 303
+
+
+@bp.route("/recover", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["PORTAL_RECOVERY_LIMIT_CONTRACT"],
+    key_func=_recovery_contract_key,
+    methods=["POST"],
+    deduct_when=_accepted,
+    on_breach=_too_many_recoveries,
+)
+@limiter.limit(
+    lambda: current_app.config["PORTAL_RECOVERY_LIMIT_PHONE"],
+    key_func=_recovery_phone_key,
+    methods=["POST"],
+    deduct_when=_accepted,
+    on_breach=_too_many_recoveries,
+)
+@limiter.limit(
+    lambda: current_app.config["PORTAL_RECOVERY_LIMIT_ADDRESS"],
+    methods=["POST"],
+    on_breach=_too_many_recoveries,
+)
+def recover():
+    """Forgot the password: contract number + the phone on the account -> SMS.
+
+    Whether or not the pair matches, the answer is the same redirect to the same page."""
+    form = RecoveryForm()
+    if request.method == "GET":
+        return render("auth/recover.html", block="recover_form", form=form, error=None)
+    if not form.validate_on_submit():
+        return render("auth/recover.html", block="recover_form", status=400, form=form, error=None)
+    try:
+        phone = phones.to_e164(form.phone.data)
+    except InvalidInput:
+        form.phone.errors.append(_("This does not look like a mobile phone number."))
+        return render("auth/recover.html", block="recover_form", status=400, form=form, error=None)
+    recovery.request_new_password(
+        db.session, form.contract.data.strip(), phone, _recovery_policy(), address=client_address()
+    )
+    db.session.commit()
+    return redirect(url_for("auth.recover_sent"), 303)
+
+
+@bp.route("/recover/sent")
+def recover_sent():
+    minutes = current_app.config["PORTAL_RECOVERY_TTL_MINUTES"]
+    return render("auth/recover_sent.html", minutes=minutes)
 
 
 def _password_hints(password: str) -> list[str]:

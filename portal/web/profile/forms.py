@@ -1,0 +1,60 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import EqualTo, InputRequired, Length
+
+from portal.domain.recovery import PASSWORD_MAX, PASSWORD_MIN, PHONE_CODE_LENGTH
+from portal.web.validators import printable
+
+_too_long = _l("Too long: at most %(max)d characters.")
+
+
+class PasswordChangeForm(FlaskForm):
+    """Change the password; the current one is asked unless a recovery secret was just used."""
+
+    current = PasswordField(_l("Current password"), validators=[Length(max=128), printable])
+    new = PasswordField(
+        _l("New password"),
+        validators=[
+            InputRequired(_l("Enter the new password.")),
+            Length(
+                min=PASSWORD_MIN,
+                max=PASSWORD_MAX,
+                message=_l("From %(min)d to %(max)d characters."),
+            ),
+            printable,
+        ],
+    )
+    repeat = PasswordField(
+        _l("New password again"),
+        validators=[
+            InputRequired(_l("Repeat the new password.")),
+            EqualTo("new", message=_l("The two new passwords differ.")),
+        ],
+    )
+
+
+class PhoneChangeForm(FlaskForm):
+    password = PasswordField(
+        _l("Password"),
+        validators=[InputRequired(_l("Enter the password.")), Length(max=128), printable],
+    )
+    phone = StringField(
+        _l("New mobile phone"),
+        validators=[
+            InputRequired(_l("Enter the mobile phone number.")),
+            Length(max=32, message=_l("Too long for a phone number.")),
+            printable,
+        ],
+    )
+
+
+class PhoneCodeForm(FlaskForm):
+    code = StringField(
+        _l("Code from the SMS"),
+        validators=[
+            InputRequired(_l("Enter the code from the SMS.")),
+            Length(max=PHONE_CODE_LENGTH + 4, message=_too_long),
+            printable,
+        ],
+    )

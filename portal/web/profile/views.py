@@ -1,0 +1,130 @@
+"""The subscriber's profile: name, phone, password; changing the password and the phone."""
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from portal.auth_session import current_person
+from portal.domain import credentials, recovery
+from portal.domain.errors import InvalidInput
+from portal.extensions import client_address, db
+from portal.htmx import hx_redirect, is_htmx, render
+from portal.web.profile.forms import PasswordChangeForm, PhoneChangeForm, PhoneCodeForm
+
+bp = Blueprint("profile", __name__, url_prefix="/profile")
+
+# Where a subscriber who must choose a password may still go.
+_ALLOWED_BEFORE_NEW_PASSWORD = {
+    "profile.password",
+    "auth.logout",
+    "auth.language",
+    "static",
+    "pwa.manifest",
+    "pwa.service_worker",
+    "pwa.offline",
+    "pwa.brand_css",
+}
+
+
+@bp.before_app_request
+def require_own_password():
+    """After a recovery secret is used, nothing else opens until a password is chosen."""
+    if not current_user.is_authenticated or not current_person().must_change_password:
+        return None
+    if request.endpoint in _ALLOWED_BEFORE_NEW_PASSWORD:
+        return None
+    target = url_for("profile.password")
+    return hx_redirect(target) if is_htmx() else redirect(target)
+
+
+def _policy() -> recovery.Policy:
+    return recovery.Policy.from_config(current_app.config)
+
+
+@bp.route("/")
+@login_required
+def index():
+    person = current_person()
+    return render(
+        "profile/index.html",
+        person=person,
+        pending_phone=recovery.pending_phone_change(db.session, person, _policy()),
+    )
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    person = current_person()
+    forced = person.must_change_password
+    form = PasswordChangeForm()
+    if request.method == "GET":
+        return render("profile/password.html", form=form, forced=forced, person=person)
+    if not form.validate_on_submit():
+        return render("profile/password.html", status=400, form=form, forced=forced, person=person)
+    if not forced and not credentials.verify(person.password_hash, form.current.data or ""):
+        form.current.errors.append(_("The current password is wrong."))
+        return render("profile/password.html", status=400, form=form, forced=forced, person=person)
+    try:
+        recovery.change_password(
+            db.session,
+            person,
+            form.new.data,
+            _policy(),
+            keep_session_token=current_user.token,
+            address=client_address(),
+        )
+    except InvalidInput:
+        form.new.errors.append(
+            _("Too easy to guess: not the contract number, the login or the provider's name.")
+        )
+        return render("profile/password.html", status=400, form=form, forced=forced, person=person)
+    db.session.commit()
+    flash(_("The password is changed."))
+    return redirect(url_for("profile.index"), 303)
+
+
+@bp.route("/phone", methods=["GET", "POST"])
+@login_required
+def phone():
+    person = current_person()
+    form = PhoneChangeForm()
+    if request.method == "GET":
+        return render("profile/phone.html", form=form)
+    if not form.validate_on_submit():
+        return render("profile/phone.html", status=400, form=form)
+    if not credentials.verify(person.password_hash, form.password.data):
+        form.password.errors.append(_("The password is wrong."))
+        return render("profile/phone.html", status=400, form=form)
+    try:
+        recovery.start_phone_change(
+            db.session, person, form.phone.data, _policy(), address=client_address()
+        )
+    except InvalidInput:
+        form.phone.errors.append(_("This does not look like a new mobile phone number."))
+        return render("profile/phone.html", status=400, form=form)
+    db.session.commit()
+    return redirect(url_for("profile.phone_confirm"), 303)
+
+
+@bp.route("/phone/confirm", methods=["GET", "POST"])
+@login_required
+def phone_confirm():
+    person = current_person()
+    pending = recovery.pending_phone_change(db.session, person, _policy())
+    if pending is None:
+        return redirect(url_for("profile.phone"), 303)
+    form = PhoneCodeForm()
+    if request.method == "GET":
+        return render("profile/phone_confirm.html", form=form, pending=pending)
+    if not form.validate_on_submit():
+        return render("profile/phone_confirm.html", status=400, form=form, pending=pending)
+    if not recovery.confirm_phone_change(
+        db.session, person, form.code.data, _policy(), address=client_address()
+    ):
+        db.session.commit()  # the failed try counts
+        form.code.errors.append(_("The code is wrong."))
+        return render("profile/phone_confirm.html", status=400, form=form, pending=pending)
+    db.session.commit()
+    flash(_("The phone is changed."))
+    return redirect(url_for("profile.index"), 303)
