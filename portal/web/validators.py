@@ -3,7 +3,8 @@
 import unicodedata
 
 from flask_babel import lazy_gettext as _l
-from wtforms.validators import ValidationError
+from wtforms import StringField
+from wtforms.validators import InputRequired, Length, ValidationError
 
 
 def printable(form, field) -> None:
@@ -20,3 +21,15 @@ def first_error(form) -> str:
         if errors:
             return str(errors[0])
     return ""
+
+
+def phone_field(label) -> StringField:
+    """A mobile phone typed any usual way; the domain parses it (portal.domain.phones)."""
+    return StringField(
+        label,
+        validators=[
+            InputRequired(_l("Enter the mobile phone number.")),
+            Length(max=32, message=_l("Too long for a phone number.")),
+            printable,
+        ],
+    )

@@ -4,7 +4,7 @@ from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import AnyOf, InputRequired, Length
 
 from portal.domain.credentials import LOGIN_MAX, PASSWORD_MAX
-from portal.web.validators import printable
+from portal.web.validators import phone_field, printable
 
 
 class LoginForm(FlaskForm):
@@ -42,14 +42,7 @@ class RecoveryForm(FlaskForm):
             printable,
         ],
     )
-    phone = StringField(
-        _l("Mobile phone"),
-        validators=[
-            InputRequired(_l("Enter the mobile phone number.")),
-            Length(max=32, message=_l("Too long for a phone number.")),
-            printable,
-        ],
-    )
+    phone = phone_field(_l("Mobile phone"))
     send_sms = BooleanField(
         _l("Send me an SMS with a new password"),
         validators=[InputRequired(_l("Tick the box to have the SMS sent."))],

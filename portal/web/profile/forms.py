@@ -4,7 +4,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
 from portal.domain.recovery import PASSWORD_MAX, PASSWORD_MIN, PHONE_CODE_LENGTH
-from portal.web.validators import printable
+from portal.web.validators import phone_field, printable
 
 _too_long = _l("Too long: at most %(max)d characters.")
 
@@ -39,14 +39,7 @@ class PhoneChangeForm(FlaskForm):
         _l("Password"),
         validators=[InputRequired(_l("Enter the password.")), Length(max=128), printable],
     )
-    phone = StringField(
-        _l("New mobile phone"),
-        validators=[
-            InputRequired(_l("Enter the mobile phone number.")),
-            Length(max=32, message=_l("Too long for a phone number.")),
-            printable,
-        ],
-    )
+    phone = phone_field(_l("New mobile phone"))
 
 
 class PhoneCodeForm(FlaskForm):
