@@ -325,4 +325,3 @@ def _ref(job: JobRef) -> str:
 def _resolve(ref: str) -> Callable[..., Any]:
     module, _, name = ref.partition(":")
     return getattr(importlib.import_module(module), name)
-

@@ -9,9 +9,9 @@ See shared/recipes/smpp.md for how smpplib behaves.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-import contextlib
 import select
 import time
 from collections.abc import Mapping
@@ -181,8 +181,8 @@ class _Session:
             return self._wait_for_answer(pdu.sequence)
         except smpplib.exceptions.PDUError as exc:
             status = exc.args[1] if len(exc.args) > 1 else None
-            error = PermanentGatewayError if status in PERMANENT_STATUSES else (
-                TemporaryGatewayError
+            error = (
+                PermanentGatewayError if status in PERMANENT_STATUSES else (TemporaryGatewayError)
             )
             raise error(f"submit refused: {_status_name(exc)}") from None
         except TimeoutError:
