@@ -62,6 +62,7 @@ class Outcome:
 
 
 NOT_CLAIMED = Outcome(status=None)
+SENT_OR_DELIVERED = (SmsStatus.SENT, SmsStatus.DELIVERED)
 
 
 def policy_from(config: Mapping, gateway: SmsGateway) -> RetryPolicy:
@@ -117,7 +118,7 @@ def deliver_due(
         ).all()
         db.rollback()  # end the read: each message is claimed in a transaction of its own
         outcomes = [deliver(db, message_id, gateway=gateway, policy=policy) for message_id in due]
-        sent += sum(1 for outcome in outcomes if outcome.status == SmsStatus.SENT)
+        sent += sum(1 for outcome in outcomes if outcome.status in SENT_OR_DELIVERED)
         # A full batch may hide more; a batch with nothing claimed means others have them.
         if len(due) < policy.batch_size or all(o is NOT_CLAIMED for o in outcomes):
             return sent
