@@ -32,7 +32,7 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from portal.domain import clock
 from portal.logs import event
@@ -51,10 +51,12 @@ def enqueue(job: JobRef, *args: Any, at: datetime | None = None) -> None:
     _queue_of(current_app._get_current_object()).put(_ref(job), args, at)
 
 
-def enqueue_after_commit(db: Session, job: JobRef, *args: Any) -> None:
+def enqueue_after_commit(db: Session | scoped_session, job: JobRef, *args: Any) -> None:
     """Enqueue `job` when `db`'s transaction commits; drop it if it rolls back."""
     if not has_app_context():
         return  # no app to run it in: the next sweep will do the work
+    if isinstance(db, scoped_session):
+        db = db()  # events belong to the request's own session, not to the registry
     waiting = db.info.setdefault(_AFTER_COMMIT, [])
     if not waiting and not sa_event.contains(db, "after_commit", _after_commit):
         sa_event.listen(db, "after_commit", _after_commit)
