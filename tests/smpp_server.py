@@ -9,6 +9,7 @@ smpplib's PDU classes do the encoding (see shared/recipes/smpp.md).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
 import struct
@@ -231,10 +232,8 @@ def _reply(conn, request, sequences, command: str, status: int = c.SMPP_ESME_ROK
 
 
 def _close(conn: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     conn.close()
 
 
