@@ -12,7 +12,7 @@ from pathlib import Path
 MODES = ("production", "development", "demo")
 
 
-def _env_bool(name: str, default: bool) -> bool:
+def _env_bool(name: str, default: bool | None) -> bool | None:
     value = os.environ.get(name)
     if value is None:
         return default
@@ -104,13 +104,21 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_SMS_RETRY_DELAY": float(os.environ.get("PORTAL_SMS_RETRY_DELAY", "30")),
         "PORTAL_SMS_MAX_RETRY_DELAY": float(os.environ.get("PORTAL_SMS_MAX_RETRY_DELAY", "3600")),
         "PORTAL_SMS_CLAIM_TIMEOUT": float(os.environ.get("PORTAL_SMS_CLAIM_TIMEOUT", "300")),
-        # The demo page listing sent SMS: demo and development mode only.
-        "PORTAL_SMS_OUTBOX_PAGE": _env_bool("PORTAL_SMS_OUTBOX_PAGE", mode != "production"),
+        # The demo page listing sent SMS; unset: on in demo and development mode only.
+        "PORTAL_SMS_OUTBOX_PAGE": _env_bool("PORTAL_SMS_OUTBOX_PAGE", None),
         # Jobs: in-process by default, on Redis (RQ, `portal worker`) when REDIS_URL is set.
         "PORTAL_JOBS_BACKGROUND": _env_bool("PORTAL_JOBS_BACKGROUND", True),
         "PORTAL_JOBS_SWEEP_SECONDS": float(os.environ.get("PORTAL_JOBS_SWEEP_SECONDS", "60")),
         "PORTAL_JOBS_QUEUE": os.environ.get("PORTAL_JOBS_QUEUE", "portal"),
     }
+
+
+def sms_outbox_page_enabled(config) -> bool:
+    """The demo outbox page: as configured, else on in demo and development mode."""
+    explicit = config.get("PORTAL_SMS_OUTBOX_PAGE")
+    if explicit is None:
+        return config["PORTAL_MODE"] in ("demo", "development")
+    return bool(explicit)
 
 
 def startup_problems(config: dict) -> list[str]:

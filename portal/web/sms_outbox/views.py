@@ -4,6 +4,7 @@ PORTAL_SMS_OUTBOX_PAGE is on (demo and development mode; production refuses it).
 
 from flask import Blueprint, abort, current_app
 
+from portal import config
 from portal.domain.sms import outbox
 from portal.extensions import db
 from portal.htmx import render
@@ -14,7 +15,7 @@ bp = Blueprint("sms_outbox", __name__, url_prefix="/demo/sms")
 @bp.before_request
 def only_where_enabled():
     # A 404, not a 403: in production the page does not exist.
-    if not current_app.config["PORTAL_SMS_OUTBOX_PAGE"]:
+    if not config.sms_outbox_page_enabled(current_app.config):
         abort(404)
 
 
