@@ -1,6 +1,7 @@
 """The smpp backend against a real (minimal) SMPP server on 127.0.0.1: what reaches the
 server, and how every way of failing is reported and retried."""
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -94,6 +95,18 @@ def test_delivery_receipts_seen_while_bound_are_returned(smpp_server):
 
     assert [r.gateway_id for r in result.receipts] == [result.acknowledged[1]]
     assert result.receipts[0].delivered
+
+
+def test_no_text_reaches_the_logs_even_at_debug_level(smpp_server, caplog):
+    caplog.set_level(logging.DEBUG)
+    server = smpp_server()
+    gateway_for(server).send(outgoing(text="Пароль: Тайна-77", sensitive=True))
+
+    encoded = "Тайна".encode("utf-16-be").hex()
+    assert server.submits() and caplog.records
+    assert all(
+        "Тайна" not in r.getMessage() and encoded not in r.getMessage() for r in caplog.records
+    )
 
 
 def test_parts_keep_their_reference_across_calls():

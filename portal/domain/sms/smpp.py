@@ -34,6 +34,9 @@ from portal.domain.sms.base import (
 from portal.logs import event
 
 log = logging.getLogger("portal.sms.smpp")
+# smpplib logs every PDU in hex at DEBUG, texts included: its logger stays above that.
+_client_log = logging.getLogger("portal.sms.smpp.client")
+_client_log.setLevel(logging.INFO)
 
 # submit_sm answers that no retry will change.
 PERMANENT_STATUSES = {
