@@ -21,6 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = config.load_secret_key(app.instance_path)
     if app.config["PORTAL_MODE"] not in config.MODES:
         raise RuntimeError(f"PORTAL_MODE must be one of {', '.join(config.MODES)}")
+    _check_startup(app)
 
     proxies = app.config["PORTAL_TRUSTED_PROXIES"]
     if proxies:
@@ -36,8 +37,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def _check_startup(app: Flask) -> None:
+    """Production refuses to start misconfigured; other modes only warn."""
+    problems = config.startup_problems(app.config)
+    if problems and app.config["PORTAL_MODE"] == "production":
+        raise RuntimeError("refusing to start: " + "; ".join(problems))
+    for problem in problems:
+        app.logger.warning("configuration: %s", problem)
+
+
 def _init_extensions(app: Flask) -> None:
     from portal import auth_session, i18n
+    from portal.domain import jobs
     from portal.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -47,6 +58,7 @@ def _init_extensions(app: Flask) -> None:
     i18n.init_app(app)
     login_manager.init_app(app)
     auth_session.init_app(app)
+    jobs.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -60,6 +72,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.promos.views import bp as promos_bp
     from portal.web.pwa.views import bp as pwa_bp
     from portal.web.services.views import bp as services_bp
+    from portal.web.sms_outbox.views import bp as sms_outbox_bp
     from portal.web.tariffs.views import bp as tariffs_bp
     from portal.web.visits.views import bp as visits_bp
 
@@ -74,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
         promos_bp,
         profile_bp,
         pwa_bp,
+        sms_outbox_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)

@@ -4,6 +4,9 @@ portal demo                 migrate, load demo data (once), serve on 127.0.0.1:5
 portal db upgrade           apply the migrations (Flask-Migrate)
 portal subscriber add ...   create an account as a contract is signed
 portal billing run          charge the day's share of every subscription
+portal sms outbox           the latest text messages (sealed texts opened in demo/dev only)
+portal sms deliver          send the due text messages now
+portal worker               run the jobs from Redis (RQ) when REDIS_URL is set
 """
 
 import os
@@ -136,8 +139,62 @@ def billing_run(day) -> None:
     )
 
 
+@click.group("sms")
+def sms_group() -> None:
+    """Text messages."""
+
+
+@sms_group.command("outbox")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@with_appcontext
+def sms_outbox(limit: int) -> None:
+    """List the latest messages, newest first."""
+    from portal.domain.sms import outbox
+
+    reveal = current_app.config["PORTAL_MODE"] in ("demo", "development")
+    messages = outbox.recent_messages(db.session, limit=limit, reveal_secrets=reveal)
+    if not messages:
+        click.echo("No messages.")
+    for message in messages:
+        click.echo(
+            f"#{message.id} {message.created_at:%Y-%m-%d %H:%M} UTC {message.to_phone} "
+            f"{message.purpose} {message.status} attempts={message.attempts}"
+            + (f" error={message.last_error}" if message.last_error else "")
+        )
+        click.echo(f"    {message.text}")
+
+
+@sms_group.command("deliver")
+@with_appcontext
+def sms_deliver() -> None:
+    """Send every message that is due, here and now."""
+    from portal.domain.sms import delivery
+
+    session = db.new_session()
+    try:
+        sent = delivery.deliver_due(session)
+    finally:
+        session.close()
+    click.echo(f"Sent: {sent}")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Run the jobs waiting now, then exit.")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    """Run the job queue from Redis (RQ); needs REDIS_URL."""
+    from portal.domain import jobs
+
+    app = current_app._get_current_object()
+    if not jobs.is_redis(app):
+        raise click.ClickException(
+            "REDIS_URL is not set: jobs run inside the portal's own processes"
+        )
+    jobs.run_worker(app, burst=burst)
+
+
 def init_app(app: Flask) -> None:
-    for command in (subscriber_group, billing_group):
+    for command in (subscriber_group, billing_group, sms_group, worker_command):
         app.cli.add_command(command)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 MODES = ("production", "development", "demo")
 
 
-def _env_bool(name: str, default: bool) -> bool:
+def _env_bool(name: str, default: bool | None) -> bool | None:
     value = os.environ.get(name)
     if value is None:
         return default
@@ -100,4 +100,44 @@ def default_config(instance_path: str) -> dict:
         "BABEL_DEFAULT_LOCALE": "ru",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "Europe/Simferopol"),
         "PORTAL_LANGUAGES": ("ru", "en"),
+        # SMS: `outbox` keeps and logs messages only (no SMS contract needed); `smpp`
+        # sends them through an SMSC.
+        "PORTAL_SMS_BACKEND": os.environ.get("PORTAL_SMS_BACKEND", "outbox"),
+        "PORTAL_SMPP_HOST": os.environ.get("PORTAL_SMPP_HOST", ""),
+        "PORTAL_SMPP_PORT": os.environ.get("PORTAL_SMPP_PORT", "2775"),
+        "PORTAL_SMPP_SYSTEM_ID": os.environ.get("PORTAL_SMPP_SYSTEM_ID", ""),
+        "PORTAL_SMPP_PASSWORD": os.environ.get("PORTAL_SMPP_PASSWORD", ""),
+        "PORTAL_SMPP_SYSTEM_TYPE": os.environ.get("PORTAL_SMPP_SYSTEM_TYPE", ""),
+        "PORTAL_SMPP_SOURCE_ADDR": os.environ.get("PORTAL_SMPP_SOURCE_ADDR", "OneCity"),
+        "PORTAL_SMPP_TIMEOUT": float(os.environ.get("PORTAL_SMPP_TIMEOUT", "10")),
+        "PORTAL_SMPP_RECEIPT_WAIT": float(os.environ.get("PORTAL_SMPP_RECEIPT_WAIT", "1")),
+        "PORTAL_SMS_MAX_ATTEMPTS": int(os.environ.get("PORTAL_SMS_MAX_ATTEMPTS", "6")),
+        "PORTAL_SMS_RETRY_DELAY": float(os.environ.get("PORTAL_SMS_RETRY_DELAY", "30")),
+        "PORTAL_SMS_MAX_RETRY_DELAY": float(os.environ.get("PORTAL_SMS_MAX_RETRY_DELAY", "3600")),
+        "PORTAL_SMS_CLAIM_TIMEOUT": float(os.environ.get("PORTAL_SMS_CLAIM_TIMEOUT", "300")),
+        # The demo page listing sent SMS; unset: on in demo and development mode only.
+        "PORTAL_SMS_OUTBOX_PAGE": _env_bool("PORTAL_SMS_OUTBOX_PAGE", None),
+        # Jobs: in-process by default, on Redis (RQ, `portal worker`) when REDIS_URL is set.
+        "PORTAL_JOBS_BACKGROUND": _env_bool("PORTAL_JOBS_BACKGROUND", True),
+        "PORTAL_JOBS_SWEEP_SECONDS": float(os.environ.get("PORTAL_JOBS_SWEEP_SECONDS", "60")),
+        "PORTAL_JOBS_QUEUE": os.environ.get("PORTAL_JOBS_QUEUE", "portal"),
     }
+
+
+def sms_outbox_page_enabled(config) -> bool:
+    """The demo outbox page: as configured, else on in demo and development mode."""
+    explicit = config.get("PORTAL_SMS_OUTBOX_PAGE")
+    if explicit is None:
+        return config["PORTAL_MODE"] in ("demo", "development")
+    return bool(explicit)
+
+
+def startup_problems(config: dict) -> list[str]:
+    """Settings a process must not start with: a misconfigured SMS gateway, or a demo
+    tool switched on in production."""
+    from portal.domain import sms
+
+    problems = sms.configuration_problems(config)
+    if config["PORTAL_MODE"] == "production" and config["PORTAL_SMS_OUTBOX_PAGE"]:
+        problems.append("PORTAL_SMS_OUTBOX_PAGE is a demo tool: not allowed in production")
+    return problems

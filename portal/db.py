@@ -87,6 +87,10 @@ class Database:
         state.bind = bind if bind is not None else state.engine
         state.options = options
 
+    def new_session(self) -> Session:
+        """A session of its own on the current app's database (jobs, not requests)."""
+        return self._new_session()
+
     def _new_session(self) -> Session:
         state = current_app.extensions["portal_db"]
         return Session(bind=state.bind, expire_on_commit=False, **state.options)

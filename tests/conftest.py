@@ -59,6 +59,9 @@ def make_test_app(database_url: str, tmp_path, **overrides):
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
         "RATELIMIT_STORAGE_URI": "memory://",
+        # No background job thread: tests drain the queue themselves (portal.domain.jobs).
+        "PORTAL_JOBS_BACKGROUND": False,
+        "REDIS_URL": None,
     }
     config.update(overrides)
     return create_app(config)

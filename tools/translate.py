@@ -1,9 +1,12 @@
-"""Fill Russian translations into the catalogue from a Python dict file, then compile.
+"""Fill Russian translations into the catalogue, then compile it.
 
     .venv/bin/python tools/translate.py path/to/translations.py
+    .venv/bin/python tools/translate.py other/messages.po   # e.g. another branch's catalogue
 
-The file defines TR = {"English msgid": "Russian text", ...}. Entries are written only
-where the catalogue has the msgid; fuzzy flags are cleared and obsolete entries dropped.
+A .py file defines TR = {"English msgid": "Russian text", ...}; a .po file gives its
+translated, non-fuzzy entries (handy after a merge: update the catalogue from the .pot,
+then fill it from both sides). Entries are written only where the catalogue has the msgid;
+fuzzy flags are cleared and obsolete entries dropped.
 """
 
 import runpy
@@ -16,8 +19,16 @@ from babel.messages.pofile import read_po, write_po
 PO = Path(__file__).resolve().parent.parent / "portal/translations/ru/LC_MESSAGES/messages.po"
 
 
+def load(source: str) -> dict:
+    if not source.endswith(".po"):
+        return runpy.run_path(source)["TR"]
+    with open(source, "rb") as f:
+        other = read_po(f)
+    return {m.id: m.string for m in other if m.id and m.string and not m.fuzzy}
+
+
 def main(source: str) -> None:
-    translations = runpy.run_path(source)["TR"]
+    translations = load(source)
     with PO.open("rb") as f:
         catalog = read_po(f)
     filled = 0
