@@ -39,7 +39,7 @@ def main(source: str) -> None:
             filled += 1
     catalog.obsolete.clear()
     with PO.open("wb") as f:
-        write_po(f, catalog, width=100)
+        write_po(f, catalog)  # the same wrapping as pybabel update, so diffs stay small
     with PO.with_suffix(".mo").open("wb") as f:
         write_mo(f, catalog)
     missing = [m.id for m in catalog if m.id and not m.string]
