@@ -28,6 +28,9 @@ _CACHEABLE_ENDPOINTS = {
     "pwa.service_worker",
 }
 
+# Answers whose URL may carry a hash of their content (?v=...).
+_FINGERPRINTED_ENDPOINTS = {"static", "pwa.manifest", "pwa.brand_css"}
+
 
 def add_security_headers(response: Response) -> Response:
     headers = response.headers
@@ -39,8 +42,8 @@ def add_security_headers(response: Response) -> Response:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.endpoint == "static" and request.args.get("v"):
-        # Fingerprinted URL (see web.filters.asset): the content behind it never changes.
+    if request.endpoint in _FINGERPRINTED_ENDPOINTS and request.args.get("v"):
+        # Fingerprinted URL (web.filters.asset, web.pwa.shell): its content never changes.
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
     elif request.endpoint not in _CACHEABLE_ENDPOINTS and "Cache-Control" not in headers:
         # Personal pages must not stay in a shared or back-forward cache.
