@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.helpers import CHROMIUM_FLAGS, SCREENS
+from tests.browser.helpers import SCREENS
+from tools.browser import CHROMIUM, CHROMIUM_FLAGS
 from tools.demo_server import running_demo
-
-CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
 
 
 def chromium_or_skip() -> str:

@@ -7,34 +7,16 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
+from tools.browser import DESKTOP, PHONE
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
-# Flags that work as root with no network (see the recipes in the shared folder).
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "is_mobile": True,
-    "has_touch": True,
-    "device_scale_factor": 2,
-}
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 SCREENS = {"phone": PHONE, "desktop": DESKTOP}
 # For a test that uses `page` (or `context`) on the phone only.
 phone_only = pytest.mark.parametrize("screen", ["phone"], indirect=True)
 
-# The signed-in pages: name, path, and the bottom bar's label for it (None: the logo).
+# The signed-in pages: name, path, and the bottom bar's label for it .
 SECTIONS = [
     ("payments", "/pay/", "Оплата"),
     ("history", "/history/", "История"),
@@ -61,25 +43,6 @@ def sign_in(page: Page, demo) -> None:
 def sign_out(page: Page, demo) -> None:
     page.click("form[data-sign-out] button")
     page.wait_for_url(demo.url + "/login")
-
-
-def wait_for_service_worker(page: Page) -> None:
-    """Until the worker is activated and controls the page (ready alone may resolve while
-    it is still activating)."""
-    page.evaluate(
-        """async () => {
-          const registration = await navigator.serviceWorker.ready;
-          const worker = registration.active;
-          if (worker.state !== "activated") {
-            await new Promise((done) => worker.addEventListener("statechange",
-              () => worker.state === "activated" && done()));
-          }
-          if (!navigator.serviceWorker.controller) {
-            await new Promise((done) => navigator.serviceWorker.addEventListener(
-              "controllerchange", done, { once: true }));
-          }
-        }"""
-    )
 
 
 def cached_urls(page: Page) -> dict[str, list[str]]:

@@ -8,13 +8,12 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.helpers import (
-    PHONE,
     cached_urls,
     phone_only,
     sign_in,
     sign_out,
-    wait_for_service_worker,
 )
+from tools.browser import PHONE, wait_for_service_worker
 
 pytestmark = pytest.mark.browser
 
