@@ -37,13 +37,13 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from portal import auth_session, i18n
-    from portal.extensions import compress, csrf, db, limiter, login_manager, migrate
+    from portal import auth_session, compression, i18n
+    from portal.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
-    compress.init_app(app)
+    compression.init_app(app)
     limiter.init_app(app)
     i18n.init_app(app)
     login_manager.init_app(app)
