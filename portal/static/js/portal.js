@@ -33,6 +33,7 @@
       layout.hidden = !cyrillic.test(input.value);
     }
     input.addEventListener("keydown", onKey);
+    input.addEventListener("keyup", onKey); // some systems report the lock's new state only here
     input.addEventListener("input", () => { layout.hidden = !cyrillic.test(input.value); });
     input.addEventListener("blur", () => { caps.hidden = true; });
   }
@@ -257,12 +258,6 @@
     if (password && !password.dataset.watched) {
       password.dataset.watched = "1";
       watchPassword(password);
-    }
-    // The installed app keeps its subscriber signed in, as an app would.
-    const remember = root.querySelector("#remember");
-    if (remember && runsInstalled() && !remember.dataset.preset) {
-      remember.dataset.preset = "1";
-      remember.checked = true;
     }
     const card = root.matches && root.matches("[data-summary]") ? root : root.querySelector("[data-summary]");
     if (card) saveSummary(card);
