@@ -44,6 +44,19 @@ def test_service_worker_installs_activates_and_keeps_only_the_shell(page: Page, 
     assert sorted(shell_cache(page)) == sorted(kept)
 
 
+@phone_only
+def test_a_new_worker_deletes_every_other_cache_on_activation(page: Page):
+    # What an earlier release (or anything else) left behind, there before the worker.
+    page.add_init_script(
+        "caches.open('shell-previous').then((c) => c.put('/old', new Response('old')))"
+    )
+    page.goto("/login")
+    wait_for_service_worker(page)
+    names = list(cached_urls(page))
+    assert len(names) == 1 and names[0].startswith("shell-"), names
+    assert names[0] != "shell-previous"
+
+
 def test_chromium_reports_the_app_installable(
     browser_type, browser_type_launch_args, demo, tmp_path
 ):
