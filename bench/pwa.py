@@ -228,7 +228,8 @@ def kb(amount: int) -> str:
 def describe(name: str, traffic: Traffic) -> str:
     static = [r for r in traffic.requests if STATIC.match(r.split(" ", 1)[1])]
     return (
-        f"{name}: {kb(traffic.received)} in {len(traffic.requests)} requests, "
+        f"{name}: {kb(traffic.received)} in {len(traffic.requests)} "
+        f"request{'' if len(traffic.requests) == 1 else 's'}, "
         f"{len(static)} of them static files"
         + (f" ({', '.join(static)})" if static else "")
         + f"\n    requests: {', '.join(traffic.requests)}"
