@@ -47,13 +47,14 @@ def _check_startup(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from portal import auth_session, i18n
+    from portal import auth_session, compression, i18n
     from portal.domain import jobs
     from portal.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
+    compression.init_app(app)
     limiter.init_app(app)
     i18n.init_app(app)
     login_manager.init_app(app)

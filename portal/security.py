@@ -28,19 +28,34 @@ _CACHEABLE_ENDPOINTS = {
     "pwa.service_worker",
 }
 
+# Answers whose URL may carry a hash of their content (?v=...).
+_FINGERPRINTED_ENDPOINTS = {"static", "pwa.manifest", "pwa.brand_css"}
+
+
+# Stylesheets, scripts and bitmaps: never shown as a document, so the document-only
+# headers below would be half a kilobyte of every first visit's bytes, for nothing. (An
+# SVG can run script when opened by itself, and sw.js is a worker: both keep them.)
+_SUBRESOURCE_ENDPOINTS = {"static", "pwa.brand_css"}
+_SUBRESOURCE_TYPES = {"text/css", "text/javascript", "application/javascript", "image/png"}
+
+
+def _is_subresource(response: Response) -> bool:
+    return request.endpoint in _SUBRESOURCE_ENDPOINTS and response.mimetype in _SUBRESOURCE_TYPES
+
 
 def add_security_headers(response: Response) -> Response:
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if not _is_subresource(response):
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.endpoint == "static" and request.args.get("v"):
-        # Fingerprinted URL (see web.filters.asset): the content behind it never changes.
+    if request.endpoint in _FINGERPRINTED_ENDPOINTS and request.args.get("v"):
+        # Fingerprinted URL (web.filters.asset, web.pwa.shell): its content never changes.
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
     elif request.endpoint not in _CACHEABLE_ENDPOINTS and "Cache-Control" not in headers:
         # Personal pages must not stay in a shared or back-forward cache.

@@ -2,33 +2,245 @@
 "use strict";
 
 (function () {
-  // Sign-in hints while typing: Caps Lock, and Russian letters where the password is Latin.
+  const SUMMARY_KEY = "portal:summary"; // the last known balance, kept until sign-out
+  const SHELL_CACHE_PREFIX = "shell-"; // the service worker's public shell (sw.js)
+  const SWITCHED_OFF = "data-offline-off";
+  const PROBE_EVERY_MS = 10000;
+
+  // --- Sign-in hints while typing: Caps Lock, and Russian letters where the password is Latin.
+
+  // Caps Lock is on when the browser says so, or when a letter comes out in the case
+  // that Shift would not give (phones and some browsers do not report the lock itself).
+  function capsLockFrom(event) {
+    if (typeof event.getModifierState === "function" && event.getModifierState("CapsLock")) {
+      return true;
+    }
+    const key = event.key || "";
+    if (key.length !== 1 || key.toLowerCase() === key.toUpperCase()) return null; // not a letter
+    const upper = key !== key.toLowerCase();
+    return upper !== event.shiftKey;
+  }
+
   function watchPassword(input) {
     const caps = document.getElementById("caps-warning");
     const layout = document.getElementById("layout-warning");
     if (!caps || !layout) return;
     const cyrillic = /[\u0400-\u04FF]/;
     function onKey(event) {
-      if (typeof event.getModifierState === "function") {
-        caps.hidden = !event.getModifierState("CapsLock");
-      }
+      const on = capsLockFrom(event);
+      if (on !== null) caps.hidden = !on;
+      else if (event.key === "CapsLock") caps.hidden = !event.getModifierState("CapsLock");
       layout.hidden = !cyrillic.test(input.value);
     }
     input.addEventListener("keydown", onKey);
-    input.addEventListener("keyup", onKey);
+    input.addEventListener("keyup", onKey); // some systems report the lock's new state only here
     input.addEventListener("input", () => { layout.hidden = !cyrillic.test(input.value); });
     input.addEventListener("blur", () => { caps.hidden = true; });
   }
 
-  function enhance(root) {
-    const password = root.querySelector ? root.querySelector("#password") : null;
-    if (password && !password.dataset.watched) {
-      password.dataset.watched = "1";
-      watchPassword(password);
+  // --- The last known balance: saved from the home page, shown when offline.
+
+  function saveSummary(card) {
+    const balance = document.getElementById("balance");
+    const daysLeft = document.getElementById("days-left");
+    if (!balance || !daysLeft) return;
+    const summary = {
+      balance: balance.textContent.trim(),
+      daysLeft: daysLeft.textContent.trim(),
+      contract: card.dataset.contract || "",
+      readAt: card.dataset.readAt,
+    };
+    try {
+      localStorage.setItem(SUMMARY_KEY, JSON.stringify(summary));
+    } catch (error) { /* private mode or full storage: the app works without it */ }
+  }
+
+  function loadSummary() {
+    try {
+      return JSON.parse(localStorage.getItem(SUMMARY_KEY) || "null");
+    } catch (error) {
+      return null;
     }
   }
 
-  // Toasts the server asks for with HX-Trigger: {"toast": "text"}.
+  // Everything personal this device keeps: the last known balance, and any cache other
+  // than the worker's public shell (there should be none; a later feature may add one).
+  function forgetPersonalData() {
+    try { localStorage.removeItem(SUMMARY_KEY); } catch (error) { /* nothing kept */ }
+    if ("caches" in window) {
+      caches.keys().then((names) => Promise.all(
+        names.filter((name) => !name.startsWith(SHELL_CACHE_PREFIX)).map((name) => caches.delete(name))
+      )).catch(() => {});
+    }
+  }
+
+  function readAtText(template, summary) {
+    const when = new Date(summary.readAt);
+    const time = isNaN(when) ? "" : new Intl.DateTimeFormat(document.documentElement.lang || "ru", {
+      day: "numeric", month: "long", hour: "2-digit", minute: "2-digit",
+    }).format(when);
+    return template.replace("{time}", time).replace("{contract}", summary.contract || "");
+  }
+
+  // The offline page: what the home page showed last, and when it was read.
+  function showLastKnown() {
+    const section = document.getElementById("last-known");
+    const summary = loadSummary();
+    if (!section || !summary) return;
+    document.getElementById("last-balance").textContent = summary.balance;
+    document.getElementById("last-days-left").textContent = summary.daysLeft;
+    const readAt = document.getElementById("last-read-at");
+    readAt.textContent = readAtText(readAt.dataset.template, summary);
+    section.hidden = false;
+  }
+
+  // The home page, when the connection drops while it is open: the figures are as of.
+  function showBalanceReadAt(visible) {
+    const line = document.getElementById("balance-read-at");
+    const card = document.querySelector("[data-summary]");
+    if (!line || !card) return;
+    line.textContent = readAtText(line.dataset.template, { readAt: card.dataset.readAt });
+    line.hidden = !visible;
+  }
+
+  // --- Offline mode: actions that need the network are switched off, with the banner
+  // saying why, and come back by themselves when the server answers again.
+
+  let offline = false;
+  let probe = null;
+
+  function isPageLink(link) {
+    const href = link.getAttribute("href") || "";
+    if (href.startsWith("#")) return false; // the skip link stays
+    return link.origin === location.origin; // tel: and other sites need no server of ours
+  }
+
+  function describedByBanner(element, on) {
+    const ids = (element.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+    const others = ids.filter((id) => id !== "offline-banner");
+    const next = on ? [...others, "offline-banner"] : others;
+    if (next.length) element.setAttribute("aria-describedby", next.join(" "));
+    else element.removeAttribute("aria-describedby");
+  }
+
+  function switchOffNetworkActions() {
+    document.querySelectorAll("form button, form input[type=submit]").forEach((button) => {
+      if (button.disabled || button.type === "button") return;
+      button.disabled = true;
+      button.setAttribute(SWITCHED_OFF, "");
+      describedByBanner(button, true);
+    });
+    document.querySelectorAll("a[href]").forEach((link) => {
+      if (!isPageLink(link) || link.getAttribute("aria-disabled") === "true") return;
+      link.setAttribute("aria-disabled", "true");
+      link.setAttribute(SWITCHED_OFF, "");
+      describedByBanner(link, true);
+    });
+  }
+
+  function switchOnNetworkActions() {
+    document.querySelectorAll(`[${SWITCHED_OFF}]`).forEach((element) => {
+      if (element.tagName === "A") element.removeAttribute("aria-disabled");
+      else element.disabled = false;
+      element.removeAttribute(SWITCHED_OFF);
+      describedByBanner(element, false);
+    });
+  }
+
+  function goOffline() {
+    if (offline) return;
+    offline = true;
+    const banner = document.getElementById("offline-banner");
+    if (banner) banner.hidden = false;
+    switchOffNetworkActions();
+    showBalanceReadAt(true);
+    probe = setInterval(checkServer, PROBE_EVERY_MS);
+  }
+
+  function goOnline() {
+    if (!offline) return;
+    offline = false;
+    clearInterval(probe);
+    if (document.body.dataset.shell === "offline") {
+      location.reload(); // the page that was asked for, now from the network
+      return;
+    }
+    const banner = document.getElementById("offline-banner");
+    if (banner) banner.hidden = true;
+    switchOnNetworkActions();
+    showBalanceReadAt(false);
+  }
+
+  // navigator.onLine says only that some network is there: ask our server itself.
+  function checkServer() {
+    if (!navigator.onLine) return;
+    fetch(document.body.dataset.ping, { cache: "no-store" })
+      .then((response) => { if (response.ok) goOnline(); })
+      .catch(() => {});
+  }
+
+  // A click on a switched-off link goes nowhere; the banner says why.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest(`a[${SWITCHED_OFF}]`);
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+  }, true);
+
+  window.addEventListener("offline", goOffline);
+  window.addEventListener("online", checkServer);
+  document.addEventListener("htmx:sendError", goOffline);
+  document.addEventListener("htmx:beforeRequest", (event) => { if (offline) event.preventDefault(); });
+
+  // --- "Install the app": the browser's own prompt where there is one, the steps on iPhone.
+
+  let installPrompt = null;
+
+  function runsInstalled() {
+    return window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
+  }
+
+  function isIphone() {
+    return /iPhone|iPad|iPod/.test(navigator.userAgent) ||
+      (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+  }
+
+  function showInstall() {
+    const box = document.getElementById("install");
+    if (!box || runsInstalled()) return;
+    const button = document.getElementById("install-button");
+    const steps = document.getElementById("install-ios");
+    button.hidden = !installPrompt;
+    steps.hidden = Boolean(installPrompt) || !isIphone();
+    box.hidden = button.hidden && steps.hidden;
+  }
+
+  window.addEventListener("beforeinstallprompt", (event) => {
+    event.preventDefault(); // our button asks at a better moment than the browser's bar
+    installPrompt = event;
+    showInstall();
+  });
+
+  window.addEventListener("appinstalled", () => {
+    installPrompt = null;
+    const box = document.getElementById("install");
+    if (box) box.hidden = true;
+  });
+
+  document.addEventListener("click", (event) => {
+    if (!installPrompt || !event.target.closest || !event.target.closest("#install-button")) return;
+    const prompt = installPrompt;
+    installPrompt = null;
+    prompt.prompt();
+    Promise.resolve(prompt.userChoice).finally(showInstall);
+  });
+
+  // --- Sign-out forgets the device's copy of personal data as the form goes.
+  document.addEventListener("submit", (event) => {
+    if (event.target.matches && event.target.matches("form[data-sign-out]")) forgetPersonalData();
+  }, true);
+
+  // --- Toasts the server asks for with HX-Trigger: {"toast": "text"}.
   document.addEventListener("toast", (event) => {
     const box = document.getElementById("toasts");
     if (!box) return;
@@ -39,12 +251,39 @@
     setTimeout(() => item.remove(), 5000);
   });
 
-  document.addEventListener("DOMContentLoaded", () => enhance(document));
-  document.addEventListener("htmx:load", (event) => enhance(document));
+  // --- Each page, loaded or swapped in by htmx.
+  function enhance(root) {
+    if (!root.querySelector) return;
+    const password = root.querySelector("#password");
+    if (password && !password.dataset.watched) {
+      password.dataset.watched = "1";
+      watchPassword(password);
+    }
+    const card = root.matches && root.matches("[data-summary]") ? root : root.querySelector("[data-summary]");
+    if (card) saveSummary(card);
+    showInstall();
+  }
+
+  function start() {
+    const body = document.body;
+    if (body.dataset.signedIn === "no" && !body.dataset.shell) forgetPersonalData();
+    enhance(document);
+    if (body.dataset.shell === "offline") {
+      showLastKnown();
+      document.getElementById("retry").addEventListener("click", () => location.reload());
+      goOffline();
+    } else if (!navigator.onLine) {
+      goOffline();
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+  document.addEventListener("htmx:load", (event) => enhance(event.target));
 
   if ("serviceWorker" in navigator) {
     window.addEventListener("load", () => {
-      navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
+      const body = document.body;
+      navigator.serviceWorker.register(body.dataset.sw, { scope: body.dataset.scope }).catch(() => {});
     });
   }
 })();

@@ -246,7 +246,13 @@ def logout():
     session.clear()
     if lang:
         session["lang"] = lang
-    return redirect(url_for("auth.login"), 303)
+    response = redirect(url_for("auth.login"), 303)
+    # The browser's HTTP cache goes (pages are no-store, so this is a second lock).
+    # Not "storage": that would also unregister the service worker and drop the app's
+    # offline shell, which holds nothing personal; portal.js forgets the last known
+    # balance, the one personal thing kept on the device, as the sign-out form goes.
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
 
 
 @bp.route("/language", methods=["POST"])

@@ -30,6 +30,7 @@ def index():
         monthly_total=billing.monthly_total(running, today),
         forecast=billing.forecast(account.balance, account.subscriptions, today),
         switch_form=SwitchAccountForm(),
+        read_at=clock.now(),  # shown with the balance when the app is offline later
     )
 
 

@@ -1,0 +1,198 @@
+"""The installable app shell: the service worker, installability, offline mode, the
+install button, and what sign-out leaves behind."""
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.helpers import (
+    cached_urls,
+    phone_only,
+    sign_in,
+    sign_out,
+)
+from tools.browser import PHONE, wait_for_service_worker
+
+pytestmark = pytest.mark.browser
+
+SUMMARY_KEY = "portal:summary"
+
+
+def shell_cache(page: Page) -> list[str]:
+    caches = cached_urls(page)
+    names = [name for name in caches if name.startswith("shell-")]
+    assert len(names) == 1, caches
+    return caches[names[0]]
+
+
+@phone_only
+def test_service_worker_installs_activates_and_keeps_only_the_shell(page: Page, demo):
+    sign_in(page, demo)
+    wait_for_service_worker(page)
+    kept = shell_cache(page)
+    assert "/offline" in kept
+    for static in ("portal.css", "htmx-2.0.11.min.js", "portal.js", "icon-192.png"):
+        assert any(static in url and "?v=" in url for url in kept), (static, kept)
+    # Nothing personal: no page but the offline one, never the sign-in page.
+    pages = [url for url in kept if not re.search(r"\?v=", url)]
+    assert pages == ["/offline"]
+    # Visiting pages adds nothing to the cache.
+    page.goto("/history/")
+    page.goto("/")
+    assert sorted(shell_cache(page)) == sorted(kept)
+
+
+@phone_only
+def test_a_new_worker_deletes_every_other_cache_on_activation(page: Page):
+    # What an earlier release (or anything else) left behind, there before the worker.
+    page.add_init_script(
+        "caches.open('shell-previous').then((c) => c.put('/old', new Response('old')))"
+    )
+    page.goto("/login")
+    wait_for_service_worker(page)
+    names = list(cached_urls(page))
+    assert len(names) == 1 and names[0].startswith("shell-"), names
+    assert names[0] != "shell-previous"
+
+
+def test_chromium_reports_the_app_installable(
+    browser_type, browser_type_launch_args, demo, tmp_path
+):
+    # Installability is only reported outside incognito, hence a persistent profile.
+    context = browser_type.launch_persistent_context(
+        tmp_path / "profile",
+        base_url=demo.url,
+        locale="ru-RU",
+        **browser_type_launch_args,
+        **PHONE,
+    )
+    try:
+        page = context.pages[0] if context.pages else context.new_page()
+        page.goto("/login")
+        wait_for_service_worker(page)
+        cdp = context.new_cdp_session(page)
+        manifest = cdp.send("Page.getAppManifest")
+        assert manifest["errors"] == [], manifest["errors"]
+        parsed = json.loads(manifest["data"])
+        assert parsed["display"] == "standalone" and parsed["lang"] == "ru"
+        assert [s["url"] for s in parsed["shortcuts"]] == ["/pay/", "/history/", "/visits/"]
+        errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+        assert errors == [], errors
+    finally:
+        context.close()
+
+
+@phone_only
+def test_offline_the_app_opens_with_the_last_known_balance(
+    page: Page, context: BrowserContext, demo
+):
+    sign_in(page, demo)
+    balance = page.locator("#balance").inner_text()
+    days_left = page.locator("#days-left").inner_text()
+    wait_for_service_worker(page)
+    saved = json.loads(page.evaluate(f"localStorage.getItem('{SUMMARY_KEY}')"))
+    assert saved["balance"] == balance and saved["readAt"]
+
+    context.set_offline(True)
+    page.goto("/?source=pwa")  # as the home-screen icon opens it
+    expect(page.locator("#offline-title")).to_be_visible()
+    expect(page.locator("#last-balance")).to_have_text(balance)
+    expect(page.locator("#last-days-left")).to_have_text(days_left)
+    expect(page.locator("#last-read-at")).to_contain_text("Данные на")
+    expect(page.locator("#last-read-at")).to_contain_text("100001")
+    expect(page.locator("#offline-banner")).to_be_visible()
+    expect(page.get_by_role("button", name="Оплатить")).to_be_disabled()
+    # The styles and scripts came from the worker: the page is drawn, not bare HTML.
+    assert page.evaluate("getComputedStyle(document.querySelector('.topbar')).display") == "flex"
+
+    page.reload()
+    expect(page.locator("#last-balance")).to_have_text(balance)
+
+    # The connection comes back: the page asked for opens by itself.
+    context.set_offline(False)
+    expect(page.locator("#balance")).to_have_text(balance)
+    expect(page).to_have_url(re.compile(r"/\?source=pwa$"))
+
+
+@phone_only
+def test_actions_switch_off_while_offline_and_come_back_by_themselves(
+    page: Page, context: BrowserContext, demo
+):
+    sign_in(page, demo)
+    wait_for_service_worker(page)
+    pay = page.locator(".balance-card a.button")
+    section = page.locator(".bottom-nav a").first
+    sign_out_button = page.locator("form[data-sign-out] button")
+
+    context.set_offline(True)
+    expect(page.locator("#offline-banner")).to_be_visible()
+    expect(pay).to_have_attribute("aria-disabled", "true")
+    expect(section).to_have_attribute("aria-disabled", "true")
+    expect(sign_out_button).to_be_disabled()
+    expect(page.locator("#balance-read-at")).to_contain_text("Данные на")
+    pay.click(force=True)  # switched off: nothing happens, the page stays
+    expect(page).to_have_url(demo.url + "/")
+    # The support phone needs no internet.
+    expect(page.locator(".support-call")).not_to_have_attribute("aria-disabled", "true")
+
+    context.set_offline(False)
+    expect(page.locator("#offline-banner")).to_be_hidden()
+    expect(pay).not_to_have_attribute("aria-disabled", "true")
+    expect(sign_out_button).to_be_enabled()
+    pay.click()
+    page.wait_for_url(demo.url + "/pay/")
+
+
+@phone_only
+def test_sign_out_forgets_personal_data_and_keeps_the_public_shell(page: Page, demo):
+    sign_in(page, demo)
+    wait_for_service_worker(page)
+    assert page.evaluate(f"localStorage.getItem('{SUMMARY_KEY}')")
+    shell_before = shell_cache(page)
+
+    with page.expect_response(lambda r: r.url.endswith("/logout")) as answer:
+        sign_out(page, demo)
+    assert answer.value.all_headers()["clear-site-data"] == '"cache"'
+    assert page.evaluate(f"localStorage.getItem('{SUMMARY_KEY}')") is None
+    # Only the public shell is left, and the worker stays, so the app still opens offline.
+    assert sorted(shell_cache(page)) == sorted(shell_before)
+    assert page.evaluate("navigator.serviceWorker.getRegistration().then((r) => !!r.active)")
+
+
+@phone_only
+def test_install_button_appears_when_the_browser_offers_installation(page: Page):
+    page.goto("/login")
+    expect(page.locator("#install")).to_be_hidden()
+    # What Chromium fires when the site is installable, with a prompt we can watch.
+    page.evaluate(
+        """() => {
+          const offer = new Event("beforeinstallprompt", { cancelable: true });
+          offer.prompt = () => { window.promptShown = true; return Promise.resolve(); };
+          offer.userChoice = Promise.resolve({ outcome: "accepted" });
+          window.dispatchEvent(offer);
+        }"""
+    )
+    button = page.get_by_role("button", name="Установить приложение")
+    expect(button).to_be_visible()
+    expect(page.locator("#install-ios")).to_be_hidden()
+    button.click()
+    assert page.evaluate("window.promptShown === true")
+    expect(page.locator("#install")).to_be_hidden()
+
+
+IPHONE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_iphone_gets_the_add_to_home_screen_steps(new_context, demo):
+    page = new_context(**PHONE, user_agent=IPHONE_SAFARI).new_page()
+    page.goto("/login")
+    expect(page.locator("#install-ios")).to_be_visible()
+    expect(page.locator("#install-ios")).to_contain_text("«Поделиться»")
+    expect(page.locator("#install-button")).to_be_hidden()
+    sign_in(page, demo)
+    expect(page.locator("#install-ios")).to_be_visible()
