@@ -4,6 +4,7 @@ portal demo                 migrate, load demo data (once), serve on 127.0.0.1:5
 portal db upgrade           apply the migrations (Flask-Migrate)
 portal subscriber add ...   create an account as a contract is signed
 portal billing run          charge the day's share of every subscription
+portal payments reconcile   settle the payments left unfinished (asks the acquirer)
 """
 
 import os
@@ -136,8 +137,42 @@ def billing_run(day) -> None:
     )
 
 
+@click.group("payments")
+def payments_group() -> None:
+    """Online payments."""
+
+
+@payments_group.command("reconcile")
+@with_appcontext
+def payments_reconcile() -> None:
+    """Ask the acquirer about every payment left unfinished (a lost notification, a crash
+    between steps) and settle it as a notification would; safe to repeat."""
+    from portal.domain.payments import build, service
+
+    result = service.ReconcileResult()
+    providers = {}
+
+    def provider_for(name: str):
+        if name not in providers:
+            providers[name] = build(name, current_app.config, db.session)
+        return providers[name]
+
+    for payment_id in service.unfinished(db.session):
+        try:
+            service.reconcile_one(db.session, payment_id, provider_for, result)
+            db.session.commit()
+        except Exception as exc:  # one bad payment must not stop the others
+            db.session.rollback()
+            click.echo(f"payment {payment_id}: {type(exc).__name__}: {exc}", err=True)
+    click.echo(
+        f"checked {result.checked}: succeeded {result.succeeded}, canceled {result.canceled}, "
+        f"still open {result.still_open}, acquirer unavailable {result.unavailable}, "
+        f"on review {result.review}"
+    )
+
+
 def init_app(app: Flask) -> None:
-    for command in (subscriber_group, billing_group):
+    for command in (subscriber_group, billing_group, payments_group):
         app.cli.add_command(command)
 
 

@@ -39,6 +39,12 @@
     setTimeout(() => item.remove(), 5000);
   });
 
+  // Print buttons (the receipt): no inline handlers under the strict CSP.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest ? event.target.closest("[data-print]") : null;
+    if (button) window.print();
+  });
+
   document.addEventListener("DOMContentLoaded", () => enhance(document));
   document.addEventListener("htmx:load", (event) => enhance(document));
 
