@@ -27,7 +27,7 @@ _ROUBLE_SUFFIX = re.compile(r"\s*(₽|руб\.?|р\.?|rub|RUB)\s*$", re.IGNORECA
 _OTHER_CURRENCY = re.compile(r"[$€£¥₴₸]|\b(usd|eur|gbp|cny|uah|kzt|byn)\b", re.IGNORECASE)
 # Whole part: plain digits, or groups of three separated by one space of any kind.
 _NUMBER = re.compile(
-    rf"^(?P<whole>\d+|\d{{1,3}}(?:[{_GROUP_SPACES}]\d{{3}})+)(?:[.,](?P<frac>\d+))?$"
+    rf"^(?P<whole>[0-9]+|[0-9]{{1,3}}(?:[{_GROUP_SPACES}][0-9]{{3}})+)(?:[.,](?P<frac>[0-9]+))?$"
 )
 
 

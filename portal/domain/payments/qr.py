@@ -78,7 +78,7 @@ def _check(key: str, value: str) -> str:
 
 def _clean(text: str) -> str:
     """Free text fit for a field: no separator, no line breaks."""
-    return re.sub(r"[|\r\n\t]+", " ", text).strip()
+    return re.sub(r"\s+", " ", re.sub(r"[|\r\n\t]", " ", text)).strip()
 
 
 def payload(details: BankDetails, *, amount: int | None, purpose: str, pers_acc: str) -> str:

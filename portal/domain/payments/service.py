@@ -318,7 +318,7 @@ def handle_notification(
             actor=f"acquirer:{provider.name}",
             address=remote_addr,
             provider_payment_id=note.provider_payment_id[:64],
-            event=note.event[:64],
+            notification=note.event[:64],
         )
         raise UnknownPayment(note.provider_payment_id)
     audit.record(
@@ -328,7 +328,7 @@ def handle_notification(
         account_id=payment.account_id,
         address=remote_addr,
         payment_id=payment.id,
-        event=note.event[:64],
+        notification=note.event[:64],
     )
     claimed = (note.claimed_amount, note.claimed_currency)
     if note.claimed_amount is not None and claimed != (payment.amount, payment.currency):
