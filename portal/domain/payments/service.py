@@ -321,15 +321,6 @@ def handle_notification(
             notification=note.event[:64],
         )
         raise UnknownPayment(note.provider_payment_id)
-    audit.record(
-        db,
-        "payment.notified",
-        actor=f"acquirer:{provider.name}",
-        account_id=payment.account_id,
-        address=remote_addr,
-        payment_id=payment.id,
-        notification=note.event[:64],
-    )
     claimed = (note.claimed_amount, note.claimed_currency)
     if note.claimed_amount is not None and claimed != (payment.amount, payment.currency):
         audit.record(
@@ -343,7 +334,21 @@ def handle_notification(
             claimed=list(claimed),
         )
         raise AmountMismatch(f"payment {payment.id}")
-    return finish_payment(db, payment.id, provider, actor=f"acquirer:{provider.name}")
+    try:
+        return finish_payment(db, payment.id, provider, actor=f"acquirer:{provider.name}")
+    finally:
+        # Recorded after the payment row is settled: an audit row refers to the account
+        # (a key-share lock on it), so writing it before would invert the lock order of
+        # finish_payment (payment, then account) and deadlock concurrent copies.
+        audit.record(
+            db,
+            "payment.notified",
+            actor=f"acquirer:{provider.name}",
+            account_id=payment.account_id,
+            address=remote_addr,
+            payment_id=payment.id,
+            notification=note.event[:64],
+        )
 
 
 def _adopt(db: Session, provider: PaymentProvider, provider_payment_id: str) -> Payment | None:
