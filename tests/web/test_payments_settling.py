@@ -65,8 +65,8 @@ def test_twenty_concurrent_copies_of_a_notification_credit_once(migrated_app):
         engine = db.engine
         with Session(engine) as setup:
             payment, body, headers = sandbox_paid_payment(migrated_app, setup)
-            account_id = payment.account_id
             setup.commit()
+            payment_id, account_id = payment.id, payment.account_id
     barrier = threading.Barrier(20)
     answers, errors = [], []
 
@@ -86,8 +86,9 @@ def test_twenty_concurrent_copies_of_a_notification_credit_once(migrated_app):
     assert errors == []
     assert sorted(a.status_code for a in answers) == [200] * 20
     with migrated_app.app_context(), Session(db.engine) as check:
+        payment = check.get(Payment, payment_id)
         assert entries_of(check, payment) == 1
-        assert check.get(Payment, payment.id).status is PaymentStatus.SUCCEEDED
+        assert payment.status is PaymentStatus.SUCCEEDED
         balance = check.get(Account, account_id).balance
         assert balance == 500_00 == ledger.balance_from_entries(check, account_id)
 
@@ -276,6 +277,7 @@ def test_trusted_proxy_header_is_used_only_when_configured(migrated_app, tmp_pat
     assert answer.status_code != 403  # past the address check (then: no such payment)
     answer = client.post("/pay/notify/yookassa", data=body, headers={"X-Forwarded-For": "1.2.3.4"})
     assert answer.status_code == 403
+    dispose(app)
 
 
 # --- configuration ---------------------------------------------------------------------
@@ -290,6 +292,12 @@ def test_production_refuses_to_start_with_the_sandbox(migrated_app, tmp_path):
     app = make_test_app(url, tmp_path, PORTAL_MODE="production")
     assert app.config["PORTAL_PAYMENT_PROVIDER"] == ""
     assert app.test_client().get(sandbox.PAGES_PATH + "/pay/sbx_x").status_code == 404
+    dispose(app)
+
+
+def dispose(app) -> None:
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_unknown_acquirer_in_configuration_refuses_to_start(migrated_app, tmp_path):
