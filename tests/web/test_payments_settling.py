@@ -197,7 +197,9 @@ def payer(session, auth, frozen_clock):
 def start_payment(client, amount="500"):
     from tests.web.test_payments import pay_form
 
-    return client.post("/pay/", data=pay_form(client) | {"amount": amount})
+    return client.post(
+        "/pay/", data=pay_form(client) | {"amount": amount}, headers={"Accept-Language": "en"}
+    )
 
 
 def test_yookassa_payment_from_form_to_credit(yookassa_app, client, session, payer, fake_api):
