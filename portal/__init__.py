@@ -21,6 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = config.load_secret_key(app.instance_path)
     if app.config["PORTAL_MODE"] not in config.MODES:
         raise RuntimeError(f"PORTAL_MODE must be one of {', '.join(config.MODES)}")
+    config.resolve_payments(app.config)
     _check_startup(app)
 
     proxies = app.config["PORTAL_TRUSTED_PROXIES"]
@@ -77,6 +78,10 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.tariffs.views import bp as tariffs_bp
     from portal.web.visits.views import bp as visits_bp
 
+    if app.config["PORTAL_SANDBOX_ACQUIRER"]:
+        from portal.web.sandbox_acquirer.views import bp as sandbox_bp
+
+        app.register_blueprint(sandbox_bp)
     for bp in (
         auth_bp,
         home_bp,

@@ -7,6 +7,7 @@ portal billing run          charge the day's share of every subscription
 portal sms outbox           the latest text messages (sealed texts opened in demo/dev only)
 portal sms deliver          send the due text messages now
 portal worker               run the jobs from Redis (RQ) when REDIS_URL is set
+portal payments reconcile   settle the payments left unfinished (asks the acquirer)
 """
 
 import os
@@ -193,8 +194,42 @@ def worker_command(burst: bool) -> None:
     jobs.run_worker(app, burst=burst)
 
 
+@click.group("payments")
+def payments_group() -> None:
+    """Online payments."""
+
+
+@payments_group.command("reconcile")
+@with_appcontext
+def payments_reconcile() -> None:
+    """Ask the acquirer about every payment left unfinished (a lost notification, a crash
+    between steps) and settle it as a notification would; safe to repeat."""
+    from portal.domain.payments import build, service
+
+    result = service.ReconcileResult()
+    providers = {}
+
+    def provider_for(name: str):
+        if name not in providers:
+            providers[name] = build(name, current_app.config, db.session)
+        return providers[name]
+
+    for payment_id in service.unfinished(db.session):
+        try:
+            service.reconcile_one(db.session, payment_id, provider_for, result)
+            db.session.commit()
+        except Exception as exc:  # one bad payment must not stop the others
+            db.session.rollback()
+            click.echo(f"payment {payment_id}: {type(exc).__name__}: {exc}", err=True)
+    click.echo(
+        f"checked {result.checked}: succeeded {result.succeeded}, canceled {result.canceled}, "
+        f"still open {result.still_open}, acquirer unavailable {result.unavailable}, "
+        f"on review {result.review}"
+    )
+
+
 def init_app(app: Flask) -> None:
-    for command in (subscriber_group, billing_group, sms_group, worker_command):
+    for command in (subscriber_group, billing_group, sms_group, worker_command, payments_group):
         app.cli.add_command(command)
 
 

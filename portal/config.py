@@ -138,6 +138,7 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_JOBS_BACKGROUND": _env_bool("PORTAL_JOBS_BACKGROUND", True),
         "PORTAL_JOBS_SWEEP_SECONDS": float(os.environ.get("PORTAL_JOBS_SWEEP_SECONDS", "60")),
         "PORTAL_JOBS_QUEUE": os.environ.get("PORTAL_JOBS_QUEUE", "portal"),
+        **payment_config(),
     }
 
 
@@ -158,3 +159,98 @@ def startup_problems(config: dict) -> list[str]:
     if config["PORTAL_MODE"] == "production" and config["PORTAL_SMS_OUTBOX_PAGE"]:
         problems.append("PORTAL_SMS_OUTBOX_PAGE is a demo tool: not allowed in production")
     return problems
+
+
+# The provider's bank details for the payment QR code. EXAMPLES ONLY (OneCity demo):
+# a real deployment sets every PORTAL_BANK_* variable; until then production offers no QR.
+EXAMPLE_BANK_DETAILS = {
+    "PORTAL_BANK_PAYEE_NAME": 'ООО "ВанСити" (ПРИМЕР)',
+    "PORTAL_BANK_ACCOUNT": "40702810000000000001",
+    "PORTAL_BANK_NAME": "РНКБ Банк (ПАО) (ПРИМЕР)",
+    "PORTAL_BANK_BIC": "043510607",
+    "PORTAL_BANK_CORRESPONDENT_ACCOUNT": "30101810335100000607",
+    "PORTAL_BANK_PAYEE_INN": "9103000000",
+    "PORTAL_BANK_PAYEE_KPP": "910301001",
+}
+
+
+def _env_optional_bool(name: str) -> bool | None:
+    return None if os.environ.get(name) is None else _env_bool(name, False)
+
+
+def payment_config() -> dict:
+    """Online payments: the acquirer, its credentials, limits, and the bank QR details.
+    None means "by the mode" (resolve_payments decides once the mode is final)."""
+    bank = {name: os.environ.get(name) or example for name, example in EXAMPLE_BANK_DETAILS.items()}
+    return {
+        # sandbox (the built-in test acquirer, demo/development only), yookassa, or ""
+        # (no online card payment; the bank QR code still works).
+        # Default: sandbox in demo/development, none in production.
+        "PORTAL_PAYMENT_PROVIDER": os.environ.get("PORTAL_PAYMENT_PROVIDER"),
+        # The sandbox acquirer's pages (default: on in demo/development); production
+        # refuses to start with them on.
+        "PORTAL_SANDBOX_ACQUIRER": _env_optional_bool("PORTAL_SANDBOX_ACQUIRER"),
+        "PORTAL_SANDBOX_WEBHOOK_KEY": os.environ.get("PORTAL_SANDBOX_WEBHOOK_KEY") or None,
+        "PORTAL_SANDBOX_LIFETIME_MINUTES": int(
+            os.environ.get("PORTAL_SANDBOX_LIFETIME_MINUTES", "15")
+        ),
+        # Limits of one payment, kopecks.
+        "PORTAL_PAYMENT_MIN": int(os.environ.get("PORTAL_PAYMENT_MIN", "1000")),
+        "PORTAL_PAYMENT_MAX": int(os.environ.get("PORTAL_PAYMENT_MAX", "10000000")),
+        # YooKassa (https://yookassa.ru/developers): the shop and its 54-FZ receipt.
+        "PORTAL_YOOKASSA_SHOP_ID": os.environ.get("PORTAL_YOOKASSA_SHOP_ID", ""),
+        "PORTAL_YOOKASSA_SECRET_KEY": os.environ.get("PORTAL_YOOKASSA_SECRET_KEY", ""),
+        "PORTAL_YOOKASSA_API_URL": os.environ.get(
+            "PORTAL_YOOKASSA_API_URL", "https://api.yookassa.ru/v3"
+        ),
+        "PORTAL_YOOKASSA_CONNECT_TIMEOUT": float(
+            os.environ.get("PORTAL_YOOKASSA_CONNECT_TIMEOUT", "5")
+        ),
+        "PORTAL_YOOKASSA_READ_TIMEOUT": float(os.environ.get("PORTAL_YOOKASSA_READ_TIMEOUT", "15")),
+        # vat_code: 1 no VAT, 4 VAT 20 %, 11 VAT 22 % (from 2026); the accountant decides.
+        "PORTAL_YOOKASSA_VAT_CODE": int(os.environ.get("PORTAL_YOOKASSA_VAT_CODE", "1")),
+        "PORTAL_YOOKASSA_TAX_SYSTEM_CODE": os.environ.get("PORTAL_YOOKASSA_TAX_SYSTEM_CODE")
+        or None,
+        "PORTAL_YOOKASSA_PAYMENT_MODE": os.environ.get(
+            "PORTAL_YOOKASSA_PAYMENT_MODE", "full_prepayment"
+        ),
+        "PORTAL_YOOKASSA_PAYMENT_SUBJECT": os.environ.get(
+            "PORTAL_YOOKASSA_PAYMENT_SUBJECT", "service"
+        ),
+        # Comma-separated networks notifications may come from (default: YooKassa's).
+        "PORTAL_YOOKASSA_TRUSTED_NETWORKS": tuple(
+            n.strip()
+            for n in os.environ.get("PORTAL_YOOKASSA_TRUSTED_NETWORKS", "").split(",")
+            if n.strip()
+        ),
+        # The bank QR code (default: in demo/development, or once every detail is set).
+        "PORTAL_BANK_QR": _env_optional_bool("PORTAL_BANK_QR"),
+        **bank,
+    }
+
+
+def resolve_payments(cfg) -> None:
+    """Fill in the payment settings left to the mode, and refuse a configuration that
+    would take or lose money by mistake."""
+    from portal.domain.payments import provider_class
+
+    test_mode = cfg["PORTAL_MODE"] in ("demo", "development")
+    if cfg.get("PORTAL_PAYMENT_PROVIDER") is None:
+        cfg["PORTAL_PAYMENT_PROVIDER"] = "sandbox" if test_mode else ""
+    if cfg.get("PORTAL_SANDBOX_ACQUIRER") is None:
+        cfg["PORTAL_SANDBOX_ACQUIRER"] = test_mode
+    if cfg.get("PORTAL_BANK_QR") is None:
+        configured = all(os.environ.get(name) for name in EXAMPLE_BANK_DETAILS)
+        cfg["PORTAL_BANK_QR"] = test_mode or configured
+    provider = cfg["PORTAL_PAYMENT_PROVIDER"]
+    if cfg["PORTAL_MODE"] == "production" and (
+        provider == "sandbox" or cfg["PORTAL_SANDBOX_ACQUIRER"]
+    ):
+        raise RuntimeError(
+            "the sandbox acquirer credits money for test cards: it cannot run in production "
+            "(set PORTAL_PAYMENT_PROVIDER to a real acquirer and PORTAL_SANDBOX_ACQUIRER=0)"
+        )
+    if provider == "sandbox" and not cfg["PORTAL_SANDBOX_ACQUIRER"]:
+        raise RuntimeError("PORTAL_PAYMENT_PROVIDER=sandbox needs PORTAL_SANDBOX_ACQUIRER=1")
+    if provider:
+        provider_class(provider)  # UnknownProvider for a name with no module

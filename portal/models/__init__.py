@@ -5,8 +5,10 @@ from portal.models.account import Account, AccountStatus
 from portal.models.audit import AuditEvent
 from portal.models.catalog import Service, Tariff, TariffKind
 from portal.models.ledger import EntryKind, LedgerEntry
+from portal.models.payment import Payment, PaymentMethod, PaymentStatus
 from portal.models.person import LoginSession, Person
 from portal.models.recovery import PasswordRecovery, PhoneChange
+from portal.models.sandbox import SandboxPayment
 from portal.models.sms import SmsMessage, SmsStatus
 from portal.models.subscription import Subscription
 
@@ -18,8 +20,12 @@ __all__ = [
     "LedgerEntry",
     "LoginSession",
     "PasswordRecovery",
+    "Payment",
+    "PaymentMethod",
+    "PaymentStatus",
     "Person",
     "PhoneChange",
+    "SandboxPayment",
     "Service",
     "SmsMessage",
     "SmsStatus",

@@ -74,7 +74,7 @@ def test_no_horizontal_scrolling(new_context, demo, viewport):
 
 
 TOUCH_TARGETS = """() => [...document.querySelectorAll(
-    "a[href], button, select, input:not([type=hidden]):not([type=checkbox])")]
+    "a[href], button, select, input:not([type=hidden]):not([type=checkbox]):not([type=radio])")]
   .filter((el) => el.offsetParent !== null && !el.classList.contains("skip-link"))
   .map((el) => ({ what: el.outerHTML.slice(0, 80), ...el.getBoundingClientRect().toJSON() }))
   .filter((box) => box.width < 48 || box.height < 48)"""
@@ -87,7 +87,7 @@ def test_touch_targets_are_at_least_48px(page: Page, demo):
         found = page.evaluate(TOUCH_TARGETS)
         if found:
             small[name] = [(box["what"], box["width"], box["height"]) for box in found]
-        # A checkbox is small, but its row (it and its label) is the target.
+        # A checkbox or radio is small, but its row (it and its label) is the target.
         for row in page.locator(".field-check").all():
             assert row.bounding_box()["height"] >= 48
     assert not small

@@ -60,7 +60,8 @@ def test_recommended_top_up_reaches_the_end_of_next_month(client, signed_in):
 def test_pay_comes_first_on_the_home_page(client, signed_in):
     html = client.get("/", headers=EN).get_data(as_text=True)
     main = html[html.index("<main") :]
-    assert main.index('href="/pay/"') < main.index("Contract number")
+    # The Pay button carries the recommended sum (480 ₽) to the Pay page.
+    assert main.index('href="/pay/?amount=480"') < main.index("Contract number")
 
 
 def test_negative_balance_and_blocked_status(client, session, signed_in):

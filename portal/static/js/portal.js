@@ -277,6 +277,12 @@
     }
   }
 
+  // Print buttons (the receipt): no inline handlers under the strict CSP.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest ? event.target.closest("[data-print]") : null;
+    if (button) window.print();
+  });
+
   document.addEventListener("DOMContentLoaded", start);
   document.addEventListener("htmx:load", (event) => enhance(event.target));
 

@@ -1,20 +1,412 @@
-"""The payments section. Its online part is a later issue; until then the page says how
-to get it done today and offers the support line."""
+"""Paying online: the Pay page, starting a payment at the acquirer, following it until
+it is final, the printable receipt, the bank QR code, and the acquirers' notifications.
 
-from flask import Blueprint, current_app
+Views parse and render; portal.domain.payments decides.
+"""
+
+import secrets
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime
+from flask_babel import gettext as _
 from flask_login import login_required
 
-from portal.domain import billing, clock
-from portal.htmx import render
+from portal import security
+from portal.auth_session import current_person
+from portal.domain import billing, clock, subscribers
+from portal.domain.errors import NotFound
+from portal.domain.payments import UnknownProvider, amounts, qr, service
+from portal.domain.payments.base import (
+    AmountError,
+    AmountMalformed,
+    AmountMismatch,
+    AmountMissing,
+    AmountNotPositive,
+    AmountTooLarge,
+    AmountTooPrecise,
+    AmountTooSmall,
+    BadNotification,
+    CreationKeyReused,
+    CurrencyNotAccepted,
+    ForgedNotification,
+    ProviderUnavailable,
+    UnknownPayment,
+)
+from portal.extensions import client_address, csrf, db
+from portal.htmx import is_htmx, render, trigger
+from portal.models import PaymentMethod, PaymentStatus
 from portal.web.context import current_account
+from portal.web.filters import rub_plain
+from portal.web.payments.acquirers import configured_name, provider_named
+from portal.web.payments.forms import PayForm
 
 bp = Blueprint("payments", __name__, url_prefix="/pay")
 
+ROUND_SUMS = (500_00, 1000_00, 2000_00)
 
-@bp.route("/")
+
+def _limits() -> tuple[int, int]:
+    return current_app.config["PORTAL_PAYMENT_MIN"], current_app.config["PORTAL_PAYMENT_MAX"]
+
+
+def amount_message(error: AmountError) -> str:
+    """What to tell the subscriber about a sum the domain refused."""
+    low, high = _limits()
+    if isinstance(error, AmountMissing):
+        return _("Enter the amount.")
+    if isinstance(error, AmountTooPrecise):
+        return _("Kopecks take at most two digits after the comma.")
+    if isinstance(error, AmountNotPositive):
+        return _("The amount must be more than zero.")
+    if isinstance(error, AmountTooSmall):
+        return _("The smallest payment is %(sum)s.", sum=rub_plain(low))
+    if isinstance(error, AmountTooLarge):
+        return _("The largest payment is %(sum)s.", sum=rub_plain(high))
+    if isinstance(error, CurrencyNotAccepted):
+        return _("Payments are accepted in roubles only.")
+    assert isinstance(error, AmountMalformed | AmountError)
+    return _("Enter the amount in roubles as a number, e.g. 1500 or 1500,50.")
+
+
+def _parse(text: str | None) -> int:
+    low, high = _limits()
+    return amounts.parse_amount(text, minimum=low, maximum=high)
+
+
+def _today():
+    return clock.local_today(current_app.config["PORTAL_TIMEZONE"])
+
+
+def _presets(account, forecast) -> list[tuple[str, int]]:
+    """The recommended sum, the monthly price, then round sums; each once, in limits."""
+    low, high = _limits()
+    monthly = billing.monthly_total(account.subscriptions, _today())
+    found: list[tuple[str, int]] = []
+    for label, value in (
+        (_("Until the end of next month"), forecast.recommended_top_up),
+        (_("A month of services"), monthly),
+        *((None, value) for value in ROUND_SUMS),
+    ):
+        if low <= value <= high and value not in {v for _label, v in found}:
+            found.append((label or "", value))
+    return found
+
+
+def _preview(account, amount: int | None):
+    """The forecast after paying `amount` (None: no valid amount yet)."""
+    if amount is None:
+        return None
+    return billing.forecast(account.balance + amount, account.subscriptions, _today())
+
+
+def _pay_page(form: PayForm, *, status: int = 200, error: str | None = None, block="content"):
+    account = current_account()
+    forecast = billing.forecast(account.balance, account.subscriptions, _today())
+    amount = None
+    if form.amount.data and not form.amount.errors:
+        try:
+            amount = _parse(form.amount.data)
+        except AmountError:
+            amount = None
+    provider = configured_name()
+    response = render(
+        "payments/index.html",
+        block=block,
+        status=status,
+        account=account,
+        forecast=forecast,
+        presets=_presets(account, forecast),
+        form=form,
+        amount=amount,
+        preview=_preview(account, amount),
+        error=error,
+        online=bool(provider),
+        test_mode=provider == "sandbox",
+        bank_qr=current_app.config["PORTAL_BANK_QR"],
+        format_plain=amounts.format_plain,
+    )
+    if provider:
+        try:
+            origins = provider_named(provider).redirect_origins
+        except UnknownProvider:
+            origins = ()
+        if origins:
+            # The form posts here and is redirected to the acquirer's page: the browser
+            # checks the redirect against form-action too.
+            response.headers["Content-Security-Policy"] = security.CSP.replace(
+                "form-action 'self'", "form-action 'self' " + " ".join(origins)
+            )
+    return response
+
+
+@bp.route("/", methods=["GET"])
 @login_required
 def index():
+    form = PayForm(formdata=None)
+    form.creation_key.data = secrets.token_hex(16)
+    given = request.args.get("amount", "")[:32]
+    if given:
+        form.amount.data = given
+        try:
+            _parse(given)
+        except AmountError as exc:
+            form.amount.errors = [amount_message(exc)]
+    else:
+        account = current_account()
+        recommended = billing.forecast(account.balance, account.subscriptions, _today())
+        low, high = _limits()
+        if low <= recommended.recommended_top_up <= high:
+            form.amount.data = amounts.format_plain(recommended.recommended_top_up)
+    return _pay_page(form)
+
+
+@bp.route("/preview")
+@login_required
+def preview():
+    """What the balance will be after paying the typed sum (htmx, as the sum is typed)."""
+    text = request.args.get("amount", "")[:32]
+    if not is_htmx():
+        return redirect(url_for(".index", amount=text or None), 303)
+    form = PayForm(formdata=None)
+    form.amount.data = text
+    try:
+        _parse(text)
+    except AmountError as exc:
+        form.amount.errors = [amount_message(exc)]
+    return _pay_page(form, block="preview")
+
+
+@bp.route("/", methods=["POST"])
+@login_required
+def start():
+    """Write the payment row, register it with the acquirer, send the payer there."""
+    form = PayForm()
+    provider_name = configured_name()
+    if not provider_name:
+        return _pay_page(form, status=400, error=_("Online payment is not available."))
+    if not form.validate_on_submit():
+        return _pay_page(form, status=400)
+    if (form.currency.data or "RUB") != "RUB":
+        form.amount.errors = [amount_message(CurrencyNotAccepted(form.currency.data))]
+        return _pay_page(form, status=400)
+    try:
+        amount = _parse(form.amount.data)
+    except AmountError as exc:
+        form.amount.errors = [amount_message(exc)]
+        return _pay_page(form, status=400)
+
     account = current_account()
-    today = clock.local_today(current_app.config["PORTAL_TIMEZONE"])
-    forecast = billing.forecast(account.balance, account.subscriptions, today)
-    return render("payments/index.html", account=account, forecast=forecast)
+    person = current_person()
+    actor = f"person:{person.id}"
+    try:
+        payment, _created = service.create_payment(
+            db.session,
+            account,
+            amount=amount,
+            method=PaymentMethod(form.method.data),
+            creation_key=form.creation_key.data,
+            provider=provider_name,
+            actor=actor,
+            address=client_address(),
+        )
+    except CreationKeyReused:
+        db.session.rollback()
+        form.creation_key.data = secrets.token_hex(16)
+        return _pay_page(
+            form,
+            status=409,
+            error=_("This form has already been used. Check the sum and press Pay again."),
+        )
+    db.session.commit()  # the row exists before the payer leaves for the acquirer
+    if payment.status.is_final or payment.provider != provider_name:
+        return redirect(url_for(".status", payment_id=payment.id), 303)
+    provider = provider_named(provider_name)
+    try:
+        payment = service.register(
+            db.session,
+            payment,
+            provider,
+            description=f"Оплата услуг связи, договор {account.contract_number}",
+            return_url=url_for(".status", payment_id=payment.id, _external=True),
+            notify_url=url_for(".notify", provider=provider_name, _external=True),
+            actor=actor,
+        )
+    except ProviderUnavailable:
+        db.session.commit()  # keep the record of the failure
+        response = _pay_page(
+            form,
+            status=503,
+            error=_(
+                "The payment service is not answering. Nothing has been charged: "
+                "try again in a few minutes."
+            ),
+        )
+        response.headers["Retry-After"] = "60"
+        return response
+    except AmountMismatch:
+        db.session.commit()
+        return redirect(url_for(".status", payment_id=payment.id), 303)
+    db.session.commit()
+    if payment.status.is_final or not payment.confirmation_url:
+        return redirect(url_for(".status", payment_id=payment.id), 303)
+    return redirect(payment.confirmation_url, 303)
+
+
+def _own_payment(payment_id: int):
+    person = current_person()
+    account_ids = [a.id for a in subscribers.accounts_of(db.session, person.id)]
+    try:
+        return service.payment_of(db.session, account_ids, payment_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.route("/<int:payment_id>")
+@login_required
+def status(payment_id: int):
+    """The page the payer comes back to: follows the payment until it is final."""
+    payment = _own_payment(payment_id)
+    was_final = payment.status.is_final
+    checked = True
+    if not was_final:
+        try:
+            provider = provider_named(payment.provider)
+            payment = service.finish_payment(
+                db.session, payment.id, provider, actor=f"person:{current_person().id}"
+            )
+        except (ProviderUnavailable, UnknownProvider):
+            checked = False
+        except AmountMismatch:
+            pass
+        db.session.commit()
+        payment = _own_payment(payment_id)
+    response = render(
+        "payments/status.html",
+        block="status",
+        payment=payment,
+        account=payment.account,
+        checked=checked,
+        test_mode=payment.provider == "sandbox",
+        format_plain=amounts.format_plain,
+    )
+    if is_htmx() and not was_final and payment.status is PaymentStatus.SUCCEEDED:
+        trigger(response, "balanceChanged", payment.account.balance)
+        trigger(response, "toast", _("Payment received: %(sum)s.", sum=rub_plain(payment.amount)))
+    return response
+
+
+@bp.route("/<int:payment_id>/receipt")
+@login_required
+def receipt(payment_id: int):
+    """The portal's printable receipt of a credited payment (not the fiscal receipt)."""
+    payment = _own_payment(payment_id)
+    if payment.status is not PaymentStatus.SUCCEEDED:
+        abort(404)
+    return render(
+        "payments/receipt.html",
+        payment=payment,
+        paid_at=format_datetime(payment.finished_at or payment.updated_at, "d MMMM yyyy, HH:mm"),
+        account=payment.account,
+        test_mode=payment.provider == "sandbox",
+    )
+
+
+def _qr_amount() -> tuple[int | None, str | None]:
+    text = request.args.get("amount", "")[:32]
+    if not text:
+        return None, None
+    try:
+        return _parse(text), None
+    except AmountError as exc:
+        return None, amount_message(exc)
+
+
+def _qr_payload(account, amount: int | None) -> str:
+    details = qr.BankDetails.from_config(current_app.config)
+    return qr.payload(
+        details,
+        amount=amount,
+        purpose=f"Оплата услуг связи, договор {account.contract_number}",
+        pers_acc=account.contract_number,
+    )
+
+
+@bp.route("/qr")
+@login_required
+def qr_page():
+    """Pay from any bank app: the GOST R 56042-2014 QR code with the sum and contract."""
+    if not current_app.config["PORTAL_BANK_QR"]:
+        abort(404)
+    account = current_account()
+    amount, error = _qr_amount()
+    return render(
+        "payments/qr.html",
+        status=400 if error else 200,
+        account=account,
+        amount=amount,
+        error=error,
+        details=qr.BankDetails.from_config(current_app.config),
+        payload=_qr_payload(account, amount),
+        format_plain=amounts.format_plain,
+    )
+
+
+@bp.route("/qr.svg")
+@login_required
+def qr_image():
+    if not current_app.config["PORTAL_BANK_QR"]:
+        abort(404)
+    amount, error = _qr_amount()
+    if error:
+        abort(400)
+    body = qr.svg(_qr_payload(current_account(), amount))
+    return Response(body, mimetype="image/svg+xml")
+
+
+@bp.route("/notify/<provider>", methods=["POST"])
+@csrf.exempt
+def notify(provider: str):
+    """An acquirer's notification. Answers 200 to anything handled (again), so the
+    acquirer stops resending; 4xx to what is refused; 503 when the acquirer cannot be
+    asked back (it will resend)."""
+    try:
+        acquirer = provider_named(provider)
+    except UnknownProvider:
+        abort(404)
+    try:
+        payment = service.handle_notification(
+            db.session,
+            acquirer,
+            request.get_data(cache=False),
+            request.headers,
+            request.remote_addr,
+        )
+    except ForgedNotification:
+        db.session.commit()
+        return _plain("forbidden", 403)
+    except BadNotification:
+        db.session.commit()
+        return _plain("bad notification", 400)
+    except UnknownPayment:
+        db.session.commit()
+        return _plain("unknown payment", 404)
+    except AmountMismatch:
+        db.session.commit()
+        return _plain("amount or currency does not match", 422)
+    except ProviderUnavailable:
+        db.session.commit()
+        return _plain("try again later", 503)
+    db.session.commit()
+    return _plain(payment.status.value, 200)
+
+
+def _plain(text: str, status: int) -> Response:
+    return Response(text + "\n", status=status, mimetype="text/plain")

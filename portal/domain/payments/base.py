@@ -1,0 +1,185 @@
+"""What every acquirer module provides, and the errors payments raise.
+
+An acquirer is one module in this package that defines `Provider`, a subclass of
+`PaymentProvider`: it registers a payment and hands back where to send the payer
+(`create`), tells what it knows about a payment now (`fetch`), and checks that a
+notification really comes from it (`parse_notification`). The portal never trusts the
+content of a notification: it only learns from it which payment to ask about.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from portal.domain.errors import DomainError, InvalidInput, NotFound
+
+
+class RemoteStatus(enum.StrEnum):
+    """A payment's state as the acquirer sees it."""
+
+    PENDING = "pending"
+    WAITING = "waiting"  # waiting for a confirmation (capture, the payer's bank)
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    """What an acquirer needs to register a payment."""
+
+    payment_id: int  # our row's id: the idempotence key of the registration
+    amount: int  # kopecks
+    currency: str
+    method: str  # "card" or "sbp"
+    description: str
+    return_url: str  # where the payer comes back to
+    notify_url: str  # where an acquirer that is told per payment sends notifications
+    contract: str
+    customer_phone: str | None = None  # E.164, for the fiscal receipt
+    customer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class RemotePayment:
+    """A payment as the acquirer reports it."""
+
+    provider_payment_id: str
+    status: RemoteStatus
+    amount: int  # kopecks
+    currency: str
+    confirmation_url: str | None = None
+    cancel_reason: str | None = None
+    our_payment_id: int | None = None  # from the metadata we gave at registration
+    fiscal_receipt: dict = field(default_factory=dict)
+    paid_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What an authentic notification names: the payment, and what it claims."""
+
+    provider_payment_id: str
+    event: str
+    claimed_amount: int | None = None
+    claimed_currency: str | None = None
+
+
+class PaymentProvider(ABC):
+    """One acquirer. Implementations keep no per-request state."""
+
+    #: the name in configuration and in the payments.provider column
+    name: str = ""
+    #: origins the browser is sent to (the Pay form's Content-Security-Policy allows them)
+    redirect_origins: tuple[str, ...] = ()
+    #: a built-in test acquirer (its screens say TEST MODE)
+    is_test: bool = False
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: Mapping, db) -> PaymentProvider:
+        """Build the provider from the app's configuration (and a session, if it keeps
+        its own records in the portal's database, like the sandbox)."""
+
+    @abstractmethod
+    def create(self, payment: NewPayment) -> RemotePayment:
+        """Register the payment; the answer carries the payer's confirmation_url.
+        Repeating it for the same payment_id must not make a second payment."""
+
+    @abstractmethod
+    def fetch(self, provider_payment_id: str) -> RemotePayment:
+        """What the acquirer knows about the payment now (RemoteNotFound if nothing)."""
+
+    @abstractmethod
+    def parse_notification(
+        self, body: bytes, headers: Mapping[str, str], remote_addr: str | None
+    ) -> Notification:
+        """Check the notification comes from the acquirer (ForgedNotification if not)
+        and say which payment it is about (BadNotification if it cannot be read)."""
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+class PaymentError(DomainError):
+    """Base of the payment errors."""
+
+
+class ProviderUnavailable(PaymentError):
+    """The acquirer did not answer, or answered something unusable: try again later.
+    Nothing has changed on our side; the payment stays pending."""
+
+
+class RemoteNotFound(PaymentError):
+    """The acquirer knows no payment with this id."""
+
+
+class ForgedNotification(PaymentError):
+    """A notification that does not prove it comes from the acquirer."""
+
+
+class BadNotification(PaymentError):
+    """An authentic-looking notification that cannot be read."""
+
+
+class UnknownPayment(NotFound):
+    """A notification about a payment we have no row for."""
+
+
+class AmountMismatch(PaymentError):
+    """The acquirer (or its notification) names another amount or currency than the row."""
+
+
+class InvalidTransition(PaymentError):
+    """The state machine refuses the move (e.g. a succeeded payment cannot be canceled)."""
+
+    def __init__(self, current, wanted):
+        super().__init__(f"payment cannot go from {current} to {wanted}")
+        self.current, self.wanted = current, wanted
+
+
+class CreationKeyReused(PaymentError):
+    """The form's key already made a payment with other data: the form was tampered
+    with or reused; the subscriber should reload the Pay page."""
+
+
+class UnknownProvider(PaymentError):
+    """The configuration names an acquirer this portal has no module for."""
+
+
+# --- amounts --------------------------------------------------------------------------
+
+
+class AmountError(InvalidInput):
+    """A sum the Pay form cannot accept; the subclass says why."""
+
+
+class AmountMissing(AmountError):
+    pass
+
+
+class AmountMalformed(AmountError):
+    """Not a plain number (letters, exponents, NaN, several separators ...)."""
+
+
+class AmountTooPrecise(AmountError):
+    """More than two digits after the decimal separator."""
+
+
+class AmountNotPositive(AmountError):
+    pass
+
+
+class AmountTooSmall(AmountError):
+    pass
+
+
+class AmountTooLarge(AmountError):
+    pass
+
+
+class CurrencyNotAccepted(AmountError):
+    """Only roubles are accepted."""

@@ -1,0 +1,75 @@
+"""Online payments: one row per attempt to top up an account through an acquirer.
+
+The row is written before the subscriber leaves for the acquirer, so every payment the
+acquirer may ever report has a row to land on. Its status moves only through the state
+machine in portal.domain.payments.states; the ledger entry that credits it is written in
+the same transaction as the move to `succeeded`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base
+from portal.models.types import UTCDateTime
+
+
+class PaymentStatus(enum.StrEnum):
+    CREATED = "created"  # our row exists; the acquirer has not (yet) registered it
+    PENDING = "pending"  # registered with the acquirer, waiting for the payer
+    WAITING = "waiting"  # the payer's bank (or the acquirer) is waiting for a confirmation
+    SUCCEEDED = "succeeded"  # paid and credited to the balance (final)
+    CANCELED = "canceled"  # declined, canceled, expired or never started (final)
+    REVIEW = "review"  # the acquirer reported another amount or currency: not credited (final)
+
+    @property
+    def is_final(self) -> bool:
+        return self in (PaymentStatus.SUCCEEDED, PaymentStatus.CANCELED, PaymentStatus.REVIEW)
+
+
+class PaymentMethod(enum.StrEnum):
+    CARD = "card"
+    SBP = "sbp"  # the Faster Payments System, through the acquirer
+
+
+def _enum(cls, length: int = 16) -> sa.Enum:
+    return sa.Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0", name="positive_amount"),
+        # An acquirer never reuses its payment ids; the constraint makes sure two rows
+        # never claim the same one (and so never credit the same money twice).
+        sa.UniqueConstraint("provider", "provider_payment_id", name="uq_payments_provider_id"),
+        sa.Index("ix_payments_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    amount: Mapped[int] = mapped_column(sa.BigInteger)  # kopecks
+    currency: Mapped[str] = mapped_column(sa.String(3), default="RUB")
+    method: Mapped[PaymentMethod] = mapped_column(_enum(PaymentMethod))
+    provider: Mapped[str] = mapped_column(sa.String(32))
+    provider_payment_id: Mapped[str | None] = mapped_column(sa.String(64))
+    status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus))
+    # One submitted Pay form makes one payment: a double tap or a resent form finds the
+    # row it made the first time through this unique key.
+    creation_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    confirmation_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    cancel_reason: Mapped[str | None] = mapped_column(sa.String(64))
+    # What the acquirer says about the fiscal receipt (54-FZ): registration status and the
+    # fiscal document's attributes where it returns them.
+    fiscal_receipt: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    account: Mapped[Account] = relationship()  # noqa: F821

@@ -1,0 +1,315 @@
+"""Settling payments when things go wrong: concurrent copies of a notification, a crash
+between the notification and the commit, the reconciler, YooKassa's notifications and
+a production start with the sandbox on."""
+
+import threading
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.domain import ledger
+from portal.domain.payments import sandbox, service
+from portal.extensions import db
+from portal.models import Account, LedgerEntry, Payment, PaymentMethod, PaymentStatus
+from tests.conftest import make_test_app
+from tests.factories import create_subscriber
+from tests.fakes.yookassa_api import SECRET_KEY, SHOP_ID, FakeYooKassa, refused_url
+
+YOOKASSA_IP = "185.71.76.10"
+
+
+def sandbox_paid_payment(app, session, amount=500_00):
+    """A payment registered with the sandbox and paid there; its notification unsent."""
+    account = create_subscriber(session).account
+    acquirer = sandbox.Provider.from_config(app.config, session)
+    payment, _ = service.create_payment(
+        session,
+        account,
+        amount=amount,
+        method=PaymentMethod.CARD,
+        creation_key=f"{account.id:032x}",
+        provider="sandbox",
+        actor="test",
+    )
+    service.register(
+        session,
+        payment,
+        acquirer,
+        description="test",
+        return_url="http://localhost/pay/1",
+        notify_url="http://localhost/pay/notify/sandbox",
+        actor="test",
+    )
+    record = session.get(sandbox.SandboxPayment, payment.provider_payment_id)
+    acquirer.pay(record, sandbox.CARD_SUCCEEDS)
+    body, headers = acquirer.notification(record)
+    return payment, body, headers
+
+
+def entries_of(session, payment) -> int:
+    return session.scalar(
+        sa.select(sa.func.count())
+        .select_from(LedgerEntry)
+        .where(LedgerEntry.idempotency_key == f"payment:{payment.id}")
+    )
+
+
+@pytest.mark.parametrize("migrated_app", ["postgres"], indirect=True)
+def test_twenty_concurrent_copies_of_a_notification_credit_once(migrated_app):
+    """20 threads post the same notification at once (PostgreSQL only: real concurrency;
+    SQLite has one writer at a time)."""
+    with migrated_app.app_context():
+        engine = db.engine
+        with Session(engine) as setup:
+            payment, body, headers = sandbox_paid_payment(migrated_app, setup)
+            setup.commit()
+            payment_id, account_id = payment.id, payment.account_id
+    barrier = threading.Barrier(20)
+    answers, errors = [], []
+
+    def post() -> None:
+        try:
+            client = migrated_app.test_client()
+            barrier.wait()
+            answers.append(client.post("/pay/notify/sandbox", data=body, headers=headers))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(a.status_code for a in answers) == [200] * 20
+    with migrated_app.app_context(), Session(db.engine) as check:
+        payment = check.get(Payment, payment_id)
+        assert entries_of(check, payment) == 1
+        assert payment.status is PaymentStatus.SUCCEEDED
+        balance = check.get(Account, account_id).balance
+        assert balance == 500_00 == ledger.balance_from_entries(check, account_id)
+
+
+def test_crash_before_commit_then_reconcile_credits_once(app, client, session, runner, monkeypatch):
+    payment, body, headers = sandbox_paid_payment(app, session)
+    session.commit()
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("power cut between the notification and the commit")
+
+    with monkeypatch.context() as m:
+        m.setattr(db.session, "commit", crash)
+        app.testing, propagate = False, app.config.get("PROPAGATE_EXCEPTIONS")
+        app.config["PROPAGATE_EXCEPTIONS"] = False
+        try:
+            response = client.post("/pay/notify/sandbox", data=body, headers=headers)
+        finally:
+            app.testing = True
+            app.config["PROPAGATE_EXCEPTIONS"] = propagate
+    assert response.status_code == 500
+    session.expire_all()
+    assert session.get(Payment, payment.id).status is PaymentStatus.PENDING
+    assert entries_of(session, payment) == 0
+
+    result = runner.invoke(args=["payments", "reconcile"])
+    assert result.exit_code == 0, result.output
+    assert "succeeded 1" in result.output
+    session.expire_all()
+    assert session.get(Payment, payment.id).status is PaymentStatus.SUCCEEDED
+    assert entries_of(session, payment) == 1
+    # The acquirer resends the notification: answered 200, nothing more moves.
+    assert client.post("/pay/notify/sandbox", data=body, headers=headers).status_code == 200
+    again = runner.invoke(args=["payments", "reconcile"])
+    assert "checked 0" in again.output
+    assert entries_of(session, payment) == 1
+
+
+def test_reconcile_gives_up_payments_the_acquirer_never_registered(session, runner, frozen_clock):
+    account = create_subscriber(session).account
+    payment, _ = service.create_payment(
+        session,
+        account,
+        amount=100_00,
+        method=PaymentMethod.CARD,
+        creation_key="f" * 32,
+        provider="sandbox",
+        actor="test",
+    )
+    session.commit()
+    assert "still open 1" in runner.invoke(args=["payments", "reconcile"]).output
+    frozen_clock.advance(hours=2)
+    assert "canceled 1" in runner.invoke(args=["payments", "reconcile"]).output
+    session.expire_all()
+    done = session.get(Payment, payment.id)
+    assert done.status is PaymentStatus.CANCELED and done.cancel_reason == "not_started"
+
+
+def test_final_payment_never_changes(session):
+    from portal.domain.payments import states
+    from portal.domain.payments.base import InvalidTransition
+
+    payment = Payment(status=PaymentStatus.SUCCEEDED)
+    with pytest.raises(InvalidTransition):
+        states.move(payment, PaymentStatus.CANCELED)
+    assert states.move(payment, PaymentStatus.SUCCEEDED) is False
+
+
+# --- YooKassa over HTTP ----------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_api():
+    server = FakeYooKassa().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def yookassa_app(app, fake_api):
+    saved = dict(app.config)
+    app.config.update(
+        PORTAL_PAYMENT_PROVIDER="yookassa",
+        PORTAL_YOOKASSA_SHOP_ID=SHOP_ID,
+        PORTAL_YOOKASSA_SECRET_KEY=SECRET_KEY,
+        PORTAL_YOOKASSA_API_URL=fake_api.api_url,
+        PORTAL_YOOKASSA_CONNECT_TIMEOUT=0.5,
+        PORTAL_YOOKASSA_READ_TIMEOUT=0.5,
+    )
+    yield app
+    app.config.clear()
+    app.config.update(saved)
+
+
+@pytest.fixture
+def payer(session, auth, frozen_clock):
+    from tests.factories import PASSWORD
+
+    frozen_clock.set(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    new = create_subscriber(session, login="ykpayer")
+    session.commit()
+    auth.login("ykpayer", PASSWORD)
+    return new
+
+
+def start_payment(client, amount="500"):
+    from tests.web.test_payments import pay_form
+
+    return client.post(
+        "/pay/", data=pay_form(client) | {"amount": amount}, headers={"Accept-Language": "en"}
+    )
+
+
+def test_yookassa_payment_from_form_to_credit(yookassa_app, client, session, payer, fake_api):
+    page = client.get("/pay/")
+    assert "https://yoomoney.ru" in page.headers["Content-Security-Policy"]
+    response = start_payment(client)
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("https://yoomoney.ru/checkout/")
+    payment = session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
+    assert fake_api.requests[-1]["key"] == str(payment.id)
+    fake_api.set_status(payment.provider_payment_id, "succeeded")
+    note = fake_api.notification(payment.provider_payment_id)
+    environ = {"REMOTE_ADDR": YOOKASSA_IP}
+    answer = client.post("/pay/notify/yookassa", data=note, environ_base=environ)
+    assert answer.status_code == 200
+    session.expire_all()
+    payment = session.get(Payment, payment.id)
+    assert payment.status is PaymentStatus.SUCCEEDED and entries_of(session, payment) == 1
+    assert payment.fiscal_receipt["fiscal_document_number"] == "3986"
+    again = client.post("/pay/notify/yookassa", data=note, environ_base=environ)
+    assert again.status_code == 200 and entries_of(session, payment) == 1
+
+
+def test_yookassa_notification_is_not_believed(yookassa_app, client, session, payer, fake_api):
+    """A notification saying "succeeded" while the API says pending credits nothing."""
+    start_payment(client)
+    payment = session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
+    lie = fake_api.notification(payment.provider_payment_id, event="payment.succeeded")
+    answer = client.post(
+        "/pay/notify/yookassa", data=lie, environ_base={"REMOTE_ADDR": YOOKASSA_IP}
+    )
+    assert answer.status_code == 200
+    session.expire_all()
+    assert session.get(Payment, payment.id).status is PaymentStatus.PENDING
+    assert entries_of(session, payment) == 0
+
+
+def test_yookassa_notification_from_elsewhere_is_403(
+    yookassa_app, client, session, payer, fake_api
+):
+    start_payment(client)
+    payment = session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
+    fake_api.set_status(payment.provider_payment_id, "succeeded")
+    note = fake_api.notification(payment.provider_payment_id)
+    spoofed = {"X-Forwarded-For": YOOKASSA_IP}  # no trusted proxy configured: ignored
+    answer = client.post(
+        "/pay/notify/yookassa",
+        data=note,
+        headers=spoofed,
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
+    assert answer.status_code == 403
+    assert entries_of(session, payment) == 0
+
+
+def test_yookassa_down_is_a_clean_try_again_later(yookassa_app, client, session, payer):
+    yookassa_app.config["PORTAL_YOOKASSA_API_URL"] = refused_url()
+    response = start_payment(client)
+    assert response.status_code == 503
+    assert "try again in a few minutes" in response.get_data(as_text=True)
+    payment = session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
+    assert payment.status is PaymentStatus.CREATED and payment.provider_payment_id is None
+
+
+def test_trusted_proxy_header_is_used_only_when_configured(migrated_app, tmp_path):
+    app = make_test_app(
+        migrated_app.config["DATABASE_URL"],
+        tmp_path,
+        PORTAL_TRUSTED_PROXIES=1,
+        PORTAL_PAYMENT_PROVIDER="yookassa",
+    )
+    client = app.test_client()
+    body = b'{"type": "notification", "event": "payment.succeeded", "object": {"id": "x"}}'
+    behind_proxy = {"X-Forwarded-For": YOOKASSA_IP}
+    # Through the proxy from YooKassa: the address check lets it in.
+    answer = client.post("/pay/notify/yookassa", data=body, headers=behind_proxy)
+    assert answer.status_code != 403  # past the address check (then: no such payment)
+    answer = client.post("/pay/notify/yookassa", data=body, headers={"X-Forwarded-For": "1.2.3.4"})
+    assert answer.status_code == 403
+    dispose(app)
+
+
+# --- configuration ---------------------------------------------------------------------
+
+
+def test_production_refuses_to_start_with_the_sandbox(migrated_app, tmp_path):
+    url = migrated_app.config["DATABASE_URL"]
+    with pytest.raises(RuntimeError, match="sandbox"):
+        make_test_app(url, tmp_path, PORTAL_MODE="production", PORTAL_PAYMENT_PROVIDER="sandbox")
+    with pytest.raises(RuntimeError, match="sandbox"):
+        make_test_app(url, tmp_path, PORTAL_MODE="production", PORTAL_SANDBOX_ACQUIRER=True)
+    app = make_test_app(url, tmp_path, PORTAL_MODE="production")
+    assert app.config["PORTAL_PAYMENT_PROVIDER"] == ""
+    assert app.test_client().get(sandbox.PAGES_PATH + "/pay/sbx_x").status_code == 404
+    dispose(app)
+
+
+def dispose(app) -> None:
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_unknown_acquirer_in_configuration_refuses_to_start(migrated_app, tmp_path):
+    with pytest.raises(Exception, match="nosuchbank"):
+        make_test_app(
+            migrated_app.config["DATABASE_URL"], tmp_path, PORTAL_PAYMENT_PROVIDER="nosuchbank"
+        )
+
+
+def test_sandbox_notify_url_is_the_portal_webhook(app, session):
+    payment, _body, _headers = sandbox_paid_payment(app, session)
+    record = session.get(sandbox.SandboxPayment, payment.provider_payment_id)
+    assert urlsplit(record.notify_url).path == "/pay/notify/sandbox"
