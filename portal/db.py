@@ -35,8 +35,7 @@ def make_engine(url: str) -> sa.Engine:
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record):
-        # Let SQLAlchemy, not the sqlite3 module, begin transactions, so that
-        # SAVEPOINTs (begin_nested) work as on PostgreSQL.
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -44,11 +43,31 @@ def make_engine(url: str) -> sa.Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @sa.event.listens_for(engine, "begin")
-    def _sqlite_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _sqlite_begin_when_writing(conn, cursor, statement, parameters, context, executemany):
+        # SQLite's WAL gives a transaction that has read a snapshot; if it then writes
+        # after another connection committed, SQLite fails at once ("database is
+        # locked") instead of waiting. So reads run on their own, each seeing the latest
+        # commit (as PostgreSQL's read committed does), and the transaction begins as
+        # IMMEDIATE (taking the write lock, waiting for it) at its first write, at a
+        # SAVEPOINT, or at a SELECT ... FOR UPDATE, which SQLite cannot say itself.
+        if conn.connection.dbapi_connection.in_transaction:
+            return
+        if _writes(statement, context):
+            cursor.execute("BEGIN IMMEDIATE")
 
     return engine
+
+
+_WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "SAVEPOINT", "CREATE", "DROP", "ALTER")
+
+
+def _writes(statement: str, context) -> bool:
+    if statement.lstrip()[:9].upper().startswith(_WRITE_WORDS):
+        return True
+    compiled = getattr(context, "compiled", None)
+    select = getattr(compiled, "statement", None)
+    return getattr(select, "_for_update_arg", None) is not None
 
 
 @dataclass

@@ -9,6 +9,7 @@ from portal.models import AuditEvent
 def record(
     db: Session,
     event: str,
+    /,
     *,
     actor: str,
     person_id: int | None = None,
@@ -16,7 +17,9 @@ def record(
     address: str | None = None,
     **data: object,
 ) -> AuditEvent:
-    """Add one audit event to the current transaction (it commits with the change)."""
+    """Add one audit event to the current transaction (it commits with the change).
+
+    `db` and `event` are positional-only, so the data may carry keys of those names."""
     entry = AuditEvent(
         at=clock.now(),
         event=event,

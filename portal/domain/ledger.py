@@ -115,7 +115,10 @@ def _lock_account(db: Session, account_id: int) -> Account:
     account = db.scalar(
         sa.select(Account)
         .where(Account.id == account_id)
-        .with_for_update()
+        # NO KEY UPDATE (PostgreSQL): ledger writers still queue on the row, but rows
+        # that merely reference the account (audit events, payments) take KEY SHARE
+        # locks, which this does not conflict with: no deadlock between the two.
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     if account is None:

@@ -45,6 +45,7 @@ def provider(fake):
 def new_payment(payment_id=42, amount=150050, method="card"):
     return NewPayment(
         payment_id=payment_id,
+        idempotence_key=f"{payment_id}-1795000000000",
         amount=amount,
         currency="RUB",
         method=method,
@@ -63,7 +64,7 @@ def test_create_sends_idempotence_key_redirect_receipt_and_method(fake, provider
     assert remote.confirmation_url.startswith("https://yoomoney.ru/checkout/")
     assert remote.our_payment_id == 42
     sent = fake.requests[-1]
-    assert sent["key"] == "42"  # our payment row's id
+    assert sent["key"] == "42-1795000000000"  # our payment row's id and creation time
     body = sent["body"]
     assert body["amount"] == {"value": "1500.50", "currency": "RUB"}
     assert body["capture"] is True

@@ -240,17 +240,18 @@ def test_throttle_is_shared_between_processes_through_redis(app, tmp_path, sessi
         if os.environ.get("CI"):
             pytest.fail("TEST_REDIS_URL is not set: CI must run the Redis tests")
         pytest.skip("Redis tests need TEST_REDIS_URL")
-    import redis
+    import uuid
 
-    redis.Redis.from_url(redis_url).flushdb()
     create_subscriber(session, login="shared")
     session.commit()
+    prefix = f"test-{uuid.uuid4().hex}"
     apps = [
         make_test_app(
             app.config["DATABASE_URL"],
             tmp_path,
             REDIS_URL=redis_url,
             RATELIMIT_STORAGE_URI=redis_url,
+            RATELIMIT_KEY_PREFIX=prefix,  # this run's counters only, whatever else is there
         )
         for _ in range(2)
     ]

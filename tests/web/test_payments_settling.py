@@ -2,6 +2,7 @@
 between the notification and the commit, the reconciler, YooKassa's notifications and
 a production start with the sandbox on."""
 
+import json
 import threading
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -13,7 +14,14 @@ from sqlalchemy.orm import Session
 from portal.domain import ledger
 from portal.domain.payments import sandbox, service
 from portal.extensions import db
-from portal.models import Account, LedgerEntry, Payment, PaymentMethod, PaymentStatus
+from portal.models import (
+    Account,
+    AuditEvent,
+    LedgerEntry,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+)
 from tests.conftest import make_test_app
 from tests.factories import create_subscriber
 from tests.fakes.yookassa_api import SECRET_KEY, SHOP_ID, FakeYooKassa, refused_url
@@ -209,7 +217,7 @@ def test_yookassa_payment_from_form_to_credit(yookassa_app, client, session, pay
     assert response.status_code == 303
     assert response.headers["Location"].startswith("https://yoomoney.ru/checkout/")
     payment = session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
-    assert fake_api.requests[-1]["key"] == str(payment.id)
+    assert fake_api.requests[-1]["key"].split("-")[0] == str(payment.id)  # id-creation time
     fake_api.set_status(payment.provider_payment_id, "succeeded")
     note = fake_api.notification(payment.provider_payment_id)
     environ = {"REMOTE_ADDR": YOOKASSA_IP}
@@ -313,3 +321,73 @@ def test_sandbox_notify_url_is_the_portal_webhook(app, session):
     payment, _body, _headers = sandbox_paid_payment(app, session)
     record = session.get(sandbox.SandboxPayment, payment.provider_payment_id)
     assert urlsplit(record.notify_url).path == "/pay/notify/sandbox"
+
+
+def test_acquirer_idempotence_key_is_the_rows_id_and_creation_time(app, session):
+    """A reset database reuses row ids; the creation time keeps the acquirer's
+    idempotence keys apart (YooKassa remembers them for 24 hours)."""
+    from portal.domain.payments.base import ProviderUnavailable
+
+    seen = []
+
+    class Recording(sandbox.Provider):
+        def create(self, payment):
+            seen.append(payment)
+            raise ProviderUnavailable("recording only")
+
+    account = create_subscriber(session).account
+    payment, _ = service.create_payment(
+        session,
+        account,
+        amount=100_00,
+        method=PaymentMethod.CARD,
+        creation_key="k" * 32,
+        provider="sandbox",
+        actor="test",
+    )
+    with pytest.raises(ProviderUnavailable):
+        service.register(
+            session,
+            payment,
+            Recording.from_config(app.config, session),
+            description="t",
+            return_url="http://localhost/r",
+            notify_url="http://localhost/n",
+            actor="test",
+        )
+    millis = int(payment.created_at.timestamp() * 1000)
+    assert [p.idempotence_key for p in seen] == [f"{payment.id}-{millis}"]
+
+
+def test_yookassa_refund_notification_is_noted_not_resent(
+    yookassa_app, client, session, payer, fake_api
+):
+    """A refund made in the shop's dashboard: acknowledged (else YooKassa resends it for
+    a day) and recorded for the staff; the payment and the ledger stay as they are."""
+    start_payment(client)
+    payment = session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
+    refund = json.dumps(
+        {
+            "type": "notification",
+            "event": "refund.succeeded",
+            "object": {
+                "id": "2ee7e9bd-0015-5000-a000-1b2c3d4e5f60",
+                "payment_id": payment.provider_payment_id,
+                "status": "succeeded",
+                "amount": {"value": "500.00", "currency": "RUB"},
+                "created_at": "2026-12-01T09:00:00.000Z",
+            },
+        }
+    ).encode()
+    answer = client.post(
+        "/pay/notify/yookassa", data=refund, environ_base={"REMOTE_ADDR": YOOKASSA_IP}
+    )
+    assert answer.status_code == 200
+    noted = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.event == "payment.notification_noted")
+    ).all()
+    assert [e.data["notification"] for e in noted] == ["refund.succeeded"]
+    assert noted[0].data["amount"] == 500_00
+    session.expire_all()
+    assert session.get(Payment, payment.id).status is PaymentStatus.PENDING
+    assert entries_of(session, payment) == 0

@@ -31,7 +31,10 @@ class RemoteStatus(enum.StrEnum):
 class NewPayment:
     """What an acquirer needs to register a payment."""
 
-    payment_id: int  # our row's id: the idempotence key of the registration
+    payment_id: int  # our row's id
+    # The idempotence key of the registration: the row's id and creation time, so a
+    # database restored or reset (or a staging copy on the same shop) never reuses one.
+    idempotence_key: str
     amount: int  # kopecks
     currency: str
     method: str  # "card" or "sbp"
@@ -66,6 +69,9 @@ class Notification:
     event: str
     claimed_amount: int | None = None
     claimed_currency: str | None = None
+    # False for what is not about a payment's own state (a refund, a payout): recorded
+    # and acknowledged, so the acquirer stops resending, and left to the staff.
+    about_payment: bool = True
 
 
 class PaymentProvider(ABC):
@@ -123,6 +129,11 @@ class ForgedNotification(PaymentError):
 
 class BadNotification(PaymentError):
     """An authentic-looking notification that cannot be read."""
+
+
+class NotificationNoted(PaymentError):
+    """An authentic notification the portal does not act on (e.g. a refund): recorded
+    for the staff and acknowledged."""
 
 
 class UnknownPayment(NotFound):

@@ -28,6 +28,7 @@ from portal.domain.payments.base import (
     CreationKeyReused,
     ForgedNotification,
     NewPayment,
+    NotificationNoted,
     PaymentProvider,
     ProviderUnavailable,
     RemoteNotFound,
@@ -141,6 +142,7 @@ def register(
     account = db.get(Account, payment.account_id)
     request = NewPayment(
         payment_id=payment.id,
+        idempotence_key=f"{payment.id}-{int(payment.created_at.timestamp() * 1000)}",
         amount=payment.amount,
         currency=payment.currency,
         method=payment.method.value,
@@ -287,7 +289,9 @@ def handle_notification(
 ) -> Payment:
     """An acquirer's notification: authenticate it, find the payment, finish it.
 
-    Raises ForgedNotification / BadNotification (nothing recorded but the refusal),
+    Raises NotificationNoted for an authentic notification not about a payment's state
+    (a refund: recorded for the staff), ForgedNotification / BadNotification (nothing
+    recorded but the refusal),
     UnknownPayment, AmountMismatch when the notification claims another sum than the
     row (recorded, nothing else changes), ProviderUnavailable when the acquirer cannot
     be asked back. The caller commits, also after a refusal (to keep its record).
@@ -303,6 +307,18 @@ def handle_notification(
             reason=f"{type(exc).__name__}: {exc}"[:200],
         )
         raise
+    if not note.about_payment:
+        audit.record(
+            db,
+            "payment.notification_noted",
+            actor=f"acquirer:{provider.name}",
+            address=remote_addr,
+            notification=note.event[:64],
+            object_id=note.provider_payment_id[:64],
+            amount=note.claimed_amount,
+            currency=note.claimed_currency,
+        )
+        raise NotificationNoted(note.event)
     payment = db.scalar(
         sa.select(Payment).where(
             Payment.provider == provider.name,

@@ -165,7 +165,7 @@ class Provider(PaymentProvider):
                 self.client = build()
 
         response = self._call(
-            "create", lambda: _Payment.create(params, idempotency_key=str(payment.payment_id))
+            "create", lambda: _Payment.create(params, idempotency_key=payment.idempotence_key)
         )
         return self._remote(response)
 
@@ -295,11 +295,13 @@ class Provider(PaymentProvider):
             note = WebhookNotificationFactory().create(data)
             obj = note.object
             amount = getattr(obj, "amount", None)
+            event = str(note.event)
             return Notification(
                 provider_payment_id=str(obj.id),
-                event=str(note.event),
+                event=event,
                 claimed_amount=_kopecks(amount.value) if amount is not None else None,
                 claimed_currency=str(amount.currency) if amount is not None else None,
+                about_payment=event.startswith("payment."),
             )
         except Exception as exc:  # the SDK's parsers raise many kinds
             raise BadNotification(f"{type(exc).__name__}: {exc}") from exc

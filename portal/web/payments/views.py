@@ -37,6 +37,7 @@ from portal.domain.payments.base import (
     CreationKeyReused,
     CurrencyNotAccepted,
     ForgedNotification,
+    NotificationNoted,
     ProviderUnavailable,
     UnknownPayment,
 )
@@ -389,6 +390,9 @@ def notify(provider: str):
             request.headers,
             request.remote_addr,
         )
+    except NotificationNoted:
+        db.session.commit()
+        return _plain("noted", 200)
     except ForgedNotification:
         db.session.commit()
         return _plain("forbidden", 403)
