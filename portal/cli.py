@@ -205,6 +205,7 @@ def payments_reconcile() -> None:
     """Ask the acquirer about every payment left unfinished (a lost notification, a crash
     between steps) and settle it as a notification would; safe to repeat."""
     from portal.domain.payments import build, service
+    from portal.models import Payment
 
     result = service.ReconcileResult()
     providers = {}
@@ -221,10 +222,20 @@ def payments_reconcile() -> None:
         except Exception as exc:  # one bad payment must not stop the others
             db.session.rollback()
             click.echo(f"payment {payment_id}: {type(exc).__name__}: {exc}", err=True)
+    for payment_id in service.awaiting_fiscal_receipt(db.session):
+        payment = db.session.get(Payment, payment_id)
+        try:
+            service.refresh_fiscal_receipt(
+                db.session, payment_id, provider_for(payment.provider), result
+            )
+            db.session.commit()
+        except Exception as exc:  # the receipt can wait for the next run
+            db.session.rollback()
+            click.echo(f"payment {payment_id} receipt: {type(exc).__name__}: {exc}", err=True)
     click.echo(
         f"checked {result.checked}: succeeded {result.succeeded}, canceled {result.canceled}, "
         f"still open {result.still_open}, acquirer unavailable {result.unavailable}, "
-        f"on review {result.review}"
+        f"on review {result.review}; fiscal receipts updated {result.receipts_updated}"
     )
 
 

@@ -194,6 +194,10 @@ def payment_config() -> dict:
         "PORTAL_SANDBOX_LIFETIME_MINUTES": int(
             os.environ.get("PORTAL_SANDBOX_LIFETIME_MINUTES", "15")
         ),
+        # How often one address may look at a payment's status (each look asks the acquirer).
+        "PORTAL_PAYMENT_STATUS_LIMIT": os.environ.get(
+            "PORTAL_PAYMENT_STATUS_LIMIT", "60 per minute"
+        ),
         # Limits of one payment, kopecks.
         "PORTAL_PAYMENT_MIN": int(os.environ.get("PORTAL_PAYMENT_MIN", "1000")),
         "PORTAL_PAYMENT_MAX": int(os.environ.get("PORTAL_PAYMENT_MAX", "10000000")),

@@ -93,3 +93,19 @@ def test_svg_encodes_the_utf8_bytes_in_byte_mode_level_m():
     assert svg.startswith(b"<?xml") and b"<svg" in svg and b"<script" not in svg
     # The payload's bytes are exactly the UTF-8 encoding of the text (no ECI, no BOM).
     assert text.encode("utf-8").startswith(b"ST00012|Name=\xd0\x9e")
+
+
+def test_a_qr_reader_gets_the_exact_payload_back():
+    """What a bank app's camera reads: the drawn code decoded by zxing-cpp."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    text = make()
+    png = io.BytesIO()
+    qr.code(text).save(png, kind="png", scale=4, border=4)
+    png.seek(0)
+    (found,) = zxingcpp.read_barcodes(Image.open(png))
+    assert found.format == zxingcpp.BarcodeFormat.QRCode
+    assert found.text == text

@@ -154,7 +154,8 @@ class FakeYooKassa:
                     payment_id = parse_qs(parts.query).get("payment_id", [""])[0]
                     payment = fake.payments.get(payment_id)
                     items = []
-                    if payment and payment["status"] == "succeeded":
+                    registered = payment and payment.get("receipt_registration") == "succeeded"
+                    if payment and payment["status"] == "succeeded" and registered:
                         items.append(
                             {
                                 "id": "rt-" + payment_id,

@@ -580,3 +580,16 @@ def test_payment_pages_carry_no_inline_script_or_style(client, session, subscrib
 def test_pay_page_needs_sign_in(client):
     assert client.get("/pay/").status_code == 302
     assert client.get("/pay/1").status_code == 302
+
+
+def test_status_page_looks_are_limited_per_address(app, client, session, subscriber, notifications):
+    """Each look may ask the acquirer, so a flood of looks gets a 429."""
+    app.config["PORTAL_PAYMENT_STATUS_LIMIT"] = "3 per minute"
+    try:
+        response = client.post("/pay/", data=pay_form(client) | {"amount": "100"}, headers=EN)
+        assert response.status_code == 303
+        payment_id = the_payment(session).id
+        codes = [client.get(f"/pay/{payment_id}").status_code for _ in range(4)]
+    finally:
+        app.config["PORTAL_PAYMENT_STATUS_LIMIT"] = "60 per minute"
+    assert codes == [200, 200, 200, 429]

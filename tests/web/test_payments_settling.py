@@ -391,3 +391,29 @@ def test_yookassa_refund_notification_is_noted_not_resent(
     session.expire_all()
     assert session.get(Payment, payment.id).status is PaymentStatus.PENDING
     assert entries_of(session, payment) == 0
+
+
+def test_reconcile_reads_a_late_fiscal_receipt(
+    yookassa_app, client, session, payer, fake_api, runner
+):
+    """The cash register was still registering the receipt when the payment succeeded:
+    reconcile asks again and shows the receipt's numbers once they exist."""
+    start_payment(client)
+    payment = session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
+    fake_api.set_status(payment.provider_payment_id, "succeeded", receipt_registration="pending")
+    note = fake_api.notification(payment.provider_payment_id)
+    client.post("/pay/notify/yookassa", data=note, environ_base={"REMOTE_ADDR": YOOKASSA_IP})
+    session.expire_all()
+    assert session.get(Payment, payment.id).fiscal_receipt == {"registration": "pending"}
+
+    first = runner.invoke(args=["payments", "reconcile"])
+    assert "fiscal receipts updated 0" in first.output, first.output
+    fake_api.set_status(payment.provider_payment_id, "succeeded")  # now registered
+    second = runner.invoke(args=["payments", "reconcile"])
+    assert "fiscal receipts updated 1" in second.output, second.output
+    session.expire_all()
+    receipt = session.get(Payment, payment.id).fiscal_receipt
+    assert receipt["registration"] == "succeeded" and receipt["fiscal_document_number"] == "3986"
+    assert entries_of(session, payment) == 1
+    third = runner.invoke(args=["payments", "reconcile"])
+    assert "fiscal receipts updated 0" in third.output

@@ -108,10 +108,14 @@ def payload(details: BankDetails, *, amount: int | None, purpose: str, pers_acc:
     return SEPARATOR.join([HEADER, *fields])
 
 
+def code(text: str) -> segno.QRCode:
+    """The QR code of the text: its UTF-8 bytes, error correction level M."""
+    return segno.make(text, error="m", encoding="utf-8", micro=False)
+
+
 def svg(text: str, *, scale: int = 8) -> bytes:
-    """The QR code as an SVG document: the text's UTF-8 bytes, error correction level M,
-    the quiet zone of four modules the standard asks for."""
-    code = segno.make(text, error="m", encoding="utf-8", micro=False)
+    """The QR code as an SVG document, with the quiet zone of four modules the standard
+    asks for."""
     out = io.BytesIO()
-    code.save(out, kind="svg", scale=scale, border=4, dark="#000", light="#fff", title="QR")
+    code(text).save(out, kind="svg", scale=scale, border=4, dark="#000", light="#fff", title="QR")
     return out.getvalue()

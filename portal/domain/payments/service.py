@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 # A payment the acquirer never registered (it did not answer) is given up after this.
 NOT_STARTED_AFTER = timedelta(hours=1)
+# A fiscal receipt still being registered when its payment succeeded is asked about
+# again by reconcile for this long (a cash register's registration takes minutes).
+FISCAL_RECEIPT_RECHECK_FOR = timedelta(days=3)
 
 _DESCRIPTIONS = {
     PaymentMethod.CARD: "Онлайн-оплата картой",
@@ -395,6 +398,7 @@ class ReconcileResult:
     still_open: int = 0
     unavailable: int = 0
     review: int = 0
+    receipts_updated: int = 0
 
 
 def unfinished(db: Session) -> list[int]:
@@ -403,6 +407,37 @@ def unfinished(db: Session) -> list[int]:
     return list(
         db.scalars(sa.select(Payment.id).where(Payment.status.not_in(final)).order_by(Payment.id))
     )
+
+
+def awaiting_fiscal_receipt(db: Session) -> list[int]:
+    """Ids of recent credited payments whose fiscal receipt was still being registered."""
+    since = clock.now() - FISCAL_RECEIPT_RECHECK_FOR
+    recent = db.scalars(
+        sa.select(Payment).where(
+            Payment.status == PaymentStatus.SUCCEEDED,
+            Payment.finished_at >= since,
+            Payment.provider_payment_id.is_not(None),
+        )
+    )
+    return [p.id for p in recent if (p.fiscal_receipt or {}).get("registration") == "pending"]
+
+
+def refresh_fiscal_receipt(
+    db: Session, payment_id: int, provider: PaymentProvider, result: ReconcileResult
+) -> None:
+    """Read a credited payment's fiscal receipt again; money is not touched."""
+    payment = db.get(Payment, payment_id)
+    remote = provider.fetch(payment.provider_payment_id)
+    if remote.fiscal_receipt and remote.fiscal_receipt != payment.fiscal_receipt:
+        payment.fiscal_receipt = dict(remote.fiscal_receipt)
+        _record(
+            db,
+            "payment.fiscal_receipt_updated",
+            payment,
+            "reconcile",
+            registration=remote.fiscal_receipt.get("registration"),
+        )
+        result.receipts_updated += 1
 
 
 def reconcile_one(

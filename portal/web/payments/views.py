@@ -41,7 +41,7 @@ from portal.domain.payments.base import (
     ProviderUnavailable,
     UnknownPayment,
 )
-from portal.extensions import client_address, csrf, db
+from portal.extensions import client_address, csrf, db, limiter
 from portal.htmx import is_htmx, render, trigger
 from portal.models import PaymentMethod, PaymentStatus
 from portal.web.context import current_account
@@ -272,6 +272,8 @@ def _own_payment(payment_id: int):
 
 @bp.route("/<int:payment_id>")
 @login_required
+# Each look may ask the acquirer: enough for a page polling every 2 s, not for a flood.
+@limiter.limit(lambda: current_app.config["PORTAL_PAYMENT_STATUS_LIMIT"])
 def status(payment_id: int):
     """The page the payer comes back to: follows the payment until it is final."""
     payment = _own_payment(payment_id)
