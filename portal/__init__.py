@@ -39,12 +39,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _check_startup(app: Flask) -> None:
-    """Production refuses to start misconfigured; other modes only warn."""
+    """A misconfigured portal refuses to start, saying what is wrong."""
     problems = config.startup_problems(app.config)
-    if problems and app.config["PORTAL_MODE"] == "production":
+    if problems:
         raise RuntimeError("refusing to start: " + "; ".join(problems))
-    for problem in problems:
-        app.logger.warning("configuration: %s", problem)
 
 
 def _init_extensions(app: Flask) -> None:

@@ -151,11 +151,12 @@ def sms_outbox_page_enabled(config) -> bool:
 
 
 def startup_problems(config: dict) -> list[str]:
-    """Settings a process must not start with: a misconfigured SMS gateway, or a demo
-    tool switched on in production."""
+    """Settings no process may start with, in any mode: a misconfigured SMS gateway or
+    acquirer, or a demo tool (the outbox page, the sandbox acquirer) in production."""
     from portal.domain import sms
 
     problems = sms.configuration_problems(config)
+    problems += payment_problems(config)
     if config["PORTAL_MODE"] == "production" and config["PORTAL_SMS_OUTBOX_PAGE"]:
         problems.append("PORTAL_SMS_OUTBOX_PAGE is a demo tool: not allowed in production")
     return problems
@@ -234,10 +235,7 @@ def payment_config() -> dict:
 
 
 def resolve_payments(cfg) -> None:
-    """Fill in the payment settings left to the mode, and refuse a configuration that
-    would take or lose money by mistake."""
-    from portal.domain.payments import provider_class
-
+    """Fill in the payment settings left to the mode (startup_problems judges them)."""
     test_mode = cfg["PORTAL_MODE"] in ("demo", "development")
     if cfg.get("PORTAL_PAYMENT_PROVIDER") is None:
         cfg["PORTAL_PAYMENT_PROVIDER"] = "sandbox" if test_mode else ""
@@ -246,15 +244,26 @@ def resolve_payments(cfg) -> None:
     if cfg.get("PORTAL_BANK_QR") is None:
         configured = all(os.environ.get(name) for name in EXAMPLE_BANK_DETAILS)
         cfg["PORTAL_BANK_QR"] = test_mode or configured
+
+
+def payment_problems(cfg) -> list[str]:
+    """A payment configuration that would take or lose money by mistake."""
+    from portal.domain.payments import UnknownProvider, provider_class
+
     provider = cfg["PORTAL_PAYMENT_PROVIDER"]
+    problems = []
     if cfg["PORTAL_MODE"] == "production" and (
         provider == "sandbox" or cfg["PORTAL_SANDBOX_ACQUIRER"]
     ):
-        raise RuntimeError(
+        problems.append(
             "the sandbox acquirer credits money for test cards: it cannot run in production "
             "(set PORTAL_PAYMENT_PROVIDER to a real acquirer and PORTAL_SANDBOX_ACQUIRER=0)"
         )
     if provider == "sandbox" and not cfg["PORTAL_SANDBOX_ACQUIRER"]:
-        raise RuntimeError("PORTAL_PAYMENT_PROVIDER=sandbox needs PORTAL_SANDBOX_ACQUIRER=1")
+        problems.append("PORTAL_PAYMENT_PROVIDER=sandbox needs PORTAL_SANDBOX_ACQUIRER=1")
     if provider:
-        provider_class(provider)  # UnknownProvider for a name with no module
+        try:
+            provider_class(provider)
+        except UnknownProvider as exc:
+            problems.append(f"PORTAL_PAYMENT_PROVIDER: {exc}")
+    return problems
