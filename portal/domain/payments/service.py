@@ -173,14 +173,8 @@ def register(
         payment.provider_payment_id = remote.provider_payment_id
     payment.confirmation_url = remote.confirmation_url
     payment.updated_at = clock.now()
-    audit.record(
-        db,
-        "payment.registered",
-        actor=actor,
-        account_id=payment.account_id,
-        payment_id=payment.id,
-        provider=provider.name,
-        provider_payment_id=remote.provider_payment_id,
+    _record(
+        db, "payment.registered", payment, actor, provider_payment_id=remote.provider_payment_id
     )
     _apply(db, payment, remote, actor=actor)
     return payment

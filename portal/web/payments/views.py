@@ -392,26 +392,26 @@ def notify(provider: str):
             request.headers,
             request.remote_addr,
         )
-    except NotificationNoted:
-        db.session.commit()
-        return _plain("noted", 200)
-    except ForgedNotification:
-        db.session.commit()
-        return _plain("forbidden", 403)
-    except BadNotification:
-        db.session.commit()
-        return _plain("bad notification", 400)
-    except UnknownPayment:
-        db.session.commit()
-        return _plain("unknown payment", 404)
-    except AmountMismatch:
-        db.session.commit()
-        return _plain("amount or currency does not match", 422)
-    except ProviderUnavailable:
-        db.session.commit()
-        return _plain("try again later", 503)
-    db.session.commit()
-    return _plain(payment.status.value, 200)
+        answer = _plain(payment.status.value, 200)
+    except tuple(_NOTIFICATION_ANSWERS) as exc:
+        answer = next(
+            _plain(text, status)
+            for kind, (text, status) in _NOTIFICATION_ANSWERS.items()
+            if isinstance(exc, kind)
+        )
+    db.session.commit()  # also after a refusal: its audit record stays
+    return answer
+
+
+# What an acquirer is told about a notification that was not settled.
+_NOTIFICATION_ANSWERS = {
+    NotificationNoted: ("noted", 200),
+    ForgedNotification: ("forbidden", 403),
+    BadNotification: ("bad notification", 400),
+    UnknownPayment: ("unknown payment", 404),
+    AmountMismatch: ("amount or currency does not match", 422),
+    ProviderUnavailable: ("try again later", 503),
+}
 
 
 def _plain(text: str, status: int) -> Response:
