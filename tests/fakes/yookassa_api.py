@@ -2,7 +2,8 @@
 run the real `yookassa` SDK against it (Configuration's api_url points here).
 
 POST /v3/payments (idempotent by the Idempotence-Key header), GET /v3/payments/<id>,
-GET /v3/receipts?payment_id=<id>; Basic auth with the configured shop id and key.
+GET /v3/receipts?payment_id=<id>, GET /v3/refunds/<id>; Basic auth with the configured
+shop id and key.
 Tests change a payment's state with `set_status` and read the requests in `requests`.
 Also: `hanging_server()` accepts connections and never answers; `refused_url()` is an
 address where nothing listens.
@@ -25,6 +26,7 @@ SECRET_KEY = "test_secret_key"
 class FakeYooKassa:
     def __init__(self):
         self.payments: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
         self.by_key: dict[str, str] = {}
         self.requests: list[dict] = []
         self.lock = threading.Lock()
@@ -64,6 +66,24 @@ class FakeYooKassa:
                 }
             payment.update(changes)
             return payment
+
+    def add_refund(self, payment_id: str, value: str, status: str = "succeeded") -> dict:
+        """A refund made in the shop's dashboard."""
+        refund = {
+            "id": str(uuid.uuid4()),
+            "payment_id": payment_id,
+            "status": status,
+            "amount": {"value": value, "currency": "RUB"},
+            "created_at": _now(),
+        }
+        with self.lock:
+            self.refunds[refund["id"]] = refund
+        return refund
+
+    def refund_notification(self, refund: dict, **claims) -> bytes:
+        body = {**refund, **claims}
+        event = f"refund.{body['status']}"
+        return json.dumps({"type": "notification", "event": event, "object": body}).encode()
 
     def notification(self, payment_id: str, event: str | None = None) -> bytes:
         payment = self.payments[payment_id]
@@ -145,6 +165,11 @@ class FakeYooKassa:
                 if not self._authorized():
                     return
                 parts = urlsplit(self.path)
+                if parts.path.startswith("/v3/refunds/"):
+                    refund = fake.refunds.get(parts.path.rsplit("/", 1)[1])
+                    if refund is None:
+                        return self._send(404, _error("not_found", "Refund not found"))
+                    return self._send(200, refund)
                 if parts.path.startswith("/v3/payments/"):
                     payment = fake.payments.get(parts.path.rsplit("/", 1)[1])
                     if payment is None:

@@ -2,7 +2,6 @@
 between the notification and the commit, the reconciler, YooKassa's notifications and
 a production start with the sandbox on."""
 
-import json
 import threading
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -359,38 +358,83 @@ def test_acquirer_idempotence_key_is_the_rows_id_and_creation_time(app, session)
     assert [p.idempotence_key for p in seen] == [f"{payment.id}-{millis}"]
 
 
-def test_yookassa_refund_notification_is_noted_not_resent(
-    yookassa_app, client, session, payer, fake_api
-):
-    """A refund made in the shop's dashboard: acknowledged (else YooKassa resends it for
-    a day) and recorded for the staff; the payment and the ledger stay as they are."""
+def paid_by_yookassa(client, session, fake_api) -> Payment:
+    """A 500 ₽ YooKassa payment, succeeded and credited."""
     start_payment(client)
     payment = session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
-    refund = json.dumps(
-        {
-            "type": "notification",
-            "event": "refund.succeeded",
-            "object": {
-                "id": "2ee7e9bd-0015-5000-a000-1b2c3d4e5f60",
-                "payment_id": payment.provider_payment_id,
-                "status": "succeeded",
-                "amount": {"value": "500.00", "currency": "RUB"},
-                "created_at": "2026-12-01T09:00:00.000Z",
-            },
-        }
-    ).encode()
-    answer = client.post(
-        "/pay/notify/yookassa", data=refund, environ_base={"REMOTE_ADDR": YOOKASSA_IP}
-    )
-    assert answer.status_code == 200
-    noted = session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.event == "payment.notification_noted")
-    ).all()
-    assert [e.data["notification"] for e in noted] == ["refund.succeeded"]
-    assert noted[0].data["amount"] == 500_00
+    fake_api.set_status(payment.provider_payment_id, "succeeded")
+    note = fake_api.notification(payment.provider_payment_id)
+    client.post("/pay/notify/yookassa", data=note, environ_base={"REMOTE_ADDR": YOOKASSA_IP})
     session.expire_all()
-    assert session.get(Payment, payment.id).status is PaymentStatus.PENDING
-    assert entries_of(session, payment) == 0
+    return session.get(Payment, payment.id)
+
+
+def notify_refund(client, fake_api, refund, **claims):
+    body = fake_api.refund_notification(refund, **claims)
+    return client.post("/pay/notify/yookassa", data=body, environ_base={"REMOTE_ADDR": YOOKASSA_IP})
+
+
+def refunded(session, payment) -> int:
+    entries = session.scalars(
+        sa.select(LedgerEntry).where(
+            LedgerEntry.account_id == payment.account_id, LedgerEntry.kind == "refund"
+        )
+    ).all()
+    return -sum(e.amount for e in entries)
+
+
+def test_a_refund_made_at_yookassa_is_debited_once(yookassa_app, client, session, payer, fake_api):
+    """A refund made in the shop's dashboard: read back from the API, debited from the
+    balance once however often it is notified, and the payment itself stays credited."""
+    payment = paid_by_yookassa(client, session, fake_api)
+    balance = session.get(Account, payment.account_id).balance
+    refund = fake_api.add_refund(payment.provider_payment_id, "200.00")
+    for _ in range(2):
+        assert notify_refund(client, fake_api, refund).status_code == 200
+    session.expire_all()
+    assert refunded(session, payment) == 200_00
+    account = session.get(Account, payment.account_id)
+    assert account.balance == balance - 200_00
+    assert account.balance == ledger.balance_from_entries(session, account.id)
+    assert session.get(Payment, payment.id).status is PaymentStatus.SUCCEEDED
+    events = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.event == "payment.refunded")
+    ).all()
+    assert [e.data["amount"] for e in events] == [200_00]
+
+
+def test_a_refund_notification_is_not_believed(yookassa_app, client, session, payer, fake_api):
+    """The notification claims more than the API says: the API's amount is what counts;
+    a refund the API does not know, or one still pending, moves nothing."""
+    payment = paid_by_yookassa(client, session, fake_api)
+    refund = fake_api.add_refund(payment.provider_payment_id, "100.00")
+    lie = {"amount": {"value": "500.00", "currency": "RUB"}}
+    assert notify_refund(client, fake_api, refund, **lie).status_code == 200
+    session.expire_all()
+    assert refunded(session, payment) == 100_00
+    invented = {**refund, "id": "00000000-0000-0000-0000-000000000000"}
+    assert notify_refund(client, fake_api, invented).status_code == 200
+    pending = fake_api.add_refund(payment.provider_payment_id, "50.00", status="pending")
+    assert notify_refund(client, fake_api, pending).status_code == 200
+    session.expire_all()
+    assert refunded(session, payment) == 100_00
+    noted = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.event == "payment.refund_noted")
+    ).all()
+    assert sorted(e.data["refund_status"] for e in noted) == ["pending", "unknown"]
+
+
+def test_a_refund_larger_than_the_payment_is_refused_and_recorded(
+    yookassa_app, client, session, payer, fake_api
+):
+    payment = paid_by_yookassa(client, session, fake_api)
+    refund = fake_api.add_refund(payment.provider_payment_id, "900.00")
+    assert notify_refund(client, fake_api, refund).status_code == 422
+    session.expire_all()
+    assert refunded(session, payment) == 0
+    assert session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.event == "payment.refund_mismatch")
+    ).all()
 
 
 def test_reconcile_reads_a_late_fiscal_receipt(

@@ -70,8 +70,21 @@ class Notification:
     claimed_amount: int | None = None
     claimed_currency: str | None = None
     # False for what is not about a payment's own state (a refund, a payout): recorded
-    # and acknowledged, so the acquirer stops resending, and left to the staff.
+    # and acknowledged, so the acquirer stops resending.
     about_payment: bool = True
+    # A refund's id at the acquirer: the refund is read back and debited from the balance.
+    refund_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteRefund:
+    """A refund as the acquirer reports it."""
+
+    refund_id: str
+    provider_payment_id: str
+    status: str  # "pending", "succeeded", "canceled"
+    amount: int  # kopecks
+    currency: str
 
 
 class PaymentProvider(ABC):
@@ -98,6 +111,10 @@ class PaymentProvider(ABC):
     @abstractmethod
     def fetch(self, provider_payment_id: str) -> RemotePayment:
         """What the acquirer knows about the payment now (RemoteNotFound if nothing)."""
+
+    def fetch_refund(self, refund_id: str) -> RemoteRefund:
+        """What the acquirer knows about a refund (acquirers without refunds: nothing)."""
+        raise RemoteNotFound(f"refund {refund_id}")
 
     @abstractmethod
     def parse_notification(

@@ -248,6 +248,65 @@ def _apply(db: Session, payment: Payment, remote: RemotePayment, *, actor: str) 
     db.flush()
 
 
+def record_refund(
+    db: Session, provider: PaymentProvider, refund_id: str, *, address: str | None
+) -> Payment:
+    """A refund made at the acquirer (e.g. in its dashboard): read it back and, once it
+    has succeeded, debit it from the balance with one ledger entry keyed by the refund,
+    so a repeated notification moves nothing more. What cannot be matched to a credited
+    payment of ours is recorded for the staff and acknowledged (NotificationNoted)."""
+    actor = f"acquirer:{provider.name}"
+    try:
+        refund = provider.fetch_refund(refund_id)
+    except RemoteNotFound:
+        refund = None
+    payment = refund and db.scalar(
+        sa.select(Payment).where(
+            Payment.provider == provider.name,
+            Payment.provider_payment_id == refund.provider_payment_id,
+        )
+    )
+    if refund is None or payment is None or refund.status != "succeeded":
+        audit.record(
+            db,
+            "payment.refund_noted",
+            actor=actor,
+            address=address,
+            refund_id=refund_id[:64],
+            refund_status=refund.status if refund else "unknown",
+        )
+        raise NotificationNoted(f"refund {refund_id}")
+    payment = _lock(db, payment.id)
+    acceptable = (
+        payment.status is PaymentStatus.SUCCEEDED
+        and refund.currency == payment.currency
+        and 0 < refund.amount <= payment.amount
+    )
+    if not acceptable:
+        _record(
+            db,
+            "payment.refund_mismatch",
+            payment,
+            actor,
+            refund_id=refund_id[:64],
+            reported=[refund.amount, refund.currency],
+        )
+        raise AmountMismatch(f"refund {refund_id} of payment {payment.id}")
+    posted = ledger.post(
+        db,
+        payment.account_id,
+        EntryKind.REFUND,
+        -refund.amount,
+        key=f"refund:{provider.name}:{refund_id}",
+        description=f"Возврат оплаты №{payment.id}",
+    )
+    if posted.created:
+        _record(
+            db, "payment.refunded", payment, actor, refund_id=refund_id[:64], amount=refund.amount
+        )
+    return payment
+
+
 def _credit(db: Session, payment: Payment, actor: str) -> None:
     posted = ledger.post(
         db,
@@ -304,6 +363,8 @@ def handle_notification(
             reason=f"{type(exc).__name__}: {exc}"[:200],
         )
         raise
+    if note.refund_id:
+        return record_refund(db, provider, note.refund_id, address=remote_addr)
     if not note.about_payment:
         audit.record(
             db,

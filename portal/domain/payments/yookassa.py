@@ -25,6 +25,7 @@ import requests
 from yookassa import Configuration
 from yookassa import Payment as SdkPayment
 from yookassa import Receipt as SdkReceipt
+from yookassa import Refund as SdkRefund
 from yookassa.client import ApiClient
 from yookassa.domain.exceptions import NotFoundError
 from yookassa.domain.notification import WebhookNotificationFactory
@@ -38,6 +39,7 @@ from portal.domain.payments.base import (
     ProviderUnavailable,
     RemoteNotFound,
     RemotePayment,
+    RemoteRefund,
     RemoteStatus,
 )
 
@@ -250,6 +252,25 @@ class Provider(PaymentProvider):
                 break
         return {k: v for k, v in found.items() if v}
 
+    def fetch_refund(self, refund_id: str) -> RemoteRefund:
+        build = _client_for(self.settings)
+
+        class _Refund(SdkRefund):
+            def __init__(self):
+                self.client = build()
+
+        response = self._call("refund", lambda: _Refund.find_one(refund_id))
+        try:
+            return RemoteRefund(
+                refund_id=str(response.id),
+                provider_payment_id=str(response.payment_id),
+                status=str(response.status),
+                amount=_kopecks(response.amount.value),
+                currency=str(response.amount.currency),
+            )
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ProviderUnavailable(f"unreadable refund: {exc}") from exc
+
     def _remote(self, response) -> RemotePayment:
         try:
             status = _STATUSES[response.status]
@@ -296,12 +317,14 @@ class Provider(PaymentProvider):
             obj = note.object
             amount = getattr(obj, "amount", None)
             event = str(note.event)
+            is_refund = event.startswith("refund.")
             return Notification(
-                provider_payment_id=str(obj.id),
+                provider_payment_id=str(obj.payment_id if is_refund else obj.id),
                 event=event,
                 claimed_amount=_kopecks(amount.value) if amount is not None else None,
                 claimed_currency=str(amount.currency) if amount is not None else None,
                 about_payment=event.startswith("payment."),
+                refund_id=str(obj.id) if is_refund else None,
             )
         except Exception as exc:  # the SDK's parsers raise many kinds
             raise BadNotification(f"{type(exc).__name__}: {exc}") from exc
