@@ -89,14 +89,6 @@ def balance_from_entries(db: Session, account_id: int) -> int:
     return int(total)
 
 
-def entries(db: Session, account_id: int, *, limit: int = 50, before_id: int | None = None):
-    """Entries of one account, newest first, a page at a time."""
-    query = sa.select(LedgerEntry).where(LedgerEntry.account_id == account_id)
-    if before_id is not None:
-        query = query.where(LedgerEntry.id < before_id)
-    return list(db.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit)))
-
-
 def _check_amount(kind: EntryKind, amount: int) -> None:
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise InvalidInput("amount must be an integer number of kopecks")

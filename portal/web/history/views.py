@@ -3,7 +3,7 @@
 from flask import Blueprint, request
 from flask_login import login_required
 
-from portal.domain import ledger
+from portal.domain import history
 from portal.extensions import db
 from portal.htmx import render
 from portal.web.context import current_account
@@ -20,14 +20,12 @@ def index():
     before = request.args.get("before", type=int)
     if before is not None and not 0 < before < 2**63:
         before = None
-    entries = ledger.entries(db.session, account.id, limit=PAGE + 1, before_id=before)
-    more = len(entries) > PAGE
-    entries = entries[:PAGE]
+    found = history.page(db.session, account.id, size=PAGE, before_id=before)
     block = "page" if before is not None else "content"
     return render(
         "history/index.html",
         block=block,
         account=account,
-        entries=entries,
-        next_before=entries[-1].id if more else None,
+        lines=found.lines,
+        next_before=found.next_before,
     )
