@@ -28,6 +28,21 @@ from tests.fakes.yookassa_api import SECRET_KEY, SHOP_ID, FakeYooKassa, refused_
 YOOKASSA_IP = "185.71.76.10"
 
 
+def unregistered_payment(session, creation_key: str):
+    """A 100 ₽ card payment of a new subscriber, not yet registered with an acquirer."""
+    account = create_subscriber(session).account
+    payment, _ = service.create_payment(
+        session,
+        account,
+        amount=100_00,
+        method=PaymentMethod.CARD,
+        creation_key=creation_key,
+        provider="sandbox",
+        actor="test",
+    )
+    return payment
+
+
 def sandbox_paid_payment(app, session, amount=500_00):
     """A payment registered with the sandbox and paid there; its notification unsent."""
     account = create_subscriber(session).account
@@ -135,16 +150,7 @@ def test_crash_before_commit_then_reconcile_credits_once(app, client, session, r
 
 
 def test_reconcile_gives_up_payments_the_acquirer_never_registered(session, runner, frozen_clock):
-    account = create_subscriber(session).account
-    payment, _ = service.create_payment(
-        session,
-        account,
-        amount=100_00,
-        method=PaymentMethod.CARD,
-        creation_key="f" * 32,
-        provider="sandbox",
-        actor="test",
-    )
+    payment = unregistered_payment(session, "f" * 32)
     session.commit()
     assert "still open 1" in runner.invoke(args=["payments", "reconcile"]).output
     frozen_clock.advance(hours=2)
@@ -334,16 +340,7 @@ def test_acquirer_idempotence_key_is_the_rows_id_and_creation_time(app, session)
             seen.append(payment)
             raise ProviderUnavailable("recording only")
 
-    account = create_subscriber(session).account
-    payment, _ = service.create_payment(
-        session,
-        account,
-        amount=100_00,
-        method=PaymentMethod.CARD,
-        creation_key="k" * 32,
-        provider="sandbox",
-        actor="test",
-    )
+    payment = unregistered_payment(session, "k" * 32)
     with pytest.raises(ProviderUnavailable):
         service.register(
             session,

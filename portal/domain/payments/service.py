@@ -352,25 +352,24 @@ def handle_notification(
     row (recorded, nothing else changes), ProviderUnavailable when the acquirer cannot
     be asked back. The caller commits, also after a refusal (to keep its record).
     """
+    actor = f"acquirer:{provider.name}"
+
+    def record(event: str, **data) -> None:
+        audit.record(db, event, actor=actor, address=remote_addr, **data)
+
     try:
         note = provider.parse_notification(body, headers, remote_addr)
     except (ForgedNotification, BadNotification) as exc:
-        audit.record(
-            db,
+        record(
             "payment.notification_refused",
-            actor=f"acquirer:{provider.name}",
-            address=remote_addr,
             reason=f"{type(exc).__name__}: {exc}"[:200],
         )
         raise
     if note.refund_id:
         return record_refund(db, provider, note.refund_id, address=remote_addr)
     if not note.about_payment:
-        audit.record(
-            db,
+        record(
             "payment.notification_noted",
-            actor=f"acquirer:{provider.name}",
-            address=remote_addr,
             notification=note.event[:64],
             object_id=note.provider_payment_id[:64],
             amount=note.claimed_amount,
@@ -386,40 +385,31 @@ def handle_notification(
     if payment is None:
         payment = _adopt(db, provider, note.provider_payment_id)
     if payment is None:
-        audit.record(
-            db,
+        record(
             "payment.notification_unknown",
-            actor=f"acquirer:{provider.name}",
-            address=remote_addr,
             provider_payment_id=note.provider_payment_id[:64],
             notification=note.event[:64],
         )
         raise UnknownPayment(note.provider_payment_id)
     claimed = (note.claimed_amount, note.claimed_currency)
     if note.claimed_amount is not None and claimed != (payment.amount, payment.currency):
-        audit.record(
-            db,
+        record(
             "payment.notification_mismatch",
-            actor=f"acquirer:{provider.name}",
             account_id=payment.account_id,
-            address=remote_addr,
             payment_id=payment.id,
             expected=[payment.amount, payment.currency],
             claimed=list(claimed),
         )
         raise AmountMismatch(f"payment {payment.id}")
     try:
-        return finish_payment(db, payment.id, provider, actor=f"acquirer:{provider.name}")
+        return finish_payment(db, payment.id, provider, actor=actor)
     finally:
         # Recorded after the payment row is settled: an audit row refers to the account
         # (a key-share lock on it), so writing it before would invert the lock order of
         # finish_payment (payment, then account) and deadlock concurrent copies.
-        audit.record(
-            db,
+        record(
             "payment.notified",
-            actor=f"acquirer:{provider.name}",
             account_id=payment.account_id,
-            address=remote_addr,
             payment_id=payment.id,
             notification=note.event[:64],
         )

@@ -41,31 +41,43 @@ def _failed(response) -> bool:
     return response.status_code != 303
 
 
-def _retry_after(limit: RequestLimit) -> tuple[str, str]:
-    """When to try again, as shown (HH:MM, provider's time) and as Retry-After seconds."""
+def _throttled(limit: RequestLimit, message, template: str, block: str, **context):
+    """The form again, with a 429, saying when (HH:MM, provider's time) to try again;
+    `message(time)` gives the sentence in the reader's language."""
     retry_at = datetime.fromtimestamp(limit.reset_at, UTC)
     seconds = max(1, int(limit.reset_at - datetime.now(UTC).timestamp()))
-    return format_datetime(retry_at, "HH:mm"), str(seconds)
+    error = message(format_datetime(retry_at, "HH:mm"))
+    response = render(template, block=block, status=429, error=error, **context)
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 def _too_many_attempts(limit: RequestLimit):
-    shown, seconds = _retry_after(limit)
-    message = _("Too many unsuccessful attempts. Try again after %(time)s.", time=shown)
-    response = render(
-        "auth/login.html", block="login_form", status=429, form=LoginForm(), error=message, hints=[]
+    return _throttled(
+        limit,
+        lambda time: _("Too many unsuccessful attempts. Try again after %(time)s.", time=time),
+        "auth/login.html",
+        "login_form",
+        form=LoginForm(),
+        hints=[],
     )
-    response.headers["Retry-After"] = seconds
-    return response
 
 
 def _too_many_recoveries(limit: RequestLimit):
-    shown, seconds = _retry_after(limit)
-    message = _("Too many requests for a new password. Try again after %(time)s.", time=shown)
-    response = render(
-        "auth/recover.html", block="recover_form", status=429, form=RecoveryForm(), error=message
+    return _throttled(
+        limit,
+        lambda time: _(
+            "Too many requests for a new password. Try again after %(time)s.", time=time
+        ),
+        "auth/recover.html",
+        "recover_form",
+        form=RecoveryForm(),
     )
-    response.headers["Retry-After"] = seconds
-    return response
+
+
+def _post_limit(setting: str, **options):
+    """A Flask-Limiter limit on POSTs, its rate read from configuration at request time."""
+    return limiter.limit(lambda: current_app.config[setting], methods=["POST"], **options)
 
 
 def _recovery_policy() -> recovery.Policy:
@@ -73,16 +85,14 @@ def _recovery_policy() -> recovery.Policy:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["PORTAL_LOGIN_LIMIT_ACCOUNT"],
+@_post_limit(
+    "PORTAL_LOGIN_LIMIT_ACCOUNT",
     key_func=_login_key,
-    methods=["POST"],
     deduct_when=_failed,
     on_breach=_too_many_attempts,
 )
-@limiter.limit(
-    lambda: current_app.config["PORTAL_LOGIN_LIMIT_ADDRESS"],
-    methods=["POST"],
+@_post_limit(
+    "PORTAL_LOGIN_LIMIT_ADDRESS",
     deduct_when=_failed,
     on_breach=_too_many_attempts,
 )
@@ -166,23 +176,20 @@ def _accepted(response) -> bool:
 
 
 @bp.route("/recover", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["PORTAL_RECOVERY_LIMIT_CONTRACT"],
+@_post_limit(
+    "PORTAL_RECOVERY_LIMIT_CONTRACT",
     key_func=_recovery_contract_key,
-    methods=["POST"],
     deduct_when=_accepted,
     on_breach=_too_many_recoveries,
 )
-@limiter.limit(
-    lambda: current_app.config["PORTAL_RECOVERY_LIMIT_PHONE"],
+@_post_limit(
+    "PORTAL_RECOVERY_LIMIT_PHONE",
     key_func=_recovery_phone_key,
-    methods=["POST"],
     deduct_when=_accepted,
     on_breach=_too_many_recoveries,
 )
-@limiter.limit(
-    lambda: current_app.config["PORTAL_RECOVERY_LIMIT_ADDRESS"],
-    methods=["POST"],
+@_post_limit(
+    "PORTAL_RECOVERY_LIMIT_ADDRESS",
     on_breach=_too_many_recoveries,
 )
 def recover():
