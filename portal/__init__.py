@@ -46,8 +46,7 @@ def _check_startup(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from portal import auth_session, compression, i18n
-    from portal.domain import jobs
+    from portal import auth_session, compression, i18n, jobs
     from portal.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)

@@ -19,7 +19,8 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
-from portal.domain import billing, clock, subscribers
+from portal import clock
+from portal.domain import billing, subscribers
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
 from portal.extensions import db
 
@@ -97,7 +98,7 @@ def subscriber_add(
             personal_account=personal_account,
             tariff_codes=tuple(tariffs),
             service_codes=tuple(services),
-            start=clock.local_today(current_app.config["PORTAL_TIMEZONE"]),
+            start=clock.provider_today(),
         )
     except DuplicateContract as exc:
         db.session.rollback()
@@ -131,7 +132,7 @@ def billing_group() -> None:
 @with_appcontext
 def billing_run(day) -> None:
     """Charge every active account its share for the day; safe to repeat."""
-    the_day: date = day.date() if day else clock.local_today(current_app.config["PORTAL_TIMEZONE"])
+    the_day: date = day.date() if day else clock.provider_today()
     result = billing.run_day(db.session, the_day, actor="cli")
     db.session.commit()
     click.echo(
@@ -184,7 +185,7 @@ def sms_deliver() -> None:
 @with_appcontext
 def worker_command(burst: bool) -> None:
     """Run the job queue from Redis (RQ); needs REDIS_URL."""
-    from portal.domain import jobs
+    from portal import jobs
 
     app = current_app._get_current_object()
     if not jobs.is_redis(app):

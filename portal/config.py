@@ -19,6 +19,24 @@ def _env_bool(name: str, default: bool | None) -> bool | None:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_number(name: str, default, kind):
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a number, not {value!r}") from None
+
+
+def _env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int)
+
+
+def _env_float(name: str, default: float) -> float:
+    return _env_number(name, default, float)
+
+
 def load_secret_key(instance_path: str) -> str:
     """Take SECRET_KEY from the environment, else from a file generated once under instance/.
 
@@ -68,13 +86,9 @@ def default_config(instance_path: str) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _env_bool("PORTAL_SECURE_COOKIES", mode == "production"),
-        "REMEMBER_COOKIE_DURATION": timedelta(
-            days=int(os.environ.get("PORTAL_REMEMBER_DAYS", "60"))
-        ),
+        "REMEMBER_COOKIE_DURATION": timedelta(days=_env_int("PORTAL_REMEMBER_DAYS", 60)),
         "REMEMBER_COOKIE_REFRESH_EACH_REQUEST": False,  # True would remember everyone
-        "PORTAL_SESSION_IDLE": timedelta(
-            hours=int(os.environ.get("PORTAL_SESSION_IDLE_HOURS", "12"))
-        ),
+        "PORTAL_SESSION_IDLE": timedelta(hours=_env_int("PORTAL_SESSION_IDLE_HOURS", 12)),
         # Throttling of sign-in failures (Flask-Limiter syntax)
         "PORTAL_LOGIN_LIMIT_ACCOUNT": os.environ.get(
             "PORTAL_LOGIN_LIMIT_ACCOUNT", "5 per 15 minutes"
@@ -83,9 +97,9 @@ def default_config(instance_path: str) -> dict:
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": False,
         # Password recovery by SMS
-        "PORTAL_RECOVERY_TTL_MINUTES": int(os.environ.get("PORTAL_RECOVERY_TTL_MINUTES", "15")),
-        "PORTAL_RECOVERY_MAX_FAILURES": int(os.environ.get("PORTAL_RECOVERY_MAX_FAILURES", "5")),
-        "PORTAL_RECOVERY_WINDOW_HOURS": int(os.environ.get("PORTAL_RECOVERY_WINDOW_HOURS", "24")),
+        "PORTAL_RECOVERY_TTL_MINUTES": _env_int("PORTAL_RECOVERY_TTL_MINUTES", 15),
+        "PORTAL_RECOVERY_MAX_FAILURES": _env_int("PORTAL_RECOVERY_MAX_FAILURES", 5),
+        "PORTAL_RECOVERY_WINDOW_HOURS": _env_int("PORTAL_RECOVERY_WINDOW_HOURS", 24),
         "PORTAL_RECOVERY_LIMIT_CONTRACT": os.environ.get(
             "PORTAL_RECOVERY_LIMIT_CONTRACT", "3 per hour;5 per day"
         ),
@@ -94,7 +108,7 @@ def default_config(instance_path: str) -> dict:
             "PORTAL_RECOVERY_LIMIT_ADDRESS", "10 per hour"
         ),
         # Trusted reverse proxies in front of the app (for the client address); 0 = none.
-        "PORTAL_TRUSTED_PROXIES": int(os.environ.get("PORTAL_TRUSTED_PROXIES", "0")),
+        "PORTAL_TRUSTED_PROXIES": _env_int("PORTAL_TRUSTED_PROXIES", 0),
         # Compressed answers (pages in Russian are half their size). BREACH, the attack
         # on compressed secrets next to reflected input, finds no stable secret here: the
         # CSRF token is signed anew every second (itsdangerous' timestamp), and the
@@ -126,17 +140,17 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_SMPP_PASSWORD": os.environ.get("PORTAL_SMPP_PASSWORD", ""),
         "PORTAL_SMPP_SYSTEM_TYPE": os.environ.get("PORTAL_SMPP_SYSTEM_TYPE", ""),
         "PORTAL_SMPP_SOURCE_ADDR": os.environ.get("PORTAL_SMPP_SOURCE_ADDR", "OneCity"),
-        "PORTAL_SMPP_TIMEOUT": float(os.environ.get("PORTAL_SMPP_TIMEOUT", "10")),
-        "PORTAL_SMPP_RECEIPT_WAIT": float(os.environ.get("PORTAL_SMPP_RECEIPT_WAIT", "1")),
-        "PORTAL_SMS_MAX_ATTEMPTS": int(os.environ.get("PORTAL_SMS_MAX_ATTEMPTS", "6")),
-        "PORTAL_SMS_RETRY_DELAY": float(os.environ.get("PORTAL_SMS_RETRY_DELAY", "30")),
-        "PORTAL_SMS_MAX_RETRY_DELAY": float(os.environ.get("PORTAL_SMS_MAX_RETRY_DELAY", "3600")),
-        "PORTAL_SMS_CLAIM_TIMEOUT": float(os.environ.get("PORTAL_SMS_CLAIM_TIMEOUT", "300")),
+        "PORTAL_SMPP_TIMEOUT": _env_float("PORTAL_SMPP_TIMEOUT", 10),
+        "PORTAL_SMPP_RECEIPT_WAIT": _env_float("PORTAL_SMPP_RECEIPT_WAIT", 1),
+        "PORTAL_SMS_MAX_ATTEMPTS": _env_int("PORTAL_SMS_MAX_ATTEMPTS", 6),
+        "PORTAL_SMS_RETRY_DELAY": _env_float("PORTAL_SMS_RETRY_DELAY", 30),
+        "PORTAL_SMS_MAX_RETRY_DELAY": _env_float("PORTAL_SMS_MAX_RETRY_DELAY", 3600),
+        "PORTAL_SMS_CLAIM_TIMEOUT": _env_float("PORTAL_SMS_CLAIM_TIMEOUT", 300),
         # The demo page listing sent SMS; unset: on in demo and development mode only.
         "PORTAL_SMS_OUTBOX_PAGE": _env_bool("PORTAL_SMS_OUTBOX_PAGE", None),
         # Jobs: in-process by default, on Redis (RQ, `portal worker`) when REDIS_URL is set.
         "PORTAL_JOBS_BACKGROUND": _env_bool("PORTAL_JOBS_BACKGROUND", True),
-        "PORTAL_JOBS_SWEEP_SECONDS": float(os.environ.get("PORTAL_JOBS_SWEEP_SECONDS", "60")),
+        "PORTAL_JOBS_SWEEP_SECONDS": _env_float("PORTAL_JOBS_SWEEP_SECONDS", 60),
         "PORTAL_JOBS_QUEUE": os.environ.get("PORTAL_JOBS_QUEUE", "portal"),
         **payment_config(),
     }
@@ -192,28 +206,24 @@ def payment_config() -> dict:
         # refuses to start with them on.
         "PORTAL_SANDBOX_ACQUIRER": _env_optional_bool("PORTAL_SANDBOX_ACQUIRER"),
         "PORTAL_SANDBOX_WEBHOOK_KEY": os.environ.get("PORTAL_SANDBOX_WEBHOOK_KEY") or None,
-        "PORTAL_SANDBOX_LIFETIME_MINUTES": int(
-            os.environ.get("PORTAL_SANDBOX_LIFETIME_MINUTES", "15")
-        ),
+        "PORTAL_SANDBOX_LIFETIME_MINUTES": _env_int("PORTAL_SANDBOX_LIFETIME_MINUTES", 15),
         # How often one address may look at a payment's status (each look asks the acquirer).
         "PORTAL_PAYMENT_STATUS_LIMIT": os.environ.get(
             "PORTAL_PAYMENT_STATUS_LIMIT", "60 per minute"
         ),
         # Limits of one payment, kopecks.
-        "PORTAL_PAYMENT_MIN": int(os.environ.get("PORTAL_PAYMENT_MIN", "1000")),
-        "PORTAL_PAYMENT_MAX": int(os.environ.get("PORTAL_PAYMENT_MAX", "10000000")),
+        "PORTAL_PAYMENT_MIN": _env_int("PORTAL_PAYMENT_MIN", 1000),
+        "PORTAL_PAYMENT_MAX": _env_int("PORTAL_PAYMENT_MAX", 10000000),
         # YooKassa (https://yookassa.ru/developers): the shop and its 54-FZ receipt.
         "PORTAL_YOOKASSA_SHOP_ID": os.environ.get("PORTAL_YOOKASSA_SHOP_ID", ""),
         "PORTAL_YOOKASSA_SECRET_KEY": os.environ.get("PORTAL_YOOKASSA_SECRET_KEY", ""),
         "PORTAL_YOOKASSA_API_URL": os.environ.get(
             "PORTAL_YOOKASSA_API_URL", "https://api.yookassa.ru/v3"
         ),
-        "PORTAL_YOOKASSA_CONNECT_TIMEOUT": float(
-            os.environ.get("PORTAL_YOOKASSA_CONNECT_TIMEOUT", "5")
-        ),
-        "PORTAL_YOOKASSA_READ_TIMEOUT": float(os.environ.get("PORTAL_YOOKASSA_READ_TIMEOUT", "15")),
+        "PORTAL_YOOKASSA_CONNECT_TIMEOUT": _env_float("PORTAL_YOOKASSA_CONNECT_TIMEOUT", 5),
+        "PORTAL_YOOKASSA_READ_TIMEOUT": _env_float("PORTAL_YOOKASSA_READ_TIMEOUT", 15),
         # vat_code: 1 no VAT, 4 VAT 20 %, 11 VAT 22 % (from 2026); the accountant decides.
-        "PORTAL_YOOKASSA_VAT_CODE": int(os.environ.get("PORTAL_YOOKASSA_VAT_CODE", "1")),
+        "PORTAL_YOOKASSA_VAT_CODE": _env_int("PORTAL_YOOKASSA_VAT_CODE", 1),
         "PORTAL_YOOKASSA_TAX_SYSTEM_CODE": os.environ.get("PORTAL_YOOKASSA_TAX_SYSTEM_CODE")
         or None,
         "PORTAL_YOOKASSA_PAYMENT_MODE": os.environ.get(

@@ -14,8 +14,7 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
-from portal import create_app
-from portal.domain import clock
+from portal import clock, create_app
 from portal.extensions import db, limiter
 
 BACKENDS = ["sqlite", "postgres"]
@@ -59,7 +58,7 @@ def make_test_app(database_url: str, tmp_path, **overrides):
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
         "RATELIMIT_STORAGE_URI": "memory://",
-        # No background job thread: tests drain the queue themselves (portal.domain.jobs).
+        # No background job thread: tests drain the queue themselves (portal.jobs).
         "PORTAL_JOBS_BACKGROUND": False,
         "REDIS_URL": None,
     }

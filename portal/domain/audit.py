@@ -2,8 +2,13 @@
 
 from sqlalchemy.orm import Session
 
-from portal.domain import clock
+from portal import clock
 from portal.models import AuditEvent
+
+
+def person_actor(person_id: int) -> str:
+    """How an audit event names a subscriber who acted."""
+    return f"person:{person_id}"
 
 
 def record(

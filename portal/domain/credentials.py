@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from portal.domain import clock
+from portal import clock
 from portal.models import Account, LoginSession, Person
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.domain import clock
+from portal import clock
 from portal.domain.errors import InvalidInput, NotFound
 from portal.models import Account, EntryKind, LedgerEntry
 

@@ -19,7 +19,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.domain import audit, clock, credentials, phones, sms
+from portal import clock
+from portal.domain import audit, credentials, phones, sms
 from portal.domain.errors import InvalidInput
 from portal.models import Account, PasswordRecovery, Person, PhoneChange
 
@@ -171,7 +172,7 @@ def _use_secret(db: Session, person: Person, pending: PasswordRecovery) -> None:
     audit.record(
         db,
         "recovery.secret_used",
-        actor=f"person:{person.id}",
+        actor=audit.person_actor(person.id),
         person_id=person.id,
         account_id=pending.account_id,
     )
@@ -212,7 +213,7 @@ def change_password(
     audit.record(
         db,
         "password.changed",
-        actor=f"person:{person.id}",
+        actor=audit.person_actor(person.id),
         person_id=person.id,
         address=address,
         after_recovery=forced,
@@ -252,7 +253,7 @@ def start_phone_change(
     audit.record(
         db,
         "phone.change_requested",
-        actor=f"person:{person.id}",
+        actor=audit.person_actor(person.id),
         person_id=person.id,
         address=address,
         new_phone=new_phone,
@@ -296,7 +297,7 @@ def confirm_phone_change(
     audit.record(
         db,
         "phone.changed",
-        actor=f"person:{person.id}",
+        actor=audit.person_actor(person.id),
         person_id=person.id,
         address=address,
         old_phone=old_phone,

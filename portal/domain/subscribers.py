@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.domain import audit, clock, credentials, phones
+from portal import clock
+from portal.domain import audit, credentials, phones
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput, NotFound
 from portal.models import Account, Person, Service, Subscription, Tariff
 

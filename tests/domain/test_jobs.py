@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from portal.domain import jobs
+from portal import jobs
 from portal.domain.sms import delivery, queue
 from portal.domain.sms.base import SendResult, SmsGateway, TemporaryGatewayError
 from portal.extensions import db

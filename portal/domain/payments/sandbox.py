@@ -28,7 +28,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from portal.domain import clock
+from portal import clock
 from portal.domain.payments.base import (
     BadNotification,
     ForgedNotification,

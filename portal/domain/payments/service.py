@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.domain import audit, clock, ledger
+from portal import clock
+from portal.domain import audit, ledger
 from portal.domain.errors import NotFound
 from portal.domain.payments import states
 from portal.domain.payments.base import (

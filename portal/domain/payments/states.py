@@ -1,6 +1,6 @@
 """The payment state machine: the only way a payment's status changes."""
 
-from portal.domain import clock
+from portal import clock
 from portal.domain.payments.base import InvalidTransition
 from portal.models import Payment, PaymentStatus
 

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
-from portal.domain import clock, jobs, secretbox
+from portal import clock, jobs
+from portal.domain import secretbox
 from portal.domain.sms.base import SmsGateway
 from portal.models import SmsMessage, SmsStatus
 

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from portal.domain import clock, jobs, secretbox
+from portal import clock, jobs
+from portal.domain import secretbox
 from portal.domain.sms import REDACTED, make_gateway
 from portal.domain.sms.base import (
     GatewayError,

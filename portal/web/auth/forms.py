@@ -1,13 +1,13 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import AnyOf, InputRequired, Length
 
 from portal.domain.credentials import LOGIN_MAX, PASSWORD_MAX
+from portal.web.forms import Form
 from portal.web.validators import phone_field, printable
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     login = StringField(
         _l("Login or contract number"),
         validators=[
@@ -28,12 +28,12 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class LanguageForm(FlaskForm):
+class LanguageForm(Form):
     lang = HiddenField(validators=[AnyOf(("ru", "en"), message=_l("Unknown language."))])
     next = HiddenField()
 
 
-class RecoveryForm(FlaskForm):
+class RecoveryForm(Form):
     contract = StringField(
         _l("Contract number"),
         validators=[

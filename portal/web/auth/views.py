@@ -140,7 +140,7 @@ def login():
     audit.record(
         db.session,
         "auth.signed_in",
-        actor=f"person:{person.id}",
+        actor=audit.person_actor(person.id),
         person_id=person.id,
         address=client_address(),
         remember=remember,
@@ -243,7 +243,7 @@ def logout():
         audit.record(
             db.session,
             "auth.signed_out",
-            actor=f"person:{person_id}",
+            actor=audit.person_actor(person_id),
             person_id=person_id,
             address=client_address(),
         )

@@ -1,10 +1,11 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField
 from wtforms.validators import InputRequired, NumberRange
 
+from portal.web.forms import Form
 
-class SwitchAccountForm(FlaskForm):
+
+class SwitchAccountForm(Form):
     account_id = IntegerField(
         validators=[
             InputRequired(_l("Choose an account.")),

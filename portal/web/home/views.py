@@ -1,10 +1,11 @@
 """The account home: balance, status, tariffs, add-ons, how long the balance lasts."""
 
-from flask import Blueprint, current_app, redirect, request, session, url_for
+from flask import Blueprint, redirect, request, session, url_for
 from flask_login import login_required
 
+from portal import clock
 from portal.auth_session import current_person
-from portal.domain import billing, clock, subscribers
+from portal.domain import billing, subscribers
 from portal.domain.errors import NotFound
 from portal.extensions import db
 from portal.htmx import render
@@ -19,7 +20,7 @@ bp = Blueprint("home", __name__)
 @login_required
 def index():
     account = current_account()
-    today = clock.local_today(current_app.config["PORTAL_TIMEZONE"])
+    today = clock.provider_today()
     running = [s for s in account.subscriptions if billing.is_running(s, today)]
     return render(
         "home/index.html",

@@ -1,12 +1,12 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import AnyOf, InputRequired, Length, Regexp
 
+from portal.web.forms import Form
 from portal.web.validators import printable
 
 
-class PayForm(FlaskForm):
+class PayForm(Form):
     """The Pay form. The amount is read by portal.domain.payments.amounts, not here."""
 
     amount = StringField(

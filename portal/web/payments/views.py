@@ -19,9 +19,9 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from portal import security
+from portal import clock, security
 from portal.auth_session import current_person
-from portal.domain import billing, clock, subscribers
+from portal.domain import audit, billing, subscribers
 from portal.domain.errors import NotFound
 from portal.domain.payments import UnknownProvider, amounts, qr, service
 from portal.domain.payments.base import (
@@ -83,7 +83,7 @@ def _parse(text: str | None) -> int:
 
 
 def _today():
-    return clock.local_today(current_app.config["PORTAL_TIMEZONE"])
+    return clock.provider_today()
 
 
 def _presets(account, forecast) -> list[tuple[str, int]]:
@@ -206,7 +206,7 @@ def start():
 
     account = current_account()
     person = current_person()
-    actor = f"person:{person.id}"
+    actor = audit.person_actor(person.id)
     try:
         payment, _created = service.create_payment(
             db.session,
@@ -283,7 +283,7 @@ def status(payment_id: int):
         try:
             provider = provider_named(payment.provider)
             payment = service.finish_payment(
-                db.session, payment.id, provider, actor=f"person:{current_person().id}"
+                db.session, payment.id, provider, actor=audit.person_actor(current_person().id)
             )
         except (ProviderUnavailable, UnknownProvider):
             checked = False

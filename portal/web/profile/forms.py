@@ -1,15 +1,15 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
 from portal.domain.recovery import PASSWORD_MAX, PASSWORD_MIN, PHONE_CODE_LENGTH
+from portal.web.forms import Form
 from portal.web.validators import phone_field, printable
 
 _too_long = _l("Too long: at most %(max)d characters.")
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(Form):
     """Change the password; the current one is asked unless a recovery secret was just used."""
 
     current = PasswordField(_l("Current password"), validators=[Length(max=128), printable])
@@ -34,7 +34,7 @@ class PasswordChangeForm(FlaskForm):
     )
 
 
-class PhoneChangeForm(FlaskForm):
+class PhoneChangeForm(Form):
     password = PasswordField(
         _l("Password"),
         validators=[InputRequired(_l("Enter the password.")), Length(max=128), printable],
@@ -42,7 +42,7 @@ class PhoneChangeForm(FlaskForm):
     phone = phone_field(_l("New mobile phone"))
 
 
-class PhoneCodeForm(FlaskForm):
+class PhoneCodeForm(Form):
     code = StringField(
         _l("Code from the SMS"),
         validators=[

@@ -1,10 +1,11 @@
 """Add-on services: connected ones and the rest of the catalogue."""
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app
+from flask import Blueprint
 from flask_login import login_required
 
-from portal.domain import billing, clock
+from portal import clock
+from portal.domain import billing
 from portal.extensions import db
 from portal.htmx import render
 from portal.models import Service
@@ -17,7 +18,7 @@ bp = Blueprint("services", __name__, url_prefix="/services")
 @login_required
 def index():
     account = current_account()
-    today = clock.local_today(current_app.config["PORTAL_TIMEZONE"])
+    today = clock.provider_today()
     connected = [
         s.service for s in account.subscriptions if s.service and billing.is_running(s, today)
     ]

@@ -23,5 +23,12 @@ def local_today(tz: str) -> date:
     return now().astimezone(ZoneInfo(tz)).date()
 
 
+def provider_today() -> date:
+    """Today where the provider is, for the web and the CLI (the domain takes a date)."""
+    from flask import current_app
+
+    return local_today(current_app.config["PORTAL_TIMEZONE"])
+
+
 def to_local(moment: datetime, tz: str) -> datetime:
     return moment.astimezone(ZoneInfo(tz))

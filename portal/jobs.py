@@ -34,7 +34,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, scoped_session
 
-from portal.domain import clock
+from portal import clock
 from portal.logs import event
 
 log = logging.getLogger("portal.jobs")
