@@ -29,6 +29,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     _init_extensions(app)
+    from portal.web.ids import IdConverter
+
+    app.url_map.converters["id"] = IdConverter  # every route's row id: <id:name>
     _register_blueprints(app)
 
     from portal import cli, security
