@@ -166,13 +166,46 @@ def sms_outbox_page_enabled(config) -> bool:
 
 def startup_problems(config: dict) -> list[str]:
     """Settings no process may start with, in any mode: a misconfigured SMS gateway or
-    acquirer, or a demo tool (the outbox page, the sandbox acquirer) in production."""
+    acquirer; and in production, a demo tool (the outbox page, the sandbox acquirer) or
+    an unsafe setting (a guessable SECRET_KEY, cookies sent over HTTP, debug mode)."""
     from portal.domain import sms
 
     problems = sms.configuration_problems(config)
     problems += payment_problems(config)
-    if config["PORTAL_MODE"] == "production" and config["PORTAL_SMS_OUTBOX_PAGE"]:
+    if config["PORTAL_MODE"] == "production":
+        problems += production_problems(config)
+    return problems
+
+
+# A SECRET_KEY signs every session: a short or repetitive one can be guessed offline from
+# one cookie. The generated key (instance/secret_key) has 64 characters.
+SECRET_KEY_MIN_LENGTH = 32
+SECRET_KEY_MIN_DISTINCT = 10
+NEW_SECRET_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def production_problems(config: dict) -> list[str]:
+    """What a production start refuses: each with the setting that fixes it."""
+    problems = []
+    if config["PORTAL_SMS_OUTBOX_PAGE"]:
         problems.append("PORTAL_SMS_OUTBOX_PAGE is a demo tool: not allowed in production")
+    key = str(config.get("SECRET_KEY") or "")
+    if len(key) < SECRET_KEY_MIN_LENGTH or len(set(key)) < SECRET_KEY_MIN_DISTINCT:
+        problems.append(
+            f"SECRET_KEY is too weak: set at least {SECRET_KEY_MIN_LENGTH} random characters "
+            f"(e.g. the output of {NEW_SECRET_KEY}), or unset it to use the key generated "
+            "in instance/secret_key"
+        )
+    if not (config.get("SESSION_COOKIE_SECURE") and config.get("REMEMBER_COOKIE_SECURE")):
+        problems.append(
+            "cookies without the Secure flag would travel over plain HTTP: serve the portal "
+            "over HTTPS and unset PORTAL_SECURE_COOKIES (or set PORTAL_SECURE_COOKIES=1)"
+        )
+    if config.get("DEBUG"):
+        problems.append(
+            "debug mode shows the code and an interactive console to anyone who causes an "
+            "error: unset FLASK_DEBUG (or set FLASK_DEBUG=0) in production"
+        )
     return problems
 
 
