@@ -1,4 +1,6 @@
-"""Add-on services: connected ones and the rest of the catalogue."""
+"""Add-ons (the catalogue's services): connected ones and the rest of the catalogue.
+
+The URL stays /services/, the word subscribers know."""
 
 import sqlalchemy as sa
 from flask import Blueprint
@@ -11,7 +13,7 @@ from portal.htmx import render
 from portal.models import Service
 from portal.web.context import current_account
 
-bp = Blueprint("services", __name__, url_prefix="/services")
+bp = Blueprint("addons", __name__, url_prefix="/services")
 
 
 @bp.route("/")
@@ -26,7 +28,7 @@ def index():
         sa.select(Service).where(Service.is_public).order_by(Service.monthly_price)
     ).all()
     return render(
-        "services/index.html",
+        "addons/index.html",
         account=account,
         connected=connected,
         offered=[s for s in offered if s not in connected],
