@@ -7,7 +7,7 @@ from portal import clock
 from portal.domain import catalog
 from portal.extensions import db
 from portal.htmx import render
-from portal.models import Tariff
+from portal.models import Tariff, TariffKind
 from portal.web.context import current_account
 
 bp = Blueprint("tariffs", __name__, url_prefix="/tariffs")
@@ -19,5 +19,9 @@ def index():
     account = current_account()
     offer = catalog.offer(db.session, account, Tariff, clock.provider_today())
     return render(
-        "tariffs/index.html", account=account, current=offer.connected, offered=offer.catalogue
+        "tariffs/index.html",
+        account=account,
+        current=offer.connected,
+        offered=offer.catalogue,
+        kinds=list(TariffKind),
     )
