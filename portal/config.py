@@ -156,6 +156,14 @@ def default_config(instance_path: str) -> dict:
     }
 
 
+def running_secret_key() -> str:
+    """The running app's SECRET_KEY, for the callers of portal.domain.sms that do not yet
+    hand it in themselves (the domain reads no app; this module is its settings)."""
+    from flask import current_app
+
+    return current_app.config["SECRET_KEY"]
+
+
 def sms_outbox_page_enabled(config) -> bool:
     """The demo outbox page: as configured, else on in demo and development mode."""
     explicit = config.get("PORTAL_SMS_OUTBOX_PAGE")

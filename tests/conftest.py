@@ -49,11 +49,14 @@ def database_urls(tmp_path_factory):
         admin.dispose()
 
 
+TEST_SECRET_KEY = "test-secret-key-for-the-portal-test-suite"
+
+
 def make_test_app(database_url: str, tmp_path, **overrides):
     config = {
         "TESTING": True,
         "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret-key-for-the-portal-test-suite",
+        "SECRET_KEY": TEST_SECRET_KEY,
         "PORTAL_MODE": "development",
         # Plain-HTTP cookies for the test client, except where a test starts production,
         # which refuses them.

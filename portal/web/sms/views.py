@@ -21,5 +21,5 @@ def only_where_enabled():
 
 @bp.route("/")
 def outbox():
-    messages = recent_messages(db.session, limit=50, reveal_secrets=True)
+    messages = recent_messages(db.session, limit=50, reveal_with=current_app.config["SECRET_KEY"])
     return render("sms/outbox.html", messages=messages)
