@@ -239,8 +239,7 @@ def _record_sent(
     message.status = SmsStatus.SENT
     message.sent_at = clock.now()
     message.last_error = None
-    if message.sensitive and not policy.keep_sensitive_text:
-        message.body = REDACTED
+    _erase_secret(message, policy)
     record_receipts(db, result.receipts)
     db.commit()
     event(
@@ -287,8 +286,13 @@ def _record_failure(
 def _fail(message: SmsMessage, reason: str, policy: RetryPolicy) -> None:
     message.status = SmsStatus.FAILED
     message.last_error = reason[:300]
+    _erase_secret(message, policy)  # a secret that will not be sent is not kept either
+
+
+def _erase_secret(message: SmsMessage, policy: RetryPolicy) -> None:
+    """A sealed text is erased once it is done with (but for the demo's readable outbox)."""
     if message.sensitive and not policy.keep_sensitive_text:
-        message.body = REDACTED  # a secret that will not be sent is not kept either
+        message.body = REDACTED
 
 
 def _remember_parts(message: SmsMessage, acknowledged: Mapping[int, str]) -> None:

@@ -18,8 +18,5 @@ bp = Blueprint("addons", __name__, url_prefix="/services")
 @bp.route("/")
 @login_required
 def index():
-    account = current_account()
-    offer = catalog.offer(db.session, account, Service, clock.provider_today())
-    return render(
-        "addons/index.html", account=account, connected=offer.connected, offered=offer.others
-    )
+    offer = catalog.offer(db.session, current_account(), Service, clock.provider_today())
+    return render("addons/index.html", offer=offer)

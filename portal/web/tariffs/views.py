@@ -16,12 +16,5 @@ bp = Blueprint("tariffs", __name__, url_prefix="/tariffs")
 @bp.route("/")
 @login_required
 def index():
-    account = current_account()
-    offer = catalog.offer(db.session, account, Tariff, clock.provider_today())
-    return render(
-        "tariffs/index.html",
-        account=account,
-        current=offer.connected,
-        offered=offer.catalogue,
-        kinds=list(TariffKind),
-    )
+    offer = catalog.offer(db.session, current_account(), Tariff, clock.provider_today())
+    return render("tariffs/index.html", offer=offer, kinds=list(TariffKind))
