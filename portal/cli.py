@@ -19,7 +19,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
-from portal import clock
+from portal import clock, config
 from portal.domain import billing, subscribers
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
 from portal.extensions import db
@@ -154,7 +154,7 @@ def sms_outbox(limit: int) -> None:
     from portal.domain.sms import outbox
 
     cfg = current_app.config
-    reveal = cfg["SECRET_KEY"] if cfg["PORTAL_MODE"] in ("demo", "development") else None
+    reveal = cfg["SECRET_KEY"] if config.is_test_mode(cfg) else None
     messages = outbox.recent_messages(db.session, limit=limit, reveal_with=reveal)
     if not messages:
         click.echo("No messages.")

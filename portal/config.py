@@ -156,6 +156,12 @@ def default_config(instance_path: str) -> dict:
     }
 
 
+def is_test_mode(config) -> bool:
+    """Demo or development: where the test tools (the outbox page, readable sealed texts,
+    the sandbox acquirer) may run. Production never is."""
+    return config["PORTAL_MODE"] in ("demo", "development")
+
+
 def running_secret_key() -> str:
     """The running app's SECRET_KEY, for the callers of portal.domain.sms that do not yet
     hand it in themselves (the domain reads no app; this module is its settings)."""
@@ -168,7 +174,7 @@ def sms_outbox_page_enabled(config) -> bool:
     """The demo outbox page: as configured, else on in demo and development mode."""
     explicit = config.get("PORTAL_SMS_OUTBOX_PAGE")
     if explicit is None:
-        return config["PORTAL_MODE"] in ("demo", "development")
+        return is_test_mode(config)
     return bool(explicit)
 
 

@@ -10,6 +10,7 @@ from flask import Flask, current_app, url_for
 from flask_babel import format_currency, format_date, format_datetime, get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
+from portal import config
 from portal.domain import phones
 from portal.domain.billing import Forecast
 from portal.models import AccountStatus, EntryKind, SmsStatus, TariffKind
@@ -137,7 +138,7 @@ def branding() -> dict:
             "logo": cfg["PORTAL_LOGO"],
         },
         "lang": str(get_locale() or "ru"),
-        "demo_mode": cfg["PORTAL_MODE"] in ("demo", "development"),
+        "demo_mode": config.is_test_mode(cfg),
     }
 
 

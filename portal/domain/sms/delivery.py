@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock, jobs
+from portal.config import is_test_mode
 from portal.domain import secretbox
 from portal.domain.sms import REDACTED, make_gateway
 from portal.domain.sms.base import (
@@ -72,7 +73,7 @@ SENT_OR_DELIVERED = (SmsStatus.SENT, SmsStatus.DELIVERED)
 
 def policy_from(config: Mapping, gateway: SmsGateway) -> RetryPolicy:
     """The policy the settings (PORTAL_SMS_*, PORTAL_MODE, SECRET_KEY) describe."""
-    readable_outbox = config["PORTAL_MODE"] in ("demo", "development")
+    readable_outbox = is_test_mode(config)
     return RetryPolicy(
         max_attempts=int(config["PORTAL_SMS_MAX_ATTEMPTS"]),
         base_delay=timedelta(seconds=float(config["PORTAL_SMS_RETRY_DELAY"])),
