@@ -29,6 +29,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     _init_extensions(app)
+    from portal.web.ids import IdConverter
+
+    app.url_map.converters["id"] = IdConverter  # every route's row id: <id:name>
     _register_blueprints(app)
 
     from portal import cli, security
@@ -61,6 +64,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from portal.web.addons.views import bp as addons_bp
     from portal.web.auth.views import bp as auth_bp
     from portal.web.errors import init_app as init_errors
     from portal.web.filters import init_app as init_filters
@@ -70,8 +74,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.profile.views import bp as profile_bp
     from portal.web.promos.views import bp as promos_bp
     from portal.web.pwa.views import bp as pwa_bp
-    from portal.web.services.views import bp as services_bp
-    from portal.web.sms_outbox.views import bp as sms_outbox_bp
+    from portal.web.sms.views import bp as sms_bp
     from portal.web.tariffs.views import bp as tariffs_bp
     from portal.web.visits.views import bp as visits_bp
 
@@ -85,12 +88,12 @@ def _register_blueprints(app: Flask) -> None:
         history_bp,
         payments_bp,
         tariffs_bp,
-        services_bp,
+        addons_bp,
         visits_bp,
         promos_bp,
         profile_bp,
         pwa_bp,
-        sms_outbox_bp,
+        sms_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)

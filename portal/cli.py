@@ -19,7 +19,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
-from portal import clock
+from portal import clock, config
 from portal.domain import billing, subscribers
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
 from portal.extensions import db
@@ -153,8 +153,9 @@ def sms_outbox(limit: int) -> None:
     """List the latest messages, newest first."""
     from portal.domain.sms import outbox
 
-    reveal = current_app.config["PORTAL_MODE"] in ("demo", "development")
-    messages = outbox.recent_messages(db.session, limit=limit, reveal_secrets=reveal)
+    cfg = current_app.config
+    reveal = cfg["SECRET_KEY"] if config.is_test_mode(cfg) else None
+    messages = outbox.recent_messages(db.session, limit=limit, reveal_with=reveal)
     if not messages:
         click.echo("No messages.")
     for message in messages:
@@ -170,11 +171,13 @@ def sms_outbox(limit: int) -> None:
 @with_appcontext
 def sms_deliver() -> None:
     """Send every message that is due, here and now."""
-    from portal.domain.sms import delivery
+    from portal.domain.sms import delivery, make_gateway
 
+    gateway = make_gateway(current_app.config)
+    policy = delivery.policy_from(current_app.config, gateway)
     session = db.new_session()
     try:
-        sent = delivery.deliver_due(session)
+        sent = delivery.deliver_due(session, gateway=gateway, policy=policy)
     finally:
         session.close()
     click.echo(f"Sent: {sent}")

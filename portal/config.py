@@ -156,23 +156,70 @@ def default_config(instance_path: str) -> dict:
     }
 
 
+def is_test_mode(config) -> bool:
+    """Demo or development: where the test tools (the outbox page, readable sealed texts,
+    the sandbox acquirer) may run. Production never is."""
+    return config["PORTAL_MODE"] in ("demo", "development")
+
+
+def running_secret_key() -> str:
+    """The running app's SECRET_KEY, for the callers of portal.domain.sms that do not yet
+    hand it in themselves (the domain reads no app; this module is its settings)."""
+    from flask import current_app
+
+    return current_app.config["SECRET_KEY"]
+
+
 def sms_outbox_page_enabled(config) -> bool:
     """The demo outbox page: as configured, else on in demo and development mode."""
     explicit = config.get("PORTAL_SMS_OUTBOX_PAGE")
     if explicit is None:
-        return config["PORTAL_MODE"] in ("demo", "development")
+        return is_test_mode(config)
     return bool(explicit)
 
 
 def startup_problems(config: dict) -> list[str]:
     """Settings no process may start with, in any mode: a misconfigured SMS gateway or
-    acquirer, or a demo tool (the outbox page, the sandbox acquirer) in production."""
+    acquirer; and in production, a demo tool (the outbox page, the sandbox acquirer) or
+    an unsafe setting (a guessable SECRET_KEY, cookies sent over HTTP, debug mode)."""
     from portal.domain import sms
 
     problems = sms.configuration_problems(config)
     problems += payment_problems(config)
-    if config["PORTAL_MODE"] == "production" and config["PORTAL_SMS_OUTBOX_PAGE"]:
+    if config["PORTAL_MODE"] == "production":
+        problems += production_problems(config)
+    return problems
+
+
+# A SECRET_KEY signs every session: a short or repetitive one can be guessed offline from
+# one cookie. The generated key (instance/secret_key) has 64 characters.
+SECRET_KEY_MIN_LENGTH = 32
+SECRET_KEY_MIN_DISTINCT = 10
+NEW_SECRET_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def production_problems(config: dict) -> list[str]:
+    """What a production start refuses: each with the setting that fixes it."""
+    problems = []
+    if config["PORTAL_SMS_OUTBOX_PAGE"]:
         problems.append("PORTAL_SMS_OUTBOX_PAGE is a demo tool: not allowed in production")
+    key = str(config.get("SECRET_KEY") or "")
+    if len(key) < SECRET_KEY_MIN_LENGTH or len(set(key)) < SECRET_KEY_MIN_DISTINCT:
+        problems.append(
+            f"SECRET_KEY is too weak: set at least {SECRET_KEY_MIN_LENGTH} random characters "
+            f"(e.g. the output of {NEW_SECRET_KEY}), or unset it to use the key generated "
+            "in instance/secret_key"
+        )
+    if not (config.get("SESSION_COOKIE_SECURE") and config.get("REMEMBER_COOKIE_SECURE")):
+        problems.append(
+            "cookies without the Secure flag would travel over plain HTTP: serve the portal "
+            "over HTTPS and unset PORTAL_SECURE_COOKIES (or set PORTAL_SECURE_COOKIES=1)"
+        )
+    if config.get("DEBUG"):
+        problems.append(
+            "debug mode shows the code and an interactive console to anyone who causes an "
+            "error: unset FLASK_DEBUG (or set FLASK_DEBUG=0) in production"
+        )
     return problems
 
 

@@ -1,8 +1,9 @@
 """The job queue: the one way work leaves a web request.
 
-A job is a function `job(db, *args)` named by its import path ("package.module:function")
-and given plain arguments; it runs later inside an app context with a session of its own
-(never the request's), and commits what it does itself.
+A job is a function `job(db, config, *args)` named by its import path
+("package.module:function") and given plain arguments; it runs later inside an app
+context with a session of its own (never the request's) and the app's settings (so the
+domain's jobs read no app themselves), and commits what it does itself.
 
 Two modes, chosen by configuration:
 
@@ -47,7 +48,7 @@ SWEEPS: list[str] = ["portal.domain.sms.delivery:sweep_job"]
 
 
 def enqueue(job: JobRef, *args: Any, at: datetime | None = None) -> None:
-    """Run `job(db, *args)` soon (or at `at`) on the current app's queue."""
+    """Run `job(db, config, *args)` soon (or at `at`) on the current app's queue."""
     _queue_of(current_app._get_current_object()).put(_ref(job), args, at)
 
 
@@ -91,7 +92,7 @@ def run_job_in(app: Flask, ref: str, *args: Any) -> None:
 
         session = db.new_session()
         try:
-            func(session, *args)
+            func(session, app.config, *args)
         except Exception:
             session.rollback()
             raise

@@ -49,14 +49,19 @@ def database_urls(tmp_path_factory):
         admin.dispose()
 
 
+TEST_SECRET_KEY = "test-secret-key-for-the-portal-test-suite"
+
+
 def make_test_app(database_url: str, tmp_path, **overrides):
     config = {
         "TESTING": True,
         "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": TEST_SECRET_KEY,
         "PORTAL_MODE": "development",
-        "SESSION_COOKIE_SECURE": False,
-        "REMEMBER_COOKIE_SECURE": False,
+        # Plain-HTTP cookies for the test client, except where a test starts production,
+        # which refuses them.
+        "SESSION_COOKIE_SECURE": overrides.get("PORTAL_MODE") == "production",
+        "REMEMBER_COOKIE_SECURE": overrides.get("PORTAL_MODE") == "production",
         "RATELIMIT_STORAGE_URI": "memory://",
         # No background job thread: tests drain the queue themselves (portal.jobs).
         "PORTAL_JOBS_BACKGROUND": False,

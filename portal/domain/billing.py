@@ -56,8 +56,28 @@ class Forecast:
     recommended_top_up: int  # kopecks, whole roubles, enough to the end of next month
 
 
+def charged_between(subscriptions: list[Subscription], first: date, last: date) -> int:
+    """What billing charges the subscriptions for the days `first` to `last` (both
+    included), in kopecks: the sum of their daily shares, without walking the days.
+
+    A month's shares telescope: days 1 to d of a month cost price * d // days_in_month,
+    so each month a subscription runs in costs one subtraction.
+    """
+    total = 0
+    for subscription in subscriptions:
+        start = max(first, subscription.started_on)
+        end = min(last, subscription.ended_on or last)
+        price = monthly_price(subscription)
+        while start <= end:
+            days = calendar.monthrange(start.year, start.month)[1]
+            stop = min(end, start.replace(day=days))
+            total += price * stop.day // days - price * (start.day - 1) // days
+            start = stop + timedelta(days=1)
+    return total
+
+
 def forecast(balance: int, subscriptions: list[Subscription], today: date) -> Forecast:
-    """Walk forward day by day from tomorrow, charging as billing would.
+    """How long the balance lasts from tomorrow on, charged as billing would.
 
     days_left is how many days from tomorrow on the balance still pays for in full;
     runs_out_on is the first day it does not. A negative balance has run out today.
@@ -68,13 +88,18 @@ def forecast(balance: int, subscriptions: list[Subscription], today: date) -> Fo
     if balance < 0:
         days_left, runs_out_on = 0, today
     else:
-        remaining = balance
-        for offset in range(FORECAST_HORIZON_DAYS):
-            day = tomorrow + timedelta(days=offset)
-            remaining -= charge_for_day(subscriptions, day)
-            if remaining < 0:
-                days_left, runs_out_on = offset, day
-                break
+        # The first day whose charges, added to the days before, exceed the balance:
+        # a binary search, since what is charged only grows with the days.
+        low, high = 0, FORECAST_HORIZON_DAYS
+        while low < high:
+            middle = (low + high) // 2
+            spent = charged_between(subscriptions, tomorrow, tomorrow + timedelta(days=middle))
+            if spent > balance:
+                high = middle
+            else:
+                low = middle + 1
+        if low < FORECAST_HORIZON_DAYS:
+            days_left, runs_out_on = low, tomorrow + timedelta(days=low)
     return Forecast(
         daily_charge=charge_for_day(subscriptions, tomorrow),
         days_left=days_left,
@@ -85,12 +110,8 @@ def forecast(balance: int, subscriptions: list[Subscription], today: date) -> Fo
 
 def recommended_top_up(balance: int, subscriptions: list[Subscription], today: date) -> int:
     """The sum that pays everything up to the end of next month, rounded up to roubles."""
-    end = _end_of_next_month(today)
-    need = -balance
-    day = today + timedelta(days=1)
-    while day <= end:
-        need += charge_for_day(subscriptions, day)
-        day += timedelta(days=1)
+    need = charged_between(subscriptions, today + timedelta(days=1), _end_of_next_month(today))
+    need -= balance
     if need <= 0:
         return 0
     return -(-need // 100) * 100

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
-from portal.models.types import UTCDateTime
+from portal.models.types import UTCDateTime, enum_type
 
 
 class AccountStatus(enum.StrEnum):
@@ -27,12 +27,7 @@ class Account(Base):
     personal_account: Mapped[str] = mapped_column(sa.String(32), unique=True)
     address: Mapped[str] = mapped_column(sa.String(300), default="")
     status: Mapped[AccountStatus] = mapped_column(
-        sa.Enum(
-            AccountStatus,
-            native_enum=False,
-            length=16,
-            values_callable=lambda e: [m.value for m in e],
-        ),
+        enum_type(AccountStatus),
         default=AccountStatus.ACTIVE,
     )
     # Kopecks. Changed only by portal.domain.ledger, in the transaction that adds the entry.

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base
+from portal.models.types import enum_type
 
 
 class TariffKind(enum.StrEnum):
@@ -21,11 +22,7 @@ class Tariff(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
-    kind: Mapped[TariffKind] = mapped_column(
-        sa.Enum(
-            TariffKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
-        )
-    )
+    kind: Mapped[TariffKind] = mapped_column(enum_type(TariffKind))
     name: Mapped[str] = mapped_column(sa.String(100))
     description: Mapped[str] = mapped_column(sa.String(500), default="")
     monthly_price: Mapped[int] = mapped_column(sa.BigInteger)  # kopecks

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base
-from portal.models.types import UTCDateTime
+from portal.models.types import UTCDateTime, enum_type
 
 
 class EntryKind(enum.StrEnum):
@@ -29,11 +29,7 @@ class LedgerEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
-    kind: Mapped[EntryKind] = mapped_column(
-        sa.Enum(
-            EntryKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
-        )
-    )
+    kind: Mapped[EntryKind] = mapped_column(enum_type(EntryKind))
     amount: Mapped[int] = mapped_column(sa.BigInteger)  # kopecks; + credits, - debits
     balance_after: Mapped[int] = mapped_column(sa.BigInteger)
     # Whatever may be repeated (a webhook, a billing run, a retried job) names itself here;

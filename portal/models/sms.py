@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base
-from portal.models.types import UTCDateTime
+from portal.models.types import UTCDateTime, enum_type
 
 
 class SmsStatus(enum.StrEnum):
@@ -30,9 +30,7 @@ class SmsMessage(Base):
     sensitive: Mapped[bool] = mapped_column(default=False)
     body: Mapped[str] = mapped_column(sa.Text)
     status: Mapped[SmsStatus] = mapped_column(
-        sa.Enum(
-            SmsStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
-        ),
+        enum_type(SmsStatus),
         default=SmsStatus.PENDING,
     )
     attempts: Mapped[int] = mapped_column(default=0)

@@ -1,8 +1,17 @@
 """Column types shared by the models."""
 
+import enum
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+
+
+def enum_type(cls: type[enum.Enum], length: int = 16) -> sa.Enum:
+    """The column type of an enum: its members' values (not their names) in a plain
+    VARCHAR(length) on every backend, so adding a member needs no ALTER TYPE."""
+    return sa.Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class UTCDateTime(sa.types.TypeDecorator):

@@ -7,9 +7,13 @@ from functools import cache
 from pathlib import Path
 
 from flask import Flask, current_app, url_for
-from flask_babel import format_currency, format_date, format_datetime, get_locale
+from flask_babel import format_currency, format_date, format_datetime, get_locale, gettext, ngettext
+from flask_babel import lazy_gettext as _l
 
+from portal import config
 from portal.domain import phones
+from portal.domain.billing import Forecast
+from portal.models import AccountStatus, EntryKind, SmsStatus, TariffKind
 
 
 def rub(kopecks: int) -> str:
@@ -23,6 +27,73 @@ def rub_plain(kopecks: int) -> str:
         return rub(kopecks)
     return format_currency(
         Decimal(kopecks // 100), "RUB", format="#,##0\u00a0¤", currency_digits=False
+    )
+
+
+def rub_signed(kopecks: int) -> str:
+    """A sum with its sign: +500,00 ₽ in, -16,00 ₽ out."""
+    return ("+" if kopecks > 0 else "") + rub(kopecks)
+
+
+def top_up_roubles(kopecks: int) -> int | None:
+    """A suggested top-up as the Pay page's `amount` parameter: whole roubles, or None
+    (no parameter) when nothing needs paying."""
+    return kopecks // 100 if kopecks > 0 else None
+
+
+# What codes mean, in the reader's language.
+ACCOUNT_STATUSES = {
+    AccountStatus.ACTIVE: _l("Active"),
+    AccountStatus.BLOCKED: _l("Blocked for debt"),
+    AccountStatus.SUSPENDED: _l("Suspended"),
+}
+ENTRY_KINDS = {
+    EntryKind.PAYMENT: _l("Payment"),
+    EntryKind.CHARGE: _l("Charge"),
+    EntryKind.REFUND: _l("Refund"),
+    EntryKind.CREDIT: _l("Credit"),
+    EntryKind.CORRECTION: _l("Correction"),
+}
+TARIFF_KINDS = {TariffKind.INTERNET: _l("Internet"), TariffKind.TV: _l("TV")}
+SMS_STATUSES = {
+    SmsStatus.PENDING: _l("waiting to be sent"),
+    SmsStatus.SENT: _l("sent"),
+    SmsStatus.DELIVERED: _l("delivered"),
+    SmsStatus.FAILED: _l("not sent"),
+}
+
+
+def account_status(status: AccountStatus) -> str:
+    return str(ACCOUNT_STATUSES[status])
+
+
+def entry_kind(kind: EntryKind) -> str:
+    return str(ENTRY_KINDS[kind])
+
+
+def tariff_kind(kind: TariffKind) -> str:
+    return str(TARIFF_KINDS[kind])
+
+
+def sms_status(status: str) -> str:
+    return str(SMS_STATUSES[SmsStatus(status)])
+
+
+def days_left(forecast: Forecast, balance: int) -> str:
+    """How long the balance lasts, as a sentence."""
+    if forecast.daily_charge == 0 and forecast.days_left is None:
+        return gettext("No charges at the moment.")
+    if forecast.days_left is None:
+        return gettext("The balance lasts more than a year.")
+    if balance < 0:
+        return gettext("The balance is negative: top up to keep the services on.")
+    if forecast.days_left == 0:
+        return gettext("The balance does not cover tomorrow: top up today.")
+    return ngettext(
+        "Enough for %(num)d day, until %(date)s.",
+        "Enough for %(num)d days, until %(date)s.",
+        forecast.days_left,
+        date=day(forecast.runs_out_on),
     )
 
 
@@ -67,13 +138,20 @@ def branding() -> dict:
             "logo": cfg["PORTAL_LOGO"],
         },
         "lang": str(get_locale() or "ru"),
-        "demo_mode": cfg["PORTAL_MODE"] in ("demo", "development"),
+        "demo_mode": config.is_test_mode(cfg),
     }
 
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(rub)
     app.add_template_filter(rub_plain)
+    app.add_template_filter(rub_signed)
+    app.add_template_filter(top_up_roubles)
+    app.add_template_filter(account_status)
+    app.add_template_filter(entry_kind)
+    app.add_template_filter(tariff_kind)
+    app.add_template_filter(sms_status)
+    app.add_template_filter(days_left)
     app.add_template_filter(day)
     app.add_template_filter(moment)
     app.add_template_filter(phones.display, "phone")

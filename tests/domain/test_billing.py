@@ -135,3 +135,36 @@ def test_run_day_skips_days_before_the_start(session):
     billing.run_day(session, date(2026, 12, 4))
     session.refresh(new.account)
     assert new.account.balance == 100_00
+
+
+def walked_forecast(balance: int, subscriptions, today: date):
+    """The forecast walked day by day, as billing charges: what the quick one must equal."""
+    remaining = balance
+    if balance < 0:
+        return 0, today
+    for offset in range(billing.FORECAST_HORIZON_DAYS):
+        day = today + timedelta(days=1 + offset)
+        remaining -= billing.charge_for_day(subscriptions, day)
+        if remaining < 0:
+            return offset, day
+    return None, None
+
+
+@pytest.mark.parametrize("today", [date(2026, 1, 30), date(2027, 12, 31), date(2028, 2, 28)])
+@pytest.mark.parametrize("balance", [-1, 0, 1, 99_99, 1234_56, 8000_00, 40_000_00])
+def test_the_forecast_equals_a_walk_day_by_day(today, balance):
+    subscriptions = [
+        sub(310_00),
+        sub(155_50, start=today + timedelta(days=9)),
+        sub(999_99, end=today + timedelta(days=40)),
+        sub(1, start=today - timedelta(days=3), end=today + timedelta(days=70)),
+    ]
+    f = billing.forecast(balance, subscriptions, today)
+    assert (f.days_left, f.runs_out_on) == walked_forecast(balance, subscriptions, today)
+    end = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+    end = date(end.year, end.month, calendar.monthrange(end.year, end.month)[1])
+    walked = sum(
+        billing.charge_for_day(subscriptions, today + timedelta(days=n))
+        for n in range(1, (end - today).days + 1)
+    )
+    assert billing.charged_between(subscriptions, today + timedelta(days=1), end) == walked

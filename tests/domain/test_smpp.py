@@ -213,7 +213,9 @@ def test_receipt_marks_the_message_delivered(app, session, frozen_clock, smpp_se
     with app.app_context():
         message = queue(session, to_phone=PHONE, text="Привет", purpose="test")
         session.commit()
-        delivery.deliver(session, message.id, gateway=gateway_for(server))
+        delivery.deliver(
+            session, message.id, gateway=gateway_for(server), policy=delivery.RetryPolicy()
+        )
 
     assert message.status == SmsStatus.DELIVERED
     assert message.delivered_at == frozen_clock()

@@ -17,6 +17,7 @@ from portal.domain.sms.base import (
 )
 from portal.domain.sms.outbox import OutboxGateway, recent_messages
 from portal.models import SmsMessage, SmsStatus
+from tests.conftest import TEST_SECRET_KEY
 
 PHONE = "+79781234567"
 SECRET_TEXT = "Новый пароль: Тайна-77"
@@ -38,7 +39,8 @@ class ScriptedGateway(SmsGateway):
         return SendResult(acknowledged={1: f"gw-{sms.message_id}"})
 
 
-POLICY = delivery.RetryPolicy(max_attempts=4, base_delay=timedelta(seconds=10))
+KEY = TEST_SECRET_KEY
+POLICY = delivery.RetryPolicy(max_attempts=4, base_delay=timedelta(seconds=10), secret_key=KEY)
 
 
 @pytest.fixture
@@ -48,7 +50,9 @@ def ctx(app):
 
 
 def queued(session, text="Привет", sensitive=False) -> SmsMessage:
-    message = queue(session, to_phone=PHONE, text=text, purpose="test", sensitive=sensitive)
+    message = queue(
+        session, to_phone=PHONE, text=text, purpose="test", sensitive=sensitive, secret_key=KEY
+    )
     session.commit()
     return message
 
@@ -121,7 +125,7 @@ def test_a_crashing_backend_leaves_the_message_pending(ctx, session):
 
 def test_sensitive_text_is_sealed_sent_in_clear_then_erased(ctx, session):
     message = queued(session, text=SECRET_TEXT, sensitive=True)
-    assert SECRET_TEXT not in message.body and secretbox.unseal(message.body) == SECRET_TEXT
+    assert SECRET_TEXT not in message.body and secretbox.unseal(message.body, KEY) == SECRET_TEXT
     gateway = ScriptedGateway()
 
     delivery.deliver(session, message.id, gateway=gateway, policy=POLICY)
@@ -159,14 +163,14 @@ def test_outbox_backend_logs_plain_texts_and_keeps_sealed_ones_readable_in_demo(
     plain = queued(session, text="Баланс пополнен")
     secret = queued(session, text=SECRET_TEXT, sensitive=True)
     gateway = OutboxGateway()
-    demo = delivery.RetryPolicy(keep_sensitive_text=True)
+    demo = delivery.RetryPolicy(keep_sensitive_text=True, secret_key=KEY)
     for message in (plain, secret):
         delivery.deliver(session, message.id, gateway=gateway, policy=demo)
 
     assert "Баланс пополнен" in caplog.text and "Тайна" not in caplog.text
-    shown = {m.id: m.text for m in recent_messages(session, reveal_secrets=True)}
+    shown = {m.id: m.text for m in recent_messages(session, reveal_with=KEY)}
     assert shown[secret.id] == SECRET_TEXT and shown[plain.id] == "Баланс пополнен"
-    hidden = {m.id: m.text for m in recent_messages(session, reveal_secrets=False)}
+    hidden = {m.id: m.text for m in recent_messages(session, reveal_with=None)}
     assert "Тайна" not in hidden[secret.id]
 
 
@@ -175,6 +179,28 @@ def test_outbox_keeps_sealed_texts_only_where_the_outbox_can_be_read(app):
         config = {**app.config, "PORTAL_MODE": mode}
         assert delivery.policy_from(config, OutboxGateway()).keep_sensitive_text is kept
     assert not delivery.policy_from(app.config, ScriptedGateway()).keep_sensitive_text
+
+
+def test_the_policy_carries_the_apps_secret_key(app):
+    assert delivery.policy_from(app.config, OutboxGateway()).secret_key == app.config["SECRET_KEY"]
+
+
+def test_a_text_sealed_with_another_key_fails_for_good_and_is_erased(ctx, session):
+    message = queued(session, text=SECRET_TEXT, sensitive=True)
+    other = delivery.RetryPolicy(secret_key="another-secret-key-after-a-rotation-0123")
+    gateway = ScriptedGateway()
+
+    outcome = delivery.deliver(session, message.id, gateway=gateway, policy=other)
+
+    assert outcome.status == SmsStatus.FAILED and not gateway.sent
+    assert "cannot be read" in message.last_error and message.body == REDACTED
+
+
+def test_secretbox_opens_only_with_the_key_it_sealed_with():
+    token = secretbox.seal(SECRET_TEXT, KEY)
+    assert secretbox.unseal(token, KEY) == SECRET_TEXT
+    assert secretbox.unseal(token, KEY + "x") is None
+    assert secretbox.unseal(token[:-4] + "AAAA", KEY) is None
 
 
 def test_a_message_whose_worker_crashed_is_picked_up_after_the_claim_times_out(

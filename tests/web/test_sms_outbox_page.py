@@ -16,7 +16,7 @@ def test_outbox_page_shows_sent_messages_and_says_test_mode(app, client, session
             session, to_phone="+79781234567", text=SECRET_TEXT, purpose="recovery", sensitive=True
         )
         session.commit()
-        policy = delivery.RetryPolicy(keep_sensitive_text=True)
+        policy = delivery.RetryPolicy(keep_sensitive_text=True, secret_key=app.config["SECRET_KEY"])
         delivery.deliver(session, message.id, gateway=OutboxGateway(), policy=policy)
 
     response = client.get("/demo/sms/")

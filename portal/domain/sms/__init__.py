@@ -27,14 +27,16 @@ def queue(
     purpose: str,
     person_id: int | None = None,
     sensitive: bool = False,
+    secret_key: str | None = None,
 ) -> SmsMessage:
-    """Add a message to the outbox; it leaves when the transaction commits."""
+    """Add a message to the outbox; it leaves when the transaction commits. A
+    `sensitive` text is stored sealed with `secret_key` (the app's SECRET_KEY)."""
     moment = clock.now()
     message = SmsMessage(
         to_phone=to_phone,
         purpose=purpose,
         sensitive=sensitive,
-        body=secretbox.seal(text) if sensitive else text,
+        body=secretbox.seal(text, _key(secret_key)) if sensitive else text,
         status=SmsStatus.PENDING,
         attempts=0,
         next_attempt_at=moment,
@@ -51,11 +53,20 @@ def queue(
     return message
 
 
-def text_of(message: SmsMessage) -> str:
-    """The message's text as it is to be sent (sensitive ones are decrypted)."""
+def text_of(message: SmsMessage, secret_key: str | None = None) -> str:
+    """The message's text as it is to be sent (sensitive ones opened with `secret_key`)."""
     if message.sensitive:
-        return secretbox.unseal(message.body) or REDACTED
+        return secretbox.unseal(message.body, _key(secret_key)) or REDACTED
     return message.body
+
+
+def _key(secret_key: str | None) -> str:
+    if secret_key is not None:
+        return secret_key
+    # Callers not yet handing the key in (password recovery) get the running app's.
+    from portal.config import running_secret_key
+
+    return running_secret_key()
 
 
 def make_gateway(config: Mapping) -> SmsGateway:

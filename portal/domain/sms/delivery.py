@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import Session
 
 from portal import clock, jobs
+from portal.config import is_test_mode
 from portal.domain import secretbox
 from portal.domain.sms import REDACTED, make_gateway
 from portal.domain.sms.base import (
@@ -41,6 +41,9 @@ log = logging.getLogger("portal.sms.delivery")
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How delivery behaves: retries, backoff, the claim, and what is kept; built from
+    the app's settings by `policy_from` (the domain reads no app)."""
+
     max_attempts: int = 6
     base_delay: timedelta = timedelta(seconds=30)
     max_delay: timedelta = timedelta(hours=1)
@@ -50,6 +53,8 @@ class RetryPolicy:
     # Keep sealed texts readable after sending (demo outbox only).
     keep_sensitive_text: bool = False
     batch_size: int = 100
+    # The app's SECRET_KEY, which sealed texts are opened with.
+    secret_key: str = field(default="", repr=False)
 
     def delay_after(self, attempts: int) -> timedelta:
         """Exponential backoff: base, 2*base, 4*base ... capped at max_delay."""
@@ -67,32 +72,26 @@ SENT_OR_DELIVERED = (SmsStatus.SENT, SmsStatus.DELIVERED)
 
 
 def policy_from(config: Mapping, gateway: SmsGateway) -> RetryPolicy:
-    readable_outbox = config["PORTAL_MODE"] in ("demo", "development")
+    """The policy the settings (PORTAL_SMS_*, PORTAL_MODE, SECRET_KEY) describe."""
+    readable_outbox = is_test_mode(config)
     return RetryPolicy(
         max_attempts=int(config["PORTAL_SMS_MAX_ATTEMPTS"]),
         base_delay=timedelta(seconds=float(config["PORTAL_SMS_RETRY_DELAY"])),
         max_delay=timedelta(seconds=float(config["PORTAL_SMS_MAX_RETRY_DELAY"])),
         claim_timeout=timedelta(seconds=float(config["PORTAL_SMS_CLAIM_TIMEOUT"])),
         keep_sensitive_text=gateway.keeps_messages and readable_outbox,
+        secret_key=config["SECRET_KEY"],
     )
 
 
-def deliver(
-    db: Session,
-    message_id: int,
-    *,
-    gateway: SmsGateway | None = None,
-    policy: RetryPolicy | None = None,
-) -> Outcome:
+def deliver(db: Session, message_id: int, *, gateway: SmsGateway, policy: RetryPolicy) -> Outcome:
     """Send one message if it is due and no one else is sending it; commits."""
-    gateway = gateway or make_gateway(current_app.config)
-    policy = policy or policy_from(current_app.config, gateway)
     message = _claim(db, message_id, policy)
     if message is None:
         return NOT_CLAIMED
     attempt = message.attempts
     try:
-        result = gateway.send(_outgoing(message))
+        result = gateway.send(_outgoing(message, policy.secret_key))
     except GatewayError as exc:
         return _record_failure(db, message_id, attempt, exc, policy)
     except Exception as exc:  # a bug in a backend must not leave the message claimed
@@ -102,12 +101,8 @@ def deliver(
     return _record_sent(db, message_id, attempt, result, policy)
 
 
-def deliver_due(
-    db: Session, *, gateway: SmsGateway | None = None, policy: RetryPolicy | None = None
-) -> int:
+def deliver_due(db: Session, *, gateway: SmsGateway, policy: RetryPolicy) -> int:
     """Send every message that is due (also those whose worker crashed); how many were sent."""
-    gateway = gateway or make_gateway(current_app.config)
-    policy = policy or policy_from(current_app.config, gateway)
     sent = 0
     while True:
         due = db.scalars(
@@ -154,16 +149,18 @@ def record_receipts(db: Session, receipts: Iterable[Receipt]) -> int:
     return changed
 
 
-def deliver_job(db: Session, message_id: int) -> None:
+def deliver_job(db: Session, config: Mapping, message_id: int) -> None:
     """The job `sms.queue` schedules: deliver, and schedule the retry if one is due."""
-    outcome = deliver(db, message_id)
+    gateway = make_gateway(config)
+    outcome = deliver(db, message_id, gateway=gateway, policy=policy_from(config, gateway))
     if outcome.status == SmsStatus.PENDING and outcome.next_attempt_at is not None:
         jobs.enqueue(deliver_job, message_id, at=outcome.next_attempt_at)
 
 
-def sweep_job(db: Session) -> None:
+def sweep_job(db: Session, config: Mapping) -> None:
     """The periodic sweep: anything due, whatever happened to its own job."""
-    deliver_due(db)
+    gateway = make_gateway(config)
+    deliver_due(db, gateway=gateway, policy=policy_from(config, gateway))
 
 
 # --- the steps ----------------------------------------------------------------------
@@ -207,9 +204,9 @@ def _claim(db: Session, message_id: int, policy: RetryPolicy) -> SmsMessage | No
     return message
 
 
-def _outgoing(message: SmsMessage) -> OutgoingSms:
+def _outgoing(message: SmsMessage, secret_key: str) -> OutgoingSms:
     if message.sensitive:
-        text = secretbox.unseal(message.body)
+        text = secretbox.unseal(message.body, secret_key)
         if text is None:
             raise PermanentGatewayError("the sealed text cannot be read (SECRET_KEY changed?)")
     else:
@@ -243,8 +240,7 @@ def _record_sent(
     message.status = SmsStatus.SENT
     message.sent_at = clock.now()
     message.last_error = None
-    if message.sensitive and not policy.keep_sensitive_text:
-        message.body = REDACTED
+    _erase_secret(message, policy)
     record_receipts(db, result.receipts)
     db.commit()
     event(
@@ -291,8 +287,13 @@ def _record_failure(
 def _fail(message: SmsMessage, reason: str, policy: RetryPolicy) -> None:
     message.status = SmsStatus.FAILED
     message.last_error = reason[:300]
+    _erase_secret(message, policy)  # a secret that will not be sent is not kept either
+
+
+def _erase_secret(message: SmsMessage, policy: RetryPolicy) -> None:
+    """A sealed text is erased once it is done with (but for the demo's readable outbox)."""
     if message.sensitive and not policy.keep_sensitive_text:
-        message.body = REDACTED  # a secret that will not be sent is not kept either
+        message.body = REDACTED
 
 
 def _remember_parts(message: SmsMessage, acknowledged: Mapping[int, str]) -> None:

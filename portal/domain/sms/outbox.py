@@ -46,8 +46,9 @@ class ShownMessage:
     last_error: str | None
 
 
-def recent_messages(db: Session, *, limit: int = 50, reveal_secrets: bool) -> list[ShownMessage]:
-    """The newest messages first; sealed texts are opened only when `reveal_secrets`."""
+def recent_messages(db: Session, *, limit: int = 50, reveal_with: str | None) -> list[ShownMessage]:
+    """The newest messages first. Sealed texts are opened with `reveal_with` (the app's
+    SECRET_KEY) when it is given, and stay hidden when it is None."""
     rows = db.scalars(
         sa.select(SmsMessage)
         .order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
@@ -59,7 +60,7 @@ def recent_messages(db: Session, *, limit: int = 50, reveal_secrets: bool) -> li
             to_phone=row.to_phone,
             purpose=row.purpose,
             status=row.status.value,
-            text=_shown_text(row, reveal_secrets),
+            text=_shown_text(row, reveal_with),
             created_at=row.created_at,
             attempts=row.attempts,
             last_error=row.last_error,
@@ -68,9 +69,9 @@ def recent_messages(db: Session, *, limit: int = 50, reveal_secrets: bool) -> li
     ]
 
 
-def _shown_text(message: SmsMessage, reveal_secrets: bool) -> str:
+def _shown_text(message: SmsMessage, reveal_with: str | None) -> str:
     from portal.domain.sms import text_of
 
-    if message.sensitive and not reveal_secrets:
+    if message.sensitive and reveal_with is None:
         return SENSITIVE_PLACEHOLDER
-    return text_of(message)
+    return text_of(message, reveal_with)

@@ -5,7 +5,7 @@ from flask_login import login_required
 
 from portal import clock
 from portal.auth_session import current_person
-from portal.domain import billing, subscribers
+from portal.domain import billing, catalog, subscribers
 from portal.domain.errors import NotFound
 from portal.extensions import db
 from portal.htmx import render
@@ -21,14 +21,14 @@ bp = Blueprint("home", __name__)
 def index():
     account = current_account()
     today = clock.provider_today()
-    running = [s for s in account.subscriptions if billing.is_running(s, today)]
+    now = catalog.connected(account, today)
     return render(
         "home/index.html",
         account=account,
         accounts=subscribers.accounts_of(db.session, current_person().id),
-        tariffs=[s.tariff for s in running if s.tariff],
-        services=[s.service for s in running if s.service],
-        monthly_total=billing.monthly_total(running, today),
+        tariffs=now.tariffs,
+        services=now.addons,
+        monthly_total=billing.monthly_total(now.subscriptions, today),
         forecast=billing.forecast(account.balance, account.subscriptions, today),
         switch_form=SwitchAccountForm(),
         read_at=clock.now(),  # shown with the balance when the app is offline later

@@ -270,7 +270,7 @@ def _own_payment(payment_id: int):
         abort(404)
 
 
-@bp.route("/<int:payment_id>")
+@bp.route("/<id:payment_id>")
 @login_required
 # Each look may ask the acquirer: enough for a page polling every 2 s, not for a flood.
 @limiter.limit(lambda: current_app.config["PORTAL_PAYMENT_STATUS_LIMIT"])
@@ -306,7 +306,7 @@ def status(payment_id: int):
     return response
 
 
-@bp.route("/<int:payment_id>/receipt")
+@bp.route("/<id:payment_id>/receipt")
 @login_required
 def receipt(payment_id: int):
     """The portal's printable receipt of a credited payment (not the fiscal receipt)."""

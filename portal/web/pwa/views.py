@@ -8,29 +8,29 @@ from portal.web.pwa import shell
 bp = Blueprint("pwa", __name__)
 
 
+def _always_checked(response: Response) -> Response:
+    """A shell file: browsers must see a new release at once (they revalidate each time)."""
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
 @bp.route("/manifest.json")
 def manifest():
     """The manifest in the repository, with the provider's branding filled in."""
-    response = Response(shell.manifest_json(), mimetype="application/manifest+json")
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    return _always_checked(Response(shell.manifest_json(), mimetype="application/manifest+json"))
 
 
 @bp.route("/sw.js")
 def service_worker():
     response = Response(shell.service_worker_source(), mimetype="text/javascript")
-    # Browsers must see a new release at once, and the worker may control the whole site.
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["Service-Worker-Allowed"] = "/"
-    return response
+    response.headers["Service-Worker-Allowed"] = "/"  # the worker may control the whole site
+    return _always_checked(response)
 
 
 @bp.route("/brand.css")
 def brand_css():
     """The provider's colours as CSS variables: a file, since the CSP allows no inline style."""
-    response = Response(shell.brand_css_body(), mimetype="text/css")
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    return _always_checked(Response(shell.brand_css_body(), mimetype="text/css"))
 
 
 @bp.route("/offline")
@@ -38,9 +38,7 @@ def offline():
     """The page the service worker shows when the network is gone. It is kept in the
     browser's cache, so it holds nothing personal: it is drawn as for a visitor who is
     not signed in, and portal.js fills in the last known balance from the device."""
-    response = render("pwa/offline.html", shell_page=True)
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    return _always_checked(render("pwa/offline.html", shell_page=True))
 
 
 @bp.route("/ping")

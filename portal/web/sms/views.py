@@ -5,11 +5,11 @@ PORTAL_SMS_OUTBOX_PAGE is on (demo and development mode; production refuses it).
 from flask import Blueprint, abort, current_app
 
 from portal import config
-from portal.domain.sms import outbox
+from portal.domain.sms.outbox import recent_messages
 from portal.extensions import db
 from portal.htmx import render
 
-bp = Blueprint("sms_outbox", __name__, url_prefix="/demo/sms")
+bp = Blueprint("sms", __name__, url_prefix="/demo/sms")
 
 
 @bp.before_request
@@ -20,6 +20,6 @@ def only_where_enabled():
 
 
 @bp.route("/")
-def index():
-    messages = outbox.recent_messages(db.session, limit=50, reveal_secrets=True)
-    return render("sms_outbox/index.html", messages=messages)
+def outbox():
+    messages = recent_messages(db.session, limit=50, reveal_with=current_app.config["SECRET_KEY"])
+    return render("sms/outbox.html", messages=messages)

@@ -1,0 +1,101 @@
+"""A production start refuses unsafe settings (finding 9), each with a message that says
+what to set; demo, development and the test suite start with theirs."""
+
+import pytest
+
+from portal import config, create_app
+from tests.conftest import make_test_app
+
+STRONG_KEY = "k3y-" + "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def start(tmp_path, **overrides):
+    """create_app with the environment's word on cookies and debug (no test overrides)."""
+    settings = {
+        "TESTING": True,
+        "DATABASE_URL": "sqlite:///" + str(tmp_path / "startup.db"),
+        "PORTAL_MODE": "production",
+        "SECRET_KEY": STRONG_KEY,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "PORTAL_JOBS_BACKGROUND": False,
+        "REDIS_URL": None,
+    }
+    settings.update(overrides)
+    return create_app(settings)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in ("SECRET_KEY", "PORTAL_SECURE_COOKIES", "FLASK_DEBUG", "PORTAL_MODE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_production_starts_with_safe_settings(tmp_path):
+    app = start(tmp_path)
+    assert app.config["SESSION_COOKIE_SECURE"] and not app.debug
+
+
+@pytest.mark.parametrize("key", ["a", "short-but-random-7Gq", "a" * 64, "12345678" * 5])
+def test_a_weak_secret_key_from_the_environment_is_refused(tmp_path, monkeypatch, key):
+    monkeypatch.setenv("SECRET_KEY", key)
+    with pytest.raises(RuntimeError, match="SECRET_KEY is too weak: set at least 32 random"):
+        start(tmp_path, SECRET_KEY=None)
+
+
+def test_the_generated_secret_key_is_strong_enough(tmp_path):
+    key = config.load_secret_key(str(tmp_path))
+    assert not [p for p in config.startup_problems(_production(key)) if "SECRET_KEY" in p]
+
+
+def test_cookies_without_secure_are_refused_in_production(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_SECURE_COOKIES", "0")
+    with pytest.raises(RuntimeError, match="unset PORTAL_SECURE_COOKIES"):
+        start(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"SESSION_COOKIE_SECURE": False}, {"REMEMBER_COOKIE_SECURE": False}]
+)
+def test_either_cookie_without_secure_is_refused(tmp_path, overrides):
+    with pytest.raises(RuntimeError, match="PORTAL_SECURE_COOKIES=1"):
+        start(tmp_path, **overrides)
+
+
+def test_debug_mode_is_refused_in_production(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="unset FLASK_DEBUG"):
+        start(tmp_path)
+
+
+def test_debug_set_in_the_config_is_refused_too(tmp_path):
+    with pytest.raises(RuntimeError, match="debug mode"):
+        start(tmp_path, DEBUG=True)
+
+
+def test_every_problem_is_named_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    monkeypatch.setenv("PORTAL_SECURE_COOKIES", "0")
+    with pytest.raises(RuntimeError) as refused:
+        start(tmp_path, SECRET_KEY="a")
+    assert all(word in str(refused.value) for word in ("SECRET_KEY", "Secure", "FLASK_DEBUG"))
+
+
+@pytest.mark.parametrize("mode", ["demo", "development"])
+def test_demo_and_development_start_with_easy_settings(tmp_path, monkeypatch, mode):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    monkeypatch.setenv("PORTAL_SECURE_COOKIES", "0")
+    app = start(tmp_path, PORTAL_MODE=mode, SECRET_KEY="a")
+    assert app.debug and not app.config["SESSION_COOKIE_SECURE"]
+
+
+def test_the_test_suites_own_configs_start(tmp_path):
+    url = "sqlite:///" + str(tmp_path / "suite.db")
+    assert make_test_app(url, tmp_path).config["PORTAL_MODE"] == "development"
+    assert make_test_app(url, tmp_path, PORTAL_MODE="production").config["SESSION_COOKIE_SECURE"]
+
+
+def _production(key: str) -> dict:
+    settings = config.default_config("/nonexistent")
+    settings.update(PORTAL_MODE="production", SECRET_KEY=key)
+    config.resolve_payments(settings)
+    return settings

@@ -1,0 +1,122 @@
+"""Values that are not strings (finding 4): every form of the portal answers a JSON body
+of numbers, lists, objects or null with a 4xx, never a 500, and writes nothing.
+
+The routes come from the app's URL map and the field names from every form class, so a
+new form route is covered without touching this file."""
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from flask import url_for
+from wtforms.fields.core import UnboundField
+
+from portal.db import Base
+from portal.web.forms import Form
+from tests.conftest import csrf_from
+from tests.factories import PASSWORD, create_subscriber
+
+# POST routes that are no portal form, and why.
+NOT_FORMS = {
+    "payments.notify": "the acquirers' notifications: JSON by design",
+    "auth.logout": "no fields: the CSRF token alone ends the session",
+}
+# Posted without signing in: the forms a visitor fills.
+ANONYMOUS = {"auth.login", "auth.recover", "auth.language"}
+NOT_STRINGS = [0, 1, -1, 2**64, 1.5, True, None, [], ["x"], [1, 2], {}, {"a": "b"}]
+# Columns that change by merely being signed in, whatever is posted.
+TOUCHED = {"last_seen_at"}
+
+
+def form_routes(app):
+    """Endpoint and path of every POST route that takes a form."""
+    return sorted(
+        (rule.endpoint, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if "POST" in rule.methods
+        and rule.endpoint not in NOT_FORMS
+        and not rule.endpoint.startswith("sandbox_acquirer.")  # the pretend acquirer's site
+    )
+
+
+def field_names() -> set[str]:
+    """The fields of every form class of the portal (the CSRF token travels in a header)."""
+    names, classes = set(), [Form]
+    while classes:
+        cls = classes.pop()
+        classes += cls.__subclasses__()
+        names |= {n for n, v in vars(cls).items() if isinstance(v, UnboundField)}
+    return names
+
+
+def bodies():
+    """JSON bodies: every field with one value that is not a string, then mixed ones."""
+    names = sorted(field_names())
+    for value in NOT_STRINGS:
+        yield {name: value for name in names}
+    yield {name: [i, None, {"x": i}] for i, name in enumerate(names)}
+    yield [1, 2, 3]
+    yield None
+    yield 12
+
+
+def snapshot(session) -> dict:
+    """Every row of every table, but for what a signed-in request touches anyway."""
+    tables = {}
+    for table in Base.metadata.sorted_tables:
+        columns = [c for c in table.columns if c.name not in TOUCHED]
+        rows = session.execute(sa.select(*columns).order_by(*table.primary_key.columns))
+        tables[table.name] = [tuple(row) for row in rows]
+    return tables
+
+
+def post_bodies(client, path: str, token: str) -> dict:
+    answers = {}
+    for body in bodies():
+        answer = client.post(
+            path,
+            data=json.dumps(body),
+            content_type="application/json",
+            headers={"X-CSRFToken": token},
+        )
+        answers[json.dumps(body)[:60]] = answer.status_code
+    return answers
+
+
+def start_phone_change(client) -> None:
+    """A phone change waiting for its code, so that the code's form is reached."""
+    with client.application.test_request_context():
+        path = url_for("profile.phone")
+    token = csrf_from(client.get(path).get_data(as_text=True))
+    data = {"password": PASSWORD, "phone": "+7 978 765-43-21", "csrf_token": token}
+    assert client.post(path, data=data).status_code == 303
+
+
+def test_the_form_routes_are_found(app):
+    endpoints = {endpoint for endpoint, _ in form_routes(app)}
+    assert {"auth.login", "auth.recover", "profile.password", "home.switch_account"} <= endpoints
+    assert {"login", "password", "account_id", "contract", "phone"} <= field_names()
+
+
+@pytest.mark.parametrize("who", ["anonymous", "subscriber"])
+def test_json_bodies_are_4xx_and_change_nothing(client, session, auth, who):
+    create_subscriber(session, login="bodies")
+    session.commit()
+    if who == "subscriber":
+        auth.login("bodies", PASSWORD)
+        start_phone_change(client)
+    token = csrf_from(client.get("/login" if who == "anonymous" else "/").get_data(as_text=True))
+    routes = [
+        (endpoint, path)
+        for endpoint, path in form_routes(client.application)
+        if (endpoint in ANONYMOUS) == (who == "anonymous") or endpoint == "auth.language"
+    ]
+    assert routes
+    before = snapshot(session)
+    wrong = {}
+    for endpoint, path in routes:
+        answers = post_bodies(client, path, token)
+        wrong |= {(endpoint, b): s for b, s in answers.items() if not 400 <= s < 500}
+    assert not wrong
+    session.expire_all()
+    assert snapshot(session) == before
