@@ -258,7 +258,8 @@ def resolve_payments(cfg) -> None:
 
 def payment_problems(cfg) -> list[str]:
     """A payment configuration that would take or lose money by mistake."""
-    from portal.domain.payments import UnknownProvider, provider_class
+    from portal.domain.payments.acquirers import ACQUIRERS, acquirer_class
+    from portal.domain.payments.errors import UnknownProvider
 
     provider = cfg["PORTAL_PAYMENT_PROVIDER"]
     problems = []
@@ -273,7 +274,10 @@ def payment_problems(cfg) -> list[str]:
         problems.append("PORTAL_PAYMENT_PROVIDER=sandbox needs PORTAL_SANDBOX_ACQUIRER=1")
     if provider:
         try:
-            provider_class(provider)
-        except UnknownProvider as exc:
-            problems.append(f"PORTAL_PAYMENT_PROVIDER: {exc}")
+            problems += acquirer_class(provider).configuration_problems(cfg)
+        except UnknownProvider:
+            problems.append(
+                f"PORTAL_PAYMENT_PROVIDER={provider!r} names no acquirer: set it to one of "
+                f"{', '.join(ACQUIRERS)}, or leave it empty for no online payment"
+            )
     return problems

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.domain import ledger
-from portal.domain.payments import sandbox
+from portal.domain.payments.acquirers import sandbox
 from portal.models import (
     Account,
     AccountStatus,
@@ -34,7 +34,7 @@ def notifications(monkeypatch):
     """The sandbox's notifications, kept instead of sent; deliver() posts them."""
     sent = []
     monkeypatch.setattr(
-        "portal.web.sandbox_acquirer.views.deliver",
+        "portal.web.payments.sandbox.deliver",
         lambda url, body, headers: sent.append((url, body, headers)),
     )
     return sent

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.domain import ledger
-from portal.domain.payments import sandbox, service
+from portal.domain.payments import start
+from portal.domain.payments.acquirers import sandbox
 from portal.extensions import db
 from portal.models import (
     Account,
@@ -31,7 +32,7 @@ YOOKASSA_IP = "185.71.76.10"
 def unregistered_payment(session, creation_key: str):
     """A 100 ₽ card payment of a new subscriber, not yet registered with an acquirer."""
     account = create_subscriber(session).account
-    payment, _ = service.create_payment(
+    payment, _ = start.create_payment(
         session,
         account,
         amount=100_00,
@@ -47,7 +48,7 @@ def sandbox_paid_payment(app, session, amount=500_00):
     """A payment registered with the sandbox and paid there; its notification unsent."""
     account = create_subscriber(session).account
     acquirer = sandbox.Provider.from_config(app.config, session)
-    payment, _ = service.create_payment(
+    payment, _ = start.create_payment(
         session,
         account,
         amount=amount,
@@ -56,11 +57,10 @@ def sandbox_paid_payment(app, session, amount=500_00):
         provider="sandbox",
         actor="test",
     )
-    service.register(
+    start.register(
         session,
         payment,
         acquirer,
-        description="test",
         return_url="http://localhost/pay/1",
         notify_url="http://localhost/pay/notify/sandbox",
         actor="test",
@@ -162,7 +162,7 @@ def test_reconcile_gives_up_payments_the_acquirer_never_registered(session, runn
 
 def test_final_payment_never_changes(session):
     from portal.domain.payments import states
-    from portal.domain.payments.base import InvalidTransition
+    from portal.domain.payments.errors import InvalidTransition
 
     payment = Payment(status=PaymentStatus.SUCCEEDED)
     with pytest.raises(InvalidTransition):
@@ -283,6 +283,8 @@ def test_trusted_proxy_header_is_used_only_when_configured(migrated_app, tmp_pat
         tmp_path,
         PORTAL_TRUSTED_PROXIES=1,
         PORTAL_PAYMENT_PROVIDER="yookassa",
+        PORTAL_YOOKASSA_SHOP_ID=SHOP_ID,
+        PORTAL_YOOKASSA_SECRET_KEY=SECRET_KEY,
     )
     client = app.test_client()
     body = b'{"type": "notification", "event": "payment.succeeded", "object": {"id": "x"}}'
@@ -331,7 +333,7 @@ def test_sandbox_notify_url_is_the_portal_webhook(app, session):
 def test_acquirer_idempotence_key_is_the_rows_id_and_creation_time(app, session):
     """A reset database reuses row ids; the creation time keeps the acquirer's
     idempotence keys apart (YooKassa remembers them for 24 hours)."""
-    from portal.domain.payments.base import ProviderUnavailable
+    from portal.domain.payments.errors import ProviderUnavailable
 
     seen = []
 
@@ -342,11 +344,10 @@ def test_acquirer_idempotence_key_is_the_rows_id_and_creation_time(app, session)
 
     payment = unregistered_payment(session, "k" * 32)
     with pytest.raises(ProviderUnavailable):
-        service.register(
+        start.register(
             session,
             payment,
             Recording.from_config(app.config, session),
-            description="t",
             return_url="http://localhost/r",
             notify_url="http://localhost/n",
             actor="test",

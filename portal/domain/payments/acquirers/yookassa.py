@@ -30,17 +30,19 @@ from yookassa.client import ApiClient
 from yookassa.domain.exceptions import NotFoundError
 from yookassa.domain.notification import WebhookNotificationFactory
 
-from portal.domain.payments.base import (
-    BadNotification,
-    ForgedNotification,
+from portal.domain.payments.acquirers.base import (
     NewPayment,
     Notification,
     PaymentProvider,
-    ProviderUnavailable,
-    RemoteNotFound,
     RemotePayment,
     RemoteRefund,
     RemoteStatus,
+)
+from portal.domain.payments.errors import (
+    BadNotification,
+    ForgedNotification,
+    ProviderUnavailable,
+    RemoteNotFound,
 )
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,24 @@ class Provider(PaymentProvider):
                 networks=tuple(ipaddress.ip_network(n, strict=False) for n in networks),
             )
         )
+
+    @classmethod
+    def configuration_problems(cls, config: Mapping) -> list[str]:
+        problems = [
+            f"{name} must be set for PORTAL_PAYMENT_PROVIDER=yookassa "
+            "(the shop's credentials from the YooKassa dashboard)"
+            for name in ("PORTAL_YOOKASSA_SHOP_ID", "PORTAL_YOOKASSA_SECRET_KEY")
+            if not str(config.get(name) or "").strip()
+        ]
+        for network in config.get("PORTAL_YOOKASSA_TRUSTED_NETWORKS") or ():
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                problems.append(
+                    f"PORTAL_YOOKASSA_TRUSTED_NETWORKS: {network!r} is not a network "
+                    "(write e.g. 185.71.76.0/27)"
+                )
+        return problems
 
     # -- API calls ---------------------------------------------------------------------
 
