@@ -45,6 +45,10 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     from portal import create_app, demo
 
     os.environ.setdefault("PORTAL_MODE", "demo")
+    # The sandbox sends the payer back, and posts its notifications, to this origin.
+    served = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    served = f"[{served}]" if ":" in served else served
+    os.environ.setdefault("PORTAL_PUBLIC_URL", f"http://{served}:{port}")
     app = create_app()
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.domain import ledger
 from portal.domain.payments.acquirers import sandbox
@@ -413,6 +414,44 @@ def test_payment_too_small_for_the_debt_keeps_the_block(client, session, subscri
     deliver(client, notifications)
     session.refresh(account)
     assert account.balance == -400_00 and account.status is AccountStatus.BLOCKED
+
+
+# --- absolute URLs: from PORTAL_PUBLIC_URL, never from the request's Host --------------
+
+PUBLIC = "https://portal.test"  # tests.conftest.make_test_app's PORTAL_PUBLIC_URL
+
+
+def cookies_for(client, host: str) -> None:
+    """Send the signed-in session's cookies also to requests that name `host`."""
+    for name in ("portal_session", "portal_remember"):
+        cookie = client.get_cookie(name)
+        if cookie is not None:
+            client.set_cookie(name, cookie.value, domain=host)
+
+
+@pytest.mark.parametrize(
+    "headers, trusted_proxies",
+    [({"Host": "evil.example"}, 0), ({"X-Forwarded-Host": "evil.example"}, 1)],
+    ids=["host", "forwarded-host"],
+)
+def test_payer_and_notification_go_to_the_public_origin_whatever_host_the_request_names(
+    app, client, session, subscriber, notifications, monkeypatch, headers, trusted_proxies
+):
+    if trusted_proxies:  # as create_app sets up PORTAL_TRUSTED_PROXIES=1
+        proxied = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        monkeypatch.setattr(app, "wsgi_app", proxied)
+    data = pay_form(client) | {"amount": "500"}
+    cookies_for(client, "evil.example")
+    response = client.post("/pay/", data=data, headers=EN | headers)
+    assert response.status_code == 303
+    assert "evil.example" not in response.headers["Location"]
+    payment = the_payment(session)
+    record = session.get(SandboxPayment, payment.provider_payment_id)
+    assert record.return_url == f"{PUBLIC}/pay/{payment.id}"
+    assert record.notify_url == f"{PUBLIC}/pay/notify/sandbox"
+    back = pay_with_card(client, response, sandbox.CARD_SUCCEEDS)
+    assert back.headers["Location"] == f"{PUBLIC}/pay/{payment.id}"
+    assert [url for url, _body, _headers in notifications] == [f"{PUBLIC}/pay/notify/sandbox"]
 
 
 # --- webhooks --------------------------------------------------------------------------

@@ -223,6 +223,8 @@ def test_yookassa_payment_from_form_to_credit(yookassa_app, client, session, pay
     assert response.headers["Location"].startswith("https://yoomoney.ru/checkout/")
     payment = session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
     assert fake_api.requests[-1]["key"].split("-")[0] == str(payment.id)  # id-creation time
+    sent = fake_api.requests[-1]["body"]["confirmation"]
+    assert sent["return_url"] == f"https://portal.test/pay/{payment.id}"  # PORTAL_PUBLIC_URL
     fake_api.set_status(payment.provider_payment_id, "succeeded")
     note = fake_api.notification(payment.provider_payment_id)
     environ = {"REMOTE_ADDR": YOOKASSA_IP}
@@ -309,6 +311,36 @@ def test_production_refuses_to_start_with_the_sandbox(migrated_app, tmp_path):
     app = make_test_app(url, tmp_path, PORTAL_MODE="production")
     assert app.config["PORTAL_PAYMENT_PROVIDER"] == ""
     assert app.test_client().get(sandbox.PAGES_PATH + "/pay/sbx_x").status_code == 404
+    dispose(app)
+
+
+def test_production_refuses_to_start_without_a_public_url(migrated_app, tmp_path):
+    """Absolute URLs (the payer's way back, the acquirer's notifications) are made from
+    PORTAL_PUBLIC_URL only; production must say what it is."""
+    url = migrated_app.config["DATABASE_URL"]
+    production = {"PORTAL_MODE": "production"}
+    with pytest.raises(
+        RuntimeError, match=r"PORTAL_PUBLIC_URL must be set in production.*https://"
+    ):
+        make_test_app(url, tmp_path, **production, PORTAL_PUBLIC_URL=None)
+    with pytest.raises(RuntimeError, match="PORTAL_PUBLIC_URL must be https:// in production"):
+        make_test_app(url, tmp_path, **production, PORTAL_PUBLIC_URL="http://my.1city.org")
+    for wrong in ("my.1city.org", "https://my.1city.org/pay?x=1", "ftp://my.1city.org"):
+        with pytest.raises(RuntimeError, match="PORTAL_PUBLIC_URL must be a scheme and a host"):
+            make_test_app(url, tmp_path, **production, PORTAL_PUBLIC_URL=wrong)
+    app = make_test_app(url, tmp_path, **production, PORTAL_PUBLIC_URL="https://my.1city.org/")
+    assert app.config["PORTAL_PUBLIC_URL"] == "https://my.1city.org"
+    dispose(app)
+
+
+@pytest.mark.parametrize("mode", ["demo", "development"])
+def test_demo_and_development_default_to_the_demo_servers_address(migrated_app, tmp_path, mode):
+    from portal import config
+
+    url = migrated_app.config["DATABASE_URL"]
+    app = make_test_app(url, tmp_path, PORTAL_MODE=mode, PORTAL_PUBLIC_URL=None)
+    assert app.config["PORTAL_PUBLIC_URL"] == config.PUBLIC_URL_DEMO_DEFAULT
+    assert config.PUBLIC_URL_DEMO_DEFAULT == "http://127.0.0.1:5000"  # `portal demo`'s default
     dispose(app)
 
 

@@ -37,6 +37,7 @@ from portal.web.context import current_account
 from portal.web.filters import rub_plain
 from portal.web.payments.forms import PayForm
 from portal.web.payments.messages import amount_message, cancel_message, preset_label
+from portal.web.urls import external_url
 
 bp = Blueprint("payments", __name__, url_prefix="/pay")
 
@@ -178,8 +179,8 @@ def start_payment():
             db.session,
             payment,
             _acquirer(provider_name),
-            return_url=url_for(".status", payment_id=payment.id, _external=True),
-            notify_url=url_for(".notify", provider=provider_name, _external=True),
+            return_url=external_url(".status", payment_id=payment.id),
+            notify_url=external_url(".notify", provider=provider_name),
             actor=actor,
         )
     except ProviderUnavailable:
