@@ -333,6 +333,44 @@ def test_production_refuses_to_start_without_a_public_url(migrated_app, tmp_path
     dispose(app)
 
 
+@pytest.mark.parametrize(
+    "shop_id, secret_key, missing",
+    [
+        ("", SECRET_KEY, "PORTAL_YOOKASSA_SHOP_ID"),
+        (SHOP_ID, "", "PORTAL_YOOKASSA_SECRET_KEY"),
+        ("  ", None, "PORTAL_YOOKASSA_SHOP_ID"),
+    ],
+)
+def test_production_refuses_yookassa_without_its_credentials(
+    migrated_app, tmp_path, shop_id, secret_key, missing
+):
+    url = migrated_app.config["DATABASE_URL"]
+    yookassa = {
+        "PORTAL_MODE": "production",
+        "PORTAL_PAYMENT_PROVIDER": "yookassa",
+        "PORTAL_YOOKASSA_SHOP_ID": shop_id,
+        "PORTAL_YOOKASSA_SECRET_KEY": secret_key,
+    }
+    with pytest.raises(RuntimeError, match=f"{missing} must be set for PORTAL_PAYMENT_PROVIDER"):
+        make_test_app(url, tmp_path, **yookassa)
+    complete = yookassa | {"PORTAL_YOOKASSA_SHOP_ID": SHOP_ID, "PORTAL_YOOKASSA_SECRET_KEY": "k"}
+    app = make_test_app(url, tmp_path, **complete)
+    assert app.config["PORTAL_PAYMENT_PROVIDER"] == "yookassa"
+    dispose(app)
+
+
+def test_yookassa_trusted_networks_that_are_not_networks_refuse_to_start(migrated_app, tmp_path):
+    with pytest.raises(RuntimeError, match=r"PORTAL_YOOKASSA_TRUSTED_NETWORKS: 'yookassa\.ru'"):
+        make_test_app(
+            migrated_app.config["DATABASE_URL"],
+            tmp_path,
+            PORTAL_PAYMENT_PROVIDER="yookassa",
+            PORTAL_YOOKASSA_SHOP_ID=SHOP_ID,
+            PORTAL_YOOKASSA_SECRET_KEY=SECRET_KEY,
+            PORTAL_YOOKASSA_TRUSTED_NETWORKS=("185.71.76.0/27", "yookassa.ru"),
+        )
+
+
 @pytest.mark.parametrize("mode", ["demo", "development"])
 def test_demo_and_development_default_to_the_demo_servers_address(migrated_app, tmp_path, mode):
     from portal import config
