@@ -222,6 +222,11 @@ def payment_config() -> dict:
         "PORTAL_PAYMENT_STATUS_LIMIT": os.environ.get(
             "PORTAL_PAYMENT_STATUS_LIMIT", "60 per minute"
         ),
+        # How many posts one address may send to the notification URLs (an acquirer's
+        # bursts stay far below it; a flood of forged posts gets 429).
+        "PORTAL_PAYMENT_NOTIFY_LIMIT": os.environ.get(
+            "PORTAL_PAYMENT_NOTIFY_LIMIT", "600 per minute"
+        ),
         # Limits of one payment, kopecks.
         "PORTAL_PAYMENT_MIN": _env_int("PORTAL_PAYMENT_MIN", 1000),
         "PORTAL_PAYMENT_MAX": _env_int("PORTAL_PAYMENT_MAX", 10000000),

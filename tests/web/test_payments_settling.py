@@ -115,6 +115,47 @@ def test_twenty_concurrent_copies_of_a_notification_credit_once(migrated_app):
         assert balance == 500_00 == ledger.balance_from_entries(check, account_id)
 
 
+@pytest.mark.parametrize("migrated_app", ["postgres"], indirect=True)
+def test_concurrent_refused_notifications_make_one_counter_row(migrated_app):
+    """The refusal counter is one upsert on a unique key: 10 forged posts at once from one
+    address make one row counting 10 and one audit event (PostgreSQL: real concurrency)."""
+    from portal.models.payment import NotificationRefusal
+
+    address = "198.51.100.20"
+    barrier = threading.Barrier(10)
+    codes, errors = [], []
+
+    def post() -> None:
+        try:
+            client = migrated_app.test_client()
+            barrier.wait()
+            environ = {"REMOTE_ADDR": address}
+            codes.append(
+                client.post("/pay/notify/sandbox", data=b"{}", environ_base=environ).status_code
+            )
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and codes == [403] * 10
+    with migrated_app.app_context(), Session(db.engine) as check:
+        rows = check.scalars(
+            sa.select(NotificationRefusal).where(NotificationRefusal.address == address)
+        ).all()
+        audited = check.scalars(
+            sa.select(AuditEvent).where(
+                AuditEvent.event == "payment.notification_refused", AuditEvent.address == address
+            )
+        ).all()
+    # One row (two if the hour turned meanwhile), counting every post; one event per row.
+    assert len(rows) in (1, 2) and sum(r.refused for r in rows) == 10
+    assert len(audited) == len(rows)
+
+
 def test_crash_before_commit_then_reconcile_credits_once(app, client, session, runner, monkeypatch):
     payment, body, headers = sandbox_paid_payment(app, session)
     session.commit()

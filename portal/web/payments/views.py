@@ -321,6 +321,12 @@ def qr_image():
 
 @bp.route("/notify/<provider>", methods=["POST"])
 @csrf.exempt
+# Anyone may post here: a flood from one address gets 429 before it costs any work. An
+# acquirer resends what was not answered 200, and reconcile settles what is left.
+@limiter.limit(
+    lambda: current_app.config["PORTAL_PAYMENT_NOTIFY_LIMIT"],
+    on_breach=lambda _limit: _plain("too many requests", 429),
+)
 def notify(provider: str):
     """An acquirer's notification. Answers 200 to anything handled (again), so the
     acquirer stops resending; 4xx to what is refused; 503 when the acquirer cannot be
