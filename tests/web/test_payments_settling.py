@@ -79,6 +79,28 @@ def entries_of(session, payment) -> int:
     )
 
 
+def post_at_once(app, copies: int, path: str, **request) -> list[int]:
+    """Post the same request from `copies` threads released together; their statuses."""
+    barrier = threading.Barrier(copies)
+    codes, errors = [], []
+
+    def post() -> None:
+        try:
+            client = app.test_client()
+            barrier.wait()
+            codes.append(client.post(path, **request).status_code)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(copies)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    return sorted(codes)
+
+
 @pytest.mark.parametrize("migrated_app", ["postgres"], indirect=True)
 def test_twenty_concurrent_copies_of_a_notification_credit_once(migrated_app):
     """20 threads post the same notification at once (PostgreSQL only: real concurrency;
@@ -89,24 +111,8 @@ def test_twenty_concurrent_copies_of_a_notification_credit_once(migrated_app):
             payment, body, headers = sandbox_paid_payment(migrated_app, setup)
             setup.commit()
             payment_id, account_id = payment.id, payment.account_id
-    barrier = threading.Barrier(20)
-    answers, errors = [], []
-
-    def post() -> None:
-        try:
-            client = migrated_app.test_client()
-            barrier.wait()
-            answers.append(client.post("/pay/notify/sandbox", data=body, headers=headers))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=post) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert sorted(a.status_code for a in answers) == [200] * 20
+    codes = post_at_once(migrated_app, 20, "/pay/notify/sandbox", data=body, headers=headers)
+    assert codes == [200] * 20
     with migrated_app.app_context(), Session(db.engine) as check:
         payment = check.get(Payment, payment_id)
         assert entries_of(check, payment) == 1
@@ -122,26 +128,9 @@ def test_concurrent_refused_notifications_make_one_counter_row(migrated_app):
     from portal.models.payment import NotificationRefusal
 
     address = "198.51.100.20"
-    barrier = threading.Barrier(10)
-    codes, errors = [], []
-
-    def post() -> None:
-        try:
-            client = migrated_app.test_client()
-            barrier.wait()
-            environ = {"REMOTE_ADDR": address}
-            codes.append(
-                client.post("/pay/notify/sandbox", data=b"{}", environ_base=environ).status_code
-            )
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=post) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [] and codes == [403] * 10
+    environ = {"REMOTE_ADDR": address}
+    codes = post_at_once(migrated_app, 10, "/pay/notify/sandbox", data=b"{}", environ_base=environ)
+    assert codes == [403] * 10
     with migrated_app.app_context(), Session(db.engine) as check:
         rows = check.scalars(
             sa.select(NotificationRefusal).where(NotificationRefusal.address == address)

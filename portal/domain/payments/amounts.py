@@ -87,3 +87,8 @@ def format_plain(kopecks: int) -> str:
     """Kopecks as the form shows a sum: "1500" or "1500.50" (parse_amount reads it back)."""
     roubles, rest = divmod(kopecks, 100)
     return f"{roubles}.{rest:02d}" if rest else str(roubles)
+
+
+def decimal_text(kopecks: int) -> str:
+    """Kopecks as acquirers' APIs write a sum: "1500.00"."""
+    return f"{kopecks // 100}.{kopecks % 100:02d}"

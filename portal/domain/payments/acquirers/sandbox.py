@@ -37,6 +37,7 @@ from portal.domain.payments.acquirers.base import (
     RemotePayment,
     RemoteStatus,
 )
+from portal.domain.payments.amounts import decimal_text
 from portal.domain.payments.errors import (
     BadNotification,
     ForgedNotification,
@@ -74,10 +75,6 @@ def webhook_key(config: Mapping) -> bytes:
 
 def sign(body: bytes, key: bytes) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def _amount_text(kopecks: int) -> str:
-    return f"{kopecks // 100}.{kopecks % 100:02d}"
 
 
 def _kopecks(text: str) -> int:
@@ -215,7 +212,7 @@ class Provider(PaymentProvider):
                 "object": {
                     "id": record.id,
                     "status": status,
-                    "amount": {"value": _amount_text(record.amount), "currency": record.currency},
+                    "amount": {"value": decimal_text(record.amount), "currency": record.currency},
                     "metadata": record.payment_metadata,
                 },
             },

@@ -38,6 +38,7 @@ from portal.domain.payments.acquirers.base import (
     RemoteRefund,
     RemoteStatus,
 )
+from portal.domain.payments.amounts import decimal_text
 from portal.domain.payments.errors import (
     BadNotification,
     ForgedNotification,
@@ -193,7 +194,7 @@ class Provider(PaymentProvider):
 
     def payment_params(self, payment: NewPayment) -> dict:
         """The request body of a payment: amount, redirect, method, receipt, metadata."""
-        amount = {"value": _amount_text(payment.amount), "currency": payment.currency}
+        amount = {"value": decimal_text(payment.amount), "currency": payment.currency}
         customer = {}
         if payment.customer_email:
             customer["email"] = payment.customer_email
@@ -348,10 +349,6 @@ class Provider(PaymentProvider):
             )
         except Exception as exc:  # the SDK's parsers raise many kinds
             raise BadNotification(f"{type(exc).__name__}: {exc}") from exc
-
-
-def _amount_text(kopecks: int) -> str:
-    return f"{kopecks // 100}.{kopecks % 100:02d}"
 
 
 def _kopecks(value) -> int:
