@@ -64,10 +64,17 @@ def _checked_amount(form: PayForm, text: str | None) -> int | None:
         return None
 
 
-def _pay_page(form: PayForm, *, status: int = 200, error: str | None = None, block="content"):
+def _pay_page(
+    form: PayForm,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    block="content",
+    offer: start.Offer | None = None,
+):
     account = current_account()
     today = clock.provider_today()
-    offer = start.offer(account, today, _limits())
+    offer = offer or start.offer(account, today, _limits())
     amount = None
     if form.amount.data and not form.amount.errors:
         try:
@@ -109,15 +116,14 @@ def _pay_page(form: PayForm, *, status: int = 200, error: str | None = None, blo
 def index():
     form = PayForm(formdata=None)
     form.creation_key.data = secrets.token_hex(16)
+    offer = start.offer(current_account(), clock.provider_today(), _limits())
     given = request.args.get("amount", "")[:32]
     if given:
         form.amount.data = given
         _checked_amount(form, given)
-    else:
-        suggested = start.offer(current_account(), clock.provider_today(), _limits()).suggested
-        if suggested is not None:
-            form.amount.data = amounts.format_plain(suggested)
-    return _pay_page(form)
+    elif offer.suggested is not None:
+        form.amount.data = amounts.format_plain(offer.suggested)
+    return _pay_page(form, offer=offer)
 
 
 @bp.route("/preview")
