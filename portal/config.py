@@ -298,6 +298,8 @@ def public_url_problems(cfg) -> list[str]:
 def payment_problems(cfg) -> list[str]:
     """A payment configuration that would take or lose money by mistake, or send the
     payer and the acquirer's notifications to a wrong address."""
+    from limits import parse_many
+
     from portal.domain.payments.acquirers import ACQUIRERS, acquirer_class
     from portal.domain.payments.errors import UnknownProvider
 
@@ -310,6 +312,11 @@ def payment_problems(cfg) -> list[str]:
             "the sandbox acquirer credits money for test cards: it cannot run in production "
             "(set PORTAL_PAYMENT_PROVIDER to a real acquirer and PORTAL_SANDBOX_ACQUIRER=0)"
         )
+    for name in ("PORTAL_PAYMENT_STATUS_LIMIT", "PORTAL_PAYMENT_NOTIFY_LIMIT"):
+        try:
+            parse_many(str(cfg[name]))
+        except ValueError:
+            problems.append(f"{name} must be a rate such as '600 per minute', not {cfg[name]!r}")
     if provider == "sandbox" and not cfg["PORTAL_SANDBOX_ACQUIRER"]:
         problems.append("PORTAL_PAYMENT_PROVIDER=sandbox needs PORTAL_SANDBOX_ACQUIRER=1")
     if provider:

@@ -401,6 +401,13 @@ def test_yookassa_trusted_networks_that_are_not_networks_refuse_to_start(migrate
         )
 
 
+@pytest.mark.parametrize("name", ["PORTAL_PAYMENT_NOTIFY_LIMIT", "PORTAL_PAYMENT_STATUS_LIMIT"])
+def test_a_limit_that_is_not_a_rate_refuses_to_start(migrated_app, tmp_path, name):
+    """Found at the start, not as a 500 on the first notification."""
+    with pytest.raises(RuntimeError, match=f"{name} must be a rate such as '600 per minute'"):
+        make_test_app(migrated_app.config["DATABASE_URL"], tmp_path, **{name: "lots"})
+
+
 @pytest.mark.parametrize("mode", ["demo", "development"])
 def test_demo_and_development_default_to_the_demo_servers_address(migrated_app, tmp_path, mode):
     from portal import config
