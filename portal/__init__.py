@@ -79,7 +79,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.visits.views import bp as visits_bp
 
     if app.config["PORTAL_SANDBOX_ACQUIRER"]:
-        from portal.web.sandbox_acquirer.views import bp as sandbox_bp
+        from portal.web.payments.sandbox import bp as sandbox_bp
 
         app.register_blueprint(sandbox_bp)
     for bp in (

@@ -45,6 +45,10 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     from portal import create_app, demo
 
     os.environ.setdefault("PORTAL_MODE", "demo")
+    # The sandbox sends the payer back, and posts its notifications, to this origin.
+    served = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    served = f"[{served}]" if ":" in served else served
+    os.environ.setdefault("PORTAL_PUBLIC_URL", f"http://{served}:{port}")
     app = create_app()
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
@@ -208,30 +212,27 @@ def payments_group() -> None:
 def payments_reconcile() -> None:
     """Ask the acquirer about every payment left unfinished (a lost notification, a crash
     between steps) and settle it as a notification would; safe to repeat."""
-    from portal.domain.payments import build, service
-    from portal.models import Payment
+    from portal.domain.payments import reconcile
+    from portal.domain.payments.acquirers import acquirer_for
 
-    result = service.ReconcileResult()
-    providers = {}
+    result = reconcile.ReconcileResult()
+    acquirers = {}
 
     def provider_for(name: str):
-        if name not in providers:
-            providers[name] = build(name, current_app.config, db.session)
-        return providers[name]
+        if name not in acquirers:
+            acquirers[name] = acquirer_for(name, current_app.config, db.session)
+        return acquirers[name]
 
-    for payment_id in service.unfinished(db.session):
+    for payment_id in reconcile.unfinished(db.session):
         try:
-            service.reconcile_one(db.session, payment_id, provider_for, result)
+            reconcile.reconcile_one(db.session, payment_id, provider_for, result)
             db.session.commit()
         except Exception as exc:  # one bad payment must not stop the others
             db.session.rollback()
             click.echo(f"payment {payment_id}: {type(exc).__name__}: {exc}", err=True)
-    for payment_id in service.awaiting_fiscal_receipt(db.session):
-        payment = db.session.get(Payment, payment_id)
+    for payment_id in reconcile.awaiting_fiscal_receipt(db.session):
         try:
-            service.refresh_fiscal_receipt(
-                db.session, payment_id, provider_for(payment.provider), result
-            )
+            reconcile.refresh_fiscal_receipt(db.session, payment_id, provider_for, result)
             db.session.commit()
         except Exception as exc:  # the receipt can wait for the next run
             db.session.rollback()

@@ -8,6 +8,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 MODES = ("production", "development", "demo")
 
@@ -236,6 +237,11 @@ EXAMPLE_BANK_DETAILS = {
 }
 
 
+# Where `portal demo` serves by default: the public origin of a demo or development
+# portal that sets no PORTAL_PUBLIC_URL (`portal demo` sets it from --host and --port).
+PUBLIC_URL_DEMO_DEFAULT = "http://127.0.0.1:5000"
+
+
 def _env_optional_bool(name: str) -> bool | None:
     return None if os.environ.get(name) is None else _env_bool(name, False)
 
@@ -245,6 +251,11 @@ def payment_config() -> dict:
     None means "by the mode" (resolve_payments decides once the mode is final)."""
     bank = {name: os.environ.get(name) or example for name, example in EXAMPLE_BANK_DETAILS.items()}
     return {
+        # The portal's public origin, e.g. https://my.1city.org: every absolute URL (where
+        # the acquirer sends the payer back, where it posts its notifications) is made from
+        # it, never from the request's Host or X-Forwarded-Host. Required in production;
+        # demo/development default to the demo server's address (PUBLIC_URL_DEMO_DEFAULT).
+        "PORTAL_PUBLIC_URL": os.environ.get("PORTAL_PUBLIC_URL") or None,
         # sandbox (the built-in test acquirer, demo/development only), yookassa, or ""
         # (no online card payment; the bank QR code still works).
         # Default: sandbox in demo/development, none in production.
@@ -257,6 +268,11 @@ def payment_config() -> dict:
         # How often one address may look at a payment's status (each look asks the acquirer).
         "PORTAL_PAYMENT_STATUS_LIMIT": os.environ.get(
             "PORTAL_PAYMENT_STATUS_LIMIT", "60 per minute"
+        ),
+        # How many posts one address may send to the notification URLs (an acquirer's
+        # bursts stay far below it; a flood of forged posts gets 429).
+        "PORTAL_PAYMENT_NOTIFY_LIMIT": os.environ.get(
+            "PORTAL_PAYMENT_NOTIFY_LIMIT", "600 per minute"
         ),
         # Limits of one payment, kopecks.
         "PORTAL_PAYMENT_MIN": _env_int("PORTAL_PAYMENT_MIN", 1000),
@@ -294,6 +310,10 @@ def payment_config() -> dict:
 def resolve_payments(cfg) -> None:
     """Fill in the payment settings left to the mode (startup_problems judges them)."""
     test_mode = cfg["PORTAL_MODE"] in ("demo", "development")
+    if cfg.get("PORTAL_PUBLIC_URL"):
+        cfg["PORTAL_PUBLIC_URL"] = str(cfg["PORTAL_PUBLIC_URL"]).strip().rstrip("/")
+    elif test_mode:
+        cfg["PORTAL_PUBLIC_URL"] = PUBLIC_URL_DEMO_DEFAULT
     if cfg.get("PORTAL_PAYMENT_PROVIDER") is None:
         cfg["PORTAL_PAYMENT_PROVIDER"] = "sandbox" if test_mode else ""
     if cfg.get("PORTAL_SANDBOX_ACQUIRER") is None:
@@ -303,12 +323,35 @@ def resolve_payments(cfg) -> None:
         cfg["PORTAL_BANK_QR"] = test_mode or configured
 
 
+def public_url_problems(cfg) -> list[str]:
+    """PORTAL_PUBLIC_URL: set in production, and an origin (scheme and host) only."""
+    url = cfg.get("PORTAL_PUBLIC_URL")
+    example = "e.g. PORTAL_PUBLIC_URL=https://my.1city.org"
+    if not url:
+        return [
+            "PORTAL_PUBLIC_URL must be set in production: the portal's public address, "
+            f"{example} (the acquirer's return and notification URLs are made from it)"
+        ]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+        return [f"PORTAL_PUBLIC_URL must be a scheme and a host only, {example}, not {url!r}"]
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return [f"PORTAL_PUBLIC_URL must be a scheme and a host only, {example}, not {url!r}"]
+    if cfg["PORTAL_MODE"] == "production" and parts.scheme != "https":
+        return [f"PORTAL_PUBLIC_URL must be https:// in production, {example}"]
+    return []
+
+
 def payment_problems(cfg) -> list[str]:
-    """A payment configuration that would take or lose money by mistake."""
-    from portal.domain.payments import UnknownProvider, provider_class
+    """A payment configuration that would take or lose money by mistake, or send the
+    payer and the acquirer's notifications to a wrong address."""
+    from limits import parse_many
+
+    from portal.domain.payments.acquirers import ACQUIRERS, acquirer_class
+    from portal.domain.payments.errors import UnknownProvider
 
     provider = cfg["PORTAL_PAYMENT_PROVIDER"]
-    problems = []
+    problems = public_url_problems(cfg)
     if cfg["PORTAL_MODE"] == "production" and (
         provider == "sandbox" or cfg["PORTAL_SANDBOX_ACQUIRER"]
     ):
@@ -316,11 +359,19 @@ def payment_problems(cfg) -> list[str]:
             "the sandbox acquirer credits money for test cards: it cannot run in production "
             "(set PORTAL_PAYMENT_PROVIDER to a real acquirer and PORTAL_SANDBOX_ACQUIRER=0)"
         )
+    for name in ("PORTAL_PAYMENT_STATUS_LIMIT", "PORTAL_PAYMENT_NOTIFY_LIMIT"):
+        try:
+            parse_many(str(cfg[name]))
+        except ValueError:
+            problems.append(f"{name} must be a rate such as '600 per minute', not {cfg[name]!r}")
     if provider == "sandbox" and not cfg["PORTAL_SANDBOX_ACQUIRER"]:
         problems.append("PORTAL_PAYMENT_PROVIDER=sandbox needs PORTAL_SANDBOX_ACQUIRER=1")
     if provider:
         try:
-            provider_class(provider)
-        except UnknownProvider as exc:
-            problems.append(f"PORTAL_PAYMENT_PROVIDER: {exc}")
+            problems += acquirer_class(provider).configuration_problems(cfg)
+        except UnknownProvider:
+            problems.append(
+                f"PORTAL_PAYMENT_PROVIDER={provider!r} names no acquirer: set it to one of "
+                f"{', '.join(ACQUIRERS)}, or leave it empty for no online payment"
+            )
     return problems

@@ -66,6 +66,8 @@ def make_test_app(database_url: str, tmp_path, **overrides):
         # No background job thread: tests drain the queue themselves (portal.jobs).
         "PORTAL_JOBS_BACKGROUND": False,
         "REDIS_URL": None,
+        # The public origin absolute URLs are made from (production requires one).
+        "PORTAL_PUBLIC_URL": "https://portal.test",
     }
     config.update(overrides)
     return create_app(config)

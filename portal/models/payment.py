@@ -73,3 +73,25 @@ class Payment(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     account: Mapped[Account] = relationship()  # noqa: F821
+
+
+class NotificationRefusal(Base):
+    """Notifications refused as not the acquirer's (unsigned, forged, from elsewhere) or
+    unreadable, counted per acquirer, sender's address and hour: one row per window
+    however many posts come, so a flood cannot fill the database (the unique key
+    decides). The first refusal of a window is also an audit event."""
+
+    __tablename__ = "payment_notification_refusals"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "provider", "address", "hour", name="uq_payment_notification_refusals_window"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(32))
+    address: Mapped[str] = mapped_column(sa.String(64))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime())  # the window's start, UTC
+    refused: Mapped[int] = mapped_column(sa.Integer)  # posts refused in the window
+    last_reason: Mapped[str] = mapped_column(sa.String(200))
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())

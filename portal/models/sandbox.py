@@ -1,7 +1,8 @@
 """The sandbox acquirer's own records: what a real acquirer keeps on its side.
 
-The built-in test acquirer (portal.domain.payments.sandbox) keeps its payments here, apart
-from the portal's, so the portal asks it about them exactly as it asks a real acquirer.
+The built-in test acquirer (portal.domain.payments.acquirers.sandbox) keeps its payments
+here, apart from the portal's, so the portal asks it about them exactly as it asks a real
+acquirer.
 No card number is ever stored: only the last four digits of a test card.
 """
 

@@ -3,7 +3,7 @@
 import pytest
 
 from portal.domain.payments import amounts
-from portal.domain.payments.base import (
+from portal.domain.payments.errors import (
     AmountMalformed,
     AmountMissing,
     AmountNotPositive,

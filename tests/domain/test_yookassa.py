@@ -4,14 +4,13 @@ import time
 
 import pytest
 
-from portal.domain.payments import yookassa
-from portal.domain.payments.base import (
+from portal.domain.payments.acquirers import yookassa
+from portal.domain.payments.acquirers.base import NewPayment, RemoteStatus
+from portal.domain.payments.errors import (
     BadNotification,
     ForgedNotification,
-    NewPayment,
     ProviderUnavailable,
     RemoteNotFound,
-    RemoteStatus,
 )
 from tests.fakes.yookassa_api import SECRET_KEY, SHOP_ID, FakeYooKassa, hanging_server, refused_url
 

@@ -4,14 +4,15 @@ and every kind of bad input."""
 
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.domain import ledger
-from portal.domain.payments import sandbox
+from portal.domain.payments.acquirers import sandbox
 from portal.models import (
     Account,
     AccountStatus,
@@ -23,6 +24,7 @@ from portal.models import (
     Person,
     SandboxPayment,
 )
+from portal.models.payment import NotificationRefusal
 from tests.conftest import csrf_from
 from tests.factories import PASSWORD, create_subscriber, create_tariff
 
@@ -34,7 +36,7 @@ def notifications(monkeypatch):
     """The sandbox's notifications, kept instead of sent; deliver() posts them."""
     sent = []
     monkeypatch.setattr(
-        "portal.web.sandbox_acquirer.views.deliver",
+        "portal.web.payments.sandbox.deliver",
         lambda url, body, headers: sent.append((url, body, headers)),
     )
     return sent
@@ -415,6 +417,44 @@ def test_payment_too_small_for_the_debt_keeps_the_block(client, session, subscri
     assert account.balance == -400_00 and account.status is AccountStatus.BLOCKED
 
 
+# --- absolute URLs: from PORTAL_PUBLIC_URL, never from the request's Host --------------
+
+PUBLIC = "https://portal.test"  # tests.conftest.make_test_app's PORTAL_PUBLIC_URL
+
+
+def cookies_for(client, host: str) -> None:
+    """Send the signed-in session's cookies also to requests that name `host`."""
+    for name in ("portal_session", "portal_remember"):
+        cookie = client.get_cookie(name)
+        if cookie is not None:
+            client.set_cookie(name, cookie.value, domain=host)
+
+
+@pytest.mark.parametrize(
+    "headers, trusted_proxies",
+    [({"Host": "evil.example"}, 0), ({"X-Forwarded-Host": "evil.example"}, 1)],
+    ids=["host", "forwarded-host"],
+)
+def test_payer_and_notification_go_to_the_public_origin_whatever_host_the_request_names(
+    app, client, session, subscriber, notifications, monkeypatch, headers, trusted_proxies
+):
+    if trusted_proxies:  # as create_app sets up PORTAL_TRUSTED_PROXIES=1
+        proxied = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        monkeypatch.setattr(app, "wsgi_app", proxied)
+    data = pay_form(client) | {"amount": "500"}
+    cookies_for(client, "evil.example")
+    response = client.post("/pay/", data=data, headers=EN | headers)
+    assert response.status_code == 303
+    assert "evil.example" not in response.headers["Location"]
+    payment = the_payment(session)
+    record = session.get(SandboxPayment, payment.provider_payment_id)
+    assert record.return_url == f"{PUBLIC}/pay/{payment.id}"
+    assert record.notify_url == f"{PUBLIC}/pay/notify/sandbox"
+    back = pay_with_card(client, response, sandbox.CARD_SUCCEEDS)
+    assert back.headers["Location"] == f"{PUBLIC}/pay/{payment.id}"
+    assert [url for url, _body, _headers in notifications] == [f"{PUBLIC}/pay/notify/sandbox"]
+
+
 # --- webhooks --------------------------------------------------------------------------
 
 
@@ -455,7 +495,67 @@ def test_unsigned_or_forged_notification_is_refused_and_recorded(
     assert client.post("/pay/notify/sandbox", data=tampered, headers=headers).status_code == 403
     assert the_payment(session).status is PaymentStatus.PENDING
     assert credits(session, the_payment(session)) == 0
-    assert len(events(session, "payment.notification_refused")) == refused_before + 3
+    # Recorded in bounded form: one counter row and one audit event per address and hour.
+    (row,) = refusals(session, "127.0.0.1")
+    assert row.refused == 3 and row.last_reason.startswith("ForgedNotification")
+    assert len(events(session, "payment.notification_refused")) == refused_before + 1
+
+
+def refusals(session, address: str) -> list[NotificationRefusal]:
+    session.expire_all()
+    return list(
+        session.scalars(
+            sa.select(NotificationRefusal)
+            .where(NotificationRefusal.address == address)
+            .order_by(NotificationRefusal.hour)
+        )
+    )
+
+
+def test_a_flood_of_unsigned_notifications_is_one_row_and_then_429(
+    app, client, session, subscriber, notifications, monkeypatch
+):
+    """Anyone can post to the notification URL: a flood from one address writes one
+    counter row and one audit event, then gets 429; the acquirer's own signed
+    notification still settles the payment."""
+    monkeypatch.setitem(app.config, "PORTAL_PAYMENT_NOTIFY_LIMIT", "5 per minute")
+    response, _ = start(client, "500")
+    pay_with_card(client, response, sandbox.CARD_SUCCEEDS)
+    record = session.get(SandboxPayment, the_payment(session).provider_payment_id)
+    body = notification_for(record)
+    audited_before = len(events(session, "payment.notification_refused"))
+    flood = {"REMOTE_ADDR": "203.0.113.7"}
+    codes = [
+        client.post("/pay/notify/sandbox", data=body, environ_base=flood).status_code
+        for _ in range(8)
+    ]
+    assert codes == [403] * 5 + [429] * 3
+    (row,) = refusals(session, "203.0.113.7")
+    assert row.refused == 5 and row.provider == "sandbox"
+    assert len(events(session, "payment.notification_refused")) == audited_before + 1
+    (answer,) = deliver(client, notifications)  # signed, from the acquirer's address
+    assert answer.status_code == 200
+    assert the_payment(session).status is PaymentStatus.SUCCEEDED
+
+
+def test_refused_notifications_are_counted_per_address_and_hour(
+    client, session, subscriber, frozen_clock
+):
+    events_before = len(events(session, "payment.notification_refused"))
+    body = b'{"event": "payment.succeeded", "object": {"id": "sbx_x"}}'
+
+    def post(address: str) -> int:
+        environ = {"REMOTE_ADDR": address}
+        return client.post("/pay/notify/sandbox", data=body, environ_base=environ).status_code
+
+    assert [post("203.0.113.7"), post("203.0.113.8"), post("203.0.113.7")] == [403] * 3
+    frozen_clock.advance(hours=1)
+    assert post("203.0.113.7") == 403
+    first, second = refusals(session, "203.0.113.7")
+    assert (first.refused, second.refused) == (2, 1)
+    assert second.hour - first.hour == timedelta(hours=1)
+    assert [r.refused for r in refusals(session, "203.0.113.8")] == [1]
+    assert len(events(session, "payment.notification_refused")) == events_before + 3
 
 
 def test_notification_about_an_unknown_payment_is_404(app, client, session, subscriber):

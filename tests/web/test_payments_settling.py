@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.domain import ledger
-from portal.domain.payments import sandbox, service
+from portal.domain.payments import start
+from portal.domain.payments.acquirers import sandbox
 from portal.extensions import db
 from portal.models import (
     Account,
@@ -31,7 +32,7 @@ YOOKASSA_IP = "185.71.76.10"
 def unregistered_payment(session, creation_key: str):
     """A 100 ₽ card payment of a new subscriber, not yet registered with an acquirer."""
     account = create_subscriber(session).account
-    payment, _ = service.create_payment(
+    payment, _ = start.create_payment(
         session,
         account,
         amount=100_00,
@@ -47,7 +48,7 @@ def sandbox_paid_payment(app, session, amount=500_00):
     """A payment registered with the sandbox and paid there; its notification unsent."""
     account = create_subscriber(session).account
     acquirer = sandbox.Provider.from_config(app.config, session)
-    payment, _ = service.create_payment(
+    payment, _ = start.create_payment(
         session,
         account,
         amount=amount,
@@ -56,11 +57,10 @@ def sandbox_paid_payment(app, session, amount=500_00):
         provider="sandbox",
         actor="test",
     )
-    service.register(
+    start.register(
         session,
         payment,
         acquirer,
-        description="test",
         return_url="http://localhost/pay/1",
         notify_url="http://localhost/pay/notify/sandbox",
         actor="test",
@@ -79,6 +79,28 @@ def entries_of(session, payment) -> int:
     )
 
 
+def post_at_once(app, copies: int, path: str, **request) -> list[int]:
+    """Post the same request from `copies` threads released together; their statuses."""
+    barrier = threading.Barrier(copies)
+    codes, errors = [], []
+
+    def post() -> None:
+        try:
+            client = app.test_client()
+            barrier.wait()
+            codes.append(client.post(path, **request).status_code)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(copies)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    return sorted(codes)
+
+
 @pytest.mark.parametrize("migrated_app", ["postgres"], indirect=True)
 def test_twenty_concurrent_copies_of_a_notification_credit_once(migrated_app):
     """20 threads post the same notification at once (PostgreSQL only: real concurrency;
@@ -89,30 +111,38 @@ def test_twenty_concurrent_copies_of_a_notification_credit_once(migrated_app):
             payment, body, headers = sandbox_paid_payment(migrated_app, setup)
             setup.commit()
             payment_id, account_id = payment.id, payment.account_id
-    barrier = threading.Barrier(20)
-    answers, errors = [], []
-
-    def post() -> None:
-        try:
-            client = migrated_app.test_client()
-            barrier.wait()
-            answers.append(client.post("/pay/notify/sandbox", data=body, headers=headers))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=post) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert sorted(a.status_code for a in answers) == [200] * 20
+    codes = post_at_once(migrated_app, 20, "/pay/notify/sandbox", data=body, headers=headers)
+    assert codes == [200] * 20
     with migrated_app.app_context(), Session(db.engine) as check:
         payment = check.get(Payment, payment_id)
         assert entries_of(check, payment) == 1
         assert payment.status is PaymentStatus.SUCCEEDED
         balance = check.get(Account, account_id).balance
         assert balance == 500_00 == ledger.balance_from_entries(check, account_id)
+
+
+@pytest.mark.parametrize("migrated_app", ["postgres"], indirect=True)
+def test_concurrent_refused_notifications_make_one_counter_row(migrated_app):
+    """The refusal counter is one upsert on a unique key: 10 forged posts at once from one
+    address make one row counting 10 and one audit event (PostgreSQL: real concurrency)."""
+    from portal.models.payment import NotificationRefusal
+
+    address = "198.51.100.20"
+    environ = {"REMOTE_ADDR": address}
+    codes = post_at_once(migrated_app, 10, "/pay/notify/sandbox", data=b"{}", environ_base=environ)
+    assert codes == [403] * 10
+    with migrated_app.app_context(), Session(db.engine) as check:
+        rows = check.scalars(
+            sa.select(NotificationRefusal).where(NotificationRefusal.address == address)
+        ).all()
+        audited = check.scalars(
+            sa.select(AuditEvent).where(
+                AuditEvent.event == "payment.notification_refused", AuditEvent.address == address
+            )
+        ).all()
+    # One row (two if the hour turned meanwhile), counting every post; one event per row.
+    assert len(rows) in (1, 2) and sum(r.refused for r in rows) == 10
+    assert len(audited) == len(rows)
 
 
 def test_crash_before_commit_then_reconcile_credits_once(app, client, session, runner, monkeypatch):
@@ -162,7 +192,7 @@ def test_reconcile_gives_up_payments_the_acquirer_never_registered(session, runn
 
 def test_final_payment_never_changes(session):
     from portal.domain.payments import states
-    from portal.domain.payments.base import InvalidTransition
+    from portal.domain.payments.errors import InvalidTransition
 
     payment = Payment(status=PaymentStatus.SUCCEEDED)
     with pytest.raises(InvalidTransition):
@@ -223,6 +253,8 @@ def test_yookassa_payment_from_form_to_credit(yookassa_app, client, session, pay
     assert response.headers["Location"].startswith("https://yoomoney.ru/checkout/")
     payment = session.scalars(sa.select(Payment).order_by(Payment.id.desc())).first()
     assert fake_api.requests[-1]["key"].split("-")[0] == str(payment.id)  # id-creation time
+    sent = fake_api.requests[-1]["body"]["confirmation"]
+    assert sent["return_url"] == f"https://portal.test/pay/{payment.id}"  # PORTAL_PUBLIC_URL
     fake_api.set_status(payment.provider_payment_id, "succeeded")
     note = fake_api.notification(payment.provider_payment_id)
     environ = {"REMOTE_ADDR": YOOKASSA_IP}
@@ -283,6 +315,8 @@ def test_trusted_proxy_header_is_used_only_when_configured(migrated_app, tmp_pat
         tmp_path,
         PORTAL_TRUSTED_PROXIES=1,
         PORTAL_PAYMENT_PROVIDER="yookassa",
+        PORTAL_YOOKASSA_SHOP_ID=SHOP_ID,
+        PORTAL_YOOKASSA_SECRET_KEY=SECRET_KEY,
     )
     client = app.test_client()
     body = b'{"type": "notification", "event": "payment.succeeded", "object": {"id": "x"}}'
@@ -310,6 +344,81 @@ def test_production_refuses_to_start_with_the_sandbox(migrated_app, tmp_path):
     dispose(app)
 
 
+def test_production_refuses_to_start_without_a_public_url(migrated_app, tmp_path):
+    """Absolute URLs (the payer's way back, the acquirer's notifications) are made from
+    PORTAL_PUBLIC_URL only; production must say what it is."""
+    url = migrated_app.config["DATABASE_URL"]
+    production = {"PORTAL_MODE": "production"}
+    with pytest.raises(
+        RuntimeError, match=r"PORTAL_PUBLIC_URL must be set in production.*https://"
+    ):
+        make_test_app(url, tmp_path, **production, PORTAL_PUBLIC_URL=None)
+    with pytest.raises(RuntimeError, match="PORTAL_PUBLIC_URL must be https:// in production"):
+        make_test_app(url, tmp_path, **production, PORTAL_PUBLIC_URL="http://my.1city.org")
+    for wrong in ("my.1city.org", "https://my.1city.org/pay?x=1", "ftp://my.1city.org"):
+        with pytest.raises(RuntimeError, match="PORTAL_PUBLIC_URL must be a scheme and a host"):
+            make_test_app(url, tmp_path, **production, PORTAL_PUBLIC_URL=wrong)
+    app = make_test_app(url, tmp_path, **production, PORTAL_PUBLIC_URL="https://my.1city.org/")
+    assert app.config["PORTAL_PUBLIC_URL"] == "https://my.1city.org"
+    dispose(app)
+
+
+@pytest.mark.parametrize(
+    "shop_id, secret_key, missing",
+    [
+        ("", SECRET_KEY, "PORTAL_YOOKASSA_SHOP_ID"),
+        (SHOP_ID, "", "PORTAL_YOOKASSA_SECRET_KEY"),
+        ("  ", None, "PORTAL_YOOKASSA_SHOP_ID"),
+    ],
+)
+def test_production_refuses_yookassa_without_its_credentials(
+    migrated_app, tmp_path, shop_id, secret_key, missing
+):
+    url = migrated_app.config["DATABASE_URL"]
+    yookassa = {
+        "PORTAL_MODE": "production",
+        "PORTAL_PAYMENT_PROVIDER": "yookassa",
+        "PORTAL_YOOKASSA_SHOP_ID": shop_id,
+        "PORTAL_YOOKASSA_SECRET_KEY": secret_key,
+    }
+    with pytest.raises(RuntimeError, match=f"{missing} must be set for PORTAL_PAYMENT_PROVIDER"):
+        make_test_app(url, tmp_path, **yookassa)
+    complete = yookassa | {"PORTAL_YOOKASSA_SHOP_ID": SHOP_ID, "PORTAL_YOOKASSA_SECRET_KEY": "k"}
+    app = make_test_app(url, tmp_path, **complete)
+    assert app.config["PORTAL_PAYMENT_PROVIDER"] == "yookassa"
+    dispose(app)
+
+
+def test_yookassa_trusted_networks_that_are_not_networks_refuse_to_start(migrated_app, tmp_path):
+    with pytest.raises(RuntimeError, match=r"PORTAL_YOOKASSA_TRUSTED_NETWORKS: 'yookassa\.ru'"):
+        make_test_app(
+            migrated_app.config["DATABASE_URL"],
+            tmp_path,
+            PORTAL_PAYMENT_PROVIDER="yookassa",
+            PORTAL_YOOKASSA_SHOP_ID=SHOP_ID,
+            PORTAL_YOOKASSA_SECRET_KEY=SECRET_KEY,
+            PORTAL_YOOKASSA_TRUSTED_NETWORKS=("185.71.76.0/27", "yookassa.ru"),
+        )
+
+
+@pytest.mark.parametrize("name", ["PORTAL_PAYMENT_NOTIFY_LIMIT", "PORTAL_PAYMENT_STATUS_LIMIT"])
+def test_a_limit_that_is_not_a_rate_refuses_to_start(migrated_app, tmp_path, name):
+    """Found at the start, not as a 500 on the first notification."""
+    with pytest.raises(RuntimeError, match=f"{name} must be a rate such as '600 per minute'"):
+        make_test_app(migrated_app.config["DATABASE_URL"], tmp_path, **{name: "lots"})
+
+
+@pytest.mark.parametrize("mode", ["demo", "development"])
+def test_demo_and_development_default_to_the_demo_servers_address(migrated_app, tmp_path, mode):
+    from portal import config
+
+    url = migrated_app.config["DATABASE_URL"]
+    app = make_test_app(url, tmp_path, PORTAL_MODE=mode, PORTAL_PUBLIC_URL=None)
+    assert app.config["PORTAL_PUBLIC_URL"] == config.PUBLIC_URL_DEMO_DEFAULT
+    assert config.PUBLIC_URL_DEMO_DEFAULT == "http://127.0.0.1:5000"  # `portal demo`'s default
+    dispose(app)
+
+
 def dispose(app) -> None:
     with app.app_context():
         db.engine.dispose()
@@ -331,7 +440,7 @@ def test_sandbox_notify_url_is_the_portal_webhook(app, session):
 def test_acquirer_idempotence_key_is_the_rows_id_and_creation_time(app, session):
     """A reset database reuses row ids; the creation time keeps the acquirer's
     idempotence keys apart (YooKassa remembers them for 24 hours)."""
-    from portal.domain.payments.base import ProviderUnavailable
+    from portal.domain.payments.errors import ProviderUnavailable
 
     seen = []
 
@@ -342,11 +451,10 @@ def test_acquirer_idempotence_key_is_the_rows_id_and_creation_time(app, session)
 
     payment = unregistered_payment(session, "k" * 32)
     with pytest.raises(ProviderUnavailable):
-        service.register(
+        start.register(
             session,
             payment,
             Recording.from_config(app.config, session),
-            description="t",
             return_url="http://localhost/r",
             notify_url="http://localhost/n",
             actor="test",

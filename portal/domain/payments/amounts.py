@@ -6,8 +6,10 @@ other currencies, sums out of the limits. Never goes through float.
 """
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from portal.domain.payments.base import (
+from portal.domain.payments.errors import (
     AmountMalformed,
     AmountMissing,
     AmountNotPositive,
@@ -29,6 +31,25 @@ _OTHER_CURRENCY = re.compile(r"[$€£¥₴₸]|\b(usd|eur|gbp|cny|uah|kzt|byn)\
 _NUMBER = re.compile(
     rf"^(?P<whole>[0-9]+|[0-9]{{1,3}}(?:[{_GROUP_SPACES}][0-9]{{3}})+)(?:[.,](?P<frac>[0-9]+))?$"
 )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The smallest and the largest sum of one payment, kopecks (both allowed)."""
+
+    minimum: int = DEFAULT_MIN
+    maximum: int = DEFAULT_MAX
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "Limits":
+        return cls(int(config["PORTAL_PAYMENT_MIN"]), int(config["PORTAL_PAYMENT_MAX"]))
+
+    def allow(self, kopecks: int) -> bool:
+        return self.minimum <= kopecks <= self.maximum
+
+    def parse(self, text: str | None) -> int:
+        """The typed sum in kopecks within these limits (an AmountError if not)."""
+        return parse_amount(text, minimum=self.minimum, maximum=self.maximum)
 
 
 def parse_amount(
@@ -66,3 +87,8 @@ def format_plain(kopecks: int) -> str:
     """Kopecks as the form shows a sum: "1500" or "1500.50" (parse_amount reads it back)."""
     roubles, rest = divmod(kopecks, 100)
     return f"{roubles}.{rest:02d}" if rest else str(roubles)
+
+
+def decimal_text(kopecks: int) -> str:
+    """Kopecks as acquirers' APIs write a sum: "1500.00"."""
+    return f"{kopecks // 100}.{kopecks % 100:02d}"

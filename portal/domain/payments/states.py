@@ -1,7 +1,7 @@
 """The payment state machine: the only way a payment's status changes."""
 
 from portal import clock
-from portal.domain.payments.base import InvalidTransition
+from portal.domain.payments.errors import InvalidTransition
 from portal.models import Payment, PaymentStatus
 
 S = PaymentStatus

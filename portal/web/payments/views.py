@@ -6,33 +6,21 @@ Views parse and render; portal.domain.payments decides.
 
 import secrets
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    current_app,
-    redirect,
-    request,
-    url_for,
-)
+from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from portal import clock, security
 from portal.auth_session import current_person
-from portal.domain import audit, billing, subscribers
+from portal.domain import audit, subscribers
 from portal.domain.errors import NotFound
-from portal.domain.payments import UnknownProvider, amounts, qr, service
-from portal.domain.payments.base import (
+from portal.domain.payments import amounts, notifications, qr, settle, start
+from portal.domain.payments.acquirers import acquirer_for
+from portal.domain.payments.amounts import Limits
+from portal.domain.payments.errors import (
     AmountError,
-    AmountMalformed,
     AmountMismatch,
-    AmountMissing,
-    AmountNotPositive,
-    AmountTooLarge,
-    AmountTooPrecise,
-    AmountTooSmall,
     BadNotification,
     CreationKeyReused,
     CurrencyNotAccepted,
@@ -40,111 +28,86 @@ from portal.domain.payments.base import (
     NotificationNoted,
     ProviderUnavailable,
     UnknownPayment,
+    UnknownProvider,
 )
 from portal.extensions import client_address, csrf, db, limiter
 from portal.htmx import is_htmx, render, trigger
 from portal.models import PaymentMethod, PaymentStatus
 from portal.web.context import current_account
 from portal.web.filters import rub_plain
-from portal.web.payments.acquirers import configured_name, provider_named
 from portal.web.payments.forms import PayForm
+from portal.web.payments.messages import amount_message, cancel_message, preset_label
+from portal.web.urls import external_url
 
 bp = Blueprint("payments", __name__, url_prefix="/pay")
 
-ROUND_SUMS = (500_00, 1000_00, 2000_00)
+
+def _limits() -> Limits:
+    return Limits.from_config(current_app.config)
 
 
-def _limits() -> tuple[int, int]:
-    return current_app.config["PORTAL_PAYMENT_MIN"], current_app.config["PORTAL_PAYMENT_MAX"]
+def _acquirer(name: str):
+    return acquirer_for(name, current_app.config, db.session)
 
 
-def amount_message(error: AmountError) -> str:
-    """What to tell the subscriber about a sum the domain refused."""
-    low, high = _limits()
-    if isinstance(error, AmountMissing):
-        return _("Enter the amount.")
-    if isinstance(error, AmountTooPrecise):
-        return _("Kopecks take at most two digits after the comma.")
-    if isinstance(error, AmountNotPositive):
-        return _("The amount must be more than zero.")
-    if isinstance(error, AmountTooSmall):
-        return _("The smallest payment is %(sum)s.", sum=rub_plain(low))
-    if isinstance(error, AmountTooLarge):
-        return _("The largest payment is %(sum)s.", sum=rub_plain(high))
-    if isinstance(error, CurrencyNotAccepted):
-        return _("Payments are accepted in roubles only.")
-    assert isinstance(error, AmountMalformed | AmountError)
-    return _("Enter the amount in roubles as a number, e.g. 1500 or 1500,50.")
+def _configured() -> str:
+    """The acquirer new payments go to ("" when online payment is off)."""
+    return current_app.config["PORTAL_PAYMENT_PROVIDER"] or ""
 
 
-def _parse(text: str | None) -> int:
-    low, high = _limits()
-    return amounts.parse_amount(text, minimum=low, maximum=high)
-
-
-def _today():
-    return clock.provider_today()
-
-
-def _presets(account, forecast) -> list[tuple[str, int]]:
-    """The recommended sum, the monthly price, then round sums; each once, in limits."""
-    low, high = _limits()
-    monthly = billing.monthly_total(account.subscriptions, _today())
-    found: list[tuple[str, int]] = []
-    for label, value in (
-        (_("Until the end of next month"), forecast.recommended_top_up),
-        (_("A month of services"), monthly),
-        *((None, value) for value in ROUND_SUMS),
-    ):
-        if low <= value <= high and value not in {v for _label, v in found}:
-            found.append((label or "", value))
-    return found
-
-
-def _preview(account, amount: int | None):
-    """The forecast after paying `amount` (None: no valid amount yet)."""
-    if amount is None:
+def _checked_amount(form: PayForm, text: str | None) -> int | None:
+    """The typed sum in kopecks; None, with the message on the form, if it is refused."""
+    try:
+        return _limits().parse(text)
+    except AmountError as exc:
+        form.amount.errors = [amount_message(exc, _limits())]
         return None
-    return billing.forecast(account.balance + amount, account.subscriptions, _today())
 
 
-def _pay_page(form: PayForm, *, status: int = 200, error: str | None = None, block="content"):
+def _pay_page(
+    form: PayForm,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    block="content",
+    offer: start.Offer | None = None,
+):
     account = current_account()
-    forecast = billing.forecast(account.balance, account.subscriptions, _today())
+    today = clock.provider_today()
+    offer = offer or start.offer(account, today, _limits())
     amount = None
     if form.amount.data and not form.amount.errors:
         try:
-            amount = _parse(form.amount.data)
+            amount = _limits().parse(form.amount.data)
         except AmountError:
             amount = None
-    provider = configured_name()
+    provider = _configured()
     response = render(
         "payments/index.html",
         block=block,
         status=status,
         account=account,
-        forecast=forecast,
-        presets=_presets(account, forecast),
+        forecast=offer.forecast,
+        presets=[(preset_label(p), p.amount) for p in offer.presets],
         form=form,
         amount=amount,
-        preview=_preview(account, amount),
+        preview=start.after_paying(account, amount, today) if amount is not None else None,
         error=error,
         online=bool(provider),
         test_mode=provider == "sandbox",
         bank_qr=current_app.config["PORTAL_BANK_QR"],
         format_plain=amounts.format_plain,
     )
-    if provider:
-        try:
-            origins = provider_named(provider).redirect_origins
-        except UnknownProvider:
-            origins = ()
-        if origins:
-            # The form posts here and is redirected to the acquirer's page: the browser
-            # checks the redirect against form-action too.
-            response.headers["Content-Security-Policy"] = security.CSP.replace(
-                "form-action 'self'", "form-action 'self' " + " ".join(origins)
-            )
+    try:
+        origins = _acquirer(provider).redirect_origins if provider else ()
+    except UnknownProvider:
+        origins = ()
+    if origins:
+        # The form posts here and is redirected to the acquirer's page: the browser
+        # checks the redirect against form-action too.
+        response.headers["Content-Security-Policy"] = security.CSP.replace(
+            "form-action 'self'", "form-action 'self' " + " ".join(origins)
+        )
     return response
 
 
@@ -153,20 +116,14 @@ def _pay_page(form: PayForm, *, status: int = 200, error: str | None = None, blo
 def index():
     form = PayForm(formdata=None)
     form.creation_key.data = secrets.token_hex(16)
+    offer = start.offer(current_account(), clock.provider_today(), _limits())
     given = request.args.get("amount", "")[:32]
     if given:
         form.amount.data = given
-        try:
-            _parse(given)
-        except AmountError as exc:
-            form.amount.errors = [amount_message(exc)]
-    else:
-        account = current_account()
-        recommended = billing.forecast(account.balance, account.subscriptions, _today())
-        low, high = _limits()
-        if low <= recommended.recommended_top_up <= high:
-            form.amount.data = amounts.format_plain(recommended.recommended_top_up)
-    return _pay_page(form)
+        _checked_amount(form, given)
+    elif offer.suggested is not None:
+        form.amount.data = amounts.format_plain(offer.suggested)
+    return _pay_page(form, offer=offer)
 
 
 @bp.route("/preview")
@@ -178,37 +135,31 @@ def preview():
         return redirect(url_for(".index", amount=text or None), 303)
     form = PayForm(formdata=None)
     form.amount.data = text
-    try:
-        _parse(text)
-    except AmountError as exc:
-        form.amount.errors = [amount_message(exc)]
+    _checked_amount(form, text)
     return _pay_page(form, block="preview")
 
 
-@bp.route("/", methods=["POST"])
+@bp.route("/", methods=["POST"], endpoint="start")
 @login_required
-def start():
+def start_payment():
     """Write the payment row, register it with the acquirer, send the payer there."""
     form = PayForm()
-    provider_name = configured_name()
+    provider_name = _configured()
     if not provider_name:
         return _pay_page(form, status=400, error=_("Online payment is not available."))
     if not form.validate_on_submit():
         return _pay_page(form, status=400)
     if (form.currency.data or "RUB") != "RUB":
-        form.amount.errors = [amount_message(CurrencyNotAccepted(form.currency.data))]
+        form.amount.errors = [amount_message(CurrencyNotAccepted(form.currency.data), _limits())]
         return _pay_page(form, status=400)
-    try:
-        amount = _parse(form.amount.data)
-    except AmountError as exc:
-        form.amount.errors = [amount_message(exc)]
+    amount = _checked_amount(form, form.amount.data)
+    if amount is None:
         return _pay_page(form, status=400)
 
     account = current_account()
-    person = current_person()
-    actor = audit.person_actor(person.id)
+    actor = audit.person_actor(current_person().id)
     try:
-        payment, _created = service.create_payment(
+        payment, _created = start.create_payment(
             db.session,
             account,
             amount=amount,
@@ -229,15 +180,13 @@ def start():
     db.session.commit()  # the row exists before the payer leaves for the acquirer
     if payment.status.is_final or payment.provider != provider_name:
         return redirect(url_for(".status", payment_id=payment.id), 303)
-    provider = provider_named(provider_name)
     try:
-        payment = service.register(
+        payment = start.register(
             db.session,
             payment,
-            provider,
-            description=f"Оплата услуг связи, договор {account.contract_number}",
-            return_url=url_for(".status", payment_id=payment.id, _external=True),
-            notify_url=url_for(".notify", provider=provider_name, _external=True),
+            _acquirer(provider_name),
+            return_url=external_url(".status", payment_id=payment.id),
+            notify_url=external_url(".notify", provider=provider_name),
             actor=actor,
         )
     except ProviderUnavailable:
@@ -262,10 +211,9 @@ def start():
 
 
 def _own_payment(payment_id: int):
-    person = current_person()
-    account_ids = [a.id for a in subscribers.accounts_of(db.session, person.id)]
+    account_ids = [a.id for a in subscribers.accounts_of(db.session, current_person().id)]
     try:
-        return service.payment_of(db.session, account_ids, payment_id)
+        return settle.payment_of(db.session, account_ids, payment_id)
     except NotFound:
         abort(404)
 
@@ -281,9 +229,11 @@ def status(payment_id: int):
     checked = True
     if not was_final:
         try:
-            provider = provider_named(payment.provider)
-            payment = service.finish_payment(
-                db.session, payment.id, provider, actor=audit.person_actor(current_person().id)
+            payment = settle.finish_payment(
+                db.session,
+                payment.id,
+                _acquirer(payment.provider),
+                actor=audit.person_actor(current_person().id),
             )
         except (ProviderUnavailable, UnknownProvider):
             checked = False
@@ -297,6 +247,7 @@ def status(payment_id: int):
         payment=payment,
         account=payment.account,
         checked=checked,
+        cancel_message=cancel_message(payment),
         test_mode=payment.provider == "sandbox",
         format_plain=amounts.format_plain,
     )
@@ -327,9 +278,9 @@ def _qr_amount() -> tuple[int | None, str | None]:
     if not text:
         return None, None
     try:
-        return _parse(text), None
+        return _limits().parse(text), None
     except AmountError as exc:
-        return None, amount_message(exc)
+        return None, amount_message(exc, _limits())
 
 
 def _qr_payload(account, amount: int | None) -> str:
@@ -337,7 +288,7 @@ def _qr_payload(account, amount: int | None) -> str:
     return qr.payload(
         details,
         amount=amount,
-        purpose=f"Оплата услуг связи, договор {account.contract_number}",
+        purpose=start.description(account),
         pers_acc=account.contract_number,
     )
 
@@ -376,16 +327,22 @@ def qr_image():
 
 @bp.route("/notify/<provider>", methods=["POST"])
 @csrf.exempt
+# Anyone may post here: a flood from one address gets 429 before it costs any work. An
+# acquirer resends what was not answered 200, and reconcile settles what is left.
+@limiter.limit(
+    lambda: current_app.config["PORTAL_PAYMENT_NOTIFY_LIMIT"],
+    on_breach=lambda _limit: _plain("too many requests", 429),
+)
 def notify(provider: str):
     """An acquirer's notification. Answers 200 to anything handled (again), so the
     acquirer stops resending; 4xx to what is refused; 503 when the acquirer cannot be
     asked back (it will resend)."""
     try:
-        acquirer = provider_named(provider)
+        acquirer = _acquirer(provider)
     except UnknownProvider:
         abort(404)
     try:
-        payment = service.handle_notification(
+        payment = notifications.handle_notification(
             db.session,
             acquirer,
             request.get_data(cache=False),

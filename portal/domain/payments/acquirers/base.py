@@ -1,10 +1,11 @@
-"""What every acquirer module provides, and the errors payments raise.
+"""What every acquirer provides: the interface and the values it exchanges.
 
 An acquirer is one module in this package that defines `Provider`, a subclass of
-`PaymentProvider`: it registers a payment and hands back where to send the payer
-(`create`), tells what it knows about a payment now (`fetch`), and checks that a
-notification really comes from it (`parse_notification`). The portal never trusts the
-content of a notification: it only learns from it which payment to ask about.
+`PaymentProvider`, listed by name in `acquirers.ACQUIRERS`: it registers a payment and
+hands back where to send the payer (`create`), tells what it knows about a payment now
+(`fetch`), and checks that a notification really comes from it (`parse_notification`).
+The portal never trusts the content of a notification: it only learns from it which
+payment to ask about.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from portal.domain.errors import DomainError, InvalidInput, NotFound
+from portal.domain.payments.errors import RemoteNotFound
 
 
 class RemoteStatus(enum.StrEnum):
@@ -103,6 +104,12 @@ class PaymentProvider(ABC):
         """Build the provider from the app's configuration (and a session, if it keeps
         its own records in the portal's database, like the sandbox)."""
 
+    @classmethod
+    def configuration_problems(cls, config: Mapping) -> list[str]:
+        """What is missing or wrong in its settings, each saying what to set (the portal
+        refuses to start with this acquirer selected until the list is empty)."""
+        return []
+
     @abstractmethod
     def create(self, payment: NewPayment) -> RemotePayment:
         """Register the payment; the answer carries the payer's confirmation_url.
@@ -122,92 +129,3 @@ class PaymentProvider(ABC):
     ) -> Notification:
         """Check the notification comes from the acquirer (ForgedNotification if not)
         and say which payment it is about (BadNotification if it cannot be read)."""
-
-
-# --- errors ---------------------------------------------------------------------------
-
-
-class PaymentError(DomainError):
-    """Base of the payment errors."""
-
-
-class ProviderUnavailable(PaymentError):
-    """The acquirer did not answer, or answered something unusable: try again later.
-    Nothing has changed on our side; the payment stays pending."""
-
-
-class RemoteNotFound(PaymentError):
-    """The acquirer knows no payment with this id."""
-
-
-class ForgedNotification(PaymentError):
-    """A notification that does not prove it comes from the acquirer."""
-
-
-class BadNotification(PaymentError):
-    """An authentic-looking notification that cannot be read."""
-
-
-class NotificationNoted(PaymentError):
-    """An authentic notification the portal does not act on (e.g. a refund): recorded
-    for the staff and acknowledged."""
-
-
-class UnknownPayment(NotFound):
-    """A notification about a payment we have no row for."""
-
-
-class AmountMismatch(PaymentError):
-    """The acquirer (or its notification) names another amount or currency than the row."""
-
-
-class InvalidTransition(PaymentError):
-    """The state machine refuses the move (e.g. a succeeded payment cannot be canceled)."""
-
-    def __init__(self, current, wanted):
-        super().__init__(f"payment cannot go from {current} to {wanted}")
-        self.current, self.wanted = current, wanted
-
-
-class CreationKeyReused(PaymentError):
-    """The form's key already made a payment with other data: the form was tampered
-    with or reused; the subscriber should reload the Pay page."""
-
-
-class UnknownProvider(PaymentError):
-    """The configuration names an acquirer this portal has no module for."""
-
-
-# --- amounts --------------------------------------------------------------------------
-
-
-class AmountError(InvalidInput):
-    """A sum the Pay form cannot accept; the subclass says why."""
-
-
-class AmountMissing(AmountError):
-    pass
-
-
-class AmountMalformed(AmountError):
-    """Not a plain number (letters, exponents, NaN, several separators ...)."""
-
-
-class AmountTooPrecise(AmountError):
-    """More than two digits after the decimal separator."""
-
-
-class AmountNotPositive(AmountError):
-    pass
-
-
-class AmountTooSmall(AmountError):
-    pass
-
-
-class AmountTooLarge(AmountError):
-    pass
-
-
-class CurrencyNotAccepted(AmountError):
-    """Only roubles are accepted."""

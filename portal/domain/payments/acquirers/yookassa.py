@@ -30,17 +30,20 @@ from yookassa.client import ApiClient
 from yookassa.domain.exceptions import NotFoundError
 from yookassa.domain.notification import WebhookNotificationFactory
 
-from portal.domain.payments.base import (
-    BadNotification,
-    ForgedNotification,
+from portal.domain.payments.acquirers.base import (
     NewPayment,
     Notification,
     PaymentProvider,
-    ProviderUnavailable,
-    RemoteNotFound,
     RemotePayment,
     RemoteRefund,
     RemoteStatus,
+)
+from portal.domain.payments.amounts import decimal_text
+from portal.domain.payments.errors import (
+    BadNotification,
+    ForgedNotification,
+    ProviderUnavailable,
+    RemoteNotFound,
 )
 
 log = logging.getLogger(__name__)
@@ -144,6 +147,24 @@ class Provider(PaymentProvider):
             )
         )
 
+    @classmethod
+    def configuration_problems(cls, config: Mapping) -> list[str]:
+        problems = [
+            f"{name} must be set for PORTAL_PAYMENT_PROVIDER=yookassa "
+            "(the shop's credentials from the YooKassa dashboard)"
+            for name in ("PORTAL_YOOKASSA_SHOP_ID", "PORTAL_YOOKASSA_SECRET_KEY")
+            if not str(config.get(name) or "").strip()
+        ]
+        for network in config.get("PORTAL_YOOKASSA_TRUSTED_NETWORKS") or ():
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                problems.append(
+                    f"PORTAL_YOOKASSA_TRUSTED_NETWORKS: {network!r} is not a network "
+                    "(write e.g. 185.71.76.0/27)"
+                )
+        return problems
+
     # -- API calls ---------------------------------------------------------------------
 
     def _call(self, what: str, fn):
@@ -173,7 +194,7 @@ class Provider(PaymentProvider):
 
     def payment_params(self, payment: NewPayment) -> dict:
         """The request body of a payment: amount, redirect, method, receipt, metadata."""
-        amount = {"value": _amount_text(payment.amount), "currency": payment.currency}
+        amount = {"value": decimal_text(payment.amount), "currency": payment.currency}
         customer = {}
         if payment.customer_email:
             customer["email"] = payment.customer_email
@@ -328,10 +349,6 @@ class Provider(PaymentProvider):
             )
         except Exception as exc:  # the SDK's parsers raise many kinds
             raise BadNotification(f"{type(exc).__name__}: {exc}") from exc
-
-
-def _amount_text(kopecks: int) -> str:
-    return f"{kopecks // 100}.{kopecks % 100:02d}"
 
 
 def _kopecks(value) -> int:

@@ -1,7 +1,7 @@
 """The sandbox: a built-in test acquirer, so the whole payment flow runs with no contract.
 
 It behaves as a real acquirer does. It registers payments in its own table
-(sandbox_payments), shows its own pages (portal.web.sandbox_acquirer, every one marked
+(sandbox_payments), shows its own pages (portal.web.payments.sandbox, every one marked
 TEST MODE) where the payer "pays" with a test card, and notifies the portal through the
 same webhook path a real acquirer uses, signed with HMAC-SHA256 (PORTAL_SANDBOX_WEBHOOK_KEY).
 
@@ -26,19 +26,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock
-from portal.domain.payments.base import (
-    BadNotification,
-    ForgedNotification,
+from portal.domain.payments.acquirers.base import (
     NewPayment,
     Notification,
-    PaymentError,
     PaymentProvider,
-    RemoteNotFound,
     RemotePayment,
     RemoteStatus,
+)
+from portal.domain.payments.amounts import decimal_text
+from portal.domain.payments.errors import (
+    BadNotification,
+    ForgedNotification,
+    NotATestCard,
+    RemoteNotFound,
+    SandboxPaymentClosed,
 )
 from portal.models import SandboxPayment
 
@@ -59,14 +64,6 @@ _REMOTE = {
 }
 
 
-class NotATestCard(PaymentError):
-    """The sandbox accepts only its test cards (and stores none)."""
-
-
-class SandboxPaymentClosed(PaymentError):
-    """The payment is already paid, canceled or expired."""
-
-
 def webhook_key(config: Mapping) -> bytes:
     """The key notifications are signed with: configured, else derived from SECRET_KEY
     (so no key is written in the code)."""
@@ -78,10 +75,6 @@ def webhook_key(config: Mapping) -> bytes:
 
 def sign(body: bytes, key: bytes) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def _amount_text(kopecks: int) -> str:
-    return f"{kopecks // 100}.{kopecks % 100:02d}"
 
 
 def _kopecks(text: str) -> int:
@@ -219,7 +212,7 @@ class Provider(PaymentProvider):
                 "object": {
                     "id": record.id,
                     "status": status,
-                    "amount": {"value": _amount_text(record.amount), "currency": record.currency},
+                    "amount": {"value": decimal_text(record.amount), "currency": record.currency},
                     "metadata": record.payment_metadata,
                 },
             },
@@ -241,9 +234,9 @@ class Provider(PaymentProvider):
         self.db.flush()
 
     def _by_key(self, key: str) -> SandboxPayment | None:
-        from sqlalchemy import select
-
-        return self.db.scalar(select(SandboxPayment).where(SandboxPayment.idempotence_key == key))
+        return self.db.scalar(
+            sa.select(SandboxPayment).where(SandboxPayment.idempotence_key == key)
+        )
 
     def _remote(self, record: SandboxPayment) -> RemotePayment:
         status = self.status_of(record)

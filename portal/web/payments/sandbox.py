@@ -13,8 +13,8 @@ import requests
 from flask import Blueprint, abort, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 
-from portal.domain.payments import sandbox
-from portal.domain.payments.sandbox import NotATestCard, SandboxPaymentClosed
+from portal.domain.payments.acquirers import acquirer_for, sandbox
+from portal.domain.payments.errors import NotATestCard, SandboxPaymentClosed
 from portal.extensions import db
 from portal.htmx import render
 from portal.models import SandboxPayment
@@ -38,7 +38,7 @@ def deliver(url: str, body: bytes, headers: dict[str, str]) -> None:
 
 
 def _acquirer() -> sandbox.Provider:
-    return sandbox.Provider.from_config(current_app.config, db.session)
+    return acquirer_for(sandbox.Provider.name, current_app.config, db.session)
 
 
 def _record(payment_id: str) -> SandboxPayment:
@@ -55,7 +55,7 @@ def _notify(acquirer: sandbox.Provider, record: SandboxPayment) -> None:
 
 def _page(record, acquirer, *, status=200, error=None):
     return render(
-        "sandbox_acquirer/pay.html",
+        "payments/sandbox/pay.html",
         status=status,
         record=record,
         state=acquirer.status_of(record),
@@ -116,7 +116,7 @@ def cancel(payment_id: str):
 def confirm_page(payment_id: str):
     record = _record(payment_id)
     acquirer = _acquirer()
-    return render("sandbox_acquirer/confirm.html", record=record, state=acquirer.status_of(record))
+    return render("payments/sandbox/confirm.html", record=record, state=acquirer.status_of(record))
 
 
 @bp.route("/confirm/<payment_id>", methods=["POST"])
