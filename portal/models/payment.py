@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
-from portal.models.types import UTCDateTime
+from portal.models.types import UTCDateTime, enum_type
 
 
 class PaymentStatus(enum.StrEnum):
@@ -36,11 +36,6 @@ class PaymentMethod(enum.StrEnum):
     SBP = "sbp"  # the Faster Payments System, through the acquirer
 
 
-def _enum(cls, length: int = 16) -> sa.Enum:
-    return sa.Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
-
 
 class Payment(Base):
     __tablename__ = "payments"
@@ -56,10 +51,10 @@ class Payment(Base):
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
     amount: Mapped[int] = mapped_column(sa.BigInteger)  # kopecks
     currency: Mapped[str] = mapped_column(sa.String(3), default="RUB")
-    method: Mapped[PaymentMethod] = mapped_column(_enum(PaymentMethod))
+    method: Mapped[PaymentMethod] = mapped_column(enum_type(PaymentMethod))
     provider: Mapped[str] = mapped_column(sa.String(32))
     provider_payment_id: Mapped[str | None] = mapped_column(sa.String(64))
-    status: Mapped[PaymentStatus] = mapped_column(_enum(PaymentStatus))
+    status: Mapped[PaymentStatus] = mapped_column(enum_type(PaymentStatus))
     # One submitted Pay form makes one payment: a double tap or a resent form finds the
     # row it made the first time through this unique key.
     creation_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
