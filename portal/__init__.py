@@ -72,6 +72,8 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.pwa.views import bp as pwa_bp
     from portal.web.services.views import bp as services_bp
     from portal.web.sms_outbox.views import bp as sms_outbox_bp
+    from portal.web.staff import access as staff_access
+    from portal.web.staff.views import bp as staff_bp
     from portal.web.tariffs.views import bp as tariffs_bp
     from portal.web.visits.views import bp as visits_bp
 
@@ -91,7 +93,9 @@ def _register_blueprints(app: Flask) -> None:
         profile_bp,
         pwa_bp,
         sms_outbox_bp,
+        staff_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)
     init_filters(app)
+    staff_access.init_app(app)

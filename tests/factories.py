@@ -3,8 +3,8 @@
 import itertools
 from datetime import date
 
-from portal.domain import ledger, subscribers
-from portal.models import EntryKind, Service, Tariff, TariffKind
+from portal.domain import ledger, staff, subscribers
+from portal.models import EntryKind, Service, StaffRole, Tariff, TariffKind
 
 _numbers = itertools.count(1000)
 PASSWORD = "correct-horse-42"
@@ -59,3 +59,21 @@ def create_subscriber(
     session.flush()
     session.refresh(new.account)
     return new
+
+
+STAFF_PASSWORD = "staff-password-2026"
+
+
+def create_staff(session, *, role=StaffRole.OPERATOR, login=None, password=STAFF_PASSWORD):
+    """A member of the provider's staff with a known password."""
+    n = next(_numbers)
+    new = staff.create_staff(
+        session,
+        login=login or f"staff{n}",
+        name=f"Сотрудник {n}",
+        role=role,
+        password=password,
+        actor="test",
+    )
+    session.flush()
+    return new.member

@@ -11,6 +11,11 @@ def person_actor(person_id: int) -> str:
     return f"person:{person_id}"
 
 
+def staff_actor(staff_id: int) -> str:
+    """How an audit event names a member of the provider's staff who acted."""
+    return f"staff:{staff_id}"
+
+
 def record(
     db: Session,
     event: str,

@@ -46,6 +46,15 @@ def sign_in(page: Page, demo) -> None:
     expect(page.locator("#balance")).to_be_visible()
 
 
+def sign_in_to_console(page: Page, demo) -> None:
+    """The staff console's sign-in, as the demo administrator."""
+    page.goto("/staff/login")
+    page.fill("#login", demo.staff_login)
+    page.fill("#password", demo.staff_password)
+    page.click("#staff-login-form button[type=submit]")
+    page.wait_for_url(demo.url + "/staff/")
+
+
 def sign_out(page: Page, demo) -> None:
     page.click("form[data-sign-out] button")
     page.wait_for_url(demo.url + "/login")

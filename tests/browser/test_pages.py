@@ -10,6 +10,7 @@ from tests.browser.helpers import (
     phone_only,
     save_screenshot,
     sign_in,
+    sign_in_to_console,
 )
 from tools.browser import PHONE, wait_for_service_worker
 
@@ -21,12 +22,13 @@ SIGNED_OUT_PAGES = [
     ("recover-sent", "/recover/sent"),
     ("sms-outbox", "/demo/sms/"),
     ("not-found", "/no-such-page"),
+    ("staff-login", "/staff/login"),
 ]
 
 
 def visit_every_page(page: Page, demo):
-    """Yield (name, path) with the page loaded: signed out first, then signed in, then
-    the offline page as the worker shows it."""
+    """Yield (name, path) with the page loaded: signed out first, then signed in, the
+    staff console, then the offline page as the worker shows it."""
     for name, path in SIGNED_OUT_PAGES:
         page.goto(path)
         yield name, path
@@ -35,6 +37,8 @@ def visit_every_page(page: Page, demo):
     for name, path in SIGNED_IN_PAGES:
         page.goto(path)
         yield name, path
+    sign_in_to_console(page, demo)
+    yield "staff-console", "/staff/"
     page.context.set_offline(True)
     page.goto("/")
     expect(page.locator("#last-known")).to_be_visible()
