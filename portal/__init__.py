@@ -74,6 +74,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.sms_outbox.views import bp as sms_outbox_bp
     from portal.web.staff import access as staff_access
     from portal.web.staff.views import bp as staff_bp
+    from portal.web.subscribers.staff import bp as subscribers_staff_bp
     from portal.web.tariffs.views import bp as tariffs_bp
     from portal.web.visits.views import bp as visits_bp
 
@@ -94,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
         pwa_bp,
         sms_outbox_bp,
         staff_bp,
+        subscribers_staff_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)

@@ -96,6 +96,18 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_LOGIN_LIMIT_ADDRESS": os.environ.get("PORTAL_LOGIN_LIMIT_ADDRESS", "20 per hour"),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": False,
+        # The districts accounts belong to (technicians are dispatched by district).
+        "PORTAL_DISTRICTS": tuple(
+            d.strip()
+            for d in os.environ.get(
+                "PORTAL_DISTRICTS",
+                "Ялта-центр,Массандра,Ливадия,Гаспра,Кореиз,Алупка,Гурзуф,Никита",
+            ).split(",")
+            if d.strip()
+        ),
+        # Where subscribers reach the portal, e.g. https://my.1city.org: printed on the
+        # credentials sheet (never taken from a request's Host header).
+        "PORTAL_PUBLIC_URL": (os.environ.get("PORTAL_PUBLIC_URL") or "").rstrip("/"),
         # The staff console: how long an idle session lives, sign-in failures per address.
         "PORTAL_STAFF_SESSION_IDLE": timedelta(hours=_env_int("PORTAL_STAFF_SESSION_HOURS", 8)),
         "PORTAL_STAFF_LOGIN_LIMIT_ADDRESS": os.environ.get(

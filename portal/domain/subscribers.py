@@ -11,13 +11,35 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.domain import audit, credentials, phones
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput, NotFound
-from portal.models import Account, Person, Service, Subscription, Tariff
+from portal.models import Account, Person, Service, Subscription, Tariff, TariffKind
 
 CONTRACT_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/-]{0,31}$")
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 NAME_MAX = 200
 ADDRESS_MAX = 300
+DISTRICT_MAX = 64
 PASSWORD_MIN = 8
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What a new contract may include: the tariffs and add-ons offered today."""
+
+    internet: list[Tariff]
+    tv: list[Tariff]
+    addons: list[Service]
+
+
+def offered_catalogue(db: Session) -> Catalogue:
+    tariffs = db.scalars(
+        sa.select(Tariff).where(Tariff.is_public).order_by(Tariff.monthly_price, Tariff.name)
+    ).all()
+    addons = db.scalars(sa.select(Service).where(Service.is_public).order_by(Service.name)).all()
+    return Catalogue(
+        internet=[t for t in tariffs if t.kind is TariffKind.INTERNET],
+        tv=[t for t in tariffs if t.kind is TariffKind.TV],
+        addons=list(addons),
+    )
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,7 @@ def create_subscriber(
     login: str | None = None,
     password: str | None = None,
     address: str = "",
+    district: str = "",
     personal_account: str | None = None,
     tariff_codes: tuple[str, ...] = (),
     service_codes: tuple[str, ...] = (),
@@ -54,6 +77,8 @@ def create_subscriber(
         raise InvalidInput(f"name: 1 to {NAME_MAX} characters")
     if len(address) > ADDRESS_MAX:
         raise InvalidInput(f"address: up to {ADDRESS_MAX} characters")
+    if len(district.strip()) > DISTRICT_MAX:
+        raise InvalidInput(f"district: up to {DISTRICT_MAX} characters")
     phone_e164 = phones.to_e164(phone)
     if password is not None and not PASSWORD_MIN <= len(password) <= credentials.PASSWORD_MAX:
         raise InvalidInput(f"password: {PASSWORD_MIN} to {credentials.PASSWORD_MAX} characters")
@@ -77,6 +102,7 @@ def create_subscriber(
                 person,
                 contract_number=contract_number,
                 address=address,
+                district=district,
                 personal_account=personal_account,
                 tariff_codes=tariff_codes,
                 service_codes=service_codes,
@@ -103,6 +129,7 @@ def add_account(
     *,
     contract_number: str,
     address: str = "",
+    district: str = "",
     personal_account: str | None = None,
     tariff_codes: tuple[str, ...] = (),
     service_codes: tuple[str, ...] = (),
@@ -116,6 +143,7 @@ def add_account(
         contract_number=contract_number.strip(),
         personal_account=(personal_account or contract_number).strip(),
         address=address.strip(),
+        district=district.strip(),
         balance=0,
         created_at=clock.now(),
     )

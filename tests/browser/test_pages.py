@@ -39,6 +39,8 @@ def visit_every_page(page: Page, demo):
         yield name, path
     sign_in_to_console(page, demo)
     yield "staff-console", "/staff/"
+    page.goto("/staff/subscribers/new")
+    yield "staff-onboarding", "/staff/subscribers/new"
     page.context.set_offline(True)
     page.goto("/")
     expect(page.locator("#last-known")).to_be_visible()

@@ -1,4 +1,4 @@
-"""staff accounts; people.is_operator goes (staff have their own table)
+"""staff accounts; people.is_operator goes (staff have their own table); accounts.district
 
 Revision ID: 0004
 Revises: 0003
@@ -67,8 +67,16 @@ def upgrade() -> None:
     with op.batch_alter_table("people", schema=None) as batch_op:
         batch_op.drop_column("is_operator")
 
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("district", sa.String(length=64), server_default="", nullable=False)
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_column("district")
+
     with op.batch_alter_table("people", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("is_operator", sa.Boolean(), nullable=False, server_default=sa.false())

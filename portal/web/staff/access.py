@@ -105,6 +105,15 @@ def role_label(role: StaffRole) -> str:
     return str(ROLE_LABELS[role])
 
 
+def may_open(endpoint: str) -> bool:
+    """Whether the signed-in member's role opens a staff page (for links to it)."""
+    member = current_staff()
+    view = current_app.view_functions.get(endpoint)
+    roles = getattr(view, "staff_roles", None)
+    return member is not None and roles is not None and staff.may(member.role, roles)
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(role_label, "staff_role")
     app.add_template_global(current_staff)
+    app.add_template_global(may_open)
