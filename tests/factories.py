@@ -3,7 +3,7 @@
 import itertools
 from datetime import date
 
-from portal.domain import ledger, staff, subscribers
+from portal.domain import ledger, staff, subscribers, totp
 from portal.models import EntryKind, Service, StaffRole, Tariff, TariffKind
 
 _numbers = itertools.count(1000)
@@ -64,8 +64,11 @@ def create_subscriber(
 STAFF_PASSWORD = "staff-password-2026"
 
 
-def create_staff(session, *, role=StaffRole.OPERATOR, login=None, password=STAFF_PASSWORD):
-    """A member of the provider's staff with a known password."""
+def create_staff(
+    session, *, role=StaffRole.OPERATOR, login=None, password=STAFF_PASSWORD, totp_secret=None
+):
+    """A member of the provider's staff with a known password; an admin is enrolled in
+    two-step sign-in unless `totp_secret` says otherwise ("" for not enrolled)."""
     n = next(_numbers)
     new = staff.create_staff(
         session,
@@ -75,5 +78,8 @@ def create_staff(session, *, role=StaffRole.OPERATOR, login=None, password=STAFF
         password=password,
         actor="test",
     )
+    if totp_secret is None and role is StaffRole.ADMIN:
+        totp_secret = totp.new_secret()
+    new.member.totp_secret = totp_secret or None
     session.flush()
     return new.member

@@ -1,4 +1,4 @@
-"""The provider's staff: accounts, roles, sign-in and sessions of the console.
+"""The provider's staff: accounts, roles, sign-in with a second factor, and sessions.
 
 Staff sessions mirror the subscribers' (portal.domain.credentials): the cookie carries a
 random token, the table only its hash, so ending a session here ends it for any copy of
@@ -15,14 +15,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, credentials
+from portal.domain import audit, credentials, totp
 from portal.domain.errors import DuplicateLogin, InvalidInput
-from portal.models import StaffMember, StaffRole, StaffSession
+from portal.models import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 NAME_MAX = 200
 PASSWORD_MIN = 12  # staff can move money and credentials: longer than a subscriber's
 GENERATED_LENGTH = 16
+# Wrong codes after the password before the half-open session ends (password again).
+MAX_CODE_FAILURES = 5
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,20 @@ def find_by_login(db: Session, login: str) -> StaffMember | None:
     )
 
 
+def needs_second_factor(member: StaffMember) -> bool:
+    """Enrolled members always give a code; an admin must enrol before anything else."""
+    return member.totp_secret is not None or member.role is StaffRole.ADMIN
+
+
 @dataclass(frozen=True)
 class StaffSignIn:
-    member: StaffMember
+    session: StaffSession
     token: str  # goes into the cookie; never stored
+
+    @property
+    def verified(self) -> bool:
+        """False: a code (or enrolment) is still to come."""
+        return self.session.verified
 
 
 def sign_in(
@@ -109,19 +121,88 @@ def sign_in(
         return None
     token = secrets.token_urlsafe(32)
     moment = clock.now()
-    db.add(
-        StaffSession(
-            staff_id=member.id,
-            token_hash=credentials.token_hash(token),
-            created_at=moment,
-            last_seen_at=moment,
-            expires_at=moment + lifetime,
-            address=(address or "")[:64] or None,
-            user_agent=(user_agent or "")[:300] or None,
+    verified = not needs_second_factor(member)
+    record = StaffSession(
+        staff_id=member.id,
+        token_hash=credentials.token_hash(token),
+        created_at=moment,
+        last_seen_at=moment,
+        expires_at=moment + lifetime,
+        address=(address or "")[:64] or None,
+        user_agent=(user_agent or "")[:300] or None,
+        verified=verified,
+    )
+    db.add(record)
+    db.flush()
+    event = "staff.signed_in" if verified else "staff.password_accepted"
+    audit.record(db, event, actor=audit.staff_actor(member.id), address=address)
+    return StaffSignIn(record, token)
+
+
+def check_code(db: Session, record: StaffSession, code: str, *, address: str | None) -> bool:
+    """The second step: an authenticator code (never one already used) or a recovery
+    code. Right: the session is signed in. Wrong: counted; too many end the session."""
+    member = record.staff
+    moment = clock.now()
+    factor = None
+    step = totp.matching_step(member.totp_secret, code, moment, member.totp_last_step)
+    if step is not None:
+        member.totp_last_step = step
+        factor = "totp"
+    elif _use_recovery_code(db, member, code, moment):
+        factor = "recovery_code"
+    actor = audit.staff_actor(member.id)
+    if factor is None:
+        record.code_failures += 1
+        audit.record(db, "staff.code_failed", actor=actor, address=address)
+        if record.code_failures >= MAX_CODE_FAILURES:
+            record.ended_at = moment
+        return False
+    record.verified = True
+    audit.record(db, "staff.signed_in", actor=actor, address=address, factor=factor)
+    return True
+
+
+def _use_recovery_code(db: Session, member: StaffMember, code: str, moment) -> bool:
+    digest = credentials.token_hash(totp.normalised_recovery_code(code))
+    found = db.scalar(
+        sa.select(StaffRecoveryCode).where(
+            StaffRecoveryCode.staff_id == member.id,
+            StaffRecoveryCode.code_hash == digest,
+            StaffRecoveryCode.used_at.is_(None),
         )
     )
-    audit.record(db, "staff.signed_in", actor=audit.staff_actor(member.id), address=address)
-    return StaffSignIn(member, token)
+    if found is None:
+        return False
+    found.used_at = moment
+    return True
+
+
+def enrol(
+    db: Session, record: StaffSession, secret: str, code: str, *, address: str | None
+) -> list[str] | None:
+    """Turn on the second factor with the key the member's app now holds, proven by a
+    code from it; the session counts as signed in. Returns the recovery codes (shown
+    once; only their hashes are kept), or None for a wrong code."""
+    member = record.staff
+    step = totp.matching_step(secret, code, clock.now(), None)
+    if step is None:
+        audit.record(db, "staff.totp_enrol_failed", actor=audit.staff_actor(member.id))
+        return None
+    member.totp_secret = secret
+    member.totp_last_step = step
+    db.execute(sa.delete(StaffRecoveryCode).where(StaffRecoveryCode.staff_id == member.id))
+    codes = totp.new_recovery_codes()
+    db.add_all(
+        StaffRecoveryCode(staff_id=member.id, code_hash=credentials.token_hash(c)) for c in codes
+    )
+    was_verified = record.verified
+    record.verified = True
+    actor = audit.staff_actor(member.id)
+    audit.record(db, "staff.totp_enrolled", actor=actor, address=address)
+    if not was_verified:
+        audit.record(db, "staff.signed_in", actor=actor, address=address, factor="enrolment")
+    return codes
 
 
 # Sliding expiry is written at most this often, so a page view rarely writes.

@@ -10,7 +10,7 @@ from portal.models.person import LoginSession, Person
 from portal.models.recovery import PasswordRecovery, PhoneChange
 from portal.models.sandbox import SandboxPayment
 from portal.models.sms import SmsMessage, SmsStatus
-from portal.models.staff import StaffMember, StaffRole, StaffSession
+from portal.models.staff import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 from portal.models.subscription import Subscription
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "SmsMessage",
     "SmsStatus",
     "StaffMember",
+    "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",
     "Subscription",

@@ -26,6 +26,12 @@ SIGNED_OUT_PAGES = [
 ]
 
 
+STAFF_PAGES = [
+    ("staff-onboarding", "/staff/subscribers/new"),
+    ("staff-enrol", "/staff/totp"),
+]
+
+
 def visit_every_page(page: Page, demo):
     """Yield (name, path) with the page loaded: signed out first, then signed in, the
     staff console, then the offline page as the worker shows it."""
@@ -39,8 +45,9 @@ def visit_every_page(page: Page, demo):
         yield name, path
     sign_in_to_console(page, demo)
     yield "staff-console", "/staff/"
-    page.goto("/staff/subscribers/new")
-    yield "staff-onboarding", "/staff/subscribers/new"
+    for name, path in STAFF_PAGES:
+        page.goto(path)
+        yield name, path
     page.context.set_offline(True)
     page.goto("/")
     expect(page.locator("#last-known")).to_be_visible()

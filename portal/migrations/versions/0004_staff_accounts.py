@@ -1,8 +1,9 @@
-"""staff accounts; people.is_operator goes (staff have their own table); accounts.district
+"""staff accounts (second factor, recovery codes); people.is_operator goes (staff have
+their own table); accounts.district
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-30 04:58:13.532633
+Create Date: 2026-11-30 05:17:01.059434
 """
 
 import sqlalchemy as sa
@@ -39,9 +40,30 @@ def upgrade() -> None:
         sa.Column("locale", sa.String(length=8), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("totp_secret", sa.String(length=64), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_members")),
         sa.UniqueConstraint("login", name=op.f("uq_staff_members_login")),
     )
+    op.create_table(
+        "staff_recovery_codes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("staff_id", sa.Integer(), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["staff_id"],
+            ["staff_members.id"],
+            name=op.f("fk_staff_recovery_codes_staff_id_staff_members"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_recovery_codes")),
+        sa.UniqueConstraint("code_hash", name=op.f("uq_staff_recovery_codes_code_hash")),
+    )
+    with op.batch_alter_table("staff_recovery_codes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_staff_recovery_codes_staff_id"), ["staff_id"], unique=False
+        )
+
     op.create_table(
         "staff_sessions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -53,6 +75,8 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("address", sa.String(length=64), nullable=True),
         sa.Column("user_agent", sa.String(length=300), nullable=True),
+        sa.Column("verified", sa.Boolean(), nullable=False),
+        sa.Column("code_failures", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["staff_id"],
             ["staff_members.id"],
@@ -64,26 +88,30 @@ def upgrade() -> None:
     with op.batch_alter_table("staff_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_staff_sessions_staff_id"), ["staff_id"], unique=False)
 
-    with op.batch_alter_table("people", schema=None) as batch_op:
-        batch_op.drop_column("is_operator")
-
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("district", sa.String(length=64), server_default="", nullable=False)
         )
 
+    with op.batch_alter_table("people", schema=None) as batch_op:
+        batch_op.drop_column("is_operator")
+
 
 def downgrade() -> None:
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.drop_column("district")
-
     with op.batch_alter_table("people", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("is_operator", sa.Boolean(), nullable=False, server_default=sa.false())
         )
 
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_column("district")
+
     with op.batch_alter_table("staff_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_sessions_staff_id"))
 
     op.drop_table("staff_sessions")
+    with op.batch_alter_table("staff_recovery_codes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_staff_recovery_codes_staff_id"))
+
+    op.drop_table("staff_recovery_codes")
     op.drop_table("staff_members")

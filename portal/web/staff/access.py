@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from portal.domain import staff
 from portal.extensions import db
 from portal.htmx import hx_redirect, is_htmx
-from portal.models import StaffMember, StaffRole
+from portal.models import StaffMember, StaffRole, StaffSession
 
 COOKIE = "portal_staff"
 COOKIE_PATH = "/staff/"
@@ -21,15 +21,27 @@ PUBLIC: frozenset[StaffRole] = frozenset()
 EVERY_ROLE = frozenset(StaffRole)
 
 
-def current_staff() -> StaffMember | None:
-    """The signed-in member, read once per request from the staff cookie."""
-    if "staff_member" not in g:
+def staff_session() -> StaffSession | None:
+    """The live staff session of this browser, signed in or still waiting for its second
+    factor; read once per request from the staff cookie."""
+    if "staff_session" not in g:
         token = request.cookies.get(COOKIE, "")
         record = staff.resume_session(db.session, token, idle=session_idle()) if token else None
         if record is not None:
             db.session.commit()
-        g.staff_member = record.staff if record is not None else None
-    return g.staff_member
+        g.staff_session = record
+    return g.staff_session
+
+
+def current_staff() -> StaffMember | None:
+    """The signed-in member: both factors passed (or none needed)."""
+    record = staff_session()
+    return record.staff if record is not None and record.verified else None
+
+
+def second_step_endpoint(record: StaffSession) -> str:
+    """Where a half-open session goes: the code, or enrolment for an admin without one."""
+    return "staff.code" if record.staff.totp_secret else "staff.enrol"
 
 
 def session_idle():
@@ -44,10 +56,12 @@ def requires_roles(*roles: StaffRole):
     def decorate(view):
         @wraps(view)
         def checked(*args, **kwargs):
-            member = current_staff()
-            if member is None:
+            record = staff_session()
+            if record is None:
                 return _to_sign_in()
-            if not staff.may(member.role, allowed):
+            if not record.verified:
+                return redirect(url_for(second_step_endpoint(record)))
+            if not staff.may(record.staff.role, allowed):
                 abort(403)
             return view(*args, **kwargs)
 
@@ -61,6 +75,19 @@ def public(view):
     """A staff route anyone may open (the sign-in page)."""
     view.staff_roles = PUBLIC
     return view
+
+
+def second_step(view):
+    """A route of the sign-in's second step: any role, a session that may be half-open."""
+
+    @wraps(view)
+    def checked(*args, **kwargs):
+        if staff_session() is None:
+            return _to_sign_in()
+        return view(*args, **kwargs)
+
+    checked.staff_roles = EVERY_ROLE
+    return checked
 
 
 def _to_sign_in():

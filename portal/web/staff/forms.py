@@ -27,3 +27,14 @@ class StaffLoginForm(Form):
         ],
     )
     next = HiddenField()
+
+
+class CodeForm(Form):
+    code = StringField(
+        _l("Code"),
+        validators=[
+            InputRequired(_l("Enter the code.")),
+            Length(max=32, message=_l("Too long: at most %(max)d characters.")),
+            printable,
+        ],
+    )
