@@ -1,5 +1,6 @@
 """Audit events for everything that changes money or credentials."""
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -41,3 +42,15 @@ def record(
     )
     db.add(entry)
     return entry
+
+
+def latest_about(db: Session, person_id: int, account_id: int, limit: int) -> list[AuditEvent]:
+    """The newest events about a person or one of their accounts (the staff's card)."""
+    return list(
+        db.scalars(
+            sa.select(AuditEvent)
+            .where(sa.or_(AuditEvent.person_id == person_id, AuditEvent.account_id == account_id))
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )

@@ -191,3 +191,34 @@ def accounts_of(db: Session, person_id: int) -> list[Account]:
     return list(
         db.scalars(sa.select(Account).where(Account.person_id == person_id).order_by(Account.id))
     )
+
+
+SEARCH_MAX = 50
+
+
+def search(db: Session, text: str, *, limit: int = SEARCH_MAX) -> list[Account]:
+    """Accounts whose contract starts with the text, or whose holder's name, phone (any
+    spelling, any part of its digits) or address holds it; the newest first."""
+    text = " ".join(text.split())[:100]
+    if len(text) < 2:
+        return []
+    needle = text.lower()
+    conditions = [
+        Account.contract_number.startswith(text, autoescape=True),
+        sa.func.lower(Person.name).contains(needle, autoescape=True),
+        sa.func.lower(Account.address).contains(needle, autoescape=True),
+    ]
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 4:
+        # 8 978 ... and +7 978 ... are the same number: match after the country code.
+        tail = digits[1:] if len(digits) == 11 and digits[0] in "78" else digits
+        conditions.append(Person.phone.contains(tail, autoescape=True))
+    return list(
+        db.scalars(
+            sa.select(Account)
+            .join(Person, Person.id == Account.person_id)
+            .where(sa.or_(*conditions))
+            .order_by(Account.id.desc())
+            .limit(limit)
+        )
+    )

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from flask import Flask, current_app, url_for
 from flask_babel import format_currency, format_date, format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
 
 from portal.domain import phones
+from portal.models import AccountStatus, EntryKind
 
 
 def rub(kopecks: int) -> str:
@@ -71,7 +73,31 @@ def branding() -> dict:
     }
 
 
+_ACCOUNT_STATUSES = {
+    AccountStatus.ACTIVE: _l("Active"),
+    AccountStatus.BLOCKED: _l("Blocked for debt"),
+    AccountStatus.SUSPENDED: _l("Suspended"),
+}
+_ENTRY_KINDS = {
+    EntryKind.PAYMENT: _l("Payment"),
+    EntryKind.CHARGE: _l("Charge"),
+    EntryKind.REFUND: _l("Refund"),
+    EntryKind.CREDIT: _l("Credit"),
+    EntryKind.CORRECTION: _l("Correction"),
+}
+
+
+def account_status(status: AccountStatus) -> str:
+    return str(_ACCOUNT_STATUSES[status])
+
+
+def entry_kind(kind: EntryKind) -> str:
+    return str(_ENTRY_KINDS[kind])
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_filter(account_status)
+    app.add_template_filter(entry_kind)
     app.add_template_filter(rub)
     app.add_template_filter(rub_plain)
     app.add_template_filter(day)

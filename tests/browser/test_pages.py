@@ -29,6 +29,8 @@ SIGNED_OUT_PAGES = [
 STAFF_PAGES = [
     ("staff-onboarding", "/staff/subscribers/new"),
     ("staff-enrol", "/staff/totp"),
+    ("staff-search", "/staff/subscribers/?q=%D0%98%D0%B2"),
+    ("staff-card", "/staff/subscribers/1"),
 ]
 
 

@@ -1,7 +1,7 @@
 """The onboarding form: what the contract says about the new subscriber."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectField, SelectMultipleField, StringField
+from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -68,3 +68,25 @@ class OnboardingForm(Form):
         offered = {code for code, _label in field.choices}
         if any(code not in offered for code in field.data or ()):
             raise ValidationError(_l("Choose add-ons from the list."))
+
+
+class CorrectionForm(Form):
+    amount = StringField(
+        _l("Sum, ₽ (minus to take off)"),
+        validators=[
+            InputRequired(_l("Enter the sum.")),
+            Length(max=32, message=_l("Too long: at most %(max)d characters.")),
+        ],
+    )
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            InputRequired(_l("Say why the balance is corrected.")),
+            Length(max=300, message=_l("Too long: at most %(max)d characters.")),
+            printable,
+        ],
+    )
+    # One key per form shown: a double click or a resent form corrects once.
+    key = HiddenField(
+        validators=[InputRequired(), Length(min=16, max=64), Regexp(r"^[A-Za-z0-9_-]+$")]
+    )

@@ -1,19 +1,94 @@
-"""Onboarding at contract signing: the account, and the credentials sheet to print."""
+"""Subscribers in the console: onboarding at contract signing with the credentials sheet
+to print, finding a subscriber, the subscriber's card, balance corrections."""
+
+import secrets
 
 import segno
-from flask import Blueprint, current_app, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 
 from portal import clock
-from portal.domain import audit, subscribers
+from portal.domain import audit, ledger, sms, subscribers
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
-from portal.extensions import db
+from portal.domain.payments import amounts
+from portal.domain.payments.base import AmountError
+from portal.extensions import client_address, db
 from portal.htmx import render
-from portal.models import StaffRole
+from portal.models import Account, StaffRole
 from portal.web.staff.access import current_staff, requires_roles
-from portal.web.subscribers.forms import OnboardingForm
+from portal.web.subscribers.forms import CorrectionForm, OnboardingForm
 
 bp = Blueprint("subscribers_staff", __name__, url_prefix="/staff/subscribers")
+
+# Who looks subscribers up and opens their cards; who corrects balances.
+READERS = (StaffRole.OPERATOR, StaffRole.ACCOUNTANT, StaffRole.DISPATCHER)
+CARD_ENTRIES = 20
+CARD_EVENTS = 30
+
+
+@bp.route("/")
+@requires_roles(*READERS)
+def search():
+    """Find a subscriber by contract, name, phone or address, from a part of it."""
+    query = request.args.get("q", "")[:100]
+    found = subscribers.search(db.session, query)
+    return render("subscribers/staff/search.html", block="results", query=query, found=found)
+
+
+def _account_or_404(account_id: int) -> Account:
+    account = db.session.get(Account, account_id)
+    if account is None:
+        abort(404)
+    return account
+
+
+@bp.route("/<int:account_id>")
+@requires_roles(*READERS)
+def card(account_id: int):
+    """What the subscriber sees and what happened to the account, for the staff."""
+    account = _account_or_404(account_id)
+    return _card(account, CorrectionForm(key=secrets.token_urlsafe(16)))
+
+
+def _card(account: Account, form: "CorrectionForm", status: int = 200):
+    return render(
+        "subscribers/staff/card.html",
+        status=status,
+        account=account,
+        entries=ledger.latest(db.session, account.id, CARD_ENTRIES),
+        events=audit.latest_about(db.session, account.person_id, account.id, CARD_EVENTS),
+        messages=sms.latest_to(db.session, account.person_id, CARD_EVENTS),
+        form=form,
+    )
+
+
+@bp.route("/<int:account_id>/correction", methods=["POST"])
+@requires_roles(StaffRole.OPERATOR)
+def correct(account_id: int):
+    """Correct the balance by a signed sum, with a reason: a ledger entry, never an edit."""
+    account = _account_or_404(account_id)
+    form = CorrectionForm()
+    if not form.validate_on_submit():
+        return _card(account, form, status=400)
+    try:
+        amount = amounts.parse_amount(form.amount.data.lstrip("+-−"), minimum=1)
+    except AmountError:
+        form.amount.errors.append(_("Type a sum like 150 or -150,50."))
+        return _card(account, form, status=400)
+    if form.amount.data.strip().startswith(("-", "−")):
+        amount = -amount
+    ledger.correct(
+        db.session,
+        account.id,
+        amount,
+        reason=form.reason.data,
+        key="correction:" + form.key.data,
+        actor=audit.staff_actor(current_staff().id),
+        address=client_address(),
+    )
+    db.session.commit()
+    flash(_("The balance is corrected."))
+    return redirect(url_for("subscribers_staff.card", account_id=account.id), 303)
 
 
 def _form() -> OnboardingForm:
