@@ -75,6 +75,9 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.promos.views import bp as promos_bp
     from portal.web.pwa.views import bp as pwa_bp
     from portal.web.sms.views import bp as sms_bp
+    from portal.web.staff import access as staff_access
+    from portal.web.staff.views import bp as staff_bp
+    from portal.web.subscribers.staff import bp as subscribers_staff_bp
     from portal.web.tariffs.views import bp as tariffs_bp
     from portal.web.visits.views import bp as visits_bp
 
@@ -94,7 +97,10 @@ def _register_blueprints(app: Flask) -> None:
         profile_bp,
         pwa_bp,
         sms_bp,
+        staff_bp,
+        subscribers_staff_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)
     init_filters(app)
+    staff_access.init_app(app)

@@ -3,6 +3,7 @@
 portal demo                 migrate, load demo data (once), serve on 127.0.0.1:5000
 portal db upgrade           apply the migrations (Flask-Migrate)
 portal subscriber add ...   create an account as a contract is signed
+portal staff add ...        create a staff account for the console (the first admin)
 portal billing run          charge the day's share of every subscription
 portal sms outbox           the latest text messages (sealed texts opened in demo/dev only)
 portal sms deliver          send the due text messages now
@@ -20,9 +21,10 @@ from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
 from portal import clock, config
-from portal.domain import billing, subscribers
+from portal.domain import billing, staff, subscribers
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
 from portal.extensions import db
+from portal.models import StaffRole
 
 
 def _create_app() -> Flask:
@@ -54,11 +56,16 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         upgrade(directory=app.extensions["migrate"].directory)
         today = clock.local_today(app.config["PORTAL_TIMEZONE"])
         created = demo.load(db.session, today=today)
+        demo.load_staff(db.session)
         db.session.commit()
     click.echo("Demo data loaded." if created else "Demo data already present: kept as is.")
     click.echo(f"Portal: http://{host}:{port}/")
     click.echo(f"Sign in with login: {demo.DEMO_LOGIN}  password: {demo.DEMO_PASSWORD}")
     click.echo(f"(or contract number {demo.DEMO_CONTRACT} and the same password)")
+    click.echo(
+        f"Staff console: http://{host}:{port}/staff/  login: {demo.DEMO_ADMIN_LOGIN}  "
+        f"password: {demo.DEMO_ADMIN_PASSWORD}"
+    )
     if no_serve:
         return
     # Werkzeug's server is plenty for a demo; production runs gunicorn (see README).
@@ -118,6 +125,39 @@ def subscriber_add(
     click.echo(f"Login:    {new.person.login}")
     click.echo(f"Password: {new.password}")
     click.echo("The password is shown only now: print it in the contract.")
+
+
+@click.group("staff")
+def staff_group() -> None:
+    """Staff accounts of the console."""
+
+
+@staff_group.command("add")
+@click.option("--login", required=True, help="Login for the console.")
+@click.option("--name", required=True, help="Full name.")
+@click.option(
+    "--role", required=True, type=click.Choice([r.value for r in StaffRole]), help="What they do."
+)
+@click.option("--password", default=None, help="Password (default: generated and printed).")
+@with_appcontext
+def staff_add(login, name, role, password) -> None:
+    """Create a staff account (the first admin is made this way)."""
+    try:
+        new = staff.create_staff(
+            db.session, login=login, name=name, role=role, password=password, actor="cli"
+        )
+    except DuplicateLogin:
+        db.session.rollback()
+        raise click.ClickException(f"login {login} is already taken") from None
+    except InvalidInput as exc:
+        db.session.rollback()
+        raise click.ClickException(f"invalid {exc}") from None
+    db.session.commit()
+    click.echo(f"Staff:    {new.member.name} ({new.member.role.value})")
+    click.echo(f"Login:    {new.member.login}")
+    if password is None:
+        click.echo(f"Password: {new.password}")
+        click.echo("The password is shown only now.")
 
 
 @click.group("billing")
@@ -245,7 +285,14 @@ def payments_reconcile() -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (subscriber_group, billing_group, sms_group, worker_command, payments_group):
+    for command in (
+        subscriber_group,
+        staff_group,
+        billing_group,
+        sms_group,
+        worker_command,
+        payments_group,
+    ):
         app.cli.add_command(command)
 
 

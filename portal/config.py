@@ -97,6 +97,20 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_LOGIN_LIMIT_ADDRESS": os.environ.get("PORTAL_LOGIN_LIMIT_ADDRESS", "20 per hour"),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": False,
+        # The districts accounts belong to (technicians are dispatched by district).
+        "PORTAL_DISTRICTS": tuple(
+            d.strip()
+            for d in os.environ.get(
+                "PORTAL_DISTRICTS",
+                "Ялта-центр,Массандра,Ливадия,Гаспра,Кореиз,Алупка,Гурзуф,Никита",
+            ).split(",")
+            if d.strip()
+        ),
+        # The staff console: how long an idle session lives, sign-in failures per address.
+        "PORTAL_STAFF_SESSION_IDLE": timedelta(hours=_env_int("PORTAL_STAFF_SESSION_HOURS", 8)),
+        "PORTAL_STAFF_LOGIN_LIMIT_ADDRESS": os.environ.get(
+            "PORTAL_STAFF_LOGIN_LIMIT_ADDRESS", "10 per 15 minutes"
+        ),
         # Password recovery by SMS
         "PORTAL_RECOVERY_TTL_MINUTES": _env_int("PORTAL_RECOVERY_TTL_MINUTES", 15),
         "PORTAL_RECOVERY_MAX_FAILURES": _env_int("PORTAL_RECOVERY_MAX_FAILURES", 5),

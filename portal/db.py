@@ -27,6 +27,10 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING)
 
 
+def _lower(text):
+    return text.lower() if isinstance(text, str) else text
+
+
 def make_engine(url: str) -> sa.Engine:
     """An engine with the settings each backend needs."""
     if not url.startswith("sqlite"):
@@ -42,6 +46,8 @@ def make_engine(url: str) -> sa.Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        # SQLite's own lower() knows only ASCII; searches by a Russian name need it all.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @sa.event.listens_for(engine, "before_cursor_execute")
     def _sqlite_begin_when_writing(conn, cursor, statement, parameters, context, executemany):

@@ -9,13 +9,14 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.domain import billing, ledger, subscribers
+from portal.domain import billing, ledger, staff, subscribers
 from portal.models import (
     Account,
     AccountStatus,
     EntryKind,
     Person,
     Service,
+    StaffRole,
     Tariff,
     TariffKind,
 )
@@ -23,6 +24,8 @@ from portal.models import (
 DEMO_LOGIN = "demo"
 DEMO_PASSWORD = "onecity-demo"
 DEMO_CONTRACT = "100001"
+DEMO_ADMIN_LOGIN = "admin"
+DEMO_ADMIN_PASSWORD = "onecity-admin-demo"
 HISTORY_DAYS = 92
 
 TARIFFS = [
@@ -124,6 +127,21 @@ def load(db: Session, today: date) -> bool:
     db.flush()
     _replay_history(db, start, today, monthly_payments)
     _suspend(db, SUSPENDED)
+    return True
+
+
+def load_staff(db: Session) -> bool:
+    """The demo's console administrator, unless there is one; True when made now."""
+    if staff.find_by_login(db, DEMO_ADMIN_LOGIN) is not None:
+        return False
+    staff.create_staff(
+        db,
+        login=DEMO_ADMIN_LOGIN,
+        name="Администратор (демо)",
+        role=StaffRole.ADMIN,
+        password=DEMO_ADMIN_PASSWORD,
+        actor="demo",
+    )
     return True
 
 

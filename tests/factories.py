@@ -3,8 +3,8 @@
 import itertools
 from datetime import date
 
-from portal.domain import ledger, subscribers
-from portal.models import EntryKind, Service, Tariff, TariffKind
+from portal.domain import ledger, staff, subscribers, totp
+from portal.models import EntryKind, Service, StaffRole, Tariff, TariffKind
 
 _numbers = itertools.count(1000)
 PASSWORD = "correct-horse-42"
@@ -59,3 +59,27 @@ def create_subscriber(
     session.flush()
     session.refresh(new.account)
     return new
+
+
+STAFF_PASSWORD = "staff-password-2026"
+
+
+def create_staff(
+    session, *, role=StaffRole.OPERATOR, login=None, password=STAFF_PASSWORD, totp_secret=None
+):
+    """A member of the provider's staff with a known password; an admin is enrolled in
+    two-step sign-in unless `totp_secret` says otherwise ("" for not enrolled)."""
+    n = next(_numbers)
+    new = staff.create_staff(
+        session,
+        login=login or f"staff{n}",
+        name=f"Сотрудник {n}",
+        role=role,
+        password=password,
+        actor="test",
+    )
+    if totp_secret is None and role is StaffRole.ADMIN:
+        totp_secret = totp.new_secret()
+    new.member.totp_secret = totp_secret or None
+    session.flush()
+    return new.member

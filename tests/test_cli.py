@@ -7,8 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from portal.domain import credentials
-from portal.models import Account, Person
-from tests.factories import create_subscriber, create_tariff
+from portal.models import Account, Person, StaffMember, StaffRole
+from tests.conftest import csrf_from
+from tests.factories import create_staff, create_subscriber, create_tariff
 
 
 def test_subscriber_add_prints_login_and_password_once(runner, session):
@@ -97,3 +98,38 @@ def test_billing_run_refuses_a_bad_date(runner):
     result = runner.invoke(args=["billing", "run", "--date", "2026-13-45"])
     assert result.exit_code == 2
     assert "Invalid value" in result.output
+
+
+def test_staff_add_prints_a_generated_password_that_signs_in(runner, client, session):
+    result = runner.invoke(
+        args=["staff", "add", "--login", "chief", "--name", "Главный", "--role", "admin"]
+    )
+    assert result.exit_code == 0, result.output
+    password = re.search(r"Password: (\S+)", result.output).group(1)
+    assert len(password) >= 16
+    member = session.scalar(sa.select(StaffMember).where(StaffMember.login == "chief"))
+    assert member.role is StaffRole.ADMIN and password not in member.password_hash
+    page = client.get("/staff/login").get_data(as_text=True)
+    answer = client.post(
+        "/staff/login",
+        data={"login": "chief", "password": password, "csrf_token": csrf_from(page)},
+    )
+    assert answer.status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--login", "taken", "--role", "operator"], "login taken is already taken"),
+        (["--login", "new-one", "--role", "boss"], "Invalid value for '--role'"),
+        (["--login", "x", "--role", "operator"], "invalid login"),
+        (["--login", "short-pw", "--role", "operator", "--password", "123"], "invalid password"),
+    ],
+)
+def test_staff_add_refuses_duplicates_and_bad_input(runner, session, args, message):
+    create_staff(session, login="taken")
+    session.commit()
+    result = runner.invoke(args=["staff", "add", "--name", "Кто-то", *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Password" not in result.output

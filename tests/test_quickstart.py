@@ -39,23 +39,20 @@ def test_demo_command_serves_and_its_printed_sign_in_works(tmp_path):
             lines = []
             for line in server.stdout:
                 lines.append(line)
-                if "password:" in line:
+                if line.startswith("Staff console:"):
                     break
             output = "".join(lines)
             assert f"http://127.0.0.1:{port}/" in output, output
             login, password = re.search(r"login: (\S+)\s+password: (\S+)", output).groups()
-            opener = urllib.request.build_opener(
-                urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-            )
-            page = _wait_for(opener, f"http://127.0.0.1:{port}/login")
-            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-            data = urllib.parse.urlencode(
-                {"login": login, "password": password, "csrf_token": token}
-            ).encode()
-            home = opener.open(f"http://127.0.0.1:{port}/login", data=data, timeout=10)
+            home = _sign_in(f"http://127.0.0.1:{port}/login", login, password)
             html = home.read().decode()
             assert home.url == f"http://127.0.0.1:{port}/"
             assert 'id="balance"' in html and "₽" in html
+            staff_login, staff_password = re.search(
+                r"Staff console: \S+\s+login: (\S+)\s+password: (\S+)", output
+            ).groups()
+            console = _sign_in(f"http://127.0.0.1:{port}/staff/login", staff_login, staff_password)
+            assert console.url == f"http://127.0.0.1:{port}/staff/"
         finally:
             server.terminate()
     # A second run keeps what is there.
@@ -64,6 +61,19 @@ def test_demo_command_serves_and_its_printed_sign_in_works(tmp_path):
     )
     assert again.returncode == 0, again.stderr
     assert "already present" in again.stdout
+
+
+def _sign_in(url: str, login: str, password: str):
+    """Post a sign-in form as a browser would, with its own cookies; the final answer."""
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    page = _wait_for(opener, url)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode(
+        {"login": login, "password": password, "csrf_token": token}
+    ).encode()
+    return opener.open(url, data=data, timeout=10)
 
 
 def _wait_for(opener, url: str) -> str:

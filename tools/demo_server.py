@@ -24,6 +24,8 @@ class DemoServer:
     url: str  # no trailing slash: http://127.0.0.1:PORT
     login: str
     password: str
+    staff_login: str  # the console's demo administrator
+    staff_password: str
 
 
 def free_port() -> int:
@@ -52,8 +54,10 @@ def running_demo(folder: Path, **env_overrides: str):
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_until_serving(url, process, log_path)
-        login, password = _sign_in_from(log_path.read_text())
-        yield DemoServer(url=url, login=login, password=password)
+        output = log_path.read_text()
+        login, password = _sign_in_from(output, "Sign in with")
+        staff_login, staff_password = _sign_in_from(output, "Staff console:")
+        yield DemoServer(url, login, password, staff_login, staff_password)
     finally:
         process.terminate()
         try:
@@ -77,8 +81,10 @@ def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path) -> 
             time.sleep(0.2)
 
 
-def _sign_in_from(output: str) -> tuple[str, str]:
-    found = re.search(r"login: (\S+)\s+password: (\S+)", output)
+def _sign_in_from(output: str, line_start: str) -> tuple[str, str]:
+    found = re.search(
+        "^" + re.escape(line_start) + r".*?login: (\S+)\s+password: (\S+)", output, re.M
+    )
     if not found:
         raise RuntimeError("the demo printed no sign-in:\n" + output)
     return found.group(1), found.group(2)

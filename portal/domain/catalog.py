@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.domain import billing
-from portal.models import Account, Service, Subscription, Tariff
+from portal.models import Account, Service, Subscription, Tariff, TariffKind
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,32 @@ def connected(account: Account, day: date) -> Connected:
 _ORDER = {Tariff: (Tariff.kind, Tariff.monthly_price), Service: (Service.monthly_price,)}
 
 
+def public(db: Session, kind: type[Item]) -> list[Item]:
+    """The tariffs or add-ons (`kind`) offered to subscribers, in the order they are listed."""
+    return list(db.scalars(sa.select(kind).where(kind.is_public).order_by(*_ORDER[kind])))
+
+
 def offer(db: Session, account: Account, kind: type[Item], day: date) -> Offer[Item]:
     """The account's tariffs or add-ons (`kind`) on `day`, and the public ones."""
-    catalogue = db.scalars(sa.select(kind).where(kind.is_public).order_by(*_ORDER[kind])).all()
     now = connected(account, day)
-    return Offer(connected=now.tariffs if kind is Tariff else now.addons, catalogue=list(catalogue))
+    return Offer(
+        connected=now.tariffs if kind is Tariff else now.addons, catalogue=public(db, kind)
+    )
+
+
+@dataclass(frozen=True)
+class NewContract:
+    """What a contract being signed may include."""
+
+    internet: list[Tariff]
+    tv: list[Tariff]
+    addons: list[Service]
+
+
+def for_new_contract(db: Session) -> NewContract:
+    tariffs = public(db, Tariff)
+    return NewContract(
+        internet=[t for t in tariffs if t.kind is TariffKind.INTERNET],
+        tv=[t for t in tariffs if t.kind is TariffKind.TV],
+        addons=public(db, Service),
+    )

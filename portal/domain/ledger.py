@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.domain import audit
 from portal.domain.errors import InvalidInput, NotFound
 from portal.models import Account, EntryKind, LedgerEntry
 
@@ -116,3 +117,51 @@ def _lock_account(db: Session, account_id: int) -> Account:
     if account is None:
         raise NotFound(f"account {account_id}")
     return account
+
+
+REASON_MAX = 300
+
+
+def correct(
+    db: Session,
+    account_id: int,
+    amount: int,
+    *,
+    reason: str,
+    key: str,
+    actor: str,
+    address: str | None = None,
+) -> Posted:
+    """A correction by the provider's staff: one entry with its reason, never an edit,
+    and an audit event with the balance before and after. The same `key` (one form)
+    corrects once."""
+    reason = reason.strip()
+    if not reason or len(reason) > REASON_MAX:
+        raise InvalidInput(f"reason: 1 to {REASON_MAX} characters")
+    before = _lock_account(db, account_id).balance
+    posted = post(db, account_id, EntryKind.CORRECTION, amount, key=key, description=reason)
+    if posted.created:
+        audit.record(
+            db,
+            "balance.corrected",
+            actor=actor,
+            account_id=account_id,
+            address=address,
+            amount=amount,
+            balance_before=before,
+            balance_after=posted.entry.balance_after,
+            reason=reason,
+        )
+    return posted
+
+
+def latest(db: Session, account_id: int, limit: int) -> list[LedgerEntry]:
+    """The newest entries of an account, newest first (the staff's card)."""
+    return list(
+        db.scalars(
+            sa.select(LedgerEntry)
+            .where(LedgerEntry.account_id == account_id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(limit)
+        )
+    )

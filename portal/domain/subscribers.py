@@ -17,6 +17,7 @@ CONTRACT_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/-]{0,31}$")
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 NAME_MAX = 200
 ADDRESS_MAX = 300
+DISTRICT_MAX = 64
 PASSWORD_MIN = 8
 
 
@@ -36,6 +37,7 @@ def create_subscriber(
     login: str | None = None,
     password: str | None = None,
     address: str = "",
+    district: str = "",
     personal_account: str | None = None,
     tariff_codes: tuple[str, ...] = (),
     service_codes: tuple[str, ...] = (),
@@ -54,6 +56,8 @@ def create_subscriber(
         raise InvalidInput(f"name: 1 to {NAME_MAX} characters")
     if len(address) > ADDRESS_MAX:
         raise InvalidInput(f"address: up to {ADDRESS_MAX} characters")
+    if len(district.strip()) > DISTRICT_MAX:
+        raise InvalidInput(f"district: up to {DISTRICT_MAX} characters")
     phone_e164 = phones.to_e164(phone)
     if password is not None and not PASSWORD_MIN <= len(password) <= credentials.PASSWORD_MAX:
         raise InvalidInput(f"password: {PASSWORD_MIN} to {credentials.PASSWORD_MAX} characters")
@@ -77,6 +81,7 @@ def create_subscriber(
                 person,
                 contract_number=contract_number,
                 address=address,
+                district=district,
                 personal_account=personal_account,
                 tariff_codes=tariff_codes,
                 service_codes=service_codes,
@@ -103,6 +108,7 @@ def add_account(
     *,
     contract_number: str,
     address: str = "",
+    district: str = "",
     personal_account: str | None = None,
     tariff_codes: tuple[str, ...] = (),
     service_codes: tuple[str, ...] = (),
@@ -116,6 +122,7 @@ def add_account(
         contract_number=contract_number.strip(),
         personal_account=(personal_account or contract_number).strip(),
         address=address.strip(),
+        district=district.strip(),
         balance=0,
         created_at=clock.now(),
     )
@@ -162,4 +169,35 @@ def account_of(db: Session, person_id: int, account_id: int) -> Account:
 def accounts_of(db: Session, person_id: int) -> list[Account]:
     return list(
         db.scalars(sa.select(Account).where(Account.person_id == person_id).order_by(Account.id))
+    )
+
+
+SEARCH_MAX = 50
+
+
+def search(db: Session, text: str, *, limit: int = SEARCH_MAX) -> list[Account]:
+    """Accounts whose contract starts with the text, or whose holder's name, phone (any
+    spelling, any part of its digits) or address holds it; the newest first."""
+    text = " ".join(text.split())[:100]
+    if len(text) < 2:
+        return []
+    needle = text.lower()
+    conditions = [
+        Account.contract_number.startswith(text, autoescape=True),
+        sa.func.lower(Person.name).contains(needle, autoescape=True),
+        sa.func.lower(Account.address).contains(needle, autoescape=True),
+    ]
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 4:
+        # 8 978 ... and +7 978 ... are the same number: match after the country code.
+        tail = digits[1:] if len(digits) == 11 and digits[0] in "78" else digits
+        conditions.append(Person.phone.contains(tail, autoescape=True))
+    return list(
+        db.scalars(
+            sa.select(Account)
+            .join(Person, Person.id == Account.person_id)
+            .where(sa.or_(*conditions))
+            .order_by(Account.id.desc())
+            .limit(limit)
+        )
     )

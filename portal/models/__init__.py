@@ -10,6 +10,7 @@ from portal.models.person import LoginSession, Person
 from portal.models.recovery import PasswordRecovery, PhoneChange
 from portal.models.sandbox import SandboxPayment
 from portal.models.sms import SmsMessage, SmsStatus
+from portal.models.staff import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 from portal.models.subscription import Subscription
 
 __all__ = [
@@ -29,6 +30,10 @@ __all__ = [
     "Service",
     "SmsMessage",
     "SmsStatus",
+    "StaffMember",
+    "StaffRecoveryCode",
+    "StaffRole",
+    "StaffSession",
     "Subscription",
     "Tariff",
     "TariffKind",

@@ -26,6 +26,8 @@ class Account(Base):
     contract_number: Mapped[str] = mapped_column(sa.String(32), unique=True)
     personal_account: Mapped[str] = mapped_column(sa.String(32), unique=True)
     address: Mapped[str] = mapped_column(sa.String(300), default="")
+    # Where technicians are dispatched by; one of the provider's districts, or "".
+    district: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     status: Mapped[AccountStatus] = mapped_column(
         enum_type(AccountStatus),
         default=AccountStatus.ACTIVE,

@@ -36,7 +36,6 @@ class PaymentMethod(enum.StrEnum):
     SBP = "sbp"  # the Faster Payments System, through the acquirer
 
 
-
 class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (

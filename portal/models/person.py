@@ -22,7 +22,6 @@ class Person(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     phone: Mapped[str] = mapped_column(sa.String(16), index=True)  # E.164, e.g. +79780000000
     locale: Mapped[str | None] = mapped_column(sa.String(8))
-    is_operator: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     password_changed_from: Mapped[str | None] = mapped_column(sa.String(64))

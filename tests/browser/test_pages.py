@@ -10,6 +10,7 @@ from tests.browser.helpers import (
     phone_only,
     save_screenshot,
     sign_in,
+    sign_in_to_console,
 )
 from tools.browser import PHONE, wait_for_service_worker
 
@@ -21,18 +22,32 @@ SIGNED_OUT_PAGES = [
     ("recover-sent", "/recover/sent"),
     ("sms-outbox", "/demo/sms/"),
     ("not-found", "/no-such-page"),
+    ("staff-login", "/staff/login"),
+]
+
+
+STAFF_PAGES = [
+    ("staff-onboarding", "/staff/subscribers/new"),
+    ("staff-enrol", "/staff/totp"),
+    ("staff-search", "/staff/subscribers/?q=%D0%98%D0%B2"),
+    ("staff-card", "/staff/subscribers/1"),
 ]
 
 
 def visit_every_page(page: Page, demo):
-    """Yield (name, path) with the page loaded: signed out first, then signed in, then
-    the offline page as the worker shows it."""
+    """Yield (name, path) with the page loaded: signed out first, then signed in, the
+    staff console, then the offline page as the worker shows it."""
     for name, path in SIGNED_OUT_PAGES:
         page.goto(path)
         yield name, path
     sign_in(page, demo)
     wait_for_service_worker(page)
     for name, path in SIGNED_IN_PAGES:
+        page.goto(path)
+        yield name, path
+    sign_in_to_console(page, demo)
+    yield "staff-console", "/staff/"
+    for name, path in STAFF_PAGES:
         page.goto(path)
         yield name, path
     page.context.set_offline(True)

@@ -12,26 +12,40 @@ from flask import url_for
 from wtforms.fields.core import UnboundField
 
 from portal.db import Base
+from portal.models import StaffRole
 from portal.web.forms import Form
 from tests.conftest import csrf_from
-from tests.factories import PASSWORD, create_subscriber
+from tests.factories import PASSWORD, create_staff, create_subscriber
+from tests.web.test_staff_console import StaffAuth
 
 # POST routes that are no portal form, and why.
 NOT_FORMS = {
     "payments.notify": "the acquirers' notifications: JSON by design",
     "auth.logout": "no fields: the CSRF token alone ends the session",
+    "staff.logout": "no fields: the CSRF token alone ends the session",
 }
 # Posted without signing in: the forms a visitor fills.
-ANONYMOUS = {"auth.login", "auth.recover", "auth.language"}
+ANONYMOUS = {"auth.login", "auth.recover", "auth.language", "staff.login"}
+# Posted between the staff's password and their second factor.
+STAFF_PENDING = {"staff.code"}
 NOT_STRINGS = [0, 1, -1, 2**64, 1.5, True, None, [], ["x"], [1, 2], {}, {"a": "b"}]
 # Columns that change by merely being signed in, whatever is posted.
 TOUCHED = {"last_seen_at"}
 
 
+def who_posts(app, endpoint: str) -> str:
+    """Who fills the form: a visitor, a subscriber, the staff, or staff half signed in."""
+    if endpoint in ANONYMOUS:
+        return "anonymous"
+    if endpoint in STAFF_PENDING:
+        return "staff-pending"
+    return "staff" if hasattr(app.view_functions[endpoint], "staff_roles") else "subscriber"
+
+
 def form_routes(app):
-    """Endpoint and path of every POST route that takes a form."""
+    """Endpoint and rule of every POST route that takes a form."""
     return sorted(
-        (rule.endpoint, rule.rule)
+        (rule.endpoint, rule)
         for rule in app.url_map.iter_rules()
         if "POST" in rule.methods
         and rule.endpoint not in NOT_FORMS
@@ -96,20 +110,37 @@ def test_the_form_routes_are_found(app):
     endpoints = {endpoint for endpoint, _ in form_routes(app)}
     assert {"auth.login", "auth.recover", "profile.password", "home.switch_account"} <= endpoints
     assert {"login", "password", "account_id", "contract", "phone"} <= field_names()
+    groups = {who_posts(app, endpoint) for endpoint in endpoints}
+    assert groups == {"anonymous", "subscriber", "staff", "staff-pending"}
 
 
-@pytest.mark.parametrize("who", ["anonymous", "subscriber"])
-def test_json_bodies_are_4xx_and_change_nothing(client, session, auth, who):
-    create_subscriber(session, login="bodies")
+def sign_in_as(client, session, auth, who: str):
+    """Sign in as `who`; the page to read the CSRF token from and an account's id."""
+    new = create_subscriber(session, login="bodies")
+    member = None
+    if who.startswith("staff"):
+        role = StaffRole.ADMIN if who == "staff-pending" else StaffRole.OPERATOR
+        member = create_staff(session, role=role)
     session.commit()
     if who == "subscriber":
         auth.login("bodies", PASSWORD)
         start_phone_change(client)
-    token = csrf_from(client.get("/login" if who == "anonymous" else "/").get_data(as_text=True))
+        return "/", new.account.id
+    if member is not None:
+        StaffAuth(client).login(member.login)
+        return ("/staff/login/code" if who == "staff-pending" else "/staff/"), new.account.id
+    return "/login", new.account.id
+
+
+@pytest.mark.parametrize("who", ["anonymous", "subscriber", "staff", "staff-pending"])
+def test_json_bodies_are_4xx_and_change_nothing(client, session, auth, who):
+    page, account_id = sign_in_as(client, session, auth, who)
+    token = csrf_from(client.get(page).get_data(as_text=True))
+    app = client.application
     routes = [
-        (endpoint, path)
-        for endpoint, path in form_routes(client.application)
-        if (endpoint in ANONYMOUS) == (who == "anonymous") or endpoint == "auth.language"
+        (endpoint, rule.build(dict.fromkeys(rule.arguments, account_id))[1])
+        for endpoint, rule in form_routes(app)
+        if who_posts(app, endpoint) == who or endpoint == "auth.language"
     ]
     assert routes
     before = snapshot(session)

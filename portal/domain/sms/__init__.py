@@ -8,6 +8,7 @@ PORTAL_SMS_BACKEND: `outbox` (the default: kept and logged only) or `smpp`.
 
 from collections.abc import Mapping
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock, jobs
@@ -101,3 +102,16 @@ def configuration_problems(config: Mapping) -> list[str]:
     if int(config["PORTAL_SMS_MAX_ATTEMPTS"]) < 1:
         problems.append("PORTAL_SMS_MAX_ATTEMPTS must be at least 1")
     return problems
+
+
+def latest_to(db: Session, person_id: int, limit: int) -> list[SmsMessage]:
+    """The newest messages to a person, newest first (the staff's card); a secret's
+    text is never shown (it is sealed, then erased)."""
+    return list(
+        db.scalars(
+            sa.select(SmsMessage)
+            .where(SmsMessage.person_id == person_id)
+            .order_by(SmsMessage.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,153 @@
+"""The console's own pages: sign-in, sign-out and the start page."""
+
+import segno
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
+
+from portal.domain import staff, totp
+from portal.extensions import client_address, db, limiter
+from portal.htmx import render
+from portal.web.auth.views import safe_next
+from portal.web.staff import access
+from portal.web.staff.access import requires_roles
+from portal.web.staff.forms import CodeForm, StaffLoginForm
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+def _next_page(target: str | None) -> str:
+    """Only a console page is followed after sign-in."""
+    page = safe_next(target)
+    return page if page.startswith(access.COOKIE_PATH) else url_for("staff.index")
+
+
+def _too_many_attempts(limit):
+    return render(
+        "staff/login.html",
+        block="login_form",
+        status=429,
+        form=StaffLoginForm(),
+        error=_("Too many unsuccessful attempts from this address. Try again later."),
+    )
+
+
+# Failed sign-ins and codes from one address; never the member's own lock-out.
+_limit_failures = limiter.limit(
+    lambda: current_app.config["PORTAL_STAFF_LOGIN_LIMIT_ADDRESS"],
+    methods=["POST"],
+    deduct_when=lambda response: response.status_code not in (200, 303),
+    on_breach=_too_many_attempts,
+    scope="staff-sign-in",
+)
+_ENROLMENT_KEY = "staff_totp_enrolment"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@access.public
+@_limit_failures
+def login():
+    if access.current_staff() is not None:
+        return redirect(url_for("staff.index"), 303)
+    form = StaffLoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+        return render("staff/login.html", block="login_form", form=form, error=None)
+    if not form.validate_on_submit():
+        return render("staff/login.html", block="login_form", status=400, form=form, error=None)
+    signed_in = staff.sign_in(
+        db.session,
+        form.login.data,
+        form.password.data,
+        lifetime=access.session_idle(),
+        address=client_address(),
+        user_agent=request.user_agent.string,
+    )
+    db.session.commit()
+    if signed_in is None:
+        error = _("Wrong login or password.")
+        return render("staff/login.html", block="login_form", status=401, form=form, error=error)
+    if signed_in.verified:
+        response = redirect(_next_page(form.next.data), 303)
+    else:
+        response = redirect(url_for(access.second_step_endpoint(signed_in.session)), 303)
+    access.set_cookie(response, signed_in.token)
+    return response
+
+
+def _wrong_code(response) -> bool:
+    return response.status_code != 303
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@access.second_step
+@_limit_failures
+def code():
+    """The second step: a code from the authenticator app, or a recovery code."""
+    record = access.staff_session()
+    if record.verified:
+        return redirect(url_for("staff.index"), 303)
+    if not record.staff.totp_secret:
+        return redirect(url_for("staff.enrol"), 303)
+    form = CodeForm()
+    if not form.validate_on_submit():
+        status = 400 if form.is_submitted() else 200
+        return render("staff/code.html", block="code_form", status=status, form=form, error=None)
+    accepted = staff.check_code(db.session, record, form.code.data, address=client_address())
+    db.session.commit()
+    if accepted:
+        return redirect(url_for("staff.index"), 303)
+    if record.ended_at is not None:
+        flash(_("Too many wrong codes: sign in again."))
+        response = redirect(url_for("staff.login"), 303)
+        access.clear_cookie(response)
+        return response
+    error = _("Wrong code. Take the newest one from the app, or a recovery code.")
+    return render("staff/code.html", block="code_form", status=401, form=form, error=error)
+
+
+@bp.route("/totp", methods=["GET", "POST"])
+@access.second_step
+@_limit_failures
+def enrol():
+    """Turn on the authenticator app: required for an admin, optional for the others."""
+    record = access.staff_session()
+    if not record.verified and record.staff.totp_secret:
+        return redirect(url_for("staff.code"), 303)
+    secret = session.get(_ENROLMENT_KEY) or totp.new_secret()
+    session[_ENROLMENT_KEY] = secret  # signed cookie: only this browser's member sees it
+    form = CodeForm()
+    if form.validate_on_submit():
+        codes = staff.enrol(db.session, record, secret, form.code.data, address=client_address())
+        if codes is not None:
+            db.session.commit()
+            session.pop(_ENROLMENT_KEY, None)
+            return render("staff/recovery_codes.html", codes=codes)
+        db.session.commit()
+        form.code.errors.append(_("Wrong code. Check the phone's time and try the newest one."))
+    uri = totp.provisioning_uri(
+        secret, account=record.staff.login, issuer=current_app.config["PORTAL_PROVIDER_NAME"]
+    )
+    return render(
+        "staff/enrol.html",
+        status=400 if form.is_submitted() else 200,
+        form=form,
+        secret=secret,
+        qr=segno.make(uri, error="m").svg_data_uri(scale=4, border=2),
+        member=record.staff,
+    )
+
+
+@bp.route("/logout", methods=["POST"])
+@requires_roles(*access.EVERY_ROLE)
+def logout():
+    staff.end_session(db.session, request.cookies.get(access.COOKIE, ""), address=client_address())
+    db.session.commit()
+    response = redirect(url_for("staff.login"), 303)
+    access.clear_cookie(response)
+    return response
+
+
+@bp.route("/")
+@requires_roles(*access.EVERY_ROLE)
+def index():
+    return render("staff/index.html", member=access.current_staff())

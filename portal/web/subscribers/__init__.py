@@ -1,0 +1,1 @@
+"""Subscribers as the provider's staff see them: onboarding at contract signing."""

@@ -1,0 +1,92 @@
+"""The onboarding form: what the contract says about the new subscriber."""
+
+from flask_babel import lazy_gettext as _l
+from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.domain import subscribers
+from portal.web.forms import Form
+from portal.web.validators import phone_field, printable
+
+
+class OnboardingForm(Form):
+    contract = StringField(
+        _l("Contract number"),
+        validators=[
+            InputRequired(_l("Enter the contract number.")),
+            Regexp(
+                subscribers.CONTRACT_RE,
+                message=_l("Letters, digits, “-” or “/”, up to 32 characters."),
+            ),
+        ],
+    )
+    name = StringField(
+        _l("Full name"),
+        validators=[
+            InputRequired(_l("Enter the subscriber's name.")),
+            Length(max=subscribers.NAME_MAX, message=_l("Too long: at most %(max)d characters.")),
+            printable,
+        ],
+    )
+    phone = phone_field(_l("Mobile phone"))
+    address = StringField(
+        _l("Address"),
+        validators=[
+            InputRequired(_l("Enter the address.")),
+            Length(
+                max=subscribers.ADDRESS_MAX, message=_l("Too long: at most %(max)d characters.")
+            ),
+            printable,
+        ],
+    )
+    district = SelectField(_l("District"), validate_choice=True)
+    internet = SelectField(_l("Internet tariff"), validate_choice=True)
+    tv = SelectField(_l("TV tariff"), validate_choice=True)
+    # Checked below: WTForms' own message for a list has no Russian translation.
+    addons = SelectMultipleField(
+        _l("Add-ons"),
+        validate_choice=False,
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+
+    def offer(self, catalogue, districts) -> "OnboardingForm":
+        """Fill the choices from the catalogue and the configured districts."""
+        none = [("", _l("None"))]
+        self.district.choices = [("", _l("Choose the district"))] + [(d, d) for d in districts]
+        self.internet.choices = none + [(t.code, t.name) for t in catalogue.internet]
+        self.tv.choices = none + [(t.code, t.name) for t in catalogue.tv]
+        self.addons.choices = [(s.code, s.name) for s in catalogue.addons]
+        return self
+
+    def validate_district(self, field) -> None:
+        if not field.data:
+            raise ValidationError(_l("Choose the district."))
+
+    def validate_addons(self, field) -> None:
+        offered = {code for code, _label in field.choices}
+        if any(code not in offered for code in field.data or ()):
+            raise ValidationError(_l("Choose add-ons from the list."))
+
+
+class CorrectionForm(Form):
+    amount = StringField(
+        _l("Sum, ₽ (minus to take off)"),
+        validators=[
+            InputRequired(_l("Enter the sum.")),
+            Length(max=32, message=_l("Too long: at most %(max)d characters.")),
+        ],
+    )
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            InputRequired(_l("Say why the balance is corrected.")),
+            Length(max=300, message=_l("Too long: at most %(max)d characters.")),
+            printable,
+        ],
+    )
+    # One key per form shown: a double click or a resent form corrects once.
+    key = HiddenField(
+        validators=[InputRequired(), Length(min=16, max=64), Regexp(r"^[A-Za-z0-9_-]+$")]
+    )

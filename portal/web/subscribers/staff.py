@@ -1,0 +1,145 @@
+"""Subscribers in the console: onboarding at contract signing with the credentials sheet
+to print, finding a subscriber, the subscriber's card, balance corrections."""
+
+import secrets
+
+import segno
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+
+from portal import clock
+from portal.domain import audit, catalog, ledger, sms, subscribers
+from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
+from portal.domain.payments import amounts
+from portal.domain.payments.errors import AmountError
+from portal.extensions import client_address, db
+from portal.htmx import render
+from portal.models import Account, StaffRole
+from portal.web.staff.access import current_staff, requires_roles
+from portal.web.subscribers.forms import CorrectionForm, OnboardingForm
+from portal.web.urls import external_url
+
+bp = Blueprint("subscribers_staff", __name__, url_prefix="/staff/subscribers")
+
+# Who looks subscribers up and opens their cards; who corrects balances.
+READERS = (StaffRole.OPERATOR, StaffRole.ACCOUNTANT, StaffRole.DISPATCHER)
+CARD_ENTRIES = 20
+CARD_EVENTS = 30
+
+
+@bp.route("/")
+@requires_roles(*READERS)
+def search():
+    """Find a subscriber by contract, name, phone or address, from a part of it."""
+    query = request.args.get("q", "")[:100]
+    found = subscribers.search(db.session, query)
+    return render("subscribers/staff/search.html", block="results", query=query, found=found)
+
+
+def _account_or_404(account_id: int) -> Account:
+    account = db.session.get(Account, account_id)
+    if account is None:
+        abort(404)
+    return account
+
+
+@bp.route("/<id:account_id>")
+@requires_roles(*READERS)
+def card(account_id: int):
+    """What the subscriber sees and what happened to the account, for the staff."""
+    account = _account_or_404(account_id)
+    return _card(account, CorrectionForm(key=secrets.token_urlsafe(16)))
+
+
+def _card(account: Account, form: "CorrectionForm", status: int = 200):
+    return render(
+        "subscribers/staff/card.html",
+        status=status,
+        account=account,
+        entries=ledger.latest(db.session, account.id, CARD_ENTRIES),
+        events=audit.latest_about(db.session, account.person_id, account.id, CARD_EVENTS),
+        messages=sms.latest_to(db.session, account.person_id, CARD_EVENTS),
+        form=form,
+    )
+
+
+@bp.route("/<id:account_id>/correction", methods=["POST"])
+@requires_roles(StaffRole.OPERATOR)
+def correct(account_id: int):
+    """Correct the balance by a signed sum, with a reason: a ledger entry, never an edit."""
+    account = _account_or_404(account_id)
+    form = CorrectionForm()
+    if not form.validate_on_submit():
+        return _card(account, form, status=400)
+    try:
+        amount = amounts.parse_amount(form.amount.data.lstrip("+-−"), minimum=1)
+    except AmountError:
+        form.amount.errors.append(_("Type a sum like 150 or -150,50."))
+        return _card(account, form, status=400)
+    if form.amount.data.strip().startswith(("-", "−")):
+        amount = -amount
+    ledger.correct(
+        db.session,
+        account.id,
+        amount,
+        reason=form.reason.data,
+        key="correction:" + form.key.data,
+        actor=audit.staff_actor(current_staff().id),
+        address=client_address(),
+    )
+    db.session.commit()
+    flash(_("The balance is corrected."))
+    return redirect(url_for("subscribers_staff.card", account_id=account.id), 303)
+
+
+def _form() -> OnboardingForm:
+    offer = catalog.for_new_contract(db.session)
+    return OnboardingForm().offer(offer, current_app.config["PORTAL_DISTRICTS"])
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires_roles(StaffRole.OPERATOR)
+def new():
+    form = _form()
+    if not form.validate_on_submit():
+        status = 400 if form.is_submitted() else 200
+        return render(
+            "subscribers/staff/new.html", block="onboarding_form", status=status, form=form
+        )
+    try:
+        created = subscribers.create_subscriber(
+            db.session,
+            contract_number=form.contract.data,
+            name=form.name.data,
+            phone=form.phone.data,
+            address=form.address.data,
+            district=form.district.data,
+            tariff_codes=tuple(code for code in (form.internet.data, form.tv.data) if code),
+            service_codes=tuple(form.addons.data),
+            start=clock.provider_today(),
+            actor=audit.staff_actor(current_staff().id),
+        )
+    except DuplicateContract:
+        form.contract.errors.append(_("This contract number is taken."))
+    except DuplicateLogin:
+        form.contract.errors.append(_("This contract number is already someone's login."))
+    except InvalidInput as exc:
+        # The form checks the rest; the phone's number plan only the domain knows.
+        field = form.phone if str(exc).startswith("phone") else form.contract
+        field.errors.append(
+            _("This does not look like a mobile phone number.")
+            if field is form.phone
+            else _("Check the details: %(problem)s", problem=str(exc))
+        )
+    else:
+        db.session.commit()
+        # The password is in this answer only (no-store): printed, never shown again.
+        url = external_url("auth.login")
+        return render(
+            "subscribers/staff/sheet.html",
+            new=created,
+            sign_in_url=url,
+            qr=segno.make(url, error="m").svg_data_uri(scale=4, border=2),
+        )
+    db.session.rollback()
+    return render("subscribers/staff/new.html", block="onboarding_form", status=400, form=form)

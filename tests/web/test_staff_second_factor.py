@@ -1,0 +1,146 @@
+"""Two-step sign-in to the console: required for an admin, optional for the others; a
+code is never accepted twice; recovery codes work once; guessing ends the session."""
+
+import re
+
+import pyotp
+import pytest
+import sqlalchemy as sa
+
+from portal.models import AuditEvent, StaffMember, StaffRecoveryCode, StaffRole
+from tests.conftest import csrf_from
+from tests.factories import create_staff
+from tests.web.test_staff_console import StaffAuth, code_for
+
+
+@pytest.fixture
+def staff_auth(client):
+    return StaffAuth(client)
+
+
+def enrol(client, secret_holder: dict):
+    """Read the key from the enrolment page and turn it on with a code from it."""
+    page = client.get("/staff/totp").get_data(as_text=True)
+    secret = re.search(r'id="totp-key">([A-Z2-7]+)<', page).group(1)
+    secret_holder["secret"] = secret
+    return client.post(
+        "/staff/totp", data={"code": code_for(secret), "csrf_token": csrf_from(page)}
+    )
+
+
+def test_an_admin_without_the_app_must_enrol_before_anything(client, staff_auth, session):
+    admin = create_staff(session, role=StaffRole.ADMIN, totp_secret="")
+    session.commit()
+    answer = staff_auth.login(admin.login)
+    assert answer.headers["Location"] == "/staff/totp"
+    assert client.get("/staff/").headers["Location"] == "/staff/totp"
+    assert client.get("/staff/subscribers/new").headers["Location"] == "/staff/totp"
+    page = client.get("/staff/totp").get_data(as_text=True)
+    assert 'src="data:image/svg+xml' in page
+
+    held = {}
+    shown = enrol(client, held)
+    assert shown.status_code == 200
+    codes = re.findall(r'<li><code class="secret">([a-z2-9-]+)</code></li>', shown.get_data(True))
+    assert len(codes) == 10 and len(set(codes)) == 10
+    assert client.get("/staff/").status_code == 200
+    session.expire_all()
+    member = session.get(StaffMember, admin.id)
+    assert member.totp_secret == held["secret"]
+    stored = session.scalars(
+        sa.select(StaffRecoveryCode.code_hash).where(StaffRecoveryCode.staff_id == admin.id)
+    ).all()
+    assert len(stored) == 10 and not set(codes) & set(stored)
+    events = session.scalars(
+        sa.select(AuditEvent.event).where(AuditEvent.actor == f"staff:{admin.id}")
+    )
+    assert {"staff.password_accepted", "staff.totp_enrolled", "staff.signed_in"} <= set(events)
+
+
+def test_a_wrong_code_at_enrolment_turns_nothing_on(client, staff_auth, session):
+    admin = create_staff(session, role=StaffRole.ADMIN, totp_secret="")
+    session.commit()
+    staff_auth.login(admin.login)
+    page = client.get("/staff/totp").get_data(as_text=True)
+    answer = client.post("/staff/totp", data={"code": "000000", "csrf_token": csrf_from(page)})
+    assert answer.status_code == 400
+    assert "Неверный код" in answer.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(StaffMember, admin.id).totp_secret is None
+    assert client.get("/staff/").headers["Location"] == "/staff/totp"
+
+
+def test_an_enrolled_member_gives_a_code_after_the_password(client, staff_auth, session):
+    admin = create_staff(session, role=StaffRole.ADMIN)
+    session.commit()
+    assert staff_auth.login(admin.login).headers["Location"] == "/staff/login/code"
+    assert client.get("/staff/").headers["Location"] == "/staff/login/code"
+    answer = staff_auth.code(code_for(admin.totp_secret))
+    assert answer.status_code == 303 and answer.headers["Location"] == "/staff/"
+    assert client.get("/staff/").status_code == 200
+
+
+def test_a_code_is_never_accepted_twice(app, client, staff_auth, session, frozen_clock):
+    admin = create_staff(session, role=StaffRole.ADMIN)
+    session.commit()
+    code = code_for(admin.totp_secret)
+    staff_auth.login(admin.login)
+    assert staff_auth.code(code).status_code == 303
+    other = app.test_client()
+    second = StaffAuth(other)
+    second.login(admin.login)
+    replay = second.code(code)
+    assert replay.status_code == 401
+    assert "Неверный код" in replay.get_data(as_text=True)
+    frozen_clock.advance(seconds=30)
+    assert second.code(code_for(admin.totp_secret)).status_code == 303
+
+
+def test_a_code_from_a_phone_a_step_off_is_accepted(client, staff_auth, session, frozen_clock):
+    admin = create_staff(session, role=StaffRole.ADMIN)
+    session.commit()
+    staff_auth.login(admin.login)
+    late = pyotp.TOTP(admin.totp_secret).at(frozen_clock.moment.timestamp() - 30)
+    assert staff_auth.code(late).status_code == 303
+
+
+def test_five_wrong_codes_end_the_half_open_session(client, staff_auth, session):
+    admin = create_staff(session, role=StaffRole.ADMIN)
+    session.commit()
+    staff_auth.login(admin.login)
+    answers = [staff_auth.code("123456") for _ in range(5)]
+    assert [a.status_code for a in answers[:4]] == [401] * 4
+    assert answers[4].status_code == 303 and answers[4].headers["Location"] == "/staff/login"
+    assert client.get("/staff/login/code").headers["Location"].startswith("/staff/login")
+    failed = session.scalars(sa.select(AuditEvent).where(AuditEvent.event == "staff.code_failed"))
+    assert len(failed.all()) == 5
+
+
+def test_a_recovery_code_signs_in_once(client, staff_auth, session):
+    admin = create_staff(session, role=StaffRole.ADMIN, totp_secret="")
+    session.commit()
+    staff_auth.login(admin.login)
+    codes = re.findall(
+        r'<code class="secret">([a-z2-9-]+)</code>', enrol(client, {}).get_data(True)
+    )
+    client.delete_cookie("portal_staff", path="/staff/")
+    staff_auth.login(admin.login)
+    assert staff_auth.code(codes[3].upper()).status_code == 303
+    client.delete_cookie("portal_staff", path="/staff/")
+    staff_auth.login(admin.login)
+    assert staff_auth.code(codes[3]).status_code == 401
+
+
+def test_an_operator_signs_in_with_the_password_alone_until_enrolling(client, staff_auth, session):
+    operator = create_staff(session, role=StaffRole.OPERATOR)
+    session.commit()
+    assert staff_auth.login(operator.login).headers["Location"] == "/staff/"
+    assert "/staff/totp" in client.get("/staff/").get_data(as_text=True)
+    assert enrol(client, {}).status_code == 200
+    client.delete_cookie("portal_staff", path="/staff/")
+    assert staff_auth.login(operator.login).headers["Location"] == "/staff/login/code"
+
+
+def test_the_code_page_needs_the_password_first(client):
+    answer = client.get("/staff/login/code")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/staff/login")
