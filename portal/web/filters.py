@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from portal import config
 from portal.domain import phones
 from portal.domain.billing import Forecast
-from portal.models import AccountStatus, EntryKind, SmsStatus, TariffKind
+from portal.models import AccountStatus, EntryKind, SmsStatus, StaffRole, TariffKind
 
 
 def rub(kopecks: int) -> str:
@@ -61,6 +61,19 @@ SMS_STATUSES = {
     SmsStatus.DELIVERED: _l("delivered"),
     SmsStatus.FAILED: _l("not sent"),
 }
+
+
+STAFF_ROLES = {
+    StaffRole.ADMIN: _l("administrator"),
+    StaffRole.OPERATOR: _l("operator"),
+    StaffRole.DISPATCHER: _l("dispatcher"),
+    StaffRole.MARKETING: _l("marketing"),
+    StaffRole.ACCOUNTANT: _l("accountant"),
+}
+
+
+def staff_role(role: StaffRole) -> str:
+    return str(STAFF_ROLES[role])
 
 
 def account_status(status: AccountStatus) -> str:
@@ -151,6 +164,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(entry_kind)
     app.add_template_filter(tariff_kind)
     app.add_template_filter(sms_status)
+    app.add_template_filter(staff_role)
     app.add_template_filter(days_left)
     app.add_template_filter(day)
     app.add_template_filter(moment)

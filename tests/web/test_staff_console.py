@@ -217,3 +217,17 @@ def test_a_route_opens_for_its_roles_and_the_admin_only(role_app, role):
         assert answer.get_data(as_text=True) == "dispatchers' page"
     else:
         assert answer.status_code == 403
+
+
+def test_the_console_shows_nothing_of_a_subscriber_signed_in_on_the_same_browser(
+    client, staff_auth, auth, session
+):
+    new = create_subscriber(session)
+    member = create_staff(session)
+    session.commit()
+    auth.login(new.person.login, PASSWORD)
+    assert 'class="bottom-nav"' in client.get("/").get_data(as_text=True)
+    staff_auth.login(member.login)
+    page = client.get("/staff/").get_data(as_text=True)
+    assert 'class="bottom-nav"' not in page and "/logout" not in page.replace("/staff/logout", "")
+    assert 'rel="manifest"' not in page and member.name in page

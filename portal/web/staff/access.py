@@ -7,7 +7,6 @@ Staff carry their own cookie (a random token; the table keeps its hash), limited
 from functools import wraps
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
-from flask_babel import lazy_gettext as _l
 
 from portal.domain import staff
 from portal.extensions import db
@@ -119,19 +118,6 @@ def clear_cookie(response) -> None:
     )
 
 
-ROLE_LABELS = {
-    StaffRole.ADMIN: _l("administrator"),
-    StaffRole.OPERATOR: _l("operator"),
-    StaffRole.DISPATCHER: _l("dispatcher"),
-    StaffRole.MARKETING: _l("marketing"),
-    StaffRole.ACCOUNTANT: _l("accountant"),
-}
-
-
-def role_label(role: StaffRole) -> str:
-    return str(ROLE_LABELS[role])
-
-
 def may_open(endpoint: str) -> bool:
     """Whether the signed-in member's role opens a staff page (for links to it)."""
     member = current_staff()
@@ -141,6 +127,5 @@ def may_open(endpoint: str) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    app.add_template_filter(role_label, "staff_role")
     app.add_template_global(current_staff)
     app.add_template_global(may_open)
