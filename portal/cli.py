@@ -13,6 +13,7 @@ portal payments reconcile   settle the payments left unfinished (asks the acquir
 
 import os
 from datetime import date
+from typing import NoReturn
 
 import click
 from flask import Flask, current_app
@@ -22,7 +23,7 @@ from werkzeug.serving import run_simple
 
 from portal import clock, config
 from portal.domain import billing, staff, subscribers
-from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
+from portal.domain.errors import DomainError, DuplicateContract, DuplicateLogin
 from portal.extensions import db
 from portal.models import StaffRole
 
@@ -72,6 +73,18 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     run_simple(host, port, app, threaded=True)
 
 
+def _refuse(error: DomainError) -> NoReturn:
+    """Nothing is written; the command fails saying why."""
+    db.session.rollback()
+    if isinstance(error, DuplicateContract):
+        message = f"contract {error} is taken (as a contract or a login)"
+    elif isinstance(error, DuplicateLogin):
+        message = f"login {error} is already taken"
+    else:
+        message = f"invalid {error}"
+    raise click.ClickException(message) from None
+
+
 @click.group("subscriber")
 def subscriber_group() -> None:
     """Subscriber accounts."""
@@ -111,15 +124,8 @@ def subscriber_add(
             service_codes=tuple(services),
             start=clock.provider_today(),
         )
-    except DuplicateContract as exc:
-        db.session.rollback()
-        raise click.ClickException(f"contract {exc} is taken (as a contract or a login)") from None
-    except DuplicateLogin as exc:
-        db.session.rollback()
-        raise click.ClickException(f"login {exc} is already taken") from None
-    except InvalidInput as exc:
-        db.session.rollback()
-        raise click.ClickException(f"invalid {exc}") from None
+    except DomainError as exc:
+        _refuse(exc)
     db.session.commit()
     click.echo(f"Contract: {new.account.contract_number}")
     click.echo(f"Login:    {new.person.login}")
@@ -146,12 +152,8 @@ def staff_add(login, name, role, password) -> None:
         new = staff.create_staff(
             db.session, login=login, name=name, role=role, password=password, actor="cli"
         )
-    except DuplicateLogin:
-        db.session.rollback()
-        raise click.ClickException(f"login {login} is already taken") from None
-    except InvalidInput as exc:
-        db.session.rollback()
-        raise click.ClickException(f"invalid {exc}") from None
+    except DomainError as exc:
+        _refuse(exc)
     db.session.commit()
     click.echo(f"Staff:    {new.member.name} ({new.member.role.value})")
     click.echo(f"Login:    {new.member.login}")
