@@ -15,6 +15,7 @@ def start(tmp_path, **overrides):
         "TESTING": True,
         "DATABASE_URL": "sqlite:///" + str(tmp_path / "startup.db"),
         "PORTAL_MODE": "production",
+        "PORTAL_PUBLIC_URL": "https://portal.test",
         "SECRET_KEY": STRONG_KEY,
         "RATELIMIT_STORAGE_URI": "memory://",
         "PORTAL_JOBS_BACKGROUND": False,
