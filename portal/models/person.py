@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
+from portal.models.session import SessionRecord
 from portal.models.types import UTCDateTime
 
 
@@ -34,21 +35,12 @@ class Person(Base):
     sessions: Mapped[list[LoginSession]] = relationship(back_populates="person")
 
 
-class LoginSession(Base):
-    """One signed-in device. The cookie carries a random token; only its hash is stored,
-    so ending a session here ends it even for someone who copied the cookie."""
+class LoginSession(SessionRecord, Base):
+    """One signed-in device of a subscriber."""
 
     __tablename__ = "login_sessions"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     remember: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    address: Mapped[str | None] = mapped_column(sa.String(64))
-    user_agent: Mapped[str | None] = mapped_column(sa.String(300))
 
     person: Mapped[Person] = relationship(back_populates="sessions")

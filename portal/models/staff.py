@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
+from portal.models.session import SessionRecord
 from portal.models.types import UTCDateTime, enum_type
 
 
@@ -47,20 +48,12 @@ class StaffMember(Base):
     recovery_codes: Mapped[list[StaffRecoveryCode]] = relationship(back_populates="staff")
 
 
-class StaffSession(Base):
-    """One signed-in staff browser; the cookie carries a random token, the table its hash."""
+class StaffSession(SessionRecord, Base):
+    """One signed-in staff browser."""
 
     __tablename__ = "staff_sessions"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     staff_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_members.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    address: Mapped[str | None] = mapped_column(sa.String(64))
-    user_agent: Mapped[str | None] = mapped_column(sa.String(300))
     # False between the password and the second factor (a code, or enrolment for an
     # admin who has none yet): such a session opens nothing but that step.
     verified: Mapped[bool] = mapped_column(default=False)
