@@ -7,11 +7,11 @@ is over at once, whoever holds a copy of the cookie.
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app, redirect, request, url_for
+from flask import Flask, current_app, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin, current_user
 
-from portal.domain import credentials
+from portal.domain.auth import credentials
 from portal.extensions import db, login_manager
 from portal.htmx import hx_redirect, is_htmx
 from portal.models import LoginSession, Person
@@ -75,6 +75,15 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = None  # our sessions are server-side and revocable
     login_manager.anonymous_user = Anonymous
     login_manager.unauthorized_handler(_unauthorized)
+
+
+def fresh_session() -> None:
+    """Empty the Flask session at sign-in and sign-out (nothing carried over from before),
+    keeping only the chosen language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
 
 
 def current_person() -> Person:

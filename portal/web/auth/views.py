@@ -9,12 +9,14 @@ from flask_babel import gettext as _
 from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
 
-from portal.auth_session import SignedIn, session_lifetime
-from portal.domain import audit, credentials, phones, recovery
+from portal.auth_session import SignedIn, fresh_session, session_lifetime
+from portal.domain import phones
+from portal.domain.auth import credentials, recovery, signin
 from portal.domain.errors import InvalidInput
 from portal.extensions import client_address, db, limiter
 from portal.htmx import render
 from portal.web.auth.forms import LanguageForm, LoginForm, RecoveryForm
+from portal.web.auth.policies import recovery_policy, sign_in_policy
 
 bp = Blueprint("auth", __name__)
 
@@ -80,10 +82,6 @@ def _post_limit(setting: str, **options):
     return limiter.limit(lambda: current_app.config[setting], methods=["POST"], **options)
 
 
-def _recovery_policy() -> recovery.Policy:
-    return recovery.Policy.from_config(current_app.config)
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @_post_limit(
     "PORTAL_LOGIN_LIMIT_ACCOUNT",
@@ -107,17 +105,16 @@ def login():
         return render(
             "auth/login.html", block="login_form", status=400, form=form, error=None, hints=[]
         )
-
-    result = recovery.sign_in(db.session, form.login.data, form.password.data, _recovery_policy())
+    attempt = signin.Attempt(
+        login_or_contract=form.login.data,
+        password=form.password.data,
+        remember=bool(form.remember.data),
+        address=client_address(),
+        user_agent=request.user_agent.string,
+    )
+    result = signin.sign_in(db.session, attempt, sign_in_policy())
+    db.session.commit()
     if result is None:
-        audit.record(
-            db.session,
-            "auth.sign_in_failed",
-            actor="anonymous",
-            address=client_address(),
-            login=form.login.data.strip()[:64],
-        )
-        db.session.commit()
         return render(
             "auth/login.html",
             block="login_form",
@@ -126,34 +123,13 @@ def login():
             error=_("Wrong login or password."),
             hints=_password_hints(form.password.data),
         )
-
-    person = result.person
-    remember = bool(form.remember.data)
-    new = credentials.start_session(
-        db.session,
-        person,
-        remember=remember,
-        lifetime=session_lifetime(remember),
-        address=client_address(),
-        user_agent=request.user_agent.string,
-    )
-    audit.record(
-        db.session,
-        "auth.signed_in",
-        actor=audit.person_actor(person.id),
-        person_id=person.id,
-        address=client_address(),
-        remember=remember,
-    )
-    db.session.commit()
-    lang = session.get("lang")
-    session.clear()  # a fresh session at sign-in: nothing carried over from before
-    if lang:
-        session["lang"] = lang
+    fresh_session()
     login_user(
-        SignedIn(person, new.record, new.token), remember=remember, duration=session_lifetime(True)
+        SignedIn(result.person, result.session.record, result.session.token),
+        remember=attempt.remember,
+        duration=session_lifetime(True),
     )
-    if person.must_change_password:
+    if result.person.must_change_password:
         return redirect(url_for("profile.password"), 303)
     return redirect(safe_next(form.next.data), 303)
 
@@ -207,7 +183,7 @@ def recover():
         form.phone.errors.append(_("This does not look like a mobile phone number."))
         return render("auth/recover.html", block="recover_form", status=400, form=form, error=None)
     recovery.request_new_password(
-        db.session, form.contract.data.strip(), phone, _recovery_policy(), address=client_address()
+        db.session, form.contract.data.strip(), phone, recovery_policy(), address=client_address()
     )
     db.session.commit()
     return redirect(url_for("auth.recover_sent"), 303)
@@ -238,21 +214,12 @@ def _password_hints(password: str) -> list[str]:
 @bp.route("/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
-        person_id = current_user.person.id
-        credentials.end_session(db.session, current_user.token)
-        audit.record(
-            db.session,
-            "auth.signed_out",
-            actor=audit.person_actor(person_id),
-            person_id=person_id,
-            address=client_address(),
+        signin.sign_out(
+            db.session, current_user.person.id, current_user.token, address=client_address()
         )
         db.session.commit()
     logout_user()
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    fresh_session()
     response = redirect(url_for("auth.login"), 303)
     # The browser's HTTP cache goes (pages are no-store, so this is a second lock).
     # Not "storage": that would also unregister the service worker and drop the app's

@@ -1,14 +1,16 @@
 """The subscriber's profile: name, phone, password; changing the password and the phone."""
 
-from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.auth_session import current_person
-from portal.domain import credentials, recovery
+from portal.domain import profile
+from portal.domain.auth import credentials
 from portal.domain.errors import InvalidInput
 from portal.extensions import client_address, db
 from portal.htmx import hx_redirect, is_htmx, render
+from portal.web.auth.policies import recovery_policy
 from portal.web.profile.forms import PasswordChangeForm, PhoneChangeForm, PhoneCodeForm
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
@@ -37,10 +39,6 @@ def require_own_password():
     return hx_redirect(target) if is_htmx() else redirect(target)
 
 
-def _policy() -> recovery.Policy:
-    return recovery.Policy.from_config(current_app.config)
-
-
 @bp.route("/")
 @login_required
 def index():
@@ -48,7 +46,7 @@ def index():
     return render(
         "profile/index.html",
         person=person,
-        pending_phone=recovery.pending_phone_change(db.session, person, _policy()),
+        pending_phone=profile.pending_phone_change(db.session, person, recovery_policy()),
     )
 
 
@@ -66,11 +64,11 @@ def password():
         form.current.errors.append(_("The current password is wrong."))
         return render("profile/password.html", status=400, form=form, forced=forced, person=person)
     try:
-        recovery.change_password(
+        profile.change_password(
             db.session,
             person,
             form.new.data,
-            _policy(),
+            recovery_policy(),
             keep_session_token=current_user.token,
             address=client_address(),
         )
@@ -97,8 +95,8 @@ def phone():
         form.password.errors.append(_("The password is wrong."))
         return render("profile/phone.html", status=400, form=form)
     try:
-        recovery.start_phone_change(
-            db.session, person, form.phone.data, _policy(), address=client_address()
+        profile.start_phone_change(
+            db.session, person, form.phone.data, recovery_policy(), address=client_address()
         )
     except InvalidInput:
         form.phone.errors.append(_("This does not look like a new mobile phone number."))
@@ -111,7 +109,7 @@ def phone():
 @login_required
 def phone_confirm():
     person = current_person()
-    pending = recovery.pending_phone_change(db.session, person, _policy())
+    pending = profile.pending_phone_change(db.session, person, recovery_policy())
     if pending is None:
         return redirect(url_for("profile.phone"), 303)
     form = PhoneCodeForm()
@@ -119,8 +117,8 @@ def phone_confirm():
         return render("profile/phone_confirm.html", form=form, pending=pending)
     if not form.validate_on_submit():
         return render("profile/phone_confirm.html", status=400, form=form, pending=pending)
-    if not recovery.confirm_phone_change(
-        db.session, person, form.code.data, _policy(), address=client_address()
+    if not profile.confirm_phone_change(
+        db.session, person, form.code.data, recovery_policy(), address=client_address()
     ):
         db.session.commit()  # the failed try counts
         form.code.errors.append(_("The code is wrong."))

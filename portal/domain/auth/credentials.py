@@ -27,6 +27,7 @@ _DUMMY_HASH = _hasher.hash("not a real password: used to spend equal time on unk
 READABLE_ALPHABET = "".join(ch for ch in string.ascii_letters + string.digits if ch not in "0O1lI")
 
 LOGIN_MAX = 64
+PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 
 
