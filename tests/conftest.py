@@ -106,6 +106,17 @@ def app(migrated_app):
 
 
 @pytest.fixture
+def isolated_limiter():
+    """For a test that creates apps of its own: Flask-Limiter's one limiter object takes
+    each new app's storage (and keeps its key prefix and fallback state), so it is put
+    back as it was afterwards."""
+    saved = dict(limiter.__dict__)
+    yield limiter
+    limiter.__dict__.clear()
+    limiter.__dict__.update(saved)
+
+
+@pytest.fixture
 def session(app):
     """The test's own session, on the same connection (and transaction) as the app's:
     what it commits, requests see; all of it is rolled back after the test."""

@@ -1,8 +1,10 @@
 """Signing in and out: the whole use case, ready to commit.
 
 Sign-in finds the person by login or contract number, checks the password (or a pending
-recovery secret, which it spends), starts the server-side session and records the audit
-events. A wrong password and an unknown login take the same work and give the same
+recovery secret, which it spends), keeps the account's count of wrong passwords
+(portal.domain.auth.lockout: at the limit only a trusted device or a recovery secret
+signs in), starts the server-side session and records the audit events. A wrong
+password, an unknown login and a paused account take the same work and give the same
 result (None), so neither the answer nor its timing says which one it was.
 """
 
@@ -13,7 +15,8 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from portal.domain import audit
-from portal.domain.auth import credentials, recovery
+from portal.domain.auth import credentials, lockout, recovery
+from portal.domain.auth.devices import Device
 from portal.models import Person
 
 IDENTIFIER_MAX = credentials.LOGIN_MAX
@@ -21,11 +24,13 @@ IDENTIFIER_MAX = credentials.LOGIN_MAX
 
 @dataclass(frozen=True)
 class SignInPolicy:
-    """Session lifetimes and the recovery secret's rules."""
+    """Session lifetimes, the account's limit of wrong passwords in a row, and the
+    recovery secret's rules."""
 
     recovery: recovery.RecoveryPolicy
     session_idle: timedelta
     session_remembered: timedelta
+    max_failures: int = lockout.DEFAULT_MAX_FAILURES
 
     @classmethod
     def from_config(cls, config: Mapping) -> "SignInPolicy":
@@ -33,6 +38,7 @@ class SignInPolicy:
             recovery=recovery.RecoveryPolicy.from_config(config),
             session_idle=config["PORTAL_SESSION_IDLE"],
             session_remembered=config["REMEMBER_COOKIE_DURATION"],
+            max_failures=int(config["PORTAL_LOGIN_MAX_FAILURES"]),
         )
 
     def session_lifetime(self, remember: bool) -> timedelta:
@@ -48,6 +54,7 @@ class Attempt:
     remember: bool
     address: str | None
     user_agent: str | None
+    device: Device | None = None  # the trusted-device cookie the browser sent, if valid
 
 
 @dataclass(frozen=True)
@@ -60,17 +67,19 @@ class SignedIn:
 def sign_in(db: Session, attempt: Attempt, policy: SignInPolicy) -> SignedIn | None:
     """Sign the person in with their password or pending recovery secret: a new
     server-side session and the audit events; None (and a failure recorded) otherwise."""
-    checked = _check(db, attempt.login_or_contract, attempt.password, policy.recovery)
-    if checked is None:
+    checked = _check(db, attempt, policy)
+    if isinstance(checked, str):
         audit.record(
             db,
             "auth.sign_in_failed",
             actor="anonymous",
             address=attempt.address,
             login=attempt.login_or_contract.strip()[:IDENTIFIER_MAX],
+            reason=checked,
         )
         return None
     person, by_secret = checked
+    lockout.note_success(person)
     new = credentials.start_session(
         db,
         person,
@@ -86,33 +95,49 @@ def sign_in(db: Session, attempt: Attempt, policy: SignInPolicy) -> SignedIn | N
         person_id=person.id,
         address=attempt.address,
         remember=attempt.remember,
+        trusted_device=bool(attempt.device and attempt.device.trusts(person.id)),
     )
     return SignedIn(person, new, by_recovery_secret=by_secret)
 
 
-def _check(
-    db: Session, login_or_contract: str, password: str, policy: recovery.RecoveryPolicy
-) -> tuple[Person, bool] | None:
-    """The person and whether the recovery secret was used; None if neither matched.
+def _check(db: Session, attempt: Attempt, policy: SignInPolicy) -> tuple[Person, bool] | str:
+    """The person and whether the recovery secret was used; else why not (for the audit).
 
     Two hashes are checked in every case (the password, then the secret or a stand-in),
     so the time taken says nothing about whether a recovery is pending."""
-    person = credentials.find_person(db, login_or_contract)
-    by_password = credentials.verify(person.password_hash if person else None, password)
-    pending = recovery.live_secret(db, person, policy) if person else None
-    by_secret = credentials.verify(pending.secret_hash if pending else None, password)
+    person = credentials.find_person(db, attempt.login_or_contract)
+    by_password = credentials.verify(person.password_hash if person else None, attempt.password)
+    pending = recovery.live_secret(db, person, policy.recovery) if person else None
+    by_secret = credentials.verify(pending.secret_hash if pending else None, attempt.password)
     if person is None:
-        return None
-    if by_password:
-        credentials.rehash_if_needed(person, password)
+        return "unknown"  # no count for a login that does not exist
+    paused = lockout.is_locked(person, policy.max_failures) and not (
+        attempt.device and attempt.device.trusts(person.id)
+    )
+    if by_password and not paused:
+        credentials.rehash_if_needed(person, attempt.password)
         return person, False
-    if pending is None:
-        return None
-    if not by_secret:
+    if pending is not None and by_secret:
+        recovery.use_secret(db, person, pending)
+        return person, True
+    if pending is not None:
         pending.failed_attempts += 1
-        return None
-    recovery.use_secret(db, person, pending)
-    return person, True
+    lockout.note_failure(
+        db,
+        person,
+        max_failures=policy.max_failures,
+        provider_name=policy.recovery.provider_name,
+        address=attempt.address,
+    )
+    return "paused" if by_password else "wrong"
+
+
+def trusted_device(db: Session, login_or_contract: str, device: Device | None) -> bool:
+    """Whether the device has signed in before as the person this login names."""
+    if device is None:
+        return False
+    person = credentials.find_person(db, login_or_contract)
+    return person is not None and device.trusts(person.id)
 
 
 def sign_out(db: Session, person_id: int, token: str, *, address: str | None) -> None:

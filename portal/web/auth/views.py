@@ -1,10 +1,8 @@
 """Sign-in, sign-out and the language switch."""
 
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
@@ -13,10 +11,19 @@ from portal.auth_session import SignedIn, fresh_session, session_lifetime
 from portal.domain import phones
 from portal.domain.auth import credentials, recovery, signin
 from portal.domain.errors import InvalidInput
-from portal.extensions import client_address, db, limiter
+from portal.extensions import client_address, db
 from portal.htmx import render
 from portal.web.auth.forms import LanguageForm, LoginForm, RecoveryForm
 from portal.web.auth.policies import recovery_policy, sign_in_policy
+from portal.web.auth.throttle import (
+    current_device,
+    device_key,
+    failed_sign_in,
+    post_limit,
+    signs_in_on_trusted_device,
+    throttled,
+    trust_this_device,
+)
 
 bp = Blueprint("auth", __name__)
 
@@ -33,29 +40,8 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _login_key() -> str:
-    """Throttle per account: the login as typed, normalised, whether it exists or not."""
-    typed = (request.form.get("login") or "").strip().lower()[: credentials.LOGIN_MAX]
-    return "login:" + typed
-
-
-def _failed(response) -> bool:
-    return response.status_code != 303
-
-
-def _throttled(limit: RequestLimit, message, template: str, block: str, **context):
-    """The form again, with a 429, saying when (HH:MM, provider's time) to try again;
-    `message(time)` gives the sentence in the reader's language."""
-    retry_at = datetime.fromtimestamp(limit.reset_at, UTC)
-    seconds = max(1, int(limit.reset_at - datetime.now(UTC).timestamp()))
-    error = message(format_datetime(retry_at, "HH:mm"))
-    response = render(template, block=block, status=429, error=error, **context)
-    response.headers["Retry-After"] = str(seconds)
-    return response
-
-
 def _too_many_attempts(limit: RequestLimit):
-    return _throttled(
+    return throttled(
         limit,
         lambda time: _("Too many unsuccessful attempts. Try again after %(time)s.", time=time),
         "auth/login.html",
@@ -66,7 +52,7 @@ def _too_many_attempts(limit: RequestLimit):
 
 
 def _too_many_recoveries(limit: RequestLimit):
-    return _throttled(
+    return throttled(
         limit,
         lambda time: _(
             "Too many requests for a new password. Try again after %(time)s.", time=time
@@ -77,21 +63,18 @@ def _too_many_recoveries(limit: RequestLimit):
     )
 
 
-def _post_limit(setting: str, **options):
-    """A Flask-Limiter limit on POSTs, its rate read from configuration at request time."""
-    return limiter.limit(lambda: current_app.config[setting], methods=["POST"], **options)
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@_post_limit(
-    "PORTAL_LOGIN_LIMIT_ACCOUNT",
-    key_func=_login_key,
-    deduct_when=_failed,
+@post_limit(
+    "PORTAL_LOGIN_LIMIT_ADDRESS",
+    deduct_when=failed_sign_in,
+    exempt_when=signs_in_on_trusted_device,
     on_breach=_too_many_attempts,
 )
-@_post_limit(
-    "PORTAL_LOGIN_LIMIT_ADDRESS",
-    deduct_when=_failed,
+@post_limit(
+    "PORTAL_LOGIN_LIMIT_DEVICE",
+    key_func=device_key,
+    deduct_when=failed_sign_in,
+    exempt_when=lambda: not signs_in_on_trusted_device(),
     on_breach=_too_many_attempts,
 )
 def login():
@@ -111,6 +94,7 @@ def login():
         remember=bool(form.remember.data),
         address=client_address(),
         user_agent=request.user_agent.string,
+        device=current_device(),
     )
     result = signin.sign_in(db.session, attempt, sign_in_policy())
     db.session.commit()
@@ -130,8 +114,10 @@ def login():
         duration=session_lifetime(True),
     )
     if result.person.must_change_password:
-        return redirect(url_for("profile.password"), 303)
-    return redirect(safe_next(form.next.data), 303)
+        target = url_for("profile.password")
+    else:
+        target = safe_next(form.next.data)
+    return trust_this_device(redirect(target, 303), result.person.id)
 
 
 def _recovery_contract_key() -> str:
@@ -152,19 +138,19 @@ def _accepted(response) -> bool:
 
 
 @bp.route("/recover", methods=["GET", "POST"])
-@_post_limit(
+@post_limit(
     "PORTAL_RECOVERY_LIMIT_CONTRACT",
     key_func=_recovery_contract_key,
     deduct_when=_accepted,
     on_breach=_too_many_recoveries,
 )
-@_post_limit(
+@post_limit(
     "PORTAL_RECOVERY_LIMIT_PHONE",
     key_func=_recovery_phone_key,
     deduct_when=_accepted,
     on_breach=_too_many_recoveries,
 )
-@_post_limit(
+@post_limit(
     "PORTAL_RECOVERY_LIMIT_ADDRESS",
     on_breach=_too_many_recoveries,
 )
