@@ -211,22 +211,60 @@ def test_completed_recovery_ends_other_sessions_and_tells_the_phone(
     assert len(live) == 1
 
 
-def test_sms_limit_per_contract(client, olga):
-    for _ in range(3):
-        assert ask(client).status_code == 303
-    limited = ask(client, **{"Accept-Language": "en"})
-    assert limited.status_code == 429
-    assert "Too many requests for a new password. Try again after" in limited.get_data(as_text=True)
-    # the limit is the same for a contract that does not exist: nothing to learn from it
-    for n in range(3):
-        assert ask(client, contract="123123", phone=f"+7 978 555-00-0{n}").status_code == 303
-    assert ask(client, contract="123123", phone="+7 978 555-00-09").status_code == 429
+def from_address(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
 
 
-def test_sms_limit_per_phone_per_day(client, olga):
+def test_sms_limit_per_contract_sends_nothing_more_and_says_nothing_more(app, session, olga):
+    answers = set()
     for n in range(5):
-        assert ask(client, contract=f"c{n}").status_code == 303
-    assert ask(client, contract="c-other").status_code == 429
+        response = ask(from_address(app, f"198.51.100.{n}"))
+        answers.add((response.status_code, response.get_data(), response.headers["Location"]))
+    assert len(sent_texts(session)) == 3  # 3 an hour
+    unmatched = ask(from_address(app, "198.51.100.77"), phone="+7 978 000-00-01")
+    answers.add((unmatched.status_code, unmatched.get_data(), unmatched.headers["Location"]))
+    assert len(answers) == 1 and answers.pop()[0] == 303
+    events = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.event == "recovery.requested")
+    ).all()
+    assert [e.data["over_quota"] for e in events] == [False] * 3 + [True] * 2 + [False]
+
+
+def test_the_contract_limit_is_hourly_and_daily(app, session, olga, frozen_clock):
+    for n in range(3):
+        ask(from_address(app, f"198.51.100.{n}"))
+    frozen_clock.advance(minutes=61)
+    for n in range(3):
+        ask(from_address(app, f"198.51.100.{10 + n}"))
+    assert len(sent_texts(session)) == 5  # 5 a day
+
+
+def test_sms_limit_per_phone_per_day(app, session, olga, frozen_clock):
+    contracts = ["555777"]
+    for _ in range(2):
+        contracts.append(create_subscriber(session, phone=PHONE).account.contract_number)
+    session.commit()
+    for n, contract in enumerate(contracts * 2):
+        assert ask(from_address(app, f"198.51.100.{n}"), contract=contract).status_code == 303
+    assert len(sent_texts(session)) == 5
+
+
+def test_wrong_phones_for_a_contract_do_not_block_the_owner(app, session, olga):
+    for n in range(30):
+        stranger = from_address(app, f"203.0.113.{n}")
+        assert ask(stranger, phone=f"+7 978 555-00-{n:02d}").status_code == 303
+    assert ask(from_address(app, "198.51.100.7")).status_code == 303
+    messages = sent_texts(session)
+    assert len(messages) == 1 and messages[0].to_phone == PHONE
+
+
+def test_wrong_contracts_for_a_phone_do_not_block_the_owner(app, session, olga):
+    for n in range(30):
+        assert ask(from_address(app, f"203.0.113.{n}"), contract=f"9{n:05d}").status_code == 303
+    assert ask(from_address(app, "198.51.100.7")).status_code == 303
+    assert len(sent_texts(session)) == 1
 
 
 def test_request_limit_per_address(client, olga):

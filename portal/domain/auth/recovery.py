@@ -7,6 +7,10 @@ The rules (OWASP ASVS / NIST SP 800-63B for a system-made secret):
   wrong tries; a new request replaces the pending one but keeps its failure count;
 - the old password keeps working until the secret is used, so a stranger who knows a
   contract and a phone cannot lock anyone out;
+- only requests whose contract and phone match count against the limits on SMS for that
+  contract (its holder) and that phone, counted from the SMS outbox; a matching request
+  over a limit gets the same answer and sends nothing, so a stranger typing wrong phones
+  blocks nobody and no answer tells a match (the web layer limits each address);
 - using the secret (signin.sign_in) ends every other session, and the subscriber must
   choose an own password before anything else.
 """
@@ -15,16 +19,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+import limits
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import audit, sms
 from portal.domain.auth import credentials
-from portal.models import Account, PasswordRecovery, Person
+from portal.models import Account, PasswordRecovery, Person, SmsMessage
 
 CONTRACT_MAX = 32
 SECRET_LENGTH = 10
+
+# How many SMS in how long: ((3, 1 hour), (5, 1 day)).
+Quota = tuple[tuple[int, timedelta], ...]
+
+
+def parse_quota(text: str) -> Quota:
+    """A limit in Flask-Limiter's words ("3 per hour;5 per day") as (amount, window)s."""
+    return tuple(
+        (item.amount, timedelta(seconds=item.get_expiry())) for item in limits.parse_many(text)
+    )
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,8 @@ class RecoveryPolicy:
     max_failures: int = 5
     failure_window: timedelta = timedelta(hours=24)
     provider_name: str = "OneCity"
+    per_contract: Quota = ((3, timedelta(hours=1)), (5, timedelta(days=1)))
+    per_phone: Quota = ((5, timedelta(days=1)),)
 
     @classmethod
     def from_config(cls, config: Mapping) -> "RecoveryPolicy":
@@ -44,6 +61,8 @@ class RecoveryPolicy:
             max_failures=int(config["PORTAL_RECOVERY_MAX_FAILURES"]),
             failure_window=timedelta(hours=int(config["PORTAL_RECOVERY_WINDOW_HOURS"])),
             provider_name=config["PORTAL_PROVIDER_NAME"],
+            per_contract=parse_quota(config["PORTAL_RECOVERY_LIMIT_CONTRACT"]),
+            per_phone=parse_quota(config["PORTAL_RECOVERY_LIMIT_PHONE"]),
         )
 
 
@@ -60,6 +79,7 @@ def request_new_password(
     secret = credentials.generate_password(SECRET_LENGTH)
     secret_hash = credentials.hash_password(secret)  # the costly step, done in every branch
     account = _account_with_phone(db, contract_number, phone_e164)
+    over_quota = _over_quota(db, contract_number, phone_e164, policy)  # in every branch too
     audit.record(
         db,
         "recovery.requested",
@@ -69,8 +89,9 @@ def request_new_password(
         account_id=account.id if account else None,
         contract=contract_number[:CONTRACT_MAX],
         matched=account is not None,
+        over_quota=account is not None and over_quota,
     )
-    if account is None:
+    if account is None or over_quota:
         return
     _store_secret(db, account, secret_hash, policy)
     sms.queue(
@@ -89,6 +110,33 @@ def _account_with_phone(db: Session, contract_number: str, phone_e164: str) -> A
         .join(Person, Person.id == Account.person_id)
         .where(Account.contract_number == contract_number, Person.phone == phone_e164)
     )
+
+
+def _over_quota(db: Session, contract_number: str, phone_e164: str, policy: RecoveryPolicy) -> bool:
+    """Whether the contract's holder or the phone has had as many recovery SMS as allowed.
+
+    Counted from the outbox, so only requests that matched (and sent) count."""
+    now = clock.now()
+    recovery_sms = sa.select(SmsMessage.created_at).where(SmsMessage.purpose == "recovery")
+    holder = sa.select(Account.person_id).where(Account.contract_number == contract_number)
+    people_with_phone = sa.select(Person.id).where(Person.phone == phone_e164)
+    for quota, query in [
+        (policy.per_contract, recovery_sms.where(SmsMessage.person_id.in_(holder))),
+        (
+            policy.per_phone,
+            recovery_sms.where(
+                SmsMessage.person_id.in_(people_with_phone), SmsMessage.to_phone == phone_e164
+            ),
+        ),
+    ]:
+        if not quota:
+            continue
+        longest = max(window for _amount, window in quota)
+        sent = db.scalars(query.where(SmsMessage.created_at > now - longest)).all()
+        for amount, window in quota:
+            if sum(1 for at in sent if at > now - window) >= amount:
+                return True
+    return False
 
 
 def _store_secret(db: Session, account: Account, secret_hash: str, policy: RecoveryPolicy) -> None:

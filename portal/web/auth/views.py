@@ -120,36 +120,7 @@ def login():
     return trust_this_device(redirect(target, 303), result.person.id)
 
 
-def _recovery_contract_key() -> str:
-    typed = (request.form.get("contract") or "").strip().upper()[: recovery.CONTRACT_MAX]
-    return "recovery-contract:" + typed
-
-
-def _recovery_phone_key() -> str:
-    typed = (request.form.get("phone") or "")[:32]
-    try:
-        return "recovery-phone:" + phones.to_e164(typed)
-    except InvalidInput:
-        return "recovery-phone:" + "".join(ch for ch in typed if ch.isdigit())
-
-
-def _accepted(response) -> bool:
-    return response.status_code == 303
-
-
 @bp.route("/recover", methods=["GET", "POST"])
-@post_limit(
-    "PORTAL_RECOVERY_LIMIT_CONTRACT",
-    key_func=_recovery_contract_key,
-    deduct_when=_accepted,
-    on_breach=_too_many_recoveries,
-)
-@post_limit(
-    "PORTAL_RECOVERY_LIMIT_PHONE",
-    key_func=_recovery_phone_key,
-    deduct_when=_accepted,
-    on_breach=_too_many_recoveries,
-)
 @post_limit(
     "PORTAL_RECOVERY_LIMIT_ADDRESS",
     on_breach=_too_many_recoveries,
@@ -157,7 +128,9 @@ def _accepted(response) -> bool:
 def recover():
     """Forgot the password: contract number + the phone on the account -> SMS.
 
-    Whether or not the pair matches, the answer is the same redirect to the same page."""
+    Whether or not the pair matches, and whether or not the contract or phone has had its
+    SMS for now (the domain counts those), the answer is the same redirect to the same
+    page; every request counts against the address."""
     form = RecoveryForm()
     if request.method == "GET":
         return render("auth/recover.html", block="recover_form", form=form, error=None)
