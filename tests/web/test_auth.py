@@ -379,3 +379,124 @@ def test_throttle_is_shared_between_processes_through_redis(app, tmp_path, isola
         assert clients[n % 2].login("nobody", "wrong").status_code == 401
     assert clients[0].login("nobody", "wrong").status_code == 429
     assert clients[1].login("nobody", "wrong").status_code == 429
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (taken and given back at once)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_with_redis_unreachable_limits_are_kept_in_the_process(
+    app, tmp_path, session, isolated_limiter, caplog
+):
+    from tests.conftest import make_test_app
+
+    create_subscriber(session, login="vera", phone="+7 978 321-00-00", contract="424242")
+    session.commit()
+    redis_url = f"redis://127.0.0.1:{closed_port()}/0"
+    down = make_test_app(
+        app.config["DATABASE_URL"],
+        tmp_path,
+        REDIS_URL=redis_url,
+        RATELIMIT_STORAGE_URI=redis_url,
+        PORTAL_LOGIN_LIMIT_ADDRESS="3 per hour",
+    )
+    db.bind_to(down, app.config["TEST_CONNECTION"], join_transaction_mode="create_savepoint")
+    stranger = AuthActions(down.test_client())
+    statuses = [stranger.login("vera", "wrong").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]  # the address limit, kept in this process
+    assert "falling back to in-memory storage" in caplog.text
+    owner = down.test_client()
+    owner.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert AuthActions(owner).login("vera", PASSWORD).status_code == 303
+    asker = down.test_client()
+    token = csrf_from(asker.get("/recover").get_data(as_text=True))
+    answer = asker.post(
+        "/recover",
+        data={"contract": "424242", "phone": "+79783210000", "send_sms": "y", "csrf_token": token},
+    )
+    assert answer.status_code == 303
+
+
+class Relay:
+    """A TCP relay to a real server that can be switched off and on (an outage)."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.port = closed_port()
+        self.listener = None
+
+    def start(self) -> None:
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        self.listener.close()
+
+    def _accept(self, listener) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                near, _ = listener.accept()
+            except OSError:
+                return
+            far = socket.create_connection(self.target)
+            for a, b in ((near, far), (far, near)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+
+def test_limits_go_back_to_redis_when_it_answers_again(app, tmp_path, isolated_limiter):
+    import os
+    import time
+    import uuid
+
+    from tests.conftest import make_test_app
+
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_REDIS_URL is not set: CI must run the Redis tests")
+        pytest.skip("Redis tests need TEST_REDIS_URL")
+    real = sa.engine.make_url(redis_url.replace("redis://", "postgresql://"))
+    relay = Relay((real.host, real.port or 6379))
+    relayed = f"redis://127.0.0.1:{relay.port}/{real.database or 0}"
+    down = make_test_app(
+        app.config["DATABASE_URL"],
+        tmp_path,
+        REDIS_URL=relayed,
+        RATELIMIT_STORAGE_URI=relayed,
+        RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",
+        PORTAL_LOGIN_LIMIT_ADDRESS="2 per hour",
+    )
+    db.bind_to(down, app.config["TEST_CONNECTION"], join_transaction_mode="create_savepoint")
+    client = AuthActions(down.test_client())
+    assert client.login("nobody", "wrong").status_code == 401  # Redis down: in memory
+    assert isolated_limiter._storage_dead
+    relay.start()
+    try:
+        time.sleep(2.1)  # Flask-Limiter looks again after 1, 2, 4... seconds
+        assert client.login("nobody", "wrong").status_code == 401
+        assert not isolated_limiter._storage_dead  # back on Redis, counting from there
+        assert client.login("nobody", "wrong").status_code == 401
+        assert client.login("nobody", "wrong").status_code == 429
+    finally:
+        relay.stop()
