@@ -432,3 +432,44 @@ def test_phone_code_expires_and_dies_after_five_wrong(client, signed_in, frozen_
     change_phone(client, PASSWORD, "+7 978 765-43-21")
     frozen_clock.advance(minutes=16)
     assert client.get("/profile/phone/confirm").status_code == 303
+
+
+@pytest.mark.parametrize("page", ["password", "phone"])
+def test_guessing_the_current_password_is_limited_and_audited(session, client, signed_in, page):
+    def guess(password):
+        if page == "password":
+            return change_password(client, password, "a brand new password")
+        return change_phone(client, password, "+7 978 765-43-21")
+
+    statuses = [guess(f"guess-{n}") for n in range(6)]
+    assert [r.status_code for r in statuses] == [400] * 5 + [429]
+    assert "Too many wrong passwords. Try again after" in statuses[-1].get_data(as_text=True)
+    assert int(statuses[-1].headers["Retry-After"]) > 0
+    assert guess(PASSWORD).status_code == 429  # per account: for now, not even the right one
+    events = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.event == "profile.password_check_failed")
+    ).all()
+    assert len(events) == 5 and {e.data["purpose"] for e in events} == {page}
+    assert all(e.person_id == signed_in.person.id for e in events)
+    session.expire_all()
+    assert session.get(Person, signed_in.person.id).failed_sign_ins == 5
+
+
+def test_wrong_current_passwords_are_limited_per_address_too(app, session, olga):
+    limited = []
+    for n in range(4):
+        create_subscriber(session, login=f"neighbour{n}")
+        session.commit()
+        other = AuthActions(app.test_client())
+        assert other.login(f"neighbour{n}", PASSWORD).status_code == 303
+        for _ in range(5):
+            limited.append(change_password(other.client, "guess", "a brand new password"))
+    # 5 each per account, but 10 a minute per address
+    assert [r.status_code for r in limited] == [400] * 10 + [429] * 10
+
+
+def test_the_right_current_password_starts_the_count_again(session, client, signed_in):
+    change_password(client, "guess", "a brand new password")
+    assert change_password(client, PASSWORD, "a brand new password").status_code == 303
+    session.expire_all()
+    assert session.get(Person, signed_in.person.id).failed_sign_ins == 0

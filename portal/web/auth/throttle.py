@@ -92,7 +92,9 @@ def failed_sign_in(response: Response) -> bool:
 
 
 def person_key() -> str:
-    return f"person:{current_person().id}"
+    """The signed-in person (an anonymous POST is sent to sign in before anything counts)."""
+    person = current_person()
+    return f"person:{person.id if person is not None else 'none'}"
 
 
 def wrong_current_password(_response: Response) -> bool:

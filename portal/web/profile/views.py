@@ -1,16 +1,17 @@
 """The subscriber's profile: name, phone, password; changing the password and the phone."""
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_limiter import RequestLimit
 from flask_login import current_user, login_required
 
 from portal.auth_session import current_person
 from portal.domain import profile
-from portal.domain.auth import credentials
 from portal.domain.errors import InvalidInput
 from portal.extensions import client_address, db
 from portal.htmx import hx_redirect, is_htmx, render
-from portal.web.auth.policies import recovery_policy
+from portal.web.auth.policies import recovery_policy, sign_in_policy
+from portal.web.auth.throttle import person_key, post_limit, throttled, wrong_current_password
 from portal.web.profile.forms import PasswordChangeForm, PhoneChangeForm, PhoneCodeForm
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
@@ -50,8 +51,46 @@ def index():
     )
 
 
+def _password_limits(template: str, form_class):
+    """Wrong current passwords are limited per account and per address, as at sign-in."""
+
+    def too_many(limit: RequestLimit):
+        return throttled(
+            limit,
+            lambda time: _("Too many wrong passwords. Try again after %(time)s.", time=time),
+            template,
+            "content",
+            form=form_class(),
+            forced=False,
+            person=current_person(),
+        )
+
+    def decorate(view):
+        for setting, key in [
+            ("PORTAL_PASSWORD_CHECK_LIMIT", person_key),
+            ("PORTAL_LOGIN_LIMIT_ADDRESS", None),
+        ]:
+            view = post_limit(
+                setting,
+                **({"key_func": key} if key else {}),
+                deduct_when=wrong_current_password,
+                on_breach=too_many,
+            )(view)
+        return view
+
+    return decorate
+
+
+def _wrong_password(field, message: str) -> None:
+    """The failed check counts (audit, the account's failures) and the limits hear of it."""
+    db.session.commit()
+    g.wrong_current_password = True
+    field.errors.append(message)
+
+
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
+@_password_limits("profile/password.html", PasswordChangeForm)
 def password():
     person = current_person()
     forced = person.must_change_password
@@ -60,18 +99,19 @@ def password():
         return render("profile/password.html", form=form, forced=forced, person=person)
     if not form.validate_on_submit():
         return render("profile/password.html", status=400, form=form, forced=forced, person=person)
-    if not forced and not credentials.verify(person.password_hash, form.current.data or ""):
-        form.current.errors.append(_("The current password is wrong."))
-        return render("profile/password.html", status=400, form=form, forced=forced, person=person)
     try:
         profile.change_password(
             db.session,
             person,
+            form.current.data or "",
             form.new.data,
-            recovery_policy(),
+            sign_in_policy(),
             keep_session_token=current_user.token,
             address=client_address(),
         )
+    except profile.WrongPassword:
+        _wrong_password(form.current, _("The current password is wrong."))
+        return render("profile/password.html", status=400, form=form, forced=forced, person=person)
     except InvalidInput:
         form.new.errors.append(
             _("Too easy to guess: not the contract number, the login or the provider's name.")
@@ -84,6 +124,7 @@ def password():
 
 @bp.route("/phone", methods=["GET", "POST"])
 @login_required
+@_password_limits("profile/phone.html", PhoneChangeForm)
 def phone():
     person = current_person()
     form = PhoneChangeForm()
@@ -91,13 +132,18 @@ def phone():
         return render("profile/phone.html", form=form)
     if not form.validate_on_submit():
         return render("profile/phone.html", status=400, form=form)
-    if not credentials.verify(person.password_hash, form.password.data):
-        form.password.errors.append(_("The password is wrong."))
-        return render("profile/phone.html", status=400, form=form)
     try:
         profile.start_phone_change(
-            db.session, person, form.phone.data, recovery_policy(), address=client_address()
+            db.session,
+            person,
+            form.password.data,
+            form.phone.data,
+            sign_in_policy(),
+            address=client_address(),
         )
+    except profile.WrongPassword:
+        _wrong_password(form.password, _("The password is wrong."))
+        return render("profile/phone.html", status=400, form=form)
     except InvalidInput:
         form.phone.errors.append(_("This does not look like a new mobile phone number."))
         return render("profile/phone.html", status=400, form=form)
