@@ -5,16 +5,21 @@ Flask-Login keeps the session token in the signed cookie (and in the remember co
 is over at once, whoever holds a copy of the cookie.
 """
 
+import logging
 from dataclasses import dataclass
 
 from flask import Flask, current_app, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin, current_user
+from sqlalchemy.exc import DBAPIError
 
 from portal.domain.auth import credentials
 from portal.extensions import db, login_manager
 from portal.htmx import hx_redirect, is_htmx
 from portal.models import LoginSession, Person
+from portal.web.errors import database_unavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,13 +50,27 @@ def session_lifetime(remember: bool):
 
 @login_manager.user_loader
 def load_user(token: str) -> SignedIn | None:
-    record = credentials.resume_session(
-        db.session, token, idle=session_lifetime(False), remembered=session_lifetime(True)
-    )
-    if record is None:
+    try:
+        record = credentials.resume_session(
+            db.session, token, idle=session_lifetime(False), remembered=session_lifetime(True)
+        )
+        if record is None:
+            return None
+        db.session.commit()  # the sliding expiry, written at most every few minutes
+        return SignedIn(record.person, record, token)
+    except DBAPIError as error:
+        if not database_unavailable(error):
+            raise
+        # The database cannot write now: the session still holds for reading, and its
+        # expiry moves next time. If it cannot even read, signed out for this answer.
+        log.warning("session.touch_failed error=%s", type(error.orig).__name__)
+        db.session.rollback()
+    try:
+        record = credentials.live_session(db.session, token)
+        return SignedIn(record.person, record, token) if record is not None else None
+    except DBAPIError:
+        db.session.rollback()
         return None
-    db.session.commit()
-    return SignedIn(record.person, record, token)
 
 
 def _unauthorized():

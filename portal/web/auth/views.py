@@ -4,8 +4,10 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy.exc import DBAPIError
 
 from portal.auth_session import SignedIn, fresh_session, session_lifetime
 from portal.domain import phones
@@ -24,6 +26,7 @@ from portal.web.auth.throttle import (
     throttled,
     trust_this_device,
 )
+from portal.web.errors import database_unavailable, unavailable
 
 bp = Blueprint("auth", __name__)
 
@@ -170,13 +173,26 @@ def _password_hints(password: str) -> list[str]:
     return hints
 
 
+# Lazy: said after the failed transaction is rolled back (the language may need a read).
+_STILL_SIGNED_IN = _l(
+    "You are still signed in: signing out did not go through. Try again in a minute."
+)
+
+
 @bp.route("/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
-        signin.sign_out(
-            db.session, current_user.person.id, current_user.token, address=client_address()
-        )
-        db.session.commit()
+        try:
+            signin.sign_out(
+                db.session, current_user.person.id, current_user.token, address=client_address()
+            )
+            db.session.commit()
+        except DBAPIError as error:
+            if not database_unavailable(error):
+                raise
+            # The session could not be ended: say so, rather than drop a cookie that
+            # would still work for whoever copied it.
+            return unavailable(_STILL_SIGNED_IN)
     logout_user()
     fresh_session()
     response = redirect(url_for("auth.login"), 303)
