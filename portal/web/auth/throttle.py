@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Response, current_app, g, request
 from flask_babel import format_datetime
 from flask_limiter import RequestLimit
+from sqlalchemy.exc import DBAPIError
 
 from portal.auth_session import current_person
 from portal.domain.auth import devices, signin
@@ -57,9 +58,15 @@ def signs_in_on_trusted_device() -> bool:
     if request.method != "POST":
         return False
     if "trusted_device" not in g:
-        g.trusted_device = signin.trusted_device(
-            db.session, request.form.get("login") or "", current_device()
-        )
+        try:
+            g.trusted_device = signin.trusted_device(
+                db.session, request.form.get("login") or "", current_device()
+            )
+        except DBAPIError:
+            # Not for Flask-Limiter to take for its storage failing: the view meets the
+            # database's trouble itself and answers 503.
+            db.session.rollback()
+            g.trusted_device = False
     return g.trusted_device
 
 
