@@ -128,6 +128,13 @@ def session(app):
         yield test_session
 
 
+def client_at(app, address: str):
+    """A browser of its own at another network address."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
 @pytest.fixture
 def client(app):
     return app.test_client()

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from portal.domain import sms
 from portal.extensions import db, limiter
 from portal.models import AuditEvent, LoginSession, Person, SmsMessage
-from tests.conftest import AuthActions, csrf_from
+from tests.conftest import AuthActions, client_at, csrf_from
 from tests.factories import PASSWORD, create_subscriber
 
 
@@ -152,10 +152,7 @@ def test_wrong_password_hints_at_layout_and_caps_lock(auth, anna, password, hint
 
 
 def from_address(app, address: str) -> AuthActions:
-    """A browser of its own at another network address."""
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = address
-    return AuthActions(client)
+    return AuthActions(client_at(app, address))
 
 
 def test_a_strangers_failures_do_not_keep_the_owner_out(app, anna):
@@ -410,9 +407,7 @@ def test_with_redis_unreachable_limits_are_kept_in_the_process(
     statuses = [stranger.login("vera", "wrong").status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429]  # the address limit, kept in this process
     assert "falling back to in-memory storage" in caplog.text
-    owner = down.test_client()
-    owner.environ_base["REMOTE_ADDR"] = "198.51.100.7"
-    assert AuthActions(owner).login("vera", PASSWORD).status_code == 303
+    assert from_address(down, "198.51.100.7").login("vera", PASSWORD).status_code == 303
     asker = down.test_client()
     token = csrf_from(asker.get("/recover").get_data(as_text=True))
     answer = asker.post(

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from portal.domain import sms
 from portal.models import AuditEvent, LoginSession, Person, SmsMessage
-from tests.conftest import AuthActions, csrf_from
+from tests.conftest import AuthActions, client_at, csrf_from
 from tests.factories import PASSWORD, create_subscriber
 
 PHONE = "+79781234567"
@@ -211,19 +211,13 @@ def test_completed_recovery_ends_other_sessions_and_tells_the_phone(
     assert len(live) == 1
 
 
-def from_address(app, address: str):
-    client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = address
-    return client
-
-
 def test_sms_limit_per_contract_sends_nothing_more_and_says_nothing_more(app, session, olga):
     answers = set()
     for n in range(5):
-        response = ask(from_address(app, f"198.51.100.{n}"))
+        response = ask(client_at(app, f"198.51.100.{n}"))
         answers.add((response.status_code, response.get_data(), response.headers["Location"]))
     assert len(sent_texts(session)) == 3  # 3 an hour
-    unmatched = ask(from_address(app, "198.51.100.77"), phone="+7 978 000-00-01")
+    unmatched = ask(client_at(app, "198.51.100.77"), phone="+7 978 000-00-01")
     answers.add((unmatched.status_code, unmatched.get_data(), unmatched.headers["Location"]))
     assert len(answers) == 1 and answers.pop()[0] == 303
     events = session.scalars(
@@ -234,10 +228,10 @@ def test_sms_limit_per_contract_sends_nothing_more_and_says_nothing_more(app, se
 
 def test_the_contract_limit_is_hourly_and_daily(app, session, olga, frozen_clock):
     for n in range(3):
-        ask(from_address(app, f"198.51.100.{n}"))
+        ask(client_at(app, f"198.51.100.{n}"))
     frozen_clock.advance(minutes=61)
     for n in range(3):
-        ask(from_address(app, f"198.51.100.{10 + n}"))
+        ask(client_at(app, f"198.51.100.{10 + n}"))
     assert len(sent_texts(session)) == 5  # 5 a day
 
 
@@ -247,23 +241,23 @@ def test_sms_limit_per_phone_per_day(app, session, olga, frozen_clock):
         contracts.append(create_subscriber(session, phone=PHONE).account.contract_number)
     session.commit()
     for n, contract in enumerate(contracts * 2):
-        assert ask(from_address(app, f"198.51.100.{n}"), contract=contract).status_code == 303
+        assert ask(client_at(app, f"198.51.100.{n}"), contract=contract).status_code == 303
     assert len(sent_texts(session)) == 5
 
 
 def test_wrong_phones_for_a_contract_do_not_block_the_owner(app, session, olga):
     for n in range(30):
-        stranger = from_address(app, f"203.0.113.{n}")
+        stranger = client_at(app, f"203.0.113.{n}")
         assert ask(stranger, phone=f"+7 978 555-00-{n:02d}").status_code == 303
-    assert ask(from_address(app, "198.51.100.7")).status_code == 303
+    assert ask(client_at(app, "198.51.100.7")).status_code == 303
     messages = sent_texts(session)
     assert len(messages) == 1 and messages[0].to_phone == PHONE
 
 
 def test_wrong_contracts_for_a_phone_do_not_block_the_owner(app, session, olga):
     for n in range(30):
-        assert ask(from_address(app, f"203.0.113.{n}"), contract=f"9{n:05d}").status_code == 303
-    assert ask(from_address(app, "198.51.100.7")).status_code == 303
+        assert ask(client_at(app, f"203.0.113.{n}"), contract=f"9{n:05d}").status_code == 303
+    assert ask(client_at(app, "198.51.100.7")).status_code == 303
     assert len(sent_texts(session)) == 1
 
 
