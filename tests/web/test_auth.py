@@ -495,3 +495,23 @@ def test_limits_go_back_to_redis_when_it_answers_again(app, tmp_path, isolated_l
         assert client.login("nobody", "wrong").status_code == 429
     finally:
         relay.stop()
+
+
+def test_a_new_password_takes_the_trust_from_other_devices(app, session, anna, frozen_clock):
+    thief = from_address(app, "203.0.113.66")  # signed in once with a stolen password
+    assert thief.login("anna", PASSWORD).status_code == 303
+    thief.logout()
+    owner = from_address(app, "198.51.100.7")
+    assert owner.login("anna", PASSWORD).status_code == 303
+    frozen_clock.advance(minutes=1)
+    token = csrf_from(owner.client.get("/profile/password").get_data(as_text=True))
+    new = "a brand new password"
+    changed = owner.client.post(
+        "/profile/password",
+        data={"current": PASSWORD, "new": new, "repeat": new, "csrf_token": token},
+    )
+    assert changed.status_code == 303
+    owner.logout()
+    pause_sign_in_of(session, anna.person.id, 100)
+    assert thief.login("anna", new).status_code == 401  # no longer a trusted device
+    assert owner.login("anna", new).status_code == 303  # where the password was chosen

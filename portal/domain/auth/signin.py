@@ -95,7 +95,7 @@ def sign_in(db: Session, attempt: Attempt, policy: SignInPolicy) -> SignedIn | N
         person_id=person.id,
         address=attempt.address,
         remember=attempt.remember,
-        trusted_device=bool(attempt.device and attempt.device.trusts(person.id)),
+        trusted_device=bool(attempt.device and attempt.device.trusts(person)),
     )
     return SignedIn(person, new, by_recovery_secret=by_secret)
 
@@ -112,7 +112,7 @@ def _check(db: Session, attempt: Attempt, policy: SignInPolicy) -> tuple[Person,
     if person is None:
         return "unknown"  # no count for a login that does not exist
     paused = lockout.is_locked(person, policy.max_failures) and not (
-        attempt.device and attempt.device.trusts(person.id)
+        attempt.device and attempt.device.trusts(person)
     )
     if by_password and not paused:
         credentials.rehash_if_needed(person, attempt.password)
@@ -137,7 +137,7 @@ def trusted_device(db: Session, login_or_contract: str, device: Device | None) -
     if device is None:
         return False
     person = credentials.find_person(db, login_or_contract)
-    return person is not None and device.trusts(person.id)
+    return person is not None and device.trusts(person)
 
 
 def sign_out(db: Session, person_id: int, token: str, *, address: str | None) -> None:

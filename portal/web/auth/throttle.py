@@ -17,6 +17,7 @@ from portal.auth_session import current_person
 from portal.domain.auth import devices, signin
 from portal.extensions import db, limiter
 from portal.htmx import render
+from portal.models import Person
 
 DEVICE_COOKIE = "portal_device"
 
@@ -75,9 +76,10 @@ def device_key() -> str:
     return "device:" + (device.id if device else "none")
 
 
-def trust_this_device(response: Response, person_id: int) -> Response:
-    """After a sign-in: this browser is a trusted device for the person from now on."""
-    _device, value = devices.remember(current_device(), person_id, current_app.config["SECRET_KEY"])
+def trust_this_device(response: Response, person: Person) -> Response:
+    """After a sign-in or a new password: this browser is a trusted device for the person
+    (with the password they have now)."""
+    _device, value = devices.remember(current_device(), person, current_app.config["SECRET_KEY"])
     response.set_cookie(
         DEVICE_COOKIE,
         value,

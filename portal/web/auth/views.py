@@ -120,7 +120,7 @@ def login():
         target = url_for("profile.password")
     else:
         target = safe_next(form.next.data)
-    return trust_this_device(redirect(target, 303), result.person.id)
+    return trust_this_device(redirect(target, 303), result.person)
 
 
 @bp.route("/recover", methods=["GET", "POST"])

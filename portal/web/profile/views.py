@@ -11,7 +11,13 @@ from portal.domain.errors import InvalidInput
 from portal.extensions import client_address, db
 from portal.htmx import hx_redirect, is_htmx, render
 from portal.web.auth.policies import recovery_policy, sign_in_policy
-from portal.web.auth.throttle import person_key, post_limit, throttled, wrong_current_password
+from portal.web.auth.throttle import (
+    person_key,
+    post_limit,
+    throttled,
+    trust_this_device,
+    wrong_current_password,
+)
 from portal.web.profile.forms import PasswordChangeForm, PhoneChangeForm, PhoneCodeForm
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
@@ -119,7 +125,7 @@ def password():
         return render("profile/password.html", status=400, form=form, forced=forced, person=person)
     db.session.commit()
     flash(_("The password is changed."))
-    return redirect(url_for("profile.index"), 303)
+    return trust_this_device(redirect(url_for("profile.index"), 303), person)
 
 
 @bp.route("/phone", methods=["GET", "POST"])
