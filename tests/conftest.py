@@ -198,9 +198,27 @@ class AuthActions:
             data["remember"] = "y"
         return self.client.post("/login", data=data, headers=headers)
 
+    def recover(self, contract: str, phone: str, send_sms: str | None = "y", **headers):
+        """Ask for a new password by SMS through the real form."""
+        data = {"contract": contract, "phone": phone, "csrf_token": self.token("/recover")}
+        if send_sms:
+            data["send_sms"] = send_sms
+        return self.client.post("/recover", data=data, headers=headers)
+
     def logout(self):
         token = self.token("/")
         return self.client.post("/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """TEST_REDIS_URL; the test skips without it (fails on CI)."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_REDIS_URL is not set: CI must run the Redis tests")
+        pytest.skip("Redis tests need TEST_REDIS_URL")
+    return url
 
 
 @pytest.fixture

@@ -247,16 +247,7 @@ def test_a_forged_device_cookie_is_ignored(app, session, anna):
 
 def test_a_recovery_secret_still_signs_in_at_the_limit(app, session, client, anna):
     pause_sign_in_of(session, anna.person.id, 100)
-    token = csrf_from(client.get("/recover").get_data(as_text=True))
-    client.post(
-        "/recover",
-        data={
-            "contract": anna.account.contract_number,
-            "phone": anna.person.phone,
-            "send_sms": "y",
-            "csrf_token": token,
-        },
-    )
+    AuthActions(client).recover(anna.account.contract_number, anna.person.phone)
     message = session.scalars(sa.select(SmsMessage).where(SmsMessage.purpose == "recovery")).one()
     with app.app_context():
         secret = re.search(r"пароль (\S+)", sms.text_of(message)).group(1)
@@ -346,18 +337,14 @@ def test_csrf_token_from_meta_header_works_for_htmx(client, auth, anna):
     assert r.status_code == 303
 
 
-def test_throttle_is_shared_between_processes_through_redis(app, tmp_path, isolated_limiter):
+def test_throttle_is_shared_between_processes_through_redis(
+    app, tmp_path, isolated_limiter, redis_url
+):
     """Two app processes (two app objects here) count an address's failures in one Redis."""
-    import os
     import uuid
 
     from tests.conftest import make_test_app
 
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if not redis_url:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_REDIS_URL is not set: CI must run the Redis tests")
-        pytest.skip("Redis tests need TEST_REDIS_URL")
     apps = [
         make_test_app(
             app.config["DATABASE_URL"],
@@ -408,13 +395,7 @@ def test_with_redis_unreachable_limits_are_kept_in_the_process(
     assert statuses == [401, 401, 401, 429]  # the address limit, kept in this process
     assert "falling back to in-memory storage" in caplog.text
     assert from_address(down, "198.51.100.7").login("vera", PASSWORD).status_code == 303
-    asker = down.test_client()
-    token = csrf_from(asker.get("/recover").get_data(as_text=True))
-    answer = asker.post(
-        "/recover",
-        data={"contract": "424242", "phone": "+79783210000", "send_sms": "y", "csrf_token": token},
-    )
-    assert answer.status_code == 303
+    assert AuthActions(down.test_client()).recover("424242", "+79783210000").status_code == 303
 
 
 class Relay:
@@ -459,18 +440,12 @@ class Relay:
             sink.close()
 
 
-def test_limits_go_back_to_redis_when_it_answers_again(app, tmp_path, isolated_limiter):
-    import os
+def test_limits_go_back_to_redis_when_it_answers_again(app, tmp_path, isolated_limiter, redis_url):
     import time
     import uuid
 
     from tests.conftest import make_test_app
 
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if not redis_url:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_REDIS_URL is not set: CI must run the Redis tests")
-        pytest.skip("Redis tests need TEST_REDIS_URL")
     real = sa.engine.make_url(redis_url.replace("redis://", "postgresql://"))
     relay = Relay((real.host, real.port or 6379))
     relayed = f"redis://127.0.0.1:{relay.port}/{real.database or 0}"

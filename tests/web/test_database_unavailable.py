@@ -65,20 +65,9 @@ def test_htmx_gets_the_error_fragment(auth, anna, read_only):
     assert "<html" not in html and "This cannot be saved just now" in html
 
 
-def test_recovery_on_a_read_only_database_is_a_503(client, anna, read_only):
-    from tests.conftest import csrf_from
-
-    token = csrf_from(client.get("/recover").get_data(as_text=True))
+def test_recovery_on_a_read_only_database_is_a_503(auth, anna, read_only):
     read_only()
-    response = client.post(
-        "/recover",
-        data={
-            "contract": anna.account.contract_number,
-            "phone": anna.person.phone,
-            "send_sms": "y",
-            "csrf_token": token,
-        },
-    )
+    response = auth.recover(anna.account.contract_number, anna.person.phone)
     assert response.status_code == 503 and response.headers["Retry-After"]
 
 

@@ -23,11 +23,7 @@ def olga(session, frozen_clock):
 
 
 def ask(client, contract="555777", phone="8 978 123-45-67", send_sms="y", **headers):
-    token = csrf_from(client.get("/recover").get_data(as_text=True))
-    data = {"contract": contract, "phone": phone, "csrf_token": token}
-    if send_sms:
-        data["send_sms"] = send_sms
-    return client.post("/recover", data=data, headers=headers)
+    return AuthActions(client).recover(contract, phone, send_sms, **headers)
 
 
 def sent_texts(session, purpose="recovery"):
