@@ -1,20 +1,25 @@
-"""Flask-Login on top of server-side sessions (portal.domain.credentials).
+"""Flask-Login on top of server-side sessions (portal.domain.auth.credentials).
 
 Flask-Login keeps the session token in the signed cookie (and in the remember cookie for
 "stay signed in"); every request looks the token up, so a session ended in the database
 is over at once, whoever holds a copy of the cookie.
 """
 
+import logging
 from dataclasses import dataclass
 
-from flask import Flask, current_app, redirect, request, url_for
+from flask import Flask, current_app, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin, current_user
+from sqlalchemy.exc import DBAPIError
 
-from portal.domain import credentials
+from portal.domain.auth import credentials
 from portal.extensions import db, login_manager
 from portal.htmx import hx_redirect, is_htmx
 from portal.models import LoginSession, Person
+from portal.web.errors import database_unavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,13 +50,27 @@ def session_lifetime(remember: bool):
 
 @login_manager.user_loader
 def load_user(token: str) -> SignedIn | None:
-    record = credentials.resume_session(
-        db.session, token, idle=session_lifetime(False), remembered=session_lifetime(True)
-    )
-    if record is None:
+    try:
+        record = credentials.resume_session(
+            db.session, token, idle=session_lifetime(False), remembered=session_lifetime(True)
+        )
+        if record is None:
+            return None
+        db.session.commit()  # the sliding expiry, written at most every few minutes
+        return SignedIn(record.person, record, token)
+    except DBAPIError as error:
+        if not database_unavailable(error):
+            raise
+        # The database cannot write now: the session still holds for reading, and its
+        # expiry moves next time. If it cannot even read, signed out for this answer.
+        log.warning("session.touch_failed error=%s", type(error.orig).__name__)
+        db.session.rollback()
+    try:
+        record = credentials.live_session(db.session, token)
+        return SignedIn(record.person, record, token) if record is not None else None
+    except DBAPIError:
+        db.session.rollback()
         return None
-    db.session.commit()
-    return SignedIn(record.person, record, token)
 
 
 def _unauthorized():
@@ -75,6 +94,15 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = None  # our sessions are server-side and revocable
     login_manager.anonymous_user = Anonymous
     login_manager.unauthorized_handler(_unauthorized)
+
+
+def fresh_session() -> None:
+    """Empty the Flask session at sign-in and sign-out (nothing carried over from before),
+    keeping only the chosen language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
 
 
 def current_person() -> Person:

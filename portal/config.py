@@ -90,12 +90,28 @@ def default_config(instance_path: str) -> dict:
         "REMEMBER_COOKIE_DURATION": timedelta(days=_env_int("PORTAL_REMEMBER_DAYS", 60)),
         "REMEMBER_COOKIE_REFRESH_EACH_REQUEST": False,  # True would remember everyone
         "PORTAL_SESSION_IDLE": timedelta(hours=_env_int("PORTAL_SESSION_IDLE_HOURS", 12)),
-        # Throttling of sign-in failures (Flask-Limiter syntax)
-        "PORTAL_LOGIN_LIMIT_ACCOUNT": os.environ.get(
-            "PORTAL_LOGIN_LIMIT_ACCOUNT", "5 per 15 minutes"
+        # Throttling of sign-in failures (Flask-Limiter syntax). Per network address, in
+        # growing steps; a trusted device (one that signed in before) has its own limit
+        # instead. Per account: wrong passwords in a row before only a trusted device or
+        # a recovery secret signs in (NIST SP 800-63B: at most 100).
+        "PORTAL_LOGIN_LIMIT_ADDRESS": os.environ.get(
+            "PORTAL_LOGIN_LIMIT_ADDRESS", "10 per minute;20 per hour;100 per day"
         ),
-        "PORTAL_LOGIN_LIMIT_ADDRESS": os.environ.get("PORTAL_LOGIN_LIMIT_ADDRESS", "20 per hour"),
+        "PORTAL_LOGIN_LIMIT_DEVICE": os.environ.get("PORTAL_LOGIN_LIMIT_DEVICE", "10 per hour"),
+        "PORTAL_LOGIN_MAX_FAILURES": _env_int("PORTAL_LOGIN_MAX_FAILURES", 100),
+        "PORTAL_TRUSTED_DEVICE_DAYS": _env_int("PORTAL_TRUSTED_DEVICE_DAYS", 365),
+        # Wrong current passwords on the profile pages, per account (and per address as
+        # for sign-in).
+        "PORTAL_PASSWORD_CHECK_LIMIT": os.environ.get(
+            "PORTAL_PASSWORD_CHECK_LIMIT", "5 per 15 minutes;20 per day"
+        ),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # Redis unreachable: limits are kept in each process's memory (a warning is
+        # logged) until it answers again.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2}
+        if redis_url
+        else {},
         "RATELIMIT_HEADERS_ENABLED": False,
         # The districts accounts belong to (technicians are dispatched by district).
         "PORTAL_DISTRICTS": tuple(

@@ -113,6 +113,17 @@ def app(migrated_app):
 
 
 @pytest.fixture
+def isolated_limiter():
+    """For a test that creates apps of its own: Flask-Limiter's one limiter object takes
+    each new app's storage (and keeps its key prefix and fallback state), so it is put
+    back as it was afterwards."""
+    saved = dict(limiter.__dict__)
+    yield limiter
+    limiter.__dict__.clear()
+    limiter.__dict__.update(saved)
+
+
+@pytest.fixture
 def session(app):
     """The test's own session, on the same connection (and transaction) as the app's:
     what it commits, requests see; all of it is rolled back after the test."""
@@ -122,6 +133,13 @@ def session(app):
         join_transaction_mode="create_savepoint",
     ) as test_session:
         yield test_session
+
+
+def client_at(app, address: str):
+    """A browser of its own at another network address."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
 
 
 @pytest.fixture
@@ -187,9 +205,27 @@ class AuthActions:
             data["remember"] = "y"
         return self.client.post("/login", data=data, headers=headers)
 
+    def recover(self, contract: str, phone: str, send_sms: str | None = "y", **headers):
+        """Ask for a new password by SMS through the real form."""
+        data = {"contract": contract, "phone": phone, "csrf_token": self.token("/recover")}
+        if send_sms:
+            data["send_sms"] = send_sms
+        return self.client.post("/recover", data=data, headers=headers)
+
     def logout(self):
         token = self.token("/")
         return self.client.post("/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """TEST_REDIS_URL; the test skips without it (fails on CI)."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_REDIS_URL is not set: CI must run the Redis tests")
+        pytest.skip("Redis tests need TEST_REDIS_URL")
+    return url
 
 
 @pytest.fixture

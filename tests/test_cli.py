@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from portal.domain import credentials
+from portal.domain.auth import credentials
 from portal.models import Account, Person, StaffMember, StaffRole
 from tests.conftest import csrf_from
 from tests.factories import create_staff, create_subscriber, create_tariff

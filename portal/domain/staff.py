@@ -1,6 +1,6 @@
 """The provider's staff: accounts, roles, sign-in with a second factor, and sessions.
 
-Staff sessions mirror the subscribers' (portal.domain.credentials): the cookie carries a
+Staff sessions mirror the subscribers' (portal.domain.auth.credentials): the cookie carries a
 random token, the table only its hash, so ending a session here ends it for any copy of
 the cookie. Passwords are argon2id hashes checked with the same equal-time `verify`.
 """
@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, credentials, totp
+from portal.domain import audit, totp
+from portal.domain.auth import credentials
 from portal.domain.errors import DuplicateLogin, InvalidInput
 from portal.models import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 

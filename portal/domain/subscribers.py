@@ -9,7 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, credentials, phones
+from portal.domain import audit, phones
+from portal.domain.auth import credentials
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput, NotFound
 from portal.models import Account, Person, Service, Subscription, Tariff
 

@@ -28,6 +28,9 @@ class Person(Base):
     password_changed_from: Mapped[str | None] = mapped_column(sa.String(64))
     # Set when a recovery secret was used: choose an own password before anything else.
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # Wrong passwords in a row (sign-in and profile checks), back to 0 on a success; at
+    # PORTAL_LOGIN_MAX_FAILURES only a trusted device or a recovery secret signs in.
+    failed_sign_ins: Mapped[int] = mapped_column(default=0, server_default="0")
 
     accounts: Mapped[list[Account]] = relationship(  # noqa: F821
         back_populates="person", order_by="Account.id"

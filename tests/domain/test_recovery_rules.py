@@ -2,7 +2,8 @@
 
 import pytest
 
-from portal.domain import recovery
+from portal.domain import profile
+from portal.domain.auth.recovery import RecoveryPolicy
 from portal.domain.errors import InvalidInput
 from portal.models import Account, Person
 
@@ -18,18 +19,18 @@ def person(login="anna", contracts=("100001",)) -> Person:
     ["Telecom Crimea", "TELECOM CRIMEA", "100001-777", "LS100001-777", "annaanna"],
 )
 def test_guessable_passwords_are_refused(password):
-    policy = recovery.Policy(provider_name="Telecom Crimea")
+    policy = RecoveryPolicy(provider_name="Telecom Crimea")
     who = person(login="annaanna", contracts=("100001-777",))
     with pytest.raises(InvalidInput):
-        recovery.check_new_password(who, password, policy)
+        profile.check_new_password(who, password, policy)
 
 
 @pytest.mark.parametrize("password", ["1234567", "x" * 129, ""])
 def test_length_rule(password):
     with pytest.raises(InvalidInput):
-        recovery.check_new_password(person(), password, recovery.Policy())
+        profile.check_new_password(person(), password, RecoveryPolicy())
 
 
 @pytest.mark.parametrize("password", ["12345678", "x" * 128, "пароль из слов", "    spaces  "])
 def test_no_composition_rules(password):
-    recovery.check_new_password(person(), password, recovery.Policy())
+    profile.check_new_password(person(), password, RecoveryPolicy())

@@ -3,7 +3,8 @@
 import pytest
 import sqlalchemy as sa
 
-from portal.domain import credentials, subscribers
+from portal.domain import subscribers
+from portal.domain.auth import credentials
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput, NotFound
 from portal.models import Account, AuditEvent, Person
 from tests.factories import create_subscriber, create_tariff

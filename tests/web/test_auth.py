@@ -1,11 +1,14 @@
 """Sign-in, sign-out, sessions that can be ended, throttling, and the layout hints."""
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
-from portal.extensions import db
-from portal.models import AuditEvent, LoginSession
-from tests.conftest import csrf_from
+from portal.domain import sms
+from portal.extensions import db, limiter
+from portal.models import AuditEvent, LoginSession, Person, SmsMessage
+from tests.conftest import AuthActions, client_at, csrf_from
 from tests.factories import PASSWORD, create_subscriber
 
 
@@ -148,17 +151,122 @@ def test_wrong_password_hints_at_layout_and_caps_lock(auth, anna, password, hint
         assert "Latin" not in alert and "Caps Lock" not in alert
 
 
-def test_failures_are_throttled_per_account_with_a_time_to_retry(app, auth, anna, session):
-    for _ in range(5):
-        assert auth.login("anna", "wrong-password").status_code == 401
-    blocked = auth.login("anna", PASSWORD, **{"Accept-Language": "en"})
-    assert blocked.status_code == 429
-    assert "Try again after" in blocked.get_data(as_text=True)
-    assert int(blocked.headers["Retry-After"]) > 0
-    # another account from the same address is not affected yet
+def from_address(app, address: str) -> AuthActions:
+    return AuthActions(client_at(app, address))
+
+
+def test_a_strangers_failures_do_not_keep_the_owner_out(app, anna):
+    stranger = from_address(app, "203.0.113.66")
+    for _ in range(20):
+        assert stranger.login("anna", "wrong-password").status_code in (401, 429)
+    owner = from_address(app, "198.51.100.7")
+    assert owner.login("anna", PASSWORD).status_code == 303
+
+
+def test_every_spelling_of_the_account_counts_against_it(app, session, anna):
+    stranger = from_address(app, "203.0.113.66")
+    for typed in ["anna", "ANNA", " Anna ", anna.account.contract_number]:
+        assert stranger.login(typed, "wrong-password").status_code == 401
+    session.expire_all()
+    assert session.get(Person, anna.person.id).failed_sign_ins == 4
+    assert from_address(app, "198.51.100.7").login("anna", PASSWORD).status_code == 303
+    session.expire_all()
+    assert session.get(Person, anna.person.id).failed_sign_ins == 0
+
+
+def test_unknown_logins_leave_no_state_but_the_address_count(app, session, auth):
+    people_before = session.scalar(sa.select(sa.func.sum(Person.failed_sign_ins)))
+    for _ in range(3):
+        assert auth.login("no-such-login-xyz", "wrong-password").status_code == 401
+    session.expire_all()
+    assert session.scalar(sa.select(sa.func.sum(Person.failed_sign_ins))) == people_before
+    with app.app_context():
+        keys = " ".join(limiter.storage.storage)  # the in-memory counters of this test
+    assert "no-such-login" not in keys and "127.0.0.1" in keys
+
+
+def pause_sign_in_of(session, person_id: int, failures: int) -> None:
+    session.execute(
+        sa.update(Person).where(Person.id == person_id).values(failed_sign_ins=failures)
+    )
+    session.commit()
+
+
+def test_at_the_limit_a_new_device_is_refused_and_the_phone_told(app, session, anna):
+    pause_sign_in_of(session, anna.person.id, 99)
+    stranger = from_address(app, "203.0.113.66")
+    assert stranger.login("anna", "wrong-password").status_code == 401
+    told = session.scalars(sa.select(SmsMessage).where(SmsMessage.purpose == "sign_in_paused"))
+    assert [m.to_phone for m in told] == [anna.person.phone]
+    new_device = from_address(app, "198.51.100.7")
+    right = new_device.login("anna", PASSWORD, **{"Accept-Language": "en"})
+    wrong = from_address(app, "198.51.100.8").login("anna", "nope", **{"Accept-Language": "en"})
+    unknown = from_address(app, "198.51.100.9").login("nobody", "x", **{"Accept-Language": "en"})
+    assert right.status_code == wrong.status_code == unknown.status_code == 401
+    assert alert_text(right) == alert_text(wrong) == alert_text(unknown)
+
+
+def test_a_trusted_device_signs_in_despite_the_failures(app, session, anna):
+    owner = from_address(app, "198.51.100.7")
+    assert owner.login("anna", PASSWORD).status_code == 303
+    assert owner.client.get_cookie("portal_device") is not None
+    owner.logout()
+    pause_sign_in_of(session, anna.person.id, 150)
+    for n in range(25):  # the owner's own address is over its limit too (a shared NAT)
+        from_address(app, "198.51.100.7").login(f"someone{n}", "wrong-password")
+    assert from_address(app, "198.51.100.7").login("anna", PASSWORD).status_code == 429
+    assert owner.login("anna", PASSWORD).status_code == 303
+    session.expire_all()
+    assert session.get(Person, anna.person.id).failed_sign_ins == 0
+
+
+def test_a_trusted_device_has_a_limit_of_its_own(app, anna):
+    owner = from_address(app, "198.51.100.7")
+    assert owner.login("anna", PASSWORD).status_code == 303
+    owner.logout()
+    statuses = [owner.login("anna", "wrong-password").status_code for _ in range(11)]
+    assert statuses == [401] * 10 + [429]
+
+
+def test_a_device_trusted_by_someone_else_is_not_trusted_for_this_account(app, session, anna):
     create_subscriber(session, login="boris")
     session.commit()
-    assert auth.login("boris", PASSWORD).status_code == 303
+    device = from_address(app, "198.51.100.7")
+    assert device.login("boris", PASSWORD).status_code == 303
+    device.logout()
+    pause_sign_in_of(session, anna.person.id, 100)
+    assert device.login("anna", PASSWORD).status_code == 401
+
+
+def test_a_forged_device_cookie_is_ignored(app, session, anna):
+    pause_sign_in_of(session, anna.person.id, 100)
+    device = from_address(app, "198.51.100.7")
+    device.client.set_cookie("portal_device", "eyJkIjoieCIsInAiOlsxXX0.forged.sig")
+    assert device.login("anna", PASSWORD).status_code == 401
+
+
+def test_a_recovery_secret_still_signs_in_at_the_limit(app, session, client, anna):
+    pause_sign_in_of(session, anna.person.id, 100)
+    AuthActions(client).recover(anna.account.contract_number, anna.person.phone)
+    message = session.scalars(sa.select(SmsMessage).where(SmsMessage.purpose == "recovery")).one()
+    with app.app_context():
+        secret = re.search(r"пароль (\S+)", sms.text_of(message)).group(1)
+    assert from_address(app, "198.51.100.7").login("anna", secret).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("language", "sentence"),
+    [(None, "Слишком много неудачных попыток"), ("en", "Too many unsuccessful attempts")],
+)
+def test_too_many_attempts_says_when_in_the_readers_language(app, anna, language, sentence):
+    stranger = from_address(app, "203.0.113.66")
+    for n in range(10):
+        assert stranger.login(f"someone{n}", "wrong").status_code == 401
+    headers = {"Accept-Language": language} if language else {}
+    blocked = stranger.login("anna", PASSWORD, **headers)
+    assert blocked.status_code == 429
+    assert sentence in blocked.get_data(as_text=True)
+    assert 0 < int(blocked.headers["Retry-After"]) <= 60
 
 
 def test_failures_are_throttled_per_address(app, auth, anna):
@@ -229,42 +337,156 @@ def test_csrf_token_from_meta_header_works_for_htmx(client, auth, anna):
     assert r.status_code == 303
 
 
-def test_throttle_is_shared_between_processes_through_redis(app, tmp_path, session):
-    """Two app processes (two app objects here) count failures in one Redis."""
-    import os
+def test_throttle_is_shared_between_processes_through_redis(
+    app, tmp_path, isolated_limiter, redis_url
+):
+    """Two app processes (two app objects here) count an address's failures in one Redis."""
+    import uuid
 
     from tests.conftest import make_test_app
 
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if not redis_url:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_REDIS_URL is not set: CI must run the Redis tests")
-        pytest.skip("Redis tests need TEST_REDIS_URL")
-    import uuid
-
-    create_subscriber(session, login="shared")
-    session.commit()
-    prefix = f"test-{uuid.uuid4().hex}"
     apps = [
         make_test_app(
             app.config["DATABASE_URL"],
             tmp_path,
             REDIS_URL=redis_url,
             RATELIMIT_STORAGE_URI=redis_url,
-            RATELIMIT_KEY_PREFIX=prefix,  # this run's counters only, whatever else is there
+            RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",  # this run's counters only
+            PORTAL_LOGIN_LIMIT_ADDRESS="3 per hour",
         )
         for _ in range(2)
     ]
     for other in apps:  # both see this test's data, in this test's transaction
         db.bind_to(other, app.config["TEST_CONNECTION"], join_transaction_mode="create_savepoint")
-    clients = [AuthActionsFor(a) for a in apps]
-    for n in range(5):
-        assert clients[n % 2].login("shared", "wrong").status_code == 401
-    assert clients[0].login("shared", PASSWORD).status_code == 429
-    assert clients[1].login("shared", PASSWORD).status_code == 429
+    clients = [AuthActions(a.test_client()) for a in apps]
+    for n in range(3):
+        assert clients[n % 2].login("nobody", "wrong").status_code == 401
+    assert clients[0].login("nobody", "wrong").status_code == 429
+    assert clients[1].login("nobody", "wrong").status_code == 429
 
 
-def AuthActionsFor(app):
-    from tests.conftest import AuthActions
+def closed_port() -> int:
+    """A local port nothing listens on (taken and given back at once)."""
+    import socket
 
-    return AuthActions(app.test_client())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_with_redis_unreachable_limits_are_kept_in_the_process(
+    app, tmp_path, session, isolated_limiter, caplog
+):
+    from tests.conftest import make_test_app
+
+    create_subscriber(session, login="vera", phone="+7 978 321-00-00", contract="424242")
+    session.commit()
+    redis_url = f"redis://127.0.0.1:{closed_port()}/0"
+    down = make_test_app(
+        app.config["DATABASE_URL"],
+        tmp_path,
+        REDIS_URL=redis_url,
+        RATELIMIT_STORAGE_URI=redis_url,
+        PORTAL_LOGIN_LIMIT_ADDRESS="3 per hour",
+    )
+    db.bind_to(down, app.config["TEST_CONNECTION"], join_transaction_mode="create_savepoint")
+    stranger = AuthActions(down.test_client())
+    statuses = [stranger.login("vera", "wrong").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]  # the address limit, kept in this process
+    assert "falling back to in-memory storage" in caplog.text
+    assert from_address(down, "198.51.100.7").login("vera", PASSWORD).status_code == 303
+    assert AuthActions(down.test_client()).recover("424242", "+79783210000").status_code == 303
+
+
+class Relay:
+    """A TCP relay to a real server that can be switched off and on (an outage)."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.port = closed_port()
+        self.listener = None
+
+    def start(self) -> None:
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        self.listener.close()
+
+    def _accept(self, listener) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                near, _ = listener.accept()
+            except OSError:
+                return
+            far = socket.create_connection(self.target)
+            for a, b in ((near, far), (far, near)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+
+def test_limits_go_back_to_redis_when_it_answers_again(app, tmp_path, isolated_limiter, redis_url):
+    import time
+    import uuid
+
+    from tests.conftest import make_test_app
+
+    real = sa.engine.make_url(redis_url.replace("redis://", "postgresql://"))
+    relay = Relay((real.host, real.port or 6379))
+    relayed = f"redis://127.0.0.1:{relay.port}/{real.database or 0}"
+    down = make_test_app(
+        app.config["DATABASE_URL"],
+        tmp_path,
+        REDIS_URL=relayed,
+        RATELIMIT_STORAGE_URI=relayed,
+        RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}",
+        PORTAL_LOGIN_LIMIT_ADDRESS="2 per hour",
+    )
+    db.bind_to(down, app.config["TEST_CONNECTION"], join_transaction_mode="create_savepoint")
+    client = AuthActions(down.test_client())
+    assert client.login("nobody", "wrong").status_code == 401  # Redis down: in memory
+    assert isolated_limiter._storage_dead
+    relay.start()
+    try:
+        time.sleep(2.1)  # Flask-Limiter looks again after 1, 2, 4... seconds
+        assert client.login("nobody", "wrong").status_code == 401
+        assert not isolated_limiter._storage_dead  # back on Redis, counting from there
+        assert client.login("nobody", "wrong").status_code == 401
+        assert client.login("nobody", "wrong").status_code == 429
+    finally:
+        relay.stop()
+
+
+def test_a_new_password_takes_the_trust_from_other_devices(app, session, anna, frozen_clock):
+    thief = from_address(app, "203.0.113.66")  # signed in once with a stolen password
+    assert thief.login("anna", PASSWORD).status_code == 303
+    thief.logout()
+    owner = from_address(app, "198.51.100.7")
+    assert owner.login("anna", PASSWORD).status_code == 303
+    frozen_clock.advance(minutes=1)
+    token = csrf_from(owner.client.get("/profile/password").get_data(as_text=True))
+    new = "a brand new password"
+    changed = owner.client.post(
+        "/profile/password",
+        data={"current": PASSWORD, "new": new, "repeat": new, "csrf_token": token},
+    )
+    assert changed.status_code == 303
+    owner.logout()
+    pause_sign_in_of(session, anna.person.id, 100)
+    assert thief.login("anna", new).status_code == 401  # no longer a trusted device
+    assert owner.login("anna", new).status_code == 303  # where the password was chosen

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from portal.domain import sms
 from portal.models import AuditEvent, LoginSession, Person, SmsMessage
-from tests.conftest import AuthActions, csrf_from
+from tests.conftest import AuthActions, client_at, csrf_from
 from tests.factories import PASSWORD, create_subscriber
 
 PHONE = "+79781234567"
@@ -23,11 +23,7 @@ def olga(session, frozen_clock):
 
 
 def ask(client, contract="555777", phone="8 978 123-45-67", send_sms="y", **headers):
-    token = csrf_from(client.get("/recover").get_data(as_text=True))
-    data = {"contract": contract, "phone": phone, "csrf_token": token}
-    if send_sms:
-        data["send_sms"] = send_sms
-    return client.post("/recover", data=data, headers=headers)
+    return AuthActions(client).recover(contract, phone, send_sms, **headers)
 
 
 def sent_texts(session, purpose="recovery"):
@@ -211,22 +207,54 @@ def test_completed_recovery_ends_other_sessions_and_tells_the_phone(
     assert len(live) == 1
 
 
-def test_sms_limit_per_contract(client, olga):
-    for _ in range(3):
-        assert ask(client).status_code == 303
-    limited = ask(client, **{"Accept-Language": "en"})
-    assert limited.status_code == 429
-    assert "Too many requests for a new password. Try again after" in limited.get_data(as_text=True)
-    # the limit is the same for a contract that does not exist: nothing to learn from it
-    for n in range(3):
-        assert ask(client, contract="123123", phone=f"+7 978 555-00-0{n}").status_code == 303
-    assert ask(client, contract="123123", phone="+7 978 555-00-09").status_code == 429
-
-
-def test_sms_limit_per_phone_per_day(client, olga):
+def test_sms_limit_per_contract_sends_nothing_more_and_says_nothing_more(app, session, olga):
+    answers = set()
     for n in range(5):
-        assert ask(client, contract=f"c{n}").status_code == 303
-    assert ask(client, contract="c-other").status_code == 429
+        response = ask(client_at(app, f"198.51.100.{n}"))
+        answers.add((response.status_code, response.get_data(), response.headers["Location"]))
+    assert len(sent_texts(session)) == 3  # 3 an hour
+    unmatched = ask(client_at(app, "198.51.100.77"), phone="+7 978 000-00-01")
+    answers.add((unmatched.status_code, unmatched.get_data(), unmatched.headers["Location"]))
+    assert len(answers) == 1 and answers.pop()[0] == 303
+    events = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.event == "recovery.requested")
+    ).all()
+    assert [e.data["over_quota"] for e in events] == [False] * 3 + [True] * 2 + [False]
+
+
+def test_the_contract_limit_is_hourly_and_daily(app, session, olga, frozen_clock):
+    for n in range(3):
+        ask(client_at(app, f"198.51.100.{n}"))
+    frozen_clock.advance(minutes=61)
+    for n in range(3):
+        ask(client_at(app, f"198.51.100.{10 + n}"))
+    assert len(sent_texts(session)) == 5  # 5 a day
+
+
+def test_sms_limit_per_phone_per_day(app, session, olga, frozen_clock):
+    contracts = ["555777"]
+    for _ in range(2):
+        contracts.append(create_subscriber(session, phone=PHONE).account.contract_number)
+    session.commit()
+    for n, contract in enumerate(contracts * 2):
+        assert ask(client_at(app, f"198.51.100.{n}"), contract=contract).status_code == 303
+    assert len(sent_texts(session)) == 5
+
+
+def test_wrong_phones_for_a_contract_do_not_block_the_owner(app, session, olga):
+    for n in range(30):
+        stranger = client_at(app, f"203.0.113.{n}")
+        assert ask(stranger, phone=f"+7 978 555-00-{n:02d}").status_code == 303
+    assert ask(client_at(app, "198.51.100.7")).status_code == 303
+    messages = sent_texts(session)
+    assert len(messages) == 1 and messages[0].to_phone == PHONE
+
+
+def test_wrong_contracts_for_a_phone_do_not_block_the_owner(app, session, olga):
+    for n in range(30):
+        assert ask(client_at(app, f"203.0.113.{n}"), contract=f"9{n:05d}").status_code == 303
+    assert ask(client_at(app, "198.51.100.7")).status_code == 303
+    assert len(sent_texts(session)) == 1
 
 
 def test_request_limit_per_address(client, olga):
@@ -394,3 +422,44 @@ def test_phone_code_expires_and_dies_after_five_wrong(client, signed_in, frozen_
     change_phone(client, PASSWORD, "+7 978 765-43-21")
     frozen_clock.advance(minutes=16)
     assert client.get("/profile/phone/confirm").status_code == 303
+
+
+@pytest.mark.parametrize("page", ["password", "phone"])
+def test_guessing_the_current_password_is_limited_and_audited(session, client, signed_in, page):
+    def guess(password):
+        if page == "password":
+            return change_password(client, password, "a brand new password")
+        return change_phone(client, password, "+7 978 765-43-21")
+
+    statuses = [guess(f"guess-{n}") for n in range(6)]
+    assert [r.status_code for r in statuses] == [400] * 5 + [429]
+    assert "Too many wrong passwords. Try again after" in statuses[-1].get_data(as_text=True)
+    assert int(statuses[-1].headers["Retry-After"]) > 0
+    assert guess(PASSWORD).status_code == 429  # per account: for now, not even the right one
+    events = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.event == "profile.password_check_failed")
+    ).all()
+    assert len(events) == 5 and {e.data["purpose"] for e in events} == {page}
+    assert all(e.person_id == signed_in.person.id for e in events)
+    session.expire_all()
+    assert session.get(Person, signed_in.person.id).failed_sign_ins == 5
+
+
+def test_wrong_current_passwords_are_limited_per_address_too(app, session, olga):
+    limited = []
+    for n in range(4):
+        create_subscriber(session, login=f"neighbour{n}")
+        session.commit()
+        other = AuthActions(app.test_client())
+        assert other.login(f"neighbour{n}", PASSWORD).status_code == 303
+        for _ in range(5):
+            limited.append(change_password(other.client, "guess", "a brand new password"))
+    # 5 each per account, but 10 a minute per address
+    assert [r.status_code for r in limited] == [400] * 10 + [429] * 10
+
+
+def test_the_right_current_password_starts_the_count_again(session, client, signed_in):
+    change_password(client, "guess", "a brand new password")
+    assert change_password(client, PASSWORD, "a brand new password").status_code == 303
+    session.expire_all()
+    assert session.get(Person, signed_in.person.id).failed_sign_ins == 0

@@ -2,7 +2,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import AnyOf, InputRequired, Length
 
-from portal.domain.credentials import LOGIN_MAX, PASSWORD_MAX
+from portal.domain.auth.credentials import LOGIN_MAX, PASSWORD_MAX
 from portal.web.forms import Form
 from portal.web.validators import phone_field, printable
 

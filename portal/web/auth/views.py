@@ -1,20 +1,32 @@
 """Sign-in, sign-out and the language switch."""
 
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, request, session, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_limiter import RequestLimit
 from flask_login import current_user, login_user, logout_user
+from sqlalchemy.exc import DBAPIError
 
-from portal.auth_session import SignedIn, session_lifetime
-from portal.domain import audit, credentials, phones, recovery
+from portal.auth_session import SignedIn, fresh_session, session_lifetime
+from portal.domain import phones
+from portal.domain.auth import credentials, recovery, signin
 from portal.domain.errors import InvalidInput
-from portal.extensions import client_address, db, limiter
+from portal.extensions import client_address, db
 from portal.htmx import render
 from portal.web.auth.forms import LanguageForm, LoginForm, RecoveryForm
+from portal.web.auth.policies import recovery_policy, sign_in_policy
+from portal.web.auth.throttle import (
+    current_device,
+    device_key,
+    failed_sign_in,
+    post_limit,
+    signs_in_on_trusted_device,
+    throttled,
+    trust_this_device,
+)
+from portal.web.errors import database_unavailable, unavailable
 
 bp = Blueprint("auth", __name__)
 
@@ -31,29 +43,8 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _login_key() -> str:
-    """Throttle per account: the login as typed, normalised, whether it exists or not."""
-    typed = (request.form.get("login") or "").strip().lower()[: credentials.LOGIN_MAX]
-    return "login:" + typed
-
-
-def _failed(response) -> bool:
-    return response.status_code != 303
-
-
-def _throttled(limit: RequestLimit, message, template: str, block: str, **context):
-    """The form again, with a 429, saying when (HH:MM, provider's time) to try again;
-    `message(time)` gives the sentence in the reader's language."""
-    retry_at = datetime.fromtimestamp(limit.reset_at, UTC)
-    seconds = max(1, int(limit.reset_at - datetime.now(UTC).timestamp()))
-    error = message(format_datetime(retry_at, "HH:mm"))
-    response = render(template, block=block, status=429, error=error, **context)
-    response.headers["Retry-After"] = str(seconds)
-    return response
-
-
 def _too_many_attempts(limit: RequestLimit):
-    return _throttled(
+    return throttled(
         limit,
         lambda time: _("Too many unsuccessful attempts. Try again after %(time)s.", time=time),
         "auth/login.html",
@@ -64,7 +55,7 @@ def _too_many_attempts(limit: RequestLimit):
 
 
 def _too_many_recoveries(limit: RequestLimit):
-    return _throttled(
+    return throttled(
         limit,
         lambda time: _(
             "Too many requests for a new password. Try again after %(time)s.", time=time
@@ -75,25 +66,18 @@ def _too_many_recoveries(limit: RequestLimit):
     )
 
 
-def _post_limit(setting: str, **options):
-    """A Flask-Limiter limit on POSTs, its rate read from configuration at request time."""
-    return limiter.limit(lambda: current_app.config[setting], methods=["POST"], **options)
-
-
-def _recovery_policy() -> recovery.Policy:
-    return recovery.Policy.from_config(current_app.config)
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@_post_limit(
-    "PORTAL_LOGIN_LIMIT_ACCOUNT",
-    key_func=_login_key,
-    deduct_when=_failed,
+@post_limit(
+    "PORTAL_LOGIN_LIMIT_ADDRESS",
+    deduct_when=failed_sign_in,
+    exempt_when=signs_in_on_trusted_device,
     on_breach=_too_many_attempts,
 )
-@_post_limit(
-    "PORTAL_LOGIN_LIMIT_ADDRESS",
-    deduct_when=_failed,
+@post_limit(
+    "PORTAL_LOGIN_LIMIT_DEVICE",
+    key_func=device_key,
+    deduct_when=failed_sign_in,
+    exempt_when=lambda: not signs_in_on_trusted_device(),
     on_breach=_too_many_attempts,
 )
 def login():
@@ -107,17 +91,17 @@ def login():
         return render(
             "auth/login.html", block="login_form", status=400, form=form, error=None, hints=[]
         )
-
-    result = recovery.sign_in(db.session, form.login.data, form.password.data, _recovery_policy())
+    attempt = signin.Attempt(
+        login_or_contract=form.login.data,
+        password=form.password.data,
+        remember=bool(form.remember.data),
+        address=client_address(),
+        user_agent=request.user_agent.string,
+        device=current_device(),
+    )
+    result = signin.sign_in(db.session, attempt, sign_in_policy())
+    db.session.commit()
     if result is None:
-        audit.record(
-            db.session,
-            "auth.sign_in_failed",
-            actor="anonymous",
-            address=client_address(),
-            login=form.login.data.strip()[:64],
-        )
-        db.session.commit()
         return render(
             "auth/login.html",
             block="login_form",
@@ -126,76 +110,30 @@ def login():
             error=_("Wrong login or password."),
             hints=_password_hints(form.password.data),
         )
-
-    person = result.person
-    remember = bool(form.remember.data)
-    new = credentials.start_session(
-        db.session,
-        person,
-        remember=remember,
-        lifetime=session_lifetime(remember),
-        address=client_address(),
-        user_agent=request.user_agent.string,
-    )
-    audit.record(
-        db.session,
-        "auth.signed_in",
-        actor=audit.person_actor(person.id),
-        person_id=person.id,
-        address=client_address(),
-        remember=remember,
-    )
-    db.session.commit()
-    lang = session.get("lang")
-    session.clear()  # a fresh session at sign-in: nothing carried over from before
-    if lang:
-        session["lang"] = lang
+    fresh_session()
     login_user(
-        SignedIn(person, new.record, new.token), remember=remember, duration=session_lifetime(True)
+        SignedIn(result.person, result.session.record, result.session.token),
+        remember=attempt.remember,
+        duration=session_lifetime(True),
     )
-    if person.must_change_password:
-        return redirect(url_for("profile.password"), 303)
-    return redirect(safe_next(form.next.data), 303)
-
-
-def _recovery_contract_key() -> str:
-    typed = (request.form.get("contract") or "").strip().upper()[: recovery.CONTRACT_MAX]
-    return "recovery-contract:" + typed
-
-
-def _recovery_phone_key() -> str:
-    typed = (request.form.get("phone") or "")[:32]
-    try:
-        return "recovery-phone:" + phones.to_e164(typed)
-    except InvalidInput:
-        return "recovery-phone:" + "".join(ch for ch in typed if ch.isdigit())
-
-
-def _accepted(response) -> bool:
-    return response.status_code == 303
+    if result.person.must_change_password:
+        target = url_for("profile.password")
+    else:
+        target = safe_next(form.next.data)
+    return trust_this_device(redirect(target, 303), result.person)
 
 
 @bp.route("/recover", methods=["GET", "POST"])
-@_post_limit(
-    "PORTAL_RECOVERY_LIMIT_CONTRACT",
-    key_func=_recovery_contract_key,
-    deduct_when=_accepted,
-    on_breach=_too_many_recoveries,
-)
-@_post_limit(
-    "PORTAL_RECOVERY_LIMIT_PHONE",
-    key_func=_recovery_phone_key,
-    deduct_when=_accepted,
-    on_breach=_too_many_recoveries,
-)
-@_post_limit(
+@post_limit(
     "PORTAL_RECOVERY_LIMIT_ADDRESS",
     on_breach=_too_many_recoveries,
 )
 def recover():
     """Forgot the password: contract number + the phone on the account -> SMS.
 
-    Whether or not the pair matches, the answer is the same redirect to the same page."""
+    Whether or not the pair matches, and whether or not the contract or phone has had its
+    SMS for now (the domain counts those), the answer is the same redirect to the same
+    page; every request counts against the address."""
     form = RecoveryForm()
     if request.method == "GET":
         return render("auth/recover.html", block="recover_form", form=form, error=None)
@@ -207,7 +145,7 @@ def recover():
         form.phone.errors.append(_("This does not look like a mobile phone number."))
         return render("auth/recover.html", block="recover_form", status=400, form=form, error=None)
     recovery.request_new_password(
-        db.session, form.contract.data.strip(), phone, _recovery_policy(), address=client_address()
+        db.session, form.contract.data.strip(), phone, recovery_policy(), address=client_address()
     )
     db.session.commit()
     return redirect(url_for("auth.recover_sent"), 303)
@@ -235,24 +173,28 @@ def _password_hints(password: str) -> list[str]:
     return hints
 
 
+# Lazy: said after the failed transaction is rolled back (the language may need a read).
+_STILL_SIGNED_IN = _l(
+    "You are still signed in: signing out did not go through. Try again in a minute."
+)
+
+
 @bp.route("/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
-        person_id = current_user.person.id
-        credentials.end_session(db.session, current_user.token)
-        audit.record(
-            db.session,
-            "auth.signed_out",
-            actor=audit.person_actor(person_id),
-            person_id=person_id,
-            address=client_address(),
-        )
-        db.session.commit()
+        try:
+            signin.sign_out(
+                db.session, current_user.person.id, current_user.token, address=client_address()
+            )
+            db.session.commit()
+        except DBAPIError as error:
+            if not database_unavailable(error):
+                raise
+            # The session could not be ended: say so, rather than drop a cookie that
+            # would still work for whoever copied it.
+            return unavailable(_STILL_SIGNED_IN)
     logout_user()
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    fresh_session()
     response = redirect(url_for("auth.login"), 303)
     # The browser's HTTP cache goes (pages are no-store, so this is a second lock).
     # Not "storage": that would also unregister the service worker and drop the app's

@@ -2,7 +2,8 @@ from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
-from portal.domain.recovery import PASSWORD_MAX, PASSWORD_MIN, PHONE_CODE_LENGTH
+from portal.domain.auth.credentials import PASSWORD_MAX, PASSWORD_MIN
+from portal.domain.profile import PHONE_CODE_LENGTH
 from portal.web.forms import Form
 from portal.web.validators import phone_field, printable
 

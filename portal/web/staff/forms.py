@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
-from portal.domain.credentials import LOGIN_MAX, PASSWORD_MAX
+from portal.domain.auth.credentials import LOGIN_MAX, PASSWORD_MAX
 from portal.web.forms import Form
 from portal.web.validators import printable
 

@@ -27,6 +27,7 @@ _DUMMY_HASH = _hasher.hash("not a real password: used to spend equal time on unk
 READABLE_ALPHABET = "".join(ch for ch in string.ascii_letters + string.digits if ch not in "0O1lI")
 
 LOGIN_MAX = 64
+PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 
 
@@ -131,17 +132,25 @@ def start_session(
 _TOUCH_EVERY = timedelta(minutes=5)
 
 
+def live_session(db: Session, token: str) -> LoginSession | None:
+    """The session for a cookie's token if it is neither ended nor expired (read only)."""
+    if not token or len(token) > 100:
+        return None
+    record = db.scalar(sa.select(LoginSession).where(LoginSession.token_hash == token_hash(token)))
+    if record is None or record.ended_at is not None or record.expires_at <= clock.now():
+        return None
+    return record
+
+
 def resume_session(
     db: Session, token: str, *, idle: timedelta, remembered: timedelta
 ) -> LoginSession | None:
     """The live session for a cookie's token, with its expiry moved forward by `idle`
     (or `remembered` for "stay signed in"); None if it is unknown, ended or expired."""
-    if not token or len(token) > 100:
+    record = live_session(db, token)
+    if record is None:
         return None
-    record = db.scalar(sa.select(LoginSession).where(LoginSession.token_hash == token_hash(token)))
     moment = clock.now()
-    if record is None or record.ended_at is not None or record.expires_at <= moment:
-        return None
     if moment - record.last_seen_at >= _TOUCH_EVERY:
         record.last_seen_at = moment
         record.expires_at = moment + (remembered if record.remember else idle)
