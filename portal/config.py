@@ -193,14 +193,6 @@ def is_test_mode(config) -> bool:
     return config["PORTAL_MODE"] in ("demo", "development")
 
 
-def running_secret_key() -> str:
-    """The running app's SECRET_KEY, for the callers of portal.domain.sms that do not yet
-    hand it in themselves (the domain reads no app; this module is its settings)."""
-    from flask import current_app
-
-    return current_app.config["SECRET_KEY"]
-
-
 def sms_outbox_page_enabled(config) -> bool:
     """The demo outbox page: as configured, else on in demo and development mode."""
     explicit = config.get("PORTAL_SMS_OUTBOX_PAGE")

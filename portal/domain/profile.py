@@ -160,6 +160,7 @@ def start_phone_change(
         purpose="phone_code",
         person_id=person.id,
         sensitive=True,
+        secret_key=policy.recovery.secret_key,
     )
     db.flush()
     return new_phone

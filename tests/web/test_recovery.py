@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from portal.domain import sms
 from portal.models import AuditEvent, LoginSession, Person, SmsMessage
-from tests.conftest import AuthActions, client_at, csrf_from
+from tests.conftest import TEST_SECRET_KEY, AuthActions, client_at, csrf_from
 from tests.factories import PASSWORD, create_subscriber
 
 PHONE = "+79781234567"
@@ -35,7 +35,7 @@ def sent_texts(session, purpose="recovery"):
 
 def secret_from(app, message) -> str:
     with app.app_context():
-        text = sms.text_of(message)
+        text = sms.text_of(message, TEST_SECRET_KEY)
     return re.search(r"пароль (\S+)", text).group(1)
 
 
@@ -398,7 +398,7 @@ def test_phone_change_with_password_and_code_and_the_old_number_told(
     code_message = sent_texts(session, "phone_code")[-1]
     assert code_message.to_phone == "+79787654321"
     with app.app_context():
-        code = re.search(r"(\d{6})", sms.text_of(code_message)).group(1)
+        code = re.search(r"(\d{6})", sms.text_of(code_message, TEST_SECRET_KEY)).group(1)
     assert confirm(client, "000000" if code != "000000" else "111111").status_code == 400
     assert confirm(client, code).status_code == 303
     session.expire_all()

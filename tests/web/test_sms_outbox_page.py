@@ -13,7 +13,12 @@ SECRET_TEXT = "Новый пароль: Тайна-77"
 def test_outbox_page_shows_sent_messages_and_says_test_mode(app, client, session):
     with app.app_context():
         message = queue(
-            session, to_phone="+79781234567", text=SECRET_TEXT, purpose="recovery", sensitive=True
+            session,
+            to_phone="+79781234567",
+            text=SECRET_TEXT,
+            purpose="recovery",
+            sensitive=True,
+            secret_key=app.config["SECRET_KEY"],
         )
         session.commit()
         policy = delivery.RetryPolicy(keep_sensitive_text=True, secret_key=app.config["SECRET_KEY"])
@@ -90,6 +95,7 @@ def test_outbox_command_opens_sealed_texts_only_in_demo_and_development(app, mod
             text=SECRET_TEXT,
             purpose="recovery",
             sensitive=True,
+            secret_key=app.config["SECRET_KEY"],
         )
         db.session.commit()
     app.config["PORTAL_MODE"] = mode

@@ -53,6 +53,8 @@ class RecoveryPolicy:
     provider_name: str = "OneCity"
     per_contract: Quota = ((3, timedelta(hours=1)), (5, timedelta(days=1)))
     per_phone: Quota = ((5, timedelta(days=1)),)
+    # Seals the texts that carry a secret while they wait in the SMS outbox.
+    secret_key: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping) -> "RecoveryPolicy":
@@ -63,6 +65,7 @@ class RecoveryPolicy:
             provider_name=config["PORTAL_PROVIDER_NAME"],
             per_contract=parse_quota(config["PORTAL_RECOVERY_LIMIT_CONTRACT"]),
             per_phone=parse_quota(config["PORTAL_RECOVERY_LIMIT_PHONE"]),
+            secret_key=config["SECRET_KEY"],
         )
 
 
@@ -101,6 +104,7 @@ def request_new_password(
         purpose="recovery",
         person_id=account.person_id,
         sensitive=True,
+        secret_key=policy.secret_key,
     )
 
 

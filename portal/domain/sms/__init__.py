@@ -32,12 +32,14 @@ def queue(
 ) -> SmsMessage:
     """Add a message to the outbox; it leaves when the transaction commits. A
     `sensitive` text is stored sealed with `secret_key` (the app's SECRET_KEY)."""
+    if sensitive and not secret_key:
+        raise ValueError("a sensitive text needs the key to seal it")
     moment = clock.now()
     message = SmsMessage(
         to_phone=to_phone,
         purpose=purpose,
         sensitive=sensitive,
-        body=secretbox.seal(text, _key(secret_key)) if sensitive else text,
+        body=secretbox.seal(text, secret_key) if sensitive else text,
         status=SmsStatus.PENDING,
         attempts=0,
         next_attempt_at=moment,
@@ -57,17 +59,8 @@ def queue(
 def text_of(message: SmsMessage, secret_key: str | None = None) -> str:
     """The message's text as it is to be sent (sensitive ones opened with `secret_key`)."""
     if message.sensitive:
-        return secretbox.unseal(message.body, _key(secret_key)) or REDACTED
+        return (secret_key and secretbox.unseal(message.body, secret_key)) or REDACTED
     return message.body
-
-
-def _key(secret_key: str | None) -> str:
-    if secret_key is not None:
-        return secret_key
-    # Callers not yet handing the key in (password recovery) get the running app's.
-    from portal.config import running_secret_key
-
-    return running_secret_key()
 
 
 def make_gateway(config: Mapping) -> SmsGateway:
