@@ -3,8 +3,10 @@
 import unicodedata
 
 from flask_babel import lazy_gettext as _l
-from wtforms import StringField
+from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
+
+from portal.domain.auth.credentials import PASSWORD_MAX
 
 
 def printable(form, field) -> None:
@@ -33,3 +35,23 @@ def phone_field(label) -> StringField:
             printable,
         ],
     )
+
+
+TOO_LONG = _l("Too long: at most %(max)d characters.")
+
+
+def text_field(label, required_message, max_length: int, field=StringField):
+    """A typed, required line of text: present, not longer than `max_length`, printable."""
+    return field(
+        label,
+        validators=[
+            InputRequired(required_message),
+            Length(max=max_length, message=TOO_LONG),
+            printable,
+        ],
+    )
+
+
+def password_field():
+    """The password as typed to sign in or to confirm (a new one's rules are the domain's)."""
+    return text_field(_l("Password"), _l("Enter the password."), PASSWORD_MAX, field=PasswordField)

@@ -1,29 +1,17 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, HiddenField, PasswordField, StringField
+from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import AnyOf, InputRequired, Length
 
-from portal.domain.auth.credentials import LOGIN_MAX, PASSWORD_MAX
+from portal.domain.auth.credentials import LOGIN_MAX
 from portal.web.forms import Form
-from portal.web.validators import phone_field, printable
+from portal.web.validators import password_field, phone_field, printable, text_field
 
 
 class LoginForm(Form):
-    login = StringField(
-        _l("Login or contract number"),
-        validators=[
-            InputRequired(_l("Enter the login or contract number.")),
-            Length(max=LOGIN_MAX, message=_l("Too long: at most %(max)d characters.")),
-            printable,
-        ],
+    login = text_field(
+        _l("Login or contract number"), _l("Enter the login or contract number."), LOGIN_MAX
     )
-    password = PasswordField(
-        _l("Password"),
-        validators=[
-            InputRequired(_l("Enter the password.")),
-            Length(max=PASSWORD_MAX, message=_l("Too long: at most %(max)d characters.")),
-            printable,
-        ],
-    )
+    password = password_field()
     remember = BooleanField(_l("Stay signed in on this device"), default=True)
     next = HiddenField()
 

@@ -1,13 +1,11 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField
 from wtforms.validators import EqualTo, InputRequired, Length
 
 from portal.domain.auth.credentials import PASSWORD_MAX, PASSWORD_MIN
 from portal.domain.profile import PHONE_CODE_LENGTH
 from portal.web.forms import Form
-from portal.web.validators import phone_field, printable
-
-_too_long = _l("Too long: at most %(max)d characters.")
+from portal.web.validators import password_field, phone_field, printable, text_field
 
 
 class PasswordChangeForm(Form):
@@ -36,19 +34,11 @@ class PasswordChangeForm(Form):
 
 
 class PhoneChangeForm(Form):
-    password = PasswordField(
-        _l("Password"),
-        validators=[InputRequired(_l("Enter the password.")), Length(max=128), printable],
-    )
+    password = password_field()
     phone = phone_field(_l("New mobile phone"))
 
 
 class PhoneCodeForm(Form):
-    code = StringField(
-        _l("Code from the SMS"),
-        validators=[
-            InputRequired(_l("Enter the code from the SMS.")),
-            Length(max=PHONE_CODE_LENGTH + 4, message=_too_long),
-            printable,
-        ],
+    code = text_field(
+        _l("Code from the SMS"), _l("Enter the code from the SMS."), PHONE_CODE_LENGTH + 4
     )

@@ -5,9 +5,9 @@ from wtforms import HiddenField, SelectField, SelectMultipleField, StringField, 
 from wtforms.validators import InputRequired, Length, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.domain import subscribers
+from portal.domain import ledger, subscribers
 from portal.web.forms import Form
-from portal.web.validators import phone_field, printable
+from portal.web.validators import phone_field, text_field
 
 
 class OnboardingForm(Form):
@@ -21,25 +21,9 @@ class OnboardingForm(Form):
             ),
         ],
     )
-    name = StringField(
-        _l("Full name"),
-        validators=[
-            InputRequired(_l("Enter the subscriber's name.")),
-            Length(max=subscribers.NAME_MAX, message=_l("Too long: at most %(max)d characters.")),
-            printable,
-        ],
-    )
+    name = text_field(_l("Full name"), _l("Enter the subscriber's name."), subscribers.NAME_MAX)
     phone = phone_field(_l("Mobile phone"))
-    address = StringField(
-        _l("Address"),
-        validators=[
-            InputRequired(_l("Enter the address.")),
-            Length(
-                max=subscribers.ADDRESS_MAX, message=_l("Too long: at most %(max)d characters.")
-            ),
-            printable,
-        ],
-    )
+    address = text_field(_l("Address"), _l("Enter the address."), subscribers.ADDRESS_MAX)
     district = SelectField(_l("District"), validate_choice=True)
     internet = SelectField(_l("Internet tariff"), validate_choice=True)
     tv = SelectField(_l("TV tariff"), validate_choice=True)
@@ -71,20 +55,12 @@ class OnboardingForm(Form):
 
 
 class CorrectionForm(Form):
-    amount = StringField(
-        _l("Sum, ₽ (minus to take off)"),
-        validators=[
-            InputRequired(_l("Enter the sum.")),
-            Length(max=32, message=_l("Too long: at most %(max)d characters.")),
-        ],
-    )
-    reason = TextAreaField(
+    amount = text_field(_l("Sum, ₽ (minus to take off)"), _l("Enter the sum."), 32)
+    reason = text_field(
         _l("Reason"),
-        validators=[
-            InputRequired(_l("Say why the balance is corrected.")),
-            Length(max=300, message=_l("Too long: at most %(max)d characters.")),
-            printable,
-        ],
+        _l("Say why the balance is corrected."),
+        ledger.REASON_MAX,
+        field=TextAreaField,
     )
     # One key per form shown: a double click or a resent form corrects once.
     key = HiddenField(
