@@ -99,6 +99,32 @@ def test_several_accounts_switch_and_stay_private(client, session, signed_in, au
         assert r.status_code == 400, bad
 
 
+@pytest.mark.parametrize(
+    ("host", "referrer", "back"),
+    [
+        ("localhost", "http://localhost/history/?before=5", "/history/?before=5"),
+        ("localhost", "http://evil.example/pay/", "/pay/"),  # only the path is followed
+        ("localhost", "https://elsewhere.example/x", "/x"),
+        ("localhost", None, "/"),
+    ],
+)
+def test_switching_accounts_returns_to_the_page_on_this_site(
+    client, session, signed_in, host, referrer, back
+):
+    subscribers.add_account(
+        session, signed_in.person, contract_number="DACHA-8", start=date(2026, 11, 1)
+    )
+    session.commit()
+    html = client.get("/").get_data(as_text=True)
+    second = max(a.id for a in signed_in.person.accounts)
+    headers = {"Host": host, **({"Referer": referrer} if referrer else {})}
+    r = client.post(
+        "/account", data={"account_id": second, "csrf_token": csrf_from(html)}, headers=headers
+    )
+    assert r.status_code == 303
+    assert r.headers["Location"] == back
+
+
 def test_every_section_is_one_tap_away(client, signed_in):
     html = client.get("/").get_data(as_text=True)
     nav = html[html.index('class="bottom-nav"') :]

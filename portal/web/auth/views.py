@@ -1,7 +1,5 @@
 """Sign-in, sign-out and the language switch."""
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -27,20 +25,9 @@ from portal.web.auth.throttle import (
     trust_this_device,
 )
 from portal.web.errors import database_unavailable, unavailable
+from portal.web.urls import safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def safe_next(target: str | None) -> str:
-    """Only a path on this site is followed after sign-in (no open redirect)."""
-    if not target:
-        return url_for("home.index")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("home.index")
-    if "\\" in target or any(ord(ch) < 32 for ch in target):
-        return url_for("home.index")
-    return target
 
 
 def _too_many_attempts(limit: RequestLimit):

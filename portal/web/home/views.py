@@ -1,6 +1,6 @@
 """The account home: balance, status, tariffs, add-ons, how long the balance lasts."""
 
-from flask import Blueprint, redirect, request, session, url_for
+from flask import Blueprint, redirect, request, session
 from flask_login import login_required
 
 from portal import clock
@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.htmx import render
 from portal.web.context import current_account
 from portal.web.home.forms import SwitchAccountForm
+from portal.web.urls import back_to
 from portal.web.validators import first_error
 
 bp = Blueprint("home", __name__)
@@ -47,8 +48,4 @@ def switch_account():
     except NotFound:
         return render("errors/error.html", status=404, code=404, message=None)
     session["account_id"] = account.id
-    return redirect(request.referrer if _same_site(request.referrer) else url_for(".index"), 303)
-
-
-def _same_site(url: str | None) -> bool:
-    return bool(url) and url.startswith(request.host_url)
+    return redirect(back_to(request.referrer), 303)

@@ -7,10 +7,10 @@ from flask_babel import gettext as _
 from portal.domain import staff, totp
 from portal.extensions import client_address, db, limiter
 from portal.htmx import render
-from portal.web.auth.views import safe_next
 from portal.web.staff import access
 from portal.web.staff.access import requires_roles
 from portal.web.staff.forms import CodeForm, StaffLoginForm
+from portal.web.urls import safe_next
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
