@@ -57,7 +57,7 @@ class SubscriberImport(Base):
 
 
 class ImportRow(Base):
-    """One line of the file: its cells by column, the dry run's verdict (`planned`) and
+    """One line of the file: its cells, the dry run's verdict (`planned`) and
     the real run's (`outcome`, None until the run reaches it), with the reason of a
     refusal as a code the page translates."""
 
@@ -67,7 +67,7 @@ class ImportRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     import_id: Mapped[int] = mapped_column(sa.ForeignKey("subscriber_imports.id"))
     line: Mapped[int] = mapped_column()
-    cells: Mapped[dict] = mapped_column(sa.JSON)
+    cells: Mapped[list] = mapped_column(sa.JSON)  # in the order of the file's header
     planned: Mapped[RowOutcome] = mapped_column(enum_type(RowOutcome))
     outcome: Mapped[RowOutcome | None] = mapped_column(enum_type(RowOutcome))
     reason: Mapped[str | None] = mapped_column(sa.String(32))

@@ -92,9 +92,7 @@ def upgrade() -> None:
             name=op.f("fk_subscriber_import_rows_import_id_subscriber_imports"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriber_import_rows")),
-        sa.UniqueConstraint(
-            "import_id", "line", name=op.f("uq_subscriber_import_rows_import_id")
-        ),
+        sa.UniqueConstraint("import_id", "line", name=op.f("uq_subscriber_import_rows_import_id")),
     )
 
 
