@@ -399,7 +399,7 @@ def planned_counts(db: Session, import_id: int) -> dict[RowOutcome, int]:
         .where(ImportRow.import_id == import_id)
         .group_by(ImportRow.planned)
     )
-    counts.update(dict(db.execute(query).tuples().all()))
+    counts.update({outcome: n for outcome, n in db.execute(query)})
     return counts
 
 
@@ -453,7 +453,12 @@ def start(db: Session, import_id: int, *, actor: str, address: str | None = None
 
 def run_job(db: Session, config, import_id: int) -> None:
     """The job (portal.jobs) that runs an import."""
-    run(db, import_id, districts=config["PORTAL_DISTRICTS"])
+    run(
+        db,
+        import_id,
+        districts=config["PORTAL_DISTRICTS"],
+        today=clock.local_today(config["PORTAL_TIMEZONE"]),
+    )
 
 
 def run(
@@ -461,8 +466,8 @@ def run(
     import_id: int,
     *,
     districts: Iterable[str],
+    today: date,
     batch_size: int = BATCH,
-    today: date | None = None,
 ) -> SubscriberImport | None:
     """The real run of a queued import, batch by batch, a commit each; None when it is not
     queued (a second job for it, or it is done). Rows a broken-off run did are kept."""
@@ -475,13 +480,13 @@ def run(
     db.commit()
     if claimed.rowcount != 1:
         return None
-    batch = db.get(SubscriberImport, import_id)
+    batch = db.get(SubscriberImport, import_id, populate_existing=True)
     districts = tuple(districts)
     try:
-        _run_rows(db, batch, districts, batch_size, today or clock.provider_today())
+        _run_rows(db, batch, districts, batch_size, today)
     except Exception as exc:
         db.rollback()
-        batch = db.get(SubscriberImport, import_id)
+        batch = db.get(SubscriberImport, import_id, populate_existing=True)
         batch.state = ImportState.FAILED
         batch.error = type(exc).__name__
         db.commit()
