@@ -28,6 +28,10 @@ FORMULA = "=cmd|' /C calc'!A0"
 
 @pytest.fixture
 def world(session):
+    return make_world(session)
+
+
+def make_world(session) -> dict:
     """A catalogue, a member of the staff, and two subscribers the file mentions."""
     internet = create_tariff(session)
     other_internet = create_tariff(session)

@@ -14,7 +14,8 @@ from portal.domain import audit, imports
 from portal.domain.errors import NotFound
 from portal.extensions import client_address, csrf, db
 from portal.htmx import render
-from portal.models import ImportState, RowOutcome, StaffRole
+from portal.models import ImportState, RowOutcome, StaffRole, TariffKind
+from portal.web.filters import tariff_kind
 from portal.web.forms import Form
 from portal.web.staff.access import current_staff, requires_roles
 from portal.web.urls import external_url
@@ -100,6 +101,8 @@ def reason_text(code: str | None, detail: str | None) -> str:
     if code is None:
         return ""
     column = COLUMN_LABELS.get(detail or "", detail or "")
+    if code == "two_tariffs" and detail in set(TariffKind):
+        detail = tariff_kind(TariffKind(detail))
     return str(REASONS.get(code, code)) % {"detail": detail or "", "column": column}
 
 
@@ -136,7 +139,9 @@ def upload():
     request.max_content_length = max_bytes + _FORM_ROOM
     form = UploadForm()
     if not form.validate_on_submit():
-        problem = None if form.file.errors else _("The form has expired. Reload the page.")
+        problem = (
+            None if form.file.errors else _("The form has expired. Reload the page and try again.")
+        )
         return _page(form, 400, problem)
     upload = form.file.data
     data = upload.read(max_bytes + 1)
