@@ -30,7 +30,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -442,7 +442,7 @@ def start(db: Session, import_id: int, *, actor: str, address: str | None = None
             SubscriberImport.id == import_id,
             SubscriberImport.state.in_([ImportState.CHECKED, ImportState.FAILED]),
         )
-        .values(state=ImportState.QUEUED, error=None)
+        .values(state=ImportState.QUEUED, error=None, touched_at=clock.now())
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:
@@ -461,6 +461,40 @@ def run_job(db: Session, config, import_id: int) -> None:
     )
 
 
+# A run that wrote nothing for this long is taken to be lost (a batch takes seconds).
+STALE_AFTER = timedelta(minutes=5)
+
+
+def sweep_job(db: Session, config) -> None:
+    """The sweep (portal.jobs): an import left queued or running for long, its job lost
+    with a restart, is queued again and its job enqueued; it resumes where it stopped."""
+    from portal import jobs
+
+    stale = clock.now() - STALE_AFTER
+    lost = list(
+        db.scalars(
+            sa.select(SubscriberImport.id).where(
+                SubscriberImport.state.in_([ImportState.QUEUED, ImportState.RUNNING]),
+                SubscriberImport.touched_at < stale,
+            )
+        )
+    )
+    for import_id in lost:
+        moved = db.execute(
+            sa.update(SubscriberImport)
+            .where(
+                SubscriberImport.id == import_id,
+                SubscriberImport.state.in_([ImportState.QUEUED, ImportState.RUNNING]),
+                SubscriberImport.touched_at < stale,
+            )
+            .values(state=ImportState.QUEUED, touched_at=clock.now())
+            .execution_options(synchronize_session=False)
+        )
+        db.commit()
+        if moved.rowcount == 1:
+            jobs.enqueue(run_job, import_id)
+
+
 def run(
     db: Session,
     import_id: int,
@@ -474,7 +508,7 @@ def run(
     claimed = db.execute(
         sa.update(SubscriberImport)
         .where(SubscriberImport.id == import_id, SubscriberImport.state == ImportState.QUEUED)
-        .values(state=ImportState.RUNNING, started_at=clock.now())
+        .values(state=ImportState.RUNNING, started_at=clock.now(), touched_at=clock.now())
         .execution_options(synchronize_session=False)
     )
     db.commit()
@@ -684,6 +718,7 @@ def _write(
     for _row, v in todo:
         counted[v.outcome] += 1
     batch.rows_done += len(todo)
+    batch.touched_at = moment
     batch.created += counted[RowOutcome.CREATE]
     batch.updated += counted[RowOutcome.UPDATE]
     batch.unchanged += counted[RowOutcome.UNCHANGED]

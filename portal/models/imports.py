@@ -44,6 +44,9 @@ class SubscriberImport(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When a run was last asked for or last wrote a batch: a sweep takes over an import
+    # left queued or running for long (its job lost with a restart).
+    touched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rows_total: Mapped[int] = mapped_column(default=0)
     rows_done: Mapped[int] = mapped_column(default=0)
     created: Mapped[int] = mapped_column(default=0)

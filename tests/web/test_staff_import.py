@@ -219,3 +219,19 @@ def test_only_operators_and_admins_import(client, session, role, world):
     assert client.post(IMPORT).status_code == 403
     assert client.get(f"{IMPORT}1").status_code == 403
     assert "Импорт абонентов" not in client.get("/staff/").get_data(as_text=True)
+
+
+def test_an_import_whose_job_was_lost_is_taken_up_by_the_sweep(
+    app, client, session, operator, world, monkeypatch, frozen_clock
+):
+    show = upload(client, bad_file(world)).headers["Location"]
+    number = int(show.rstrip("/").rsplit("/", 1)[1])
+    post(client, f"{show}/run")
+    # The process restarts before its queue runs the job: a new process, an empty queue.
+    monkeypatch.setitem(app.extensions, "portal_jobs", jobs.InProcessQueue(app))
+    jobs.drain(app, sweep=True)
+    assert session.get(SubscriberImport, number, populate_existing=True).rows_done == 0
+    frozen_clock.advance(minutes=6)
+    jobs.drain(app, sweep=True)
+    batch = session.get(SubscriberImport, number, populate_existing=True)
+    assert batch.state.value == "done" and batch.created == 2

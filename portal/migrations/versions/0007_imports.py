@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("touched_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("rows_total", sa.Integer(), nullable=False),
         sa.Column("rows_done", sa.Integer(), nullable=False),
         sa.Column("created", sa.Integer(), nullable=False),
