@@ -7,7 +7,9 @@ from flask import Blueprint, Response, abort, current_app, redirect, request, ur
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
+from flask_wtf.form import _Auto  # FlaskForm's "formdata not given" marker
 from werkzeug.datastructures import CombinedMultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal import jobs
 from portal.domain import audit, imports
@@ -35,9 +37,11 @@ class UploadForm(Form):
     class Meta:
         def wrap_formdata(self, form, formdata):
             # The portal's forms read only form fields; this one reads the file too.
-            if request.method == "POST":
+            if formdata is _Auto:
+                if request.method != "POST":
+                    return None
                 return CombinedMultiDict((request.files, request.form))
-            return None
+            return formdata
 
 
 COLUMN_LABELS = {
@@ -137,8 +141,13 @@ def upload():
     max_bytes = current_app.config["PORTAL_IMPORT_MAX_BYTES"]
     # Only this form may be large: every other keeps the small global limit.
     request.max_content_length = max_bytes + _FORM_ROOM
-    form = UploadForm()
-    if not form.validate_on_submit():
+    too_big = str(FILE_PROBLEMS["too_big"]) % {"size": max_bytes // (1024 * 1024) or 1}
+    try:
+        form = UploadForm()
+        valid = form.validate_on_submit()
+    except RequestEntityTooLarge:
+        return _page(UploadForm(formdata=None), 413, too_big)
+    if not valid:
         problem = (
             None if form.file.errors else _("The form has expired. Reload the page and try again.")
         )
@@ -148,12 +157,10 @@ def upload():
     try:
         parsed = imports.read(data, max_bytes=max_bytes)
     except imports.FileProblem as exc:
+        if exc.code == "too_big":
+            return _page(form, 413, too_big)
         names = ", ".join(str(COLUMN_LABELS.get(n, n)) for n in exc.names)
-        message = str(FILE_PROBLEMS[exc.code]) % {
-            "names": names,
-            "size": max_bytes // (1024 * 1024) or 1,
-        }
-        return _page(form, 400, message)
+        return _page(form, 400, str(FILE_PROBLEMS[exc.code]) % {"names": names})
     batch = imports.check(
         db.session,
         parsed,
