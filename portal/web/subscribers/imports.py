@@ -15,7 +15,7 @@ from portal import jobs
 from portal.domain import audit, imports
 from portal.domain.errors import NotFound
 from portal.extensions import client_address, csrf, db
-from portal.htmx import render
+from portal.htmx import is_htmx, render
 from portal.models import ImportState, RowOutcome, StaffRole, TariffKind
 from portal.web.filters import tariff_kind
 from portal.web.forms import Form
@@ -186,14 +186,25 @@ def show(import_id: int):
     batch = _import_or_404(import_id)
     ran = batch.state is not ImportState.CHECKED
     member = current_staff()
+    whole = not is_htmx()  # polled every second: the progress block alone is read
     return render(
         "subscribers/staff/import_report.html",
         block="progress",
         batch=batch,
         ran=ran,
-        planned=imports.planned_counts(db.session, batch.id),
-        refused=imports.rows_of(db.session, batch.id, [RowOutcome.REFUSE], real=ran, limit=SHOWN),
-        updates=imports.rows_of(db.session, batch.id, [RowOutcome.UPDATE], real=ran, limit=SHOWN),
+        planned=(
+            imports.planned_counts(db.session, batch.id) if whole else dict.fromkeys(RowOutcome, 0)
+        ),
+        refused=(
+            imports.rows_of(db.session, batch.id, [RowOutcome.REFUSE], real=ran, limit=SHOWN)
+            if whole
+            else []
+        ),
+        updates=(
+            imports.rows_of(db.session, batch.id, [RowOutcome.UPDATE], real=ran, limit=SHOWN)
+            if whole
+            else []
+        ),
         sheets_left=(
             imports.sheets_left(db.session, batch.id)
             if batch.state is ImportState.DONE and batch.staff_id == member.id
