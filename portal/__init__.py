@@ -77,6 +77,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.sms.views import bp as sms_bp
     from portal.web.staff import access as staff_access
     from portal.web.staff.views import bp as staff_bp
+    from portal.web.subscribers.imports import bp as imports_staff_bp
     from portal.web.subscribers.staff import bp as subscribers_staff_bp
     from portal.web.tariffs.views import bp as tariffs_bp
     from portal.web.visits.views import bp as visits_bp
@@ -99,6 +100,7 @@ def _register_blueprints(app: Flask) -> None:
         sms_bp,
         staff_bp,
         subscribers_staff_bp,
+        imports_staff_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)

@@ -158,6 +158,8 @@ def default_config(instance_path: str) -> dict:
         "COMPRESS_ALGORITHM_STREAMING": ["br", "zstd", "deflate"],
         "COMPRESS_BR_LEVEL": 6,
         "MAX_CONTENT_LENGTH": 64 * 1024,
+        # The largest CSV the staff may import (that one form alone takes more than 64 KiB).
+        "PORTAL_IMPORT_MAX_BYTES": _env_int("PORTAL_IMPORT_MAX_BYTES", 10 * 1024 * 1024),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "BABEL_DEFAULT_LOCALE": "ru",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "Europe/Simferopol"),

@@ -44,7 +44,10 @@ JobRef = str | Callable[..., Any]
 _AFTER_COMMIT = "portal.jobs.after_commit"
 
 # Jobs run periodically by every worker: each must be safe to run at any time, anywhere.
-SWEEPS: list[str] = ["portal.domain.sms.delivery:sweep_job"]
+SWEEPS: list[str] = [
+    "portal.domain.sms.delivery:sweep_job",
+    "portal.domain.imports:sweep_job",
+]
 
 
 def enqueue(job: JobRef, *args: Any, at: datetime | None = None) -> None:

@@ -1,6 +1,7 @@
 """Creating subscribers as a contract is signed, and looking up what they hold."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -29,6 +30,52 @@ class NewSubscriber:
     password: str  # shown once, to be printed in the contract
 
 
+@dataclass(frozen=True)
+class Details:
+    """A new subscriber's details, checked and in the form they are stored."""
+
+    contract_number: str
+    login: str
+    name: str
+    phone: str  # E.164
+    address: str
+    district: str
+
+
+def check_details(
+    *,
+    contract_number: str,
+    name: str,
+    phone: str,
+    login: str | None = None,
+    address: str = "",
+    district: str = "",
+) -> Details:
+    """The rules a new subscriber's details follow, wherever they come from (the form,
+    the shell, an import); InvalidInput names the first one broken ("phone", "name: ...")."""
+    contract_number = contract_number.strip()
+    login = (login or contract_number).strip()
+    name = name.strip()
+    if not CONTRACT_RE.match(contract_number):
+        raise InvalidInput("contract number: letters, digits, '-' or '/', up to 32")
+    if not LOGIN_RE.match(login):
+        raise InvalidInput("login: 3 to 64 Latin letters, digits, '.', '_' or '-'")
+    if not name or len(name) > NAME_MAX:
+        raise InvalidInput(f"name: 1 to {NAME_MAX} characters")
+    if len(address) > ADDRESS_MAX:
+        raise InvalidInput(f"address: up to {ADDRESS_MAX} characters")
+    if len(district.strip()) > DISTRICT_MAX:
+        raise InvalidInput(f"district: up to {DISTRICT_MAX} characters")
+    return Details(
+        contract_number=contract_number,
+        login=login,
+        name=name,
+        phone=phones.to_e164(phone),
+        address=address.strip(),
+        district=district.strip(),
+    )
+
+
 def create_subscriber(
     db: Session,
     *,
@@ -46,20 +93,16 @@ def create_subscriber(
     actor: str = "cli",
 ) -> NewSubscriber:
     """A person and their first account, as created when a contract is signed."""
-    contract_number = contract_number.strip()
-    login = (login or contract_number).strip()
-    name = name.strip()
-    if not CONTRACT_RE.match(contract_number):
-        raise InvalidInput("contract number: letters, digits, '-' or '/', up to 32")
-    if not LOGIN_RE.match(login):
-        raise InvalidInput("login: 3 to 64 Latin letters, digits, '.', '_' or '-'")
-    if not name or len(name) > NAME_MAX:
-        raise InvalidInput(f"name: 1 to {NAME_MAX} characters")
-    if len(address) > ADDRESS_MAX:
-        raise InvalidInput(f"address: up to {ADDRESS_MAX} characters")
-    if len(district.strip()) > DISTRICT_MAX:
-        raise InvalidInput(f"district: up to {DISTRICT_MAX} characters")
-    phone_e164 = phones.to_e164(phone)
+    details = check_details(
+        contract_number=contract_number,
+        name=name,
+        phone=phone,
+        login=login,
+        address=address,
+        district=district,
+    )
+    contract_number, login, name = details.contract_number, details.login, details.name
+    phone_e164 = details.phone
     if password is not None and not PASSWORD_MIN <= len(password) <= credentials.PASSWORD_MAX:
         raise InvalidInput(f"password: {PASSWORD_MIN} to {credentials.PASSWORD_MAX} characters")
     password = password or credentials.generate_password()
@@ -142,19 +185,39 @@ def _by_code(db: Session, model, code: str):
 
 
 def _refuse_taken(db: Session, contract_number: str, login: str) -> None:
-    if db.scalar(sa.select(Account.id).where(Account.contract_number == contract_number)):
-        raise DuplicateContract(contract_number)
-    if db.scalar(sa.select(Person.id).where(sa.func.lower(Person.login) == login.lower())):
-        raise DuplicateLogin(login)
+    refusal = taken(
+        contract_number,
+        login,
+        is_contract=lambda number: bool(
+            db.scalar(sa.select(Account.id).where(Account.contract_number == number))
+        ),
+        is_login=lambda name: bool(
+            db.scalar(sa.select(Person.id).where(sa.func.lower(Person.login) == name.lower()))
+        ),
+    )
+    if refusal is not None:
+        raise refusal
+
+
+def taken(
+    contract_number: str,
+    login: str,
+    *,
+    is_contract: Callable[[str], bool],
+    is_login: Callable[[str], bool],
+) -> DuplicateContract | DuplicateLogin | None:
+    """Why a new contract and login cannot be had (None when they can), asked through
+    `is_contract` and `is_login`: queries for one subscriber, sets for an import."""
+    if is_contract(contract_number):
+        return DuplicateContract(contract_number)
+    if is_login(login):
+        return DuplicateLogin(login)
     # Sign-in takes a login or a contract number, so neither may shadow the other.
-    if db.scalar(sa.select(Account.id).where(Account.contract_number == login)) and (
-        login != contract_number
-    ):
-        raise DuplicateLogin(login)
-    if db.scalar(
-        sa.select(Person.id).where(sa.func.lower(Person.login) == contract_number.lower())
-    ):
-        raise DuplicateContract(contract_number)
+    if login != contract_number and is_contract(login):
+        return DuplicateLogin(login)
+    if is_login(contract_number):
+        return DuplicateContract(contract_number)
+    return None
 
 
 def account_of(db: Session, person_id: int, account_id: int) -> Account:

@@ -4,6 +4,7 @@ the rules live in portal.domain."""
 from portal.models.account import Account, AccountStatus
 from portal.models.audit import AuditEvent
 from portal.models.catalog import Service, Tariff, TariffKind
+from portal.models.imports import ImportRow, ImportState, RowOutcome, SubscriberImport
 from portal.models.ledger import EntryKind, LedgerEntry
 from portal.models.payment import Payment, PaymentMethod, PaymentStatus
 from portal.models.person import LoginSession, Person
@@ -18,6 +19,8 @@ __all__ = [
     "AccountStatus",
     "AuditEvent",
     "EntryKind",
+    "ImportRow",
+    "ImportState",
     "LedgerEntry",
     "LoginSession",
     "PasswordRecovery",
@@ -26,6 +29,7 @@ __all__ = [
     "PaymentStatus",
     "Person",
     "PhoneChange",
+    "RowOutcome",
     "SandboxPayment",
     "Service",
     "SmsMessage",
@@ -34,6 +38,7 @@ __all__ = [
     "StaffRecoveryCode",
     "StaffRole",
     "StaffSession",
+    "SubscriberImport",
     "Subscription",
     "Tariff",
     "TariffKind",
