@@ -5,7 +5,13 @@ from portal.models.account import Account, AccountStatus
 from portal.models.audit import AuditEvent
 from portal.models.catalog import Service, Tariff, TariffKind
 from portal.models.ledger import EntryKind, LedgerEntry
-from portal.models.payment import Payment, PaymentMethod, PaymentStatus
+from portal.models.payment import (
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    QueueResolution,
+    ResolutionOutcome,
+)
 from portal.models.person import LoginSession, Person
 from portal.models.recovery import PasswordRecovery, PhoneChange
 from portal.models.sandbox import SandboxPayment
@@ -26,6 +32,8 @@ __all__ = [
     "PaymentStatus",
     "Person",
     "PhoneChange",
+    "QueueResolution",
+    "ResolutionOutcome",
     "SandboxPayment",
     "Service",
     "SmsMessage",
