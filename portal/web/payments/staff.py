@@ -55,7 +55,7 @@ def payment_log():
         status=PaymentStatus(form.state.data) if form.state.data else None,
         contract=form.contract.data.strip() or None,
     )
-    found = log.page(db.session, filters, before=id_arg("before"))
+    found = log.page(db.session, filters, before=id_arg("before"), size=log.PAGE)
     return render(
         "payments/staff/log.html",
         block="results",

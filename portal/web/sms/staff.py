@@ -45,7 +45,7 @@ def sms_log():
         phone=phone,
         phone_ending=ending,
     )
-    found = log.page(db.session, filters, before=id_arg("before"))
+    found = log.page(db.session, filters, before=id_arg("before"), size=log.PAGE)
     return render(
         "sms/staff/log.html", block="results", form=form, found=found, statuses=list(SmsStatus)
     )
