@@ -57,6 +57,12 @@ def balance_holds(session, account_id: int) -> int:
     return balance
 
 
+def resolutions(session, item: str) -> int:
+    return session.scalar(
+        sa.select(sa.func.count(QueueResolution.id)).where(QueueResolution.item == item)
+    )
+
+
 def events(session, name: str) -> list[AuditEvent]:
     return session.scalars(
         sa.select(AuditEvent).where(AuditEvent.event == name).order_by(AuditEvent.id)
@@ -119,7 +125,7 @@ def test_another_form_finds_the_payment_resolved(client, session, on_review):
     assert "Уже решено" in answer.get_data(as_text=True)
     session.expire_all()
     assert session.get(Payment, on_review.id).status is PaymentStatus.SUCCEEDED
-    assert session.scalar(sa.select(sa.func.count(QueueResolution.id))) == 1
+    assert resolutions(session, f"payment:{on_review.id}") == 1
     assert balance_holds(session, on_review.account_id) == 450_00
 
 
@@ -168,7 +174,7 @@ def test_what_was_not_paid_in_roubles_is_not_credited(client, session, remote, m
     assert answer.status_code == 400
     assert message in answer.get_data(as_text=True)
     assert entries(session, f"payment:{payment.id}") == []
-    assert session.scalar(sa.select(sa.func.count(QueueResolution.id))) == 0
+    assert resolutions(session, f"payment:{payment.id}") == 0
 
 
 def test_a_payment_not_on_review_is_409(client, session):
@@ -508,3 +514,37 @@ def test_bad_sms_filters_are_400(client, session, messages, query, message):
     answer = client.get("/staff/sms/", query_string=query)
     assert answer.status_code == 400
     assert message in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("migrated_app", ["postgres"], indirect=True)
+def test_concurrent_copies_of_a_resolution_credit_once(migrated_app):
+    """Ten copies of one form posted at once (PostgreSQL only: real concurrency) credit
+    once; every copy is answered as the first was."""
+    from sqlalchemy.orm import Session
+
+    from portal.extensions import db
+    from tests.factories import create_staff
+    from tests.web.test_payments_settling import post_at_once
+    from tests.web.test_staff_console import StaffAuth
+
+    with migrated_app.app_context(), Session(db.engine) as setup:
+        payment = payment_on_review(setup, expected=500_00, received=450_00)
+        member = create_staff(setup)
+        setup.commit()
+        payment_id, account_id, login = payment.id, payment.account_id, member.login
+    client = migrated_app.test_client()
+    assert StaffAuth(client).login(login).status_code == 303
+    form = resolution_form(client, "/staff/payments/review", payment_id, "credit")
+    cookies = {
+        name: client.get_cookie(name, path=path).value
+        for name, path in (("portal_staff", "/staff/"), ("portal_session", "/"))
+    }
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+    codes = post_at_once(
+        migrated_app, 10, f"/staff/payments/review/{payment_id}", data=form, headers=headers
+    )
+    assert codes == [303] * 10
+    with migrated_app.app_context(), Session(db.engine) as check:
+        assert len(entries(check, f"payment:{payment_id}")) == 1
+        assert balance_holds(check, account_id) == 450_00
+        assert check.get(Payment, payment_id).status is PaymentStatus.SUCCEEDED

@@ -24,7 +24,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from portal import clock
 from portal.domain import audit, ledger
@@ -37,6 +37,7 @@ from portal.domain.payments.errors import (
     RefundNotApplicable,
 )
 from portal.models import (
+    Account,
     AuditEvent,
     EntryKind,
     LedgerEntry,
@@ -92,7 +93,11 @@ def payments_on_review(db: Session, limit: int = 200) -> list[ReviewItem]:
     """The payments on review nobody has resolved yet, newest first."""
     payments = list(
         db.scalars(
-            sa.select(Payment).where(_open_review()).order_by(Payment.id.desc()).limit(limit)
+            sa.select(Payment)
+            .options(joinedload(Payment.account).joinedload(Account.person))
+            .where(_open_review())
+            .order_by(Payment.id.desc())
+            .limit(limit)
         )
     )
     reported = _mismatches(db, [p.id for p in payments], [p.account_id for p in payments])
