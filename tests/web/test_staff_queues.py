@@ -2,6 +2,7 @@
 (payments, text messages)."""
 
 import re
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -524,7 +525,6 @@ def test_concurrent_copies_of_a_resolution_credit_once(migrated_app):
 
     from portal.extensions import db
     from tests.factories import create_staff
-    from tests.web.test_payments_settling import post_at_once
     from tests.web.test_staff_console import StaffAuth
 
     with migrated_app.app_context(), Session(db.engine) as setup:
@@ -535,14 +535,24 @@ def test_concurrent_copies_of_a_resolution_credit_once(migrated_app):
     client = migrated_app.test_client()
     assert StaffAuth(client).login(login).status_code == 303
     form = resolution_form(client, "/staff/payments/review", payment_id, "credit")
-    cookies = {
-        name: client.get_cookie(name, path=path).value
+    cookies = [
+        (name, client.get_cookie(name, path=path).value, path)
         for name, path in (("portal_staff", "/staff/"), ("portal_session", "/"))
-    }
-    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
-    codes = post_at_once(
-        migrated_app, 10, f"/staff/payments/review/{payment_id}", data=form, headers=headers
-    )
+    ]
+    barrier, codes = threading.Barrier(10), []
+
+    def post() -> None:
+        copy = migrated_app.test_client()
+        for name, value, path in cookies:
+            copy.set_cookie(name, value, path=path)
+        barrier.wait()
+        codes.append(copy.post(f"/staff/payments/review/{payment_id}", data=form).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     assert codes == [303] * 10
     with migrated_app.app_context(), Session(db.engine) as check:
         assert len(entries(check, f"payment:{payment_id}")) == 1
