@@ -70,10 +70,12 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.filters import init_app as init_filters
     from portal.web.history.views import bp as history_bp
     from portal.web.home.views import bp as home_bp
+    from portal.web.payments.staff import bp as payments_staff_bp
     from portal.web.payments.views import bp as payments_bp
     from portal.web.profile.views import bp as profile_bp
     from portal.web.promos.views import bp as promos_bp
     from portal.web.pwa.views import bp as pwa_bp
+    from portal.web.sms.staff import bp as sms_staff_bp
     from portal.web.sms.views import bp as sms_bp
     from portal.web.staff import access as staff_access
     from portal.web.staff.views import bp as staff_bp
@@ -101,6 +103,8 @@ def _register_blueprints(app: Flask) -> None:
         staff_bp,
         subscribers_staff_bp,
         imports_staff_bp,
+        payments_staff_bp,
+        sms_staff_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)

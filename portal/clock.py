@@ -1,7 +1,7 @@
 """One injectable clock: UTC inside, the provider's time zone at the edges."""
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 _now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
@@ -28,6 +28,17 @@ def provider_today() -> date:
     from flask import current_app
 
     return local_today(current_app.config["PORTAL_TIMEZONE"])
+
+
+def local_day_bounds(
+    first: date, last: date | None = None, *, tz: str
+) -> tuple[datetime, datetime]:
+    """The UTC moments a run of the provider's days begins and ends: from the first
+    day's local midnight up to (not including) the midnight after `last` (or `first`)."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(first, time(), zone)
+    end = datetime.combine((last or first) + timedelta(days=1), time(), zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def to_local(moment: datetime, tz: str) -> datetime:

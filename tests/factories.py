@@ -1,7 +1,10 @@
 """Factories: each returns what the test asks for, made through the domain functions."""
 
+import contextlib
 import itertools
 from datetime import date
+
+import sqlalchemy as sa
 
 from portal.domain import ledger, staff, subscribers, totp
 from portal.models import EntryKind, Service, StaffRole, Tariff, TariffKind
@@ -83,3 +86,101 @@ def create_staff(
     new.member.totp_secret = totp_secret or None
     session.flush()
     return new.member
+
+
+_payment_numbers = itertools.count(1)
+
+
+def create_payment(
+    session, account, *, amount: int = 500_00, provider: str = "sandbox", created_at=None
+):
+    """A card payment of `account`, registered with the acquirer (`provider`) and
+    waiting for the payer; `created_at` to place it in time."""
+    from portal.domain.payments import start
+    from portal.models import PaymentMethod, PaymentStatus
+
+    n = next(_payment_numbers)
+    payment, _ = start.create_payment(
+        session,
+        account,
+        amount=amount,
+        method=PaymentMethod.CARD,
+        creation_key=f"test-payment-{n:020d}-{account.id}",
+        provider=provider,
+        actor="test",
+    )
+    payment.provider_payment_id = f"remote-{n}-{account.id}"
+    payment.status = PaymentStatus.PENDING
+    if created_at is not None:
+        payment.created_at = payment.updated_at = created_at
+    session.flush()
+    return payment
+
+
+def pay(session, payment, *, amount=None, currency="RUB", status="succeeded"):
+    """What the acquirer reports about `payment` (another `amount` or `currency` puts it
+    on review), applied as finish_payment applies it."""
+    from portal.domain.payments import settle
+    from portal.domain.payments.acquirers.base import RemotePayment, RemoteStatus
+    from portal.domain.payments.errors import AmountMismatch
+
+    remote = RemotePayment(
+        provider_payment_id=payment.provider_payment_id,
+        status=RemoteStatus(status),
+        amount=payment.amount if amount is None else amount,
+        currency=currency,
+    )
+    with contextlib.suppress(AmountMismatch):
+        settle.apply_remote(session, settle.lock(session, payment.id), remote, actor="test")
+    session.flush()
+    return payment
+
+
+def payment_on_review(session, account=None, *, expected=500_00, received=450_00, **remote):
+    """A payment the acquirer reported with another sum: on review, nothing credited."""
+    account = account or create_subscriber(session).account
+    return pay(
+        session, create_payment(session, account, amount=expected), amount=received, **remote
+    )
+
+
+class RefundingAcquirer:
+    """An acquirer that knows one refund (or none: `refund` None)."""
+
+    name = "sandbox"
+
+    def __init__(self, refund):
+        self.refund = refund
+
+    def fetch_refund(self, refund_id):
+        from portal.domain.payments.errors import RemoteNotFound
+
+        if self.refund is None or self.refund.refund_id != refund_id:
+            raise RemoteNotFound(refund_id)
+        return self.refund
+
+
+def noted_refund(session, payment=None, *, refund_id=None, amount=None, status="succeeded"):
+    """A refund made at the acquirer that record_refund could not apply (unknown when
+    `payment` is None; else pending, too large, ...): its audit event."""
+    from portal.domain.payments import settle
+    from portal.domain.payments.acquirers.base import RemoteRefund
+    from portal.domain.payments.errors import AmountMismatch, NotificationNoted
+    from portal.models import AuditEvent
+
+    refund_id = refund_id or f"refund-{next(_numbers)}"
+    refund = payment and RemoteRefund(
+        refund_id=refund_id,
+        provider_payment_id=payment.provider_payment_id,
+        status=status,
+        amount=payment.amount if amount is None else amount,
+        currency="RUB",
+    )
+    try:
+        settle.record_refund(session, RefundingAcquirer(refund), refund_id, address="192.0.2.1")
+    except (NotificationNoted, AmountMismatch):
+        pass
+    else:
+        raise AssertionError("the refund was applied, not noted")
+    session.flush()
+    return session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).one()

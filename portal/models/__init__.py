@@ -6,7 +6,13 @@ from portal.models.audit import AuditEvent
 from portal.models.catalog import Service, Tariff, TariffKind
 from portal.models.imports import ImportRow, ImportState, RowOutcome, SubscriberImport
 from portal.models.ledger import EntryKind, LedgerEntry
-from portal.models.payment import Payment, PaymentMethod, PaymentStatus
+from portal.models.payment import (
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    QueueResolution,
+    ResolutionOutcome,
+)
 from portal.models.person import LoginSession, Person
 from portal.models.recovery import PasswordRecovery, PhoneChange
 from portal.models.sandbox import SandboxPayment
@@ -29,6 +35,8 @@ __all__ = [
     "PaymentStatus",
     "Person",
     "PhoneChange",
+    "QueueResolution",
+    "ResolutionOutcome",
     "RowOutcome",
     "SandboxPayment",
     "Service",

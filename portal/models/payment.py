@@ -89,3 +89,29 @@ class NotificationRefusal(Base):
     refused: Mapped[int] = mapped_column(sa.Integer)  # posts refused in the window
     last_reason: Mapped[str] = mapped_column(sa.String(200))
     last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ResolutionOutcome(enum.StrEnum):
+    CREDITED = "credited"  # a payment on review: the amount received credited
+    REFUSED = "refused"  # a payment on review: canceled, nothing credited
+    APPLIED = "applied"  # a noted refund: debited from the balance
+    HANDLED = "handled"  # dealt with elsewhere (a call, the acquirer's dashboard)
+
+
+class QueueResolution(Base):
+    """How the staff resolved one item of a payments queue: a payment on review
+    (`payment:<id>`) or a refund noted but not applied (`refund:<acquirer>:<refund id>`,
+    the key its ledger entry has). The unique item makes an item resolved once, however
+    often the form is sent; `form_key` tells a resent form from a second resolution."""
+
+    __tablename__ = "queue_resolutions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    outcome: Mapped[ResolutionOutcome] = mapped_column(enum_type(ResolutionOutcome))
+    reason: Mapped[str] = mapped_column(sa.String(300))
+    staff_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_members.id"))
+    form_key: Mapped[str] = mapped_column(sa.String(64))
+    account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    ledger_entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_entries.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -13,12 +13,27 @@ from flask_babel import lazy_gettext as _l
 from portal import config
 from portal.domain import phones
 from portal.domain.billing import Forecast
-from portal.models import AccountStatus, EntryKind, SmsStatus, StaffRole, TariffKind
+from portal.models import (
+    AccountStatus,
+    EntryKind,
+    PaymentStatus,
+    ResolutionOutcome,
+    SmsStatus,
+    StaffRole,
+    TariffKind,
+)
 
 
 def rub(kopecks: int) -> str:
     """Kopecks as roubles in the reader's language: 1 234,50 ₽ / 1,234.50 RUB."""
     return format_currency(Decimal(kopecks) / 100, "RUB", format="#,##0.00\u00a0¤")
+
+
+def money(minor_units: int, currency: str = "RUB") -> str:
+    """A sum in any currency (what an acquirer reported), from its minor units."""
+    if currency == "RUB":
+        return rub(minor_units)
+    return format_currency(Decimal(minor_units) / 100, currency)
 
 
 def rub_plain(kopecks: int) -> str:
@@ -61,8 +76,20 @@ SMS_STATUSES = {
     SmsStatus.DELIVERED: _l("delivered"),
     SmsStatus.FAILED: _l("not sent"),
 }
-
-
+PAYMENT_STATUSES = {
+    PaymentStatus.CREATED: _l("created"),
+    PaymentStatus.PENDING: _l("waiting for the payer"),
+    PaymentStatus.WAITING: _l("waiting for a confirmation"),
+    PaymentStatus.SUCCEEDED: _l("credited"),
+    PaymentStatus.CANCELED: _l("canceled"),
+    PaymentStatus.REVIEW: _l("on review"),
+}
+RESOLUTION_OUTCOMES = {
+    ResolutionOutcome.CREDITED: _l("credited"),
+    ResolutionOutcome.REFUSED: _l("refused"),
+    ResolutionOutcome.APPLIED: _l("refund applied"),
+    ResolutionOutcome.HANDLED: _l("marked handled"),
+}
 STAFF_ROLES = {
     StaffRole.ADMIN: _l("administrator"),
     StaffRole.OPERATOR: _l("operator"),
@@ -74,6 +101,14 @@ STAFF_ROLES = {
 
 def staff_role(role: StaffRole) -> str:
     return str(STAFF_ROLES[role])
+
+
+def payment_status(status: str) -> str:
+    return str(PAYMENT_STATUSES[PaymentStatus(status)])
+
+
+def resolution_outcome(outcome: str) -> str:
+    return str(RESOLUTION_OUTCOMES[ResolutionOutcome(outcome)])
 
 
 def account_status(status: AccountStatus) -> str:
@@ -157,6 +192,7 @@ def branding() -> dict:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(rub)
+    app.add_template_filter(money)
     app.add_template_filter(rub_plain)
     app.add_template_filter(rub_signed)
     app.add_template_filter(top_up_roubles)
@@ -164,6 +200,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(entry_kind)
     app.add_template_filter(tariff_kind)
     app.add_template_filter(sms_status)
+    app.add_template_filter(payment_status)
+    app.add_template_filter(resolution_outcome)
     app.add_template_filter(staff_role)
     app.add_template_filter(days_left)
     app.add_template_filter(day)

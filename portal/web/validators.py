@@ -1,6 +1,7 @@
 """Form validators shared by every blueprint."""
 
 import unicodedata
+from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, StringField
@@ -55,3 +56,30 @@ def text_field(label, required_message, max_length: int, field=StringField):
 def password_field():
     """The password as typed to sign in or to confirm (a new one's rules are the domain's)."""
     return text_field(_l("Password"), _l("Enter the password."), PASSWORD_MAX, field=PasswordField)
+
+
+# The days a filter may name: a typo like 0202 or 20026 is refused, not searched.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def day_value(form, field) -> None:
+    """A day typed as YYYY-MM-DD (what <input type="date"> sends); kept as a date in
+    `field.day`. An empty field is "any day"."""
+    field.day = None
+    text = (field.data or "").strip()
+    if not text:
+        return
+    try:
+        value = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        value = None
+    if value is None or not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValidationError(_l("Enter a date as YYYY-MM-DD."))
+    field.day = value
+
+
+def day_field(label) -> StringField:
+    """An optional day of a filter (portal.clock.local_day_bounds makes it a range)."""
+    return StringField(
+        label, validators=[Length(max=10, message=_l("Enter a date as YYYY-MM-DD.")), day_value]
+    )

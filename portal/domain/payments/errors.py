@@ -47,6 +47,38 @@ class InvalidTransition(PaymentError):
         self.current, self.wanted = current, wanted
 
 
+class NotOnReview(PaymentError):
+    """The staff resolve a payment on review, and this one is not (or no longer) there."""
+
+
+class AlreadyResolved(PaymentError):
+    """The queue's item was resolved already, by another form (`resolution` says how;
+    None when the acquirer settled it meanwhile, e.g. a refund debited by its notice)."""
+
+    def __init__(self, item: str, resolution=None):
+        super().__init__(f"{item} is resolved already")
+        self.item, self.resolution = item, resolution
+
+
+class NotCreditable(PaymentError):
+    """A payment on review that cannot be credited: the acquirer reported no payment
+    made, or money in another currency. `why`: "not_paid", "currency", "unknown"."""
+
+    def __init__(self, why: str):
+        super().__init__(f"cannot credit: {why}")
+        self.why = why
+
+
+class RefundNotApplicable(PaymentError):
+    """A noted refund the portal cannot debit by itself: what it needs is unknown (the
+    acquirer did not say), the payment was never credited, or the sum is in another
+    currency or larger than what was credited. `why` says which."""
+
+    def __init__(self, why: str):
+        super().__init__(f"cannot apply: {why}")
+        self.why = why
+
+
 class CreationKeyReused(PaymentError):
     """The form's key already made a payment with other data: the form was tampered
     with or reused; the subscriber should reload the Pay page."""

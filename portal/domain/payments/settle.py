@@ -36,6 +36,11 @@ def ledger_key(payment: Payment) -> str:
     return f"payment:{payment.id}"
 
 
+def refund_key(provider: str, refund_id: str) -> str:
+    """The ledger entry of a refund made at an acquirer: unique, so it is debited once."""
+    return f"refund:{provider}:{refund_id}"
+
+
 def acquirer_actor(provider: PaymentProvider) -> str:
     """How an audit event names an acquirer that acted (a notification)."""
     return f"acquirer:{provider.name}"
@@ -106,7 +111,7 @@ def apply_remote(db: Session, payment: Payment, remote: RemotePayment, *, actor:
             record(db, "payment.waiting", payment, actor)
     elif remote.status is RemoteStatus.SUCCEEDED:
         states.move(payment, PaymentStatus.SUCCEEDED)
-        _credit(db, payment, actor)
+        credit(db, payment, actor)
     elif remote.status is RemoteStatus.CANCELED:
         states.move(payment, PaymentStatus.CANCELED)
         payment.cancel_reason = (remote.cancel_reason or "canceled")[:64]
@@ -114,18 +119,24 @@ def apply_remote(db: Session, payment: Payment, remote: RemotePayment, *, actor:
     db.flush()
 
 
-def _credit(db: Session, payment: Payment, actor: str) -> None:
+def credit(
+    db: Session, payment: Payment, actor: str, *, amount: int | None = None
+) -> ledger.Posted:
+    """Credit a payment (its own amount, or `amount` received instead: the staff's
+    resolution of a payment on review) with its one ledger entry, and lift a block for
+    debt once the balance is not negative."""
+    amount = payment.amount if amount is None else amount
     posted = ledger.post(
         db,
         payment.account_id,
         EntryKind.PAYMENT,
-        payment.amount,
+        amount,
         key=ledger_key(payment),
         description=_DESCRIPTIONS[payment.method],
     )
     if not posted.created:
-        return
-    record(db, "payment.credited", payment, actor, amount=payment.amount)
+        return posted
+    record(db, "payment.credited", payment, actor, amount=amount)
     account = db.get(Account, payment.account_id)
     db.refresh(account, ["balance", "status"])
     if account.status == AccountStatus.BLOCKED and account.balance >= 0:
@@ -138,6 +149,7 @@ def _credit(db: Session, payment: Payment, actor: str) -> None:
             balance=account.balance,
             payment_id=payment.id,
         )
+    return posted
 
 
 def record_refund(
@@ -189,7 +201,7 @@ def record_refund(
         payment.account_id,
         EntryKind.REFUND,
         -refund.amount,
-        key=f"refund:{provider.name}:{refund_id}",
+        key=refund_key(provider.name, refund_id),
         description=f"Возврат оплаты №{payment.id}",
     )
     if posted.created:

@@ -11,7 +11,9 @@ ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     S.WAITING: frozenset({S.SUCCEEDED, S.CANCELED, S.REVIEW}),
     S.SUCCEEDED: frozenset(),
     S.CANCELED: frozenset(),
-    S.REVIEW: frozenset(),
+    # Final for the acquirer's side (a later notification changes nothing); only the
+    # staff's resolution of the review queue (review.py) moves it on.
+    S.REVIEW: frozenset({S.SUCCEEDED, S.CANCELED}),
 }
 
 

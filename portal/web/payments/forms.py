@@ -1,9 +1,10 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, StringField
+from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length, Regexp
 
+from portal.models import PaymentStatus
 from portal.web.forms import Form
-from portal.web.validators import printable
+from portal.web.validators import day_field, printable
 
 
 class PayForm(Form):
@@ -37,3 +38,45 @@ class PayForm(Form):
         ]
     )
     currency = HiddenField(default="RUB")
+
+
+class ResolutionForm(Form):
+    """How the staff resolve an item of a payments queue: the button pressed (`action`),
+    why, and the form's own key (a resent form resolves once)."""
+
+    action = StringField(validators=[InputRequired(_l("Choose what to do."))])
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            InputRequired(_l("Say why.")),
+            Length(max=300, message=_l("Too long: at most %(max)d characters.")),
+            printable,
+        ],
+    )
+    key = HiddenField(
+        validators=[InputRequired(), Length(min=16, max=64), Regexp(r"^[A-Za-z0-9_-]+$")]
+    )
+
+
+class PaymentFilterForm(Form):
+    """The payment log's filters (a GET form: nothing to protect with a CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    since = day_field(_l("From"))
+    until = day_field(_l("To"))
+    state = StringField(
+        _l("State"),
+        default="",
+        validators=[
+            AnyOf(
+                ("", *(s.value for s in PaymentStatus)), message=_l("Choose a state from the list.")
+            )
+        ],
+    )
+    contract = StringField(
+        _l("Contract"),
+        default="",
+        validators=[Length(max=32, message=_l("Too long: at most %(max)d characters.")), printable],
+    )

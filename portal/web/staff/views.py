@@ -4,7 +4,8 @@ import segno
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 
-from portal.domain import staff, totp
+from portal import clock
+from portal.domain import figures, staff, totp
 from portal.extensions import client_address, db, limiter
 from portal.htmx import render
 from portal.web.staff import access
@@ -150,4 +151,8 @@ def logout():
 @bp.route("/")
 @requires_roles(*access.EVERY_ROLE)
 def index():
-    return render("staff/index.html", member=access.current_staff())
+    """The start page: who is signed in, the sections and today's figures."""
+    today = figures.today(
+        db.session, clock.provider_today(), tz=current_app.config["PORTAL_TIMEZONE"]
+    )
+    return render("staff/index.html", member=access.current_staff(), figures=today)

@@ -1,0 +1,87 @@
+"""The SMS outbox as the staff read it: purpose, number, status and times, newest first.
+
+A sensitive message's text (a new password, a code) never leaves here, sealed or not:
+only the texts of ordinary messages are handed out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal.models import SmsMessage, SmsStatus
+
+PAGE = 50
+
+
+@dataclass(frozen=True)
+class Filters:
+    """None is "any". `phone` is a whole number in E.164, `phone_ending` its last digits;
+    `since`/`until` are UTC moments (clock.local_day_bounds)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    status: SmsStatus | None = None
+    phone: str | None = None
+    phone_ending: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedSms:
+    id: int
+    to_phone: str
+    purpose: str
+    status: SmsStatus
+    text: str | None  # None for a sensitive message
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Page:
+    messages: list[LoggedSms]
+    next_before: int | None
+
+
+def page(db: Session, filters: Filters, *, before: int | None = None, size: int = PAGE) -> Page:
+    """One page of messages, newest first, older than id `before` (keyset paging)."""
+    query = sa.select(SmsMessage).order_by(SmsMessage.id.desc()).limit(size + 1)
+    if before is not None:
+        query = query.where(SmsMessage.id < before)
+    if filters.since is not None:
+        query = query.where(SmsMessage.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(SmsMessage.created_at < filters.until)
+    if filters.status is not None:
+        query = query.where(SmsMessage.status == filters.status)
+    if filters.phone:
+        query = query.where(SmsMessage.to_phone == filters.phone)
+    if filters.phone_ending:
+        if not filters.phone_ending.isdigit():
+            raise ValueError("phone_ending: digits only")  # never a LIKE wildcard
+        query = query.where(SmsMessage.to_phone.endswith(filters.phone_ending))
+    rows = list(db.scalars(query))
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page([_shown(row) for row in rows], rows[-1].id if more else None)
+
+
+def _shown(row: SmsMessage) -> LoggedSms:
+    return LoggedSms(
+        id=row.id,
+        to_phone=row.to_phone,
+        purpose=row.purpose,
+        status=row.status,
+        text=None if row.sensitive else row.body,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+        delivered_at=row.delivered_at,
+    )
