@@ -31,6 +31,11 @@ STAFF_PAGES = [
     ("staff-enrol", "/staff/totp"),
     ("staff-search", "/staff/subscribers/?q=%D0%98%D0%B2"),
     ("staff-card", "/staff/subscribers/1"),
+    ("staff-import", "/staff/subscribers/import/"),
+    ("staff-payments", "/staff/payments/"),
+    ("staff-review", "/staff/payments/review"),
+    ("staff-refunds", "/staff/payments/refunds"),
+    ("staff-sms", "/staff/sms/"),
 ]
 
 
