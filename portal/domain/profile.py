@@ -116,6 +116,38 @@ def change_password(
     )
 
 
+def reissue_password(
+    db: Session, person: Person, *, provider_name: str, actor: str, address: str | None
+) -> str:
+    """A new password made by the provider's staff (the subscriber lost theirs): the old
+    one and every session end, trusted devices are trusted no more, the phone is told.
+    Returns the new password, to be printed once."""
+    password = credentials.generate_password()
+    person.password_hash = credentials.hash_password(password)
+    person.must_change_password = False
+    person.failed_sign_ins = 0
+    person.password_changed_at = clock.now()
+    person.password_changed_from = None
+    ended = credentials.end_other_sessions(db, person.id)
+    audit.record(
+        db,
+        "password.reissued",
+        actor=actor,
+        person_id=person.id,
+        address=address,
+        sessions_ended=ended,
+    )
+    sms.queue(
+        db,
+        to_phone=person.phone,
+        text=f"{provider_name}: пароль от личного кабинета изменён в офисе провайдера. "
+        "Если вы его не просили, позвоните в поддержку.",
+        purpose="password_changed",
+        person_id=person.id,
+    )
+    return password
+
+
 # --- changing the phone number -------------------------------------------------------
 
 

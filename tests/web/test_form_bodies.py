@@ -23,6 +23,7 @@ NOT_FORMS = {
     "payments.notify": "the acquirers' notifications: JSON by design",
     "auth.logout": "no fields: the CSRF token alone ends the session",
     "staff.logout": "no fields: the CSRF token alone ends the session",
+    "subscribers_staff.reissue_password": "no fields: the CSRF token alone asks for it",
 }
 # Posted without signing in: the forms a visitor fills.
 ANONYMOUS = {"auth.login", "auth.recover", "auth.language", "staff.login"}

@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from portal.domain import ledger
-from portal.models import Account, AuditEvent, EntryKind, LedgerEntry, StaffRole
-from tests.conftest import csrf_from
-from tests.factories import create_staff, create_subscriber
+from portal.models import Account, AuditEvent, EntryKind, LedgerEntry, SmsMessage, StaffRole
+from tests.conftest import AuthActions, csrf_from
+from tests.factories import PASSWORD, create_staff, create_subscriber
 from tests.web.test_staff_console import StaffAuth
 
 
@@ -146,3 +146,44 @@ def test_only_operators_correct_balances(client, session, people, role):
     assert answer.status_code == 403
     session.expire_all()
     assert session.get(Account, account.id).balance == 0
+
+
+def test_a_reissued_password_ends_the_old_one_and_its_sessions(app, client, session, people):
+    member = signed_in_staff(client, session)
+    holder = app.test_client()
+    old = people["ivanov"]
+    assert AuthActions(holder).login(old.person.login, PASSWORD).status_code == 303
+    account = old.account
+    page = client.get(f"/staff/subscribers/{account.id}").get_data(as_text=True)
+    answer = client.post(
+        f"/staff/subscribers/{account.id}/password", data={"csrf_token": csrf_from(page)}
+    )
+    assert answer.status_code == 200 and "no-store" in answer.headers["Cache-Control"]
+    sheet = answer.get_data(as_text=True)
+    password = re.search(r'<dt>Пароль</dt><dd class="secret">([^<]+)</dd>', sheet).group(1)
+    assert holder.get("/").status_code == 302  # the old session is over
+    fresh = app.test_client()
+    assert AuthActions(fresh).login(old.person.login, PASSWORD).status_code == 401
+    assert AuthActions(fresh).login(old.person.login, password).status_code == 303
+    event = session.scalar(sa.select(AuditEvent).where(AuditEvent.event == "password.reissued"))
+    assert event.actor == f"staff:{member.id}" and password not in str(event.data)
+    told = session.scalar(
+        sa.select(SmsMessage).where(
+            SmsMessage.person_id == old.person.id, SmsMessage.purpose == "password_changed"
+        )
+    )
+    assert told is not None and password not in told.body
+
+
+@pytest.mark.parametrize("role", [StaffRole.ACCOUNTANT, StaffRole.DISPATCHER])
+def test_only_operators_reissue_passwords(client, session, people, role):
+    signed_in_staff(client, session, role=role)
+    account = people["ivanov"].account
+    page = client.get("/staff/").get_data(as_text=True)
+    answer = client.post(
+        f"/staff/subscribers/{account.id}/password", data={"csrf_token": csrf_from(page)}
+    )
+    assert answer.status_code == 403
+    assert client.post(
+        "/staff/subscribers/999999/password", data={"csrf_token": csrf_from(page)}
+    ).status_code in (403, 404)

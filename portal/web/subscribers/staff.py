@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _
 
 from portal import clock
-from portal.domain import audit, catalog, ledger, sms, subscribers
+from portal.domain import audit, catalog, ledger, profile, sms, subscribers
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
 from portal.domain.payments import amounts
 from portal.domain.payments.errors import AmountError
@@ -61,6 +61,34 @@ def _card(account: Account, form: "CorrectionForm", status: int = 200):
         messages=sms.latest_to(db.session, account.person_id, CARD_EVENTS),
         form=form,
     )
+
+
+def _sheet(new: subscribers.NewSubscriber):
+    """The credentials sheet. The password is in this answer only (no-store): printed,
+    never shown again."""
+    url = external_url("auth.login")
+    return render(
+        "subscribers/staff/sheet.html",
+        new=new,
+        sign_in_url=url,
+        qr=segno.make(url, error="m").svg_data_uri(scale=4, border=2),
+    )
+
+
+@bp.route("/<id:account_id>/password", methods=["POST"])
+@requires_roles(StaffRole.OPERATOR)
+def reissue_password(account_id: int):
+    """A new password for a subscriber who lost theirs, on a new credentials sheet."""
+    account = _account_or_404(account_id)
+    password = profile.reissue_password(
+        db.session,
+        account.person,
+        provider_name=current_app.config["PORTAL_PROVIDER_NAME"],
+        actor=audit.staff_actor(current_staff().id),
+        address=client_address(),
+    )
+    db.session.commit()
+    return _sheet(subscribers.NewSubscriber(account.person, account, password))
 
 
 @bp.route("/<id:account_id>/correction", methods=["POST"])
@@ -133,13 +161,6 @@ def new():
         )
     else:
         db.session.commit()
-        # The password is in this answer only (no-store): printed, never shown again.
-        url = external_url("auth.login")
-        return render(
-            "subscribers/staff/sheet.html",
-            new=created,
-            sign_in_url=url,
-            qr=segno.make(url, error="m").svg_data_uri(scale=4, border=2),
-        )
+        return _sheet(created)
     db.session.rollback()
     return render("subscribers/staff/new.html", block="onboarding_form", status=400, form=form)
