@@ -99,15 +99,27 @@ def _review_page(failed: int | None = None, error: str | None = None, status: in
 @requires_roles(*PAYMENTS)
 def resolve_payment(payment_id: int):
     """Credit what was received, refuse, or mark handled: once, with a reason."""
+    return _resolve(
+        payment_id,
+        REVIEW_ACTIONS,
+        review.resolve_payment,
+        (AlreadyResolved, NotOnReview, NotCreditable, InvalidInput),
+        _review_page,
+        "payments_staff.review_queue",
+    )
+
+
+def _resolve(item_id, actions, resolve, refusals, page, queue_endpoint: str):
+    """One queue item resolved through the form: parse, call the domain, answer."""
     form = ResolutionForm()
-    outcome = REVIEW_ACTIONS.get(form.action.data or "")
+    outcome = actions.get(form.action.data or "")
     if not form.validate_on_submit() or outcome is None:
         message = first_error(form) or _("Choose what to do.")
-        return _review_page(failed=payment_id, error=message, status=400)
+        return page(failed=item_id, error=message, status=400)
     try:
-        resolved = review.resolve_payment(
+        resolved = resolve(
             db.session,
-            payment_id,
+            item_id,
             outcome,
             reason=form.reason.data,
             form_key=form.key.data,
@@ -117,13 +129,13 @@ def resolve_payment(payment_id: int):
     except NotFound:
         db.session.rollback()
         abort(404)
-    except (AlreadyResolved, NotOnReview, NotCreditable, InvalidInput) as exc:
+    except refusals as exc:
         db.session.rollback()
         message, status = _refusal(exc)
-        return _review_page(failed=payment_id, error=message, status=status)
+        return page(failed=item_id, error=message, status=status)
     db.session.commit()
     flash(_resolved_message(resolved.resolution.outcome))
-    return redirect(url_for("payments_staff.review_queue"), 303)
+    return redirect(url_for(queue_endpoint), 303)
 
 
 # --- refunds noted but not applied -------------------------------------------------------
@@ -152,31 +164,14 @@ def _refunds_page(failed: int | None = None, error: str | None = None, status: i
 @requires_roles(*PAYMENTS)
 def resolve_refund(event_id: int):
     """Apply a noted refund (debit it once) or mark it handled, with a reason."""
-    form = ResolutionForm()
-    outcome = REFUND_ACTIONS.get(form.action.data or "")
-    if not form.validate_on_submit() or outcome is None:
-        message = first_error(form) or _("Choose what to do.")
-        return _refunds_page(failed=event_id, error=message, status=400)
-    try:
-        resolved = review.resolve_refund(
-            db.session,
-            event_id,
-            outcome,
-            reason=form.reason.data,
-            form_key=form.key.data,
-            staff_id=current_staff().id,
-            address=client_address(),
-        )
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except (AlreadyResolved, RefundNotApplicable, InvalidInput) as exc:
-        db.session.rollback()
-        message, status = _refusal(exc)
-        return _refunds_page(failed=event_id, error=message, status=status)
-    db.session.commit()
-    flash(_resolved_message(resolved.resolution.outcome))
-    return redirect(url_for("payments_staff.refund_queue"), 303)
+    return _resolve(
+        event_id,
+        REFUND_ACTIONS,
+        review.resolve_refund,
+        (AlreadyResolved, RefundNotApplicable, InvalidInput),
+        _refunds_page,
+        "payments_staff.refund_queue",
+    )
 
 
 # --- the words for the domain's answers --------------------------------------------------
