@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
 
+from portal.domain import paging
 from portal.models import Account, Payment, PaymentStatus
 
 PAGE = 50
@@ -33,25 +34,14 @@ class Page:
 def page(db: Session, filters: Filters, *, before: int | None = None, size: int = PAGE) -> Page:
     """One page of payments, newest first, older than id `before` (keyset paging: the
     page stays right while new payments arrive)."""
-    query = (
-        sa.select(Payment)
-        .options(joinedload(Payment.account).joinedload(Account.person))
-        .order_by(Payment.id.desc())
-        .limit(size + 1)
-    )
-    if before is not None:
-        query = query.where(Payment.id < before)
-    if filters.since is not None:
-        query = query.where(Payment.created_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(Payment.created_at < filters.until)
+    query = sa.select(Payment).options(joinedload(Payment.account).joinedload(Account.person))
     if filters.status is not None:
         query = query.where(Payment.status == filters.status)
     if filters.contract:
         query = query.join(Account, Account.id == Payment.account_id).where(
             Account.contract_number == filters.contract
         )
-    rows = list(db.scalars(query).unique())
-    more = len(rows) > size
-    rows = rows[:size]
-    return Page(rows, rows[-1].id if more else None)
+    rows, next_before = paging.newest_first(
+        db, query, Payment, before=before, size=size, since=filters.since, until=filters.until
+    )
+    return Page(rows, next_before)

@@ -12,6 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from portal.domain import paging
 from portal.models import SmsMessage, SmsStatus
 
 PAGE = 50
@@ -51,13 +52,7 @@ class Page:
 
 def page(db: Session, filters: Filters, *, before: int | None = None, size: int = PAGE) -> Page:
     """One page of messages, newest first, older than id `before` (keyset paging)."""
-    query = sa.select(SmsMessage).order_by(SmsMessage.id.desc()).limit(size + 1)
-    if before is not None:
-        query = query.where(SmsMessage.id < before)
-    if filters.since is not None:
-        query = query.where(SmsMessage.created_at >= filters.since)
-    if filters.until is not None:
-        query = query.where(SmsMessage.created_at < filters.until)
+    query = sa.select(SmsMessage)
     if filters.status is not None:
         query = query.where(SmsMessage.status == filters.status)
     if filters.phone:
@@ -66,10 +61,10 @@ def page(db: Session, filters: Filters, *, before: int | None = None, size: int 
         if not filters.phone_ending.isdigit():
             raise ValueError("phone_ending: digits only")  # never a LIKE wildcard
         query = query.where(SmsMessage.to_phone.endswith(filters.phone_ending))
-    rows = list(db.scalars(query))
-    more = len(rows) > size
-    rows = rows[:size]
-    return Page([_shown(row) for row in rows], rows[-1].id if more else None)
+    rows, next_before = paging.newest_first(
+        db, query, SmsMessage, before=before, size=size, since=filters.since, until=filters.until
+    )
+    return Page([_shown(row) for row in rows], next_before)
 
 
 def _shown(row: SmsMessage) -> LoggedSms:
