@@ -132,7 +132,7 @@ def sign_in(
     address: str | None,
     user_agent: str | None,
     device: Device | None = None,
-    pause: lockout.StaffPause = lockout.StaffPause(),
+    pause: lockout.StaffPause = lockout.DEFAULT_STAFF_PAUSE,
 ) -> StaffSignIn | None:
     """A new console session for the right login and password of an active member whose
     sign-in is not paused for this device; None otherwise, after the same work (one hash
@@ -188,7 +188,7 @@ def check_code(
     *,
     address: str | None,
     device: Device | None = None,
-    pause: lockout.StaffPause = lockout.StaffPause(),
+    pause: lockout.StaffPause = lockout.DEFAULT_STAFF_PAUSE,
 ) -> bool:
     """The second step: an authenticator code (never one already used) or a recovery
     code. Right: the session is signed in. Wrong: counted for the session (too many end
@@ -343,6 +343,31 @@ def team(db: Session) -> list[TeamMember]:
     return [TeamMember(member, at) for member, at in rows]
 
 
+def _record_change(
+    db: Session,
+    event: str,
+    member: StaffMember,
+    *,
+    by: StaffMember,
+    address: str | None,
+    before: dict,
+    after: dict,
+    **data: object,
+) -> None:
+    """The audit event of a change to a member's account: who, from where, what it was
+    and what it is (never a secret)."""
+    audit.record(
+        db,
+        event,
+        actor=audit.staff_actor(by.id),
+        address=address,
+        staff_id=member.id,
+        before=before,
+        after=after,
+        **data,
+    )
+
+
 def _keep_an_admin(db: Session, member: StaffMember, by: StaffMember) -> None:
     """Refuse to take the member's admin powers (demotion, deactivation) from the admin
     doing it, or from the last active admin."""
@@ -377,12 +402,12 @@ def change_role(
     member.role = new_role
     must_enrol = member.totp_secret is None and needs_second_factor(member)
     ended = end_sessions(db, member.id) if must_enrol else 0
-    audit.record(
+    _record_change(
         db,
         "staff.role_changed",
-        actor=audit.staff_actor(by.id),
+        member,
+        by=by,
         address=address,
-        staff_id=member.id,
         before={"role": before.value},
         after={"role": new_role.value},
         sessions_ended=ended,
@@ -401,12 +426,12 @@ def set_active(
         _keep_an_admin(db, member, by)
     member.active = active
     ended = 0 if active else end_sessions(db, member.id)
-    audit.record(
+    _record_change(
         db,
         "staff.reactivated" if active else "staff.deactivated",
-        actor=audit.staff_actor(by.id),
+        member,
+        by=by,
         address=address,
-        staff_id=member.id,
         before={"active": not active},
         after={"active": active},
         sessions_ended=ended,
@@ -430,12 +455,12 @@ def reset_password(
         before["failed_sign_ins"], after["failed_sign_ins"] = member.failed_sign_ins, 0
     lockout.note_success(member)
     ended = end_sessions(db, member.id)
-    audit.record(
+    _record_change(
         db,
         "staff.password_reset",
-        actor=audit.staff_actor(by.id),
+        member,
+        by=by,
         address=address,
-        staff_id=member.id,
         before=before,
         after=after,
         sessions_ended=ended,
@@ -457,12 +482,12 @@ def reset_second_factor(
         sa.delete(StaffRecoveryCode).where(StaffRecoveryCode.staff_id == member.id)
     ).rowcount
     ended = end_sessions(db, member.id)
-    audit.record(
+    _record_change(
         db,
         "staff.second_factor_reset",
-        actor=audit.staff_actor(by.id),
+        member,
+        by=by,
         address=address,
-        staff_id=member.id,
         before={"second_factor": "enrolled"},
         after={"second_factor": "reset"},
         recovery_codes_removed=removed or 0,

@@ -146,7 +146,9 @@ def sign_in_as(client, session, auth, who: str):
     return "/login", new.account.id
 
 
-@pytest.mark.parametrize("who", ["anonymous", "subscriber", "staff", "staff-admin", "staff-pending"])
+@pytest.mark.parametrize(
+    "who", ["anonymous", "subscriber", "staff", "staff-admin", "staff-pending"]
+)
 def test_json_bodies_are_4xx_and_change_nothing(client, session, auth, who):
     page, account_id = sign_in_as(client, session, auth, who)
     token = csrf_from(client.get(page).get_data(as_text=True))

@@ -106,9 +106,7 @@ def test_every_team_route_refuses_the_other_roles(app, client, session, role):
     assert session.scalar(sa.select(sa.func.count(AuditEvent.id))) == before
 
 
-def test_a_new_member_gets_a_password_shown_once_that_signs_in(
-    app, client, session, admin, caplog
-):
+def test_a_new_member_gets_a_password_shown_once_that_signs_in(app, client, session, admin, caplog):
     caplog.set_level(logging.DEBUG)
     page = client.get(TEAM + "new").get_data(as_text=True)
     form = {"login": "n.petrova", "name": "Нина Петрова", "role": "accountant"}
@@ -117,7 +115,10 @@ def test_a_new_member_gets_a_password_shown_once_that_signs_in(
     assert answer.headers["Cache-Control"] == "no-store"
     password = sheet_password(answer)
     sheet = answer.get_data(as_text=True)
-    assert '<dd class="secret">n.petrova</dd>' in sheet and "<dd>https://portal.test/staff/login</dd>" in sheet
+    assert (
+        '<dd class="secret">n.petrova</dd>' in sheet
+        and "<dd>https://portal.test/staff/login</dd>" in sheet
+    )
     assert "data-print" in sheet and len(password) >= 16
 
     member = session.scalar(sa.select(StaffMember).where(StaffMember.login == "n.petrova"))
@@ -139,7 +140,9 @@ def test_a_new_member_gets_a_password_shown_once_that_signs_in(
     assert password not in client.get(f"{TEAM}{member.id}").get_data(as_text=True)
 
     newcomer = client_at(app, "198.51.100.9")
-    assert StaffAuth(newcomer).login("n.petrova", password, address="198.51.100.9").status_code == 303
+    assert (
+        StaffAuth(newcomer).login("n.petrova", password, address="198.51.100.9").status_code == 303
+    )
 
 
 @pytest.mark.parametrize(
@@ -249,7 +252,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one(migrated_app):
         setup.commit()
         admins = [(m.id, m.login, m.totp_secret) for m in (first, second)]
     browsers = []
-    for member_id, login, secret in admins:
+    for _member_id, login, secret in admins:
         browser = migrated_app.test_client()
         auth = StaffAuth(browser)
         auth.login(login)
@@ -279,7 +282,9 @@ def test_two_admins_demoting_each_other_at_once_leave_one(migrated_app):
         roles = check.scalars(sa.select(StaffMember.role).where(StaffMember.id.in_(ids))).all()
         assert sorted(roles) == sorted([StaffRole.ADMIN, StaffRole.OPERATOR])
         check.execute(sa.delete(StaffSession).where(StaffSession.staff_id.in_(ids)))
-        check.execute(sa.delete(AuditEvent).where(AuditEvent.actor.in_([f"staff:{i}" for i in ids])))
+        check.execute(
+            sa.delete(AuditEvent).where(AuditEvent.actor.in_([f"staff:{i}" for i in ids]))
+        )
         check.execute(sa.delete(StaffMember).where(StaffMember.id.in_(ids)))
         check.commit()
 

@@ -141,6 +141,9 @@ class StaffPause:
         return min(self.first * 2 ** min(beyond - 1, 30), self.longest)
 
 
+DEFAULT_STAFF_PAUSE = StaffPause()
+
+
 def is_paused(member: StaffMember, device: Device | None, moment: datetime) -> bool:
     """True while a password or code from this device is refused unchecked: the member's
     pause is on and the device is not one the member has signed in on."""

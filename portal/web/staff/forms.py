@@ -38,7 +38,9 @@ class NewStaffForm(Form):
             InputRequired(_l("Enter the login.")),
             Regexp(
                 staff.LOGIN_RE,
-                message=_l("3 to 64 Latin letters, digits, “.”, “_” or “-”, from a letter or digit."),
+                message=_l(
+                    "3 to 64 Latin letters, digits, “.”, “_” or “-”, from a letter or digit."
+                ),
             ),
         ],
     )

@@ -141,9 +141,7 @@ def _set_active(found: StaffMember, active: bool):
 def reset_password(staff_id: int):
     """A new generated password, on a page to print; the member's sessions end."""
     found = _member_or_404(staff_id)
-    password = staff.reset_password(
-        db.session, found, by=current_staff(), address=client_address()
-    )
+    password = staff.reset_password(db.session, found, by=current_staff(), address=client_address())
     db.session.commit()
     return _password_page(found, password, created=False)
 

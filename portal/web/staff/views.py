@@ -3,6 +3,7 @@
 import segno
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal import clock
 from portal.domain import figures, staff, totp
@@ -22,14 +23,19 @@ def _next_page(target: str | None) -> str:
     return page if page.startswith(access.COOKIE_PATH) else url_for("staff.index")
 
 
-def _too_many_attempts(limit):
-    return render(
-        "staff/login.html",
-        block="login_form",
-        status=429,
-        form=StaffLoginForm(),
-        error=_("Too many unsuccessful attempts from this address. Try again later."),
-    )
+def _too_many(message):
+    """A limit's answer: the sign-in form again (429), saying which limit it was."""
+
+    def answer(_limit):
+        return render(
+            "staff/login.html",
+            block="login_form",
+            status=429,
+            form=StaffLoginForm(),
+            error=str(message),
+        )
+
+    return answer
 
 
 def _failed(response) -> bool:
@@ -41,19 +47,9 @@ _limit_failures = limiter.limit(
     lambda: current_app.config["PORTAL_STAFF_LOGIN_LIMIT_ADDRESS"],
     methods=["POST"],
     deduct_when=_failed,
-    on_breach=_too_many_attempts,
+    on_breach=_too_many(_l("Too many unsuccessful attempts from this address. Try again later.")),
     scope="staff-sign-in",
 )
-
-
-def _too_many_from_this_browser(limit):
-    return render(
-        "staff/login.html",
-        block="login_form",
-        status=429,
-        form=StaffLoginForm(),
-        error=_("Too many unsuccessful attempts from this browser. Try again later."),
-    )
 
 
 def _device_key() -> str:
@@ -69,7 +65,7 @@ _limit_device_failures = limiter.limit(
     methods=["POST"],
     deduct_when=_failed,
     exempt_when=lambda: access.current_device() is None,
-    on_breach=_too_many_from_this_browser,
+    on_breach=_too_many(_l("Too many unsuccessful attempts from this browser. Try again later.")),
     scope="staff-sign-in-device",
 )
 _ENROLMENT_KEY = "staff_totp_enrolment"
