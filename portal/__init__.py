@@ -78,6 +78,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.sms.staff import bp as sms_staff_bp
     from portal.web.sms.views import bp as sms_bp
     from portal.web.staff import access as staff_access
+    from portal.web.staff.team import bp as team_staff_bp
     from portal.web.staff.views import bp as staff_bp
     from portal.web.subscribers.imports import bp as imports_staff_bp
     from portal.web.subscribers.staff import bp as subscribers_staff_bp
@@ -105,6 +106,7 @@ def _register_blueprints(app: Flask) -> None:
         imports_staff_bp,
         payments_staff_bp,
         sms_staff_bp,
+        team_staff_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)

@@ -127,6 +127,13 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_STAFF_LOGIN_LIMIT_ADDRESS": os.environ.get(
             "PORTAL_STAFF_LOGIN_LIMIT_ADDRESS", "10 per 15 minutes"
         ),
+        # Per staff account (portal.domain.auth.lockout): wrong passwords and codes in a
+        # row that cost nothing, then pauses on sign-in from new devices doubling up to
+        # the longest; a trusted device keeps PORTAL_LOGIN_LIMIT_DEVICE instead.
+        "PORTAL_STAFF_LOGIN_FREE_FAILURES": _env_int("PORTAL_STAFF_LOGIN_FREE_FAILURES", 20),
+        "PORTAL_STAFF_LOGIN_LONGEST_PAUSE_MINUTES": _env_int(
+            "PORTAL_STAFF_LOGIN_LONGEST_PAUSE_MINUTES", 60
+        ),
         # Password recovery by SMS
         "PORTAL_RECOVERY_TTL_MINUTES": _env_int("PORTAL_RECOVERY_TTL_MINUTES", 15),
         "PORTAL_RECOVERY_MAX_FAILURES": _env_int("PORTAL_RECOVERY_MAX_FAILURES", 5),

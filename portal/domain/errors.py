@@ -19,3 +19,11 @@ class DuplicateLogin(DomainError):
 
 class InvalidInput(DomainError):
     """A value the rule cannot accept; the message says which."""
+
+
+class OwnAccount(DomainError):
+    """An admin may not deactivate or demote themself (someone else must)."""
+
+
+class LastAdmin(DomainError):
+    """The last active admin may be neither deactivated nor demoted."""

@@ -3,12 +3,19 @@
 Staff sessions mirror the subscribers' (portal.domain.auth.credentials): the cookie carries a
 random token, the table only its hash, so ending a session here ends it for any copy of
 the cookie. Passwords are argon2id hashes checked with the same equal-time `verify`.
+Wrong passwords and codes count against the member's account and pause sign-in from new
+devices (portal.domain.auth.lockout).
+
+The admin keeps the team: creates members, changes roles, deactivates and reactivates,
+resets a password or the second factor. Each change is an audit event with what changed
+(never a secret), and each that takes access away ends the member's sessions. An admin
+never deactivates or demotes themself, and the last active admin stays one.
 """
 
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -16,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import audit, totp
-from portal.domain.auth import credentials
-from portal.domain.errors import DuplicateLogin, InvalidInput
+from portal.domain.auth import credentials, lockout
+from portal.domain.auth.devices import Device
+from portal.domain.errors import DuplicateLogin, InvalidInput, LastAdmin, OwnAccount
 from portal.models import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
@@ -39,6 +47,13 @@ def may(role: StaffRole, allowed: frozenset[StaffRole]) -> bool:
     return role is StaffRole.ADMIN or role in allowed
 
 
+def _role(role: str) -> StaffRole:
+    try:
+        return StaffRole(role)
+    except ValueError:
+        raise InvalidInput("role: one of " + ", ".join(r.value for r in StaffRole)) from None
+
+
 def create_staff(
     db: Session,
     *,
@@ -47,6 +62,7 @@ def create_staff(
     role: str,
     password: str | None = None,
     actor: str,
+    address: str | None = None,
 ) -> NewStaff:
     """A staff account; a readable password is generated when none is given."""
     login, name = login.strip(), name.strip()
@@ -54,10 +70,7 @@ def create_staff(
         raise InvalidInput("login: 3 to 64 Latin letters, digits, '.', '_' or '-'")
     if not name or len(name) > NAME_MAX:
         raise InvalidInput(f"name: 1 to {NAME_MAX} characters")
-    try:
-        the_role = StaffRole(role)
-    except ValueError:
-        raise InvalidInput("role: one of " + ", ".join(r.value for r in StaffRole)) from None
+    the_role = _role(role)
     if password is not None and not PASSWORD_MIN <= len(password) <= credentials.PASSWORD_MAX:
         raise InvalidInput(f"password: {PASSWORD_MIN} to {credentials.PASSWORD_MAX} characters")
     password = password or credentials.generate_password(GENERATED_LENGTH)
@@ -76,7 +89,15 @@ def create_staff(
             db.flush()
     except IntegrityError:
         raise DuplicateLogin(login) from None
-    audit.record(db, "staff.created", actor=actor, staff_id=member.id, role=the_role.value)
+    audit.record(
+        db,
+        "staff.created",
+        actor=actor,
+        address=address,
+        staff_id=member.id,
+        before={},
+        after={"login": login, "name": name, "role": the_role.value, "active": True},
+    )
     return NewStaff(member, password)
 
 
@@ -110,14 +131,32 @@ def sign_in(
     lifetime: timedelta,
     address: str | None,
     user_agent: str | None,
+    device: Device | None = None,
+    pause: lockout.StaffPause = lockout.DEFAULT_STAFF_PAUSE,
 ) -> StaffSignIn | None:
-    """A new console session for the right login and password of an active member;
-    None otherwise, after the same work, with the failure in the audit log."""
+    """A new console session for the right login and password of an active member whose
+    sign-in is not paused for this device; None otherwise, after the same work (one hash
+    checked), with the failure in the audit log and a wrong password counted."""
     member = find_by_login(db, login)
     usable = member is not None and member.active
-    if not credentials.verify(member.password_hash if usable else None, password) or not usable:
+    right = credentials.verify(member.password_hash if usable else None, password)
+    if not usable:
+        reason = "unknown" if member is None else "inactive"
+    elif lockout.is_paused(member, device, clock.now()):
+        reason = "paused"  # refused whatever the password, and not counted
+    elif not right:
+        reason = "wrong"
+        lockout.note_staff_failure(db, member, pause, address=address)
+    else:
+        reason = None
+    if reason is not None:
         audit.record(
-            db, "staff.sign_in_failed", actor="anonymous", address=address, login=login[:64]
+            db,
+            "staff.sign_in_failed",
+            actor="anonymous",
+            address=address,
+            login=login[:64],
+            reason=reason,
         )
         return None
     token = secrets.token_urlsafe(32)
@@ -135,33 +174,61 @@ def sign_in(
     )
     db.add(record)
     db.flush()
+    if verified:
+        lockout.note_success(member)
     event = "staff.signed_in" if verified else "staff.password_accepted"
     audit.record(db, event, actor=audit.staff_actor(member.id), address=address)
     return StaffSignIn(record, token)
 
 
-def check_code(db: Session, record: StaffSession, code: str, *, address: str | None) -> bool:
+def check_code(
+    db: Session,
+    record: StaffSession,
+    code: str,
+    *,
+    address: str | None,
+    device: Device | None = None,
+    pause: lockout.StaffPause = lockout.DEFAULT_STAFF_PAUSE,
+) -> bool:
     """The second step: an authenticator code (never one already used) or a recovery
-    code. Right: the session is signed in. Wrong: counted; too many end the session."""
+    code. Right: the session is signed in. Wrong: counted for the session (too many end
+    it) and for the member's account. While the member's sign-in is paused for this
+    device, no code is checked (half-open sessions opened before the pause must not
+    keep guessing)."""
     member = record.staff
     moment = clock.now()
-    factor = None
-    step = totp.matching_step(member.totp_secret, code, moment, member.totp_last_step)
-    if step is not None:
-        member.totp_last_step = step
-        factor = "totp"
-    elif _use_recovery_code(db, member, code, moment):
-        factor = "recovery_code"
+    paused = lockout.is_paused(member, device, moment)
+    factor = None if paused else _second_factor(db, member, code, moment)
     actor = audit.staff_actor(member.id)
     if factor is None:
         record.code_failures += 1
-        audit.record(db, "staff.code_failed", actor=actor, address=address)
+        audit.record(
+            db,
+            "staff.code_failed",
+            actor=actor,
+            address=address,
+            reason="paused" if paused else "wrong",
+        )
+        if not paused:
+            lockout.note_staff_failure(db, member, pause, address=address)
         if record.code_failures >= MAX_CODE_FAILURES:
             record.ended_at = moment
         return False
     record.verified = True
+    lockout.note_success(member)
     audit.record(db, "staff.signed_in", actor=actor, address=address, factor=factor)
     return True
+
+
+def _second_factor(db: Session, member: StaffMember, code: str, moment) -> str | None:
+    """Which factor the code is (spent now), or None for a wrong code."""
+    step = totp.matching_step(member.totp_secret, code, moment, member.totp_last_step)
+    if step is not None:
+        member.totp_last_step = step
+        return "totp"
+    if _use_recovery_code(db, member, code, moment):
+        return "recovery_code"
+    return None
 
 
 def _use_recovery_code(db: Session, member: StaffMember, code: str, moment) -> bool:
@@ -202,6 +269,7 @@ def enrol(
     actor = audit.staff_actor(member.id)
     audit.record(db, "staff.totp_enrolled", actor=actor, address=address)
     if not was_verified:
+        lockout.note_success(member)
         audit.record(db, "staff.signed_in", actor=actor, address=address, factor="enrolment")
     return codes
 
@@ -238,3 +306,191 @@ def end_session(db: Session, token: str, *, address: str | None) -> None:
         audit.record(
             db, "staff.signed_out", actor=audit.staff_actor(record.staff_id), address=address
         )
+
+
+def end_sessions(db: Session, staff_id: int) -> int:
+    """End every live session of the member (for every copy of the cookies); how many."""
+    result = db.execute(
+        sa.update(StaffSession)
+        .where(StaffSession.staff_id == staff_id, StaffSession.ended_at.is_(None))
+        .values(ended_at=clock.now())
+    )
+    return result.rowcount or 0
+
+
+# --- the admin keeps the team ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    member: StaffMember
+    last_sign_in: datetime | None  # when the newest signed-in session began
+
+
+def team(db: Session) -> list[TeamMember]:
+    """Every staff member, the active ones first, with their last sign-in."""
+    last = (
+        sa.select(StaffSession.staff_id, sa.func.max(StaffSession.created_at).label("at"))
+        .where(StaffSession.verified.is_(True))
+        .group_by(StaffSession.staff_id)
+        .subquery()
+    )
+    rows = db.execute(
+        sa.select(StaffMember, last.c.at)
+        .outerjoin(last, last.c.staff_id == StaffMember.id)
+        .order_by(StaffMember.active.desc(), StaffMember.login)
+    )
+    return [TeamMember(member, at) for member, at in rows]
+
+
+def _record_change(
+    db: Session,
+    event: str,
+    member: StaffMember,
+    *,
+    by: StaffMember,
+    address: str | None,
+    before: dict,
+    after: dict,
+    **data: object,
+) -> None:
+    """The audit event of a change to a member's account: who, from where, what it was
+    and what it is (never a secret)."""
+    audit.record(
+        db,
+        event,
+        actor=audit.staff_actor(by.id),
+        address=address,
+        staff_id=member.id,
+        before=before,
+        after=after,
+        **data,
+    )
+
+
+def _keep_an_admin(db: Session, member: StaffMember, by: StaffMember) -> None:
+    """Refuse to take the member's admin powers (demotion, deactivation) from the admin
+    doing it, or from the last active admin."""
+    if member.id == by.id:
+        raise OwnAccount
+    if member.role is not StaffRole.ADMIN or not member.active:
+        return
+    # Every active admin's row stays locked until commit (FOR UPDATE on PostgreSQL;
+    # SQLite lets one writer in at a time): two admins demoting each other at the same
+    # moment must not both count two admins and leave none.
+    admins = db.scalars(
+        sa.select(StaffMember.id)
+        .where(StaffMember.role == StaffRole.ADMIN, StaffMember.active.is_(True))
+        .with_for_update()
+    ).all()
+    if set(admins) <= {member.id}:
+        raise LastAdmin
+
+
+def change_role(
+    db: Session, member: StaffMember, role: str, *, by: StaffMember, address: str | None
+) -> bool:
+    """Give the member another role; False if it is the one they have. A member made
+    admin without a second factor is signed out: they enrol at the next sign-in before
+    the console opens for them."""
+    new_role = _role(role)
+    if new_role is member.role:
+        return False
+    if member.role is StaffRole.ADMIN:
+        _keep_an_admin(db, member, by)
+    before = member.role
+    member.role = new_role
+    must_enrol = member.totp_secret is None and needs_second_factor(member)
+    ended = end_sessions(db, member.id) if must_enrol else 0
+    _record_change(
+        db,
+        "staff.role_changed",
+        member,
+        by=by,
+        address=address,
+        before={"role": before.value},
+        after={"role": new_role.value},
+        sessions_ended=ended,
+    )
+    return True
+
+
+def set_active(
+    db: Session, member: StaffMember, active: bool, *, by: StaffMember, address: str | None
+) -> bool:
+    """Deactivate (every session ends at once) or reactivate the member; False if they
+    already are so."""
+    if member.active is active:
+        return False
+    if not active:
+        _keep_an_admin(db, member, by)
+    member.active = active
+    ended = 0 if active else end_sessions(db, member.id)
+    _record_change(
+        db,
+        "staff.reactivated" if active else "staff.deactivated",
+        member,
+        by=by,
+        address=address,
+        before={"active": not active},
+        after={"active": active},
+        sessions_ended=ended,
+    )
+    return True
+
+
+def reset_password(
+    db: Session, member: StaffMember, *, by: StaffMember, address: str | None
+) -> str:
+    """A new generated password for the member (returned to be shown once; only its hash
+    is kept). Their sessions end, their devices are trusted no more, and their count of
+    wrong passwords starts again: this is the way back for a member whose sign-in is
+    paused."""
+    password = credentials.generate_password(GENERATED_LENGTH)
+    member.password_hash = credentials.hash_password(password)
+    member.password_changed_at = clock.now()
+    before: dict[str, object] = {"password": "previous"}
+    after: dict[str, object] = {"password": "changed"}
+    if member.failed_sign_ins:
+        before["failed_sign_ins"], after["failed_sign_ins"] = member.failed_sign_ins, 0
+    lockout.note_success(member)
+    ended = end_sessions(db, member.id)
+    _record_change(
+        db,
+        "staff.password_reset",
+        member,
+        by=by,
+        address=address,
+        before=before,
+        after=after,
+        sessions_ended=ended,
+    )
+    return password
+
+
+def reset_second_factor(
+    db: Session, member: StaffMember, *, by: StaffMember, address: str | None
+) -> bool:
+    """Remove the member's authenticator key and recovery codes (a lost phone); their
+    sessions end. An admin enrols again at the next sign-in, the others may. False if
+    the member has no second factor."""
+    if member.totp_secret is None:
+        return False
+    member.totp_secret = None
+    member.totp_last_step = None
+    removed = db.execute(
+        sa.delete(StaffRecoveryCode).where(StaffRecoveryCode.staff_id == member.id)
+    ).rowcount
+    ended = end_sessions(db, member.id)
+    _record_change(
+        db,
+        "staff.second_factor_reset",
+        member,
+        by=by,
+        address=address,
+        before={"second_factor": "enrolled"},
+        after={"second_factor": "reset"},
+        recovery_codes_removed=removed or 0,
+        sessions_ended=ended,
+    )
+    return True

@@ -43,6 +43,10 @@ class StaffMember(Base):
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
     # The last 30-second step a code was accepted for: a code is never accepted twice.
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Wrong passwords and codes in a row, and the pause they set on sign-in from a new
+    # device (portal.domain.auth.lockout); both cleared by a full sign-in.
+    failed_sign_ins: Mapped[int] = mapped_column(default=0, server_default="0")
+    sign_in_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     sessions: Mapped[list[StaffSession]] = relationship(back_populates="staff")
     recovery_codes: Mapped[list[StaffRecoveryCode]] = relationship(back_populates="staff")

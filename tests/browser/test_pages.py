@@ -36,6 +36,9 @@ STAFF_PAGES = [
     ("staff-review", "/staff/payments/review"),
     ("staff-refunds", "/staff/payments/refunds"),
     ("staff-sms", "/staff/sms/"),
+    ("staff-team", "/staff/team/"),
+    ("staff-team-new", "/staff/team/new"),
+    ("staff-team-member", "/staff/team/1"),
 ]
 
 

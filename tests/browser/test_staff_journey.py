@@ -4,7 +4,12 @@ the credentials sheet, signs out, and the subscriber signs in with the printed p
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import phone_only, save_screenshot, sign_in_to_console
+from tests.browser.helpers import (
+    accessibility_violations,
+    phone_only,
+    save_screenshot,
+    sign_in_to_console,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -42,3 +47,33 @@ def test_onboard_print_the_sheet_and_sign_in_with_it(page: Page, demo):
     page.click("#login-form button[type=submit]")
     page.wait_for_url(demo.url + "/")
     expect(page.locator("#balance")).to_be_visible()
+
+
+@phone_only
+def test_a_new_member_from_the_team_page_signs_in_with_the_printed_password(page: Page, demo):
+    sign_in_to_console(page, demo)
+    page.click("text=Сотрудники")
+    page.wait_for_url(demo.url + "/staff/team/")
+    page.click("text=Новый сотрудник")
+    page.fill("#login", "dispatcher.one")
+    page.fill("#name", "Ольга Диспетчер")
+    page.select_option("#role", "dispatcher")
+    page.click("#member-form button[type=submit]")
+    sheet = page.locator("article.sheet")
+    expect(sheet).to_contain_text("Ольга Диспетчер")
+    password = sheet.locator("dd.secret").nth(1).inner_text()
+    assert len(password) >= 16
+    assert not accessibility_violations(page)
+    page.emulate_media(media="print")
+    expect(page.locator("button[data-print]")).to_be_hidden()
+    expect(sheet).to_be_visible()
+    save_screenshot(page, "staff-password-print")
+    page.emulate_media(media="screen")
+
+    page.click("form.logout button")
+    page.wait_for_url(demo.url + "/staff/login")
+    page.fill("#login", "dispatcher.one")
+    page.fill("#password", password)
+    page.click("#staff-login-form button[type=submit]")
+    page.wait_for_url(demo.url + "/staff/")
+    expect(page.locator(".staff-who")).to_contain_text("Ольга Диспетчер")

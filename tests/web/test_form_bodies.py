@@ -24,6 +24,10 @@ NOT_FORMS = {
     "auth.logout": "no fields: the CSRF token alone ends the session",
     "staff.logout": "no fields: the CSRF token alone ends the session",
     "subscribers_staff.reissue_password": "no fields: the CSRF token alone asks for it",
+    "team_staff.deactivate": "no fields: the CSRF token alone asks for it",
+    "team_staff.reactivate": "no fields: the CSRF token alone asks for it",
+    "team_staff.reset_password": "no fields: the CSRF token alone asks for it",
+    "team_staff.reset_second_factor": "no fields: the CSRF token alone asks for it",
 }
 # Posted without signing in: the forms a visitor fills.
 ANONYMOUS = {"auth.login", "auth.recover", "auth.language", "staff.login"}
@@ -35,12 +39,16 @@ TOUCHED = {"last_seen_at"}
 
 
 def who_posts(app, endpoint: str) -> str:
-    """Who fills the form: a visitor, a subscriber, the staff, or staff half signed in."""
+    """Who fills the form: a visitor, a subscriber, the staff (an admin for a form only
+    admins may post, the team's), or staff half signed in."""
     if endpoint in ANONYMOUS:
         return "anonymous"
     if endpoint in STAFF_PENDING:
         return "staff-pending"
-    return "staff" if hasattr(app.view_functions[endpoint], "staff_roles") else "subscriber"
+    roles = getattr(app.view_functions[endpoint], "staff_roles", None)
+    if roles is None:
+        return "subscriber"
+    return "staff-admin" if roles == {StaffRole.ADMIN} else "staff"
 
 
 def form_routes(app):
@@ -112,28 +120,35 @@ def test_the_form_routes_are_found(app):
     assert {"auth.login", "auth.recover", "profile.password", "home.switch_account"} <= endpoints
     assert {"login", "password", "account_id", "contract", "phone"} <= field_names()
     groups = {who_posts(app, endpoint) for endpoint in endpoints}
-    assert groups == {"anonymous", "subscriber", "staff", "staff-pending"}
+    assert groups == {"anonymous", "subscriber", "staff", "staff-admin", "staff-pending"}
 
 
 def sign_in_as(client, session, auth, who: str):
-    """Sign in as `who`; the page to read the CSRF token from and an account's id."""
+    """Sign in as `who`; the page to read the CSRF token from and the id to post to (an
+    account's; another member's for an admin)."""
     new = create_subscriber(session, login="bodies")
     member = None
     if who.startswith("staff"):
-        role = StaffRole.ADMIN if who == "staff-pending" else StaffRole.OPERATOR
+        role = StaffRole.ADMIN if who in ("staff-pending", "staff-admin") else StaffRole.OPERATOR
         member = create_staff(session, role=role)
+    other = create_staff(session) if who == "staff-admin" else None
     session.commit()
     if who == "subscriber":
         auth.login("bodies", PASSWORD)
         start_phone_change(client)
         return "/", new.account.id
+    if other is not None:
+        assert StaffAuth(client).login(member.login, member=member).status_code == 303
+        return "/staff/team/", other.id
     if member is not None:
         StaffAuth(client).login(member.login)
         return ("/staff/login/code" if who == "staff-pending" else "/staff/"), new.account.id
     return "/login", new.account.id
 
 
-@pytest.mark.parametrize("who", ["anonymous", "subscriber", "staff", "staff-pending"])
+@pytest.mark.parametrize(
+    "who", ["anonymous", "subscriber", "staff", "staff-admin", "staff-pending"]
+)
 def test_json_bodies_are_4xx_and_change_nothing(client, session, auth, who):
     page, account_id = sign_in_as(client, session, auth, who)
     token = csrf_from(client.get(page).get_data(as_text=True))

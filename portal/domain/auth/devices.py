@@ -8,6 +8,10 @@ recovery) takes the trust from every device but the one it was chosen on, so a d
 that signed in with a stolen password loses it. Such a device is not held back by the
 account's lock (portal.domain.auth.lockout) nor by the limits per network address; it
 has a limit of its own instead, so a copied cookie is no free pass.
+
+Staff members' devices work the same way with a cookie of their own for the console,
+signed under another salt: a person and a staff member may share an id, and a
+subscriber's cookie must never read as a staff device (or the other way round).
 """
 
 import secrets
@@ -16,14 +20,15 @@ from datetime import timedelta
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from portal.models import Person
+from portal.models import Person, StaffMember
 
-_SALT = "portal.trusted-device"
+SUBSCRIBERS = "portal.trusted-device"  # the salt of a subscriber's device cookie
+STAFF = "portal.staff-device"  # and of a staff member's
 PEOPLE_PER_DEVICE = 5  # a family's shared tablet; the oldest is forgotten first
 
 
-def _password_stamp(person: Person) -> int:
-    return int(person.password_changed_at.timestamp())
+def _password_stamp(holder: Person | StaffMember) -> int:
+    return int(holder.password_changed_at.timestamp())
 
 
 @dataclass(frozen=True)
@@ -31,16 +36,19 @@ class Device:
     id: str
     people: tuple[tuple[int, int], ...]  # (person id, when their password was set)
 
-    def trusts(self, person: Person) -> bool:
-        return (person.id, _password_stamp(person)) in self.people
+    def trusts(self, holder: Person | StaffMember) -> bool:
+        return (holder.id, _password_stamp(holder)) in self.people
 
 
-def read(cookie: str | None, secret_key: str, max_age: timedelta) -> Device | None:
-    """The device a cookie names, if its signature holds and it is not too old."""
+def read(
+    cookie: str | None, secret_key: str, max_age: timedelta, *, salt: str = SUBSCRIBERS
+) -> Device | None:
+    """The device a cookie names, if its signature (under `salt`) holds and it is not
+    too old."""
     if not cookie or len(cookie) > 600:
         return None
     try:
-        data = URLSafeTimedSerializer(secret_key, salt=_SALT).loads(
+        data = URLSafeTimedSerializer(secret_key, salt=salt).loads(
             cookie, max_age=int(max_age.total_seconds())
         )
         people = tuple((int(person), int(stamp)) for person, stamp in data["p"])
@@ -49,15 +57,21 @@ def read(cookie: str | None, secret_key: str, max_age: timedelta) -> Device | No
         return None
 
 
-def remember(device: Device | None, person: Person, secret_key: str) -> tuple[Device, str]:
+def remember(
+    device: Device | None,
+    person: Person | StaffMember,
+    secret_key: str,
+    *,
+    salt: str = SUBSCRIBERS,
+) -> tuple[Device, str]:
     """The device with this person (and their current password) trusted on it, and its
-    new cookie value."""
+    new cookie value (signed under `salt`)."""
     others = tuple(p for p in (device.people if device else ()) if p[0] != person.id)
     device = Device(
         id=device.id if device else secrets.token_urlsafe(12),
         people=(*others, (person.id, _password_stamp(person)))[-PEOPLE_PER_DEVICE:],
     )
-    value = URLSafeTimedSerializer(secret_key, salt=_SALT).dumps(
+    value = URLSafeTimedSerializer(secret_key, salt=salt).dumps(
         {"d": device.id, "p": [list(p) for p in device.people]}
     )
     return device, value

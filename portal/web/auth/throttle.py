@@ -41,7 +41,8 @@ def throttled(limit: RequestLimit, message, template: str, block: str, **context
 # --- trusted devices -------------------------------------------------------------------
 
 
-def _max_age() -> timedelta:
+def device_max_age() -> timedelta:
+    """How long a trusted device's cookie (a subscriber's or a staff member's) lives."""
     return timedelta(days=current_app.config["PORTAL_TRUSTED_DEVICE_DAYS"])
 
 
@@ -49,7 +50,7 @@ def current_device() -> devices.Device | None:
     """The device the browser's cookie names, if the cookie is genuine and fresh."""
     if "device" not in g:
         g.device = devices.read(
-            request.cookies.get(DEVICE_COOKIE), current_app.config["SECRET_KEY"], _max_age()
+            request.cookies.get(DEVICE_COOKIE), current_app.config["SECRET_KEY"], device_max_age()
         )
     return g.device
 
@@ -83,7 +84,7 @@ def trust_this_device(response: Response, person: Person) -> Response:
     response.set_cookie(
         DEVICE_COOKIE,
         value,
-        max_age=int(_max_age().total_seconds()),
+        max_age=int(device_max_age().total_seconds()),
         path=current_app.config.get("SESSION_COOKIE_PATH") or "/",
         secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
         httponly=True,

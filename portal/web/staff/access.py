@@ -1,20 +1,25 @@
 """Who is at the console, and the role check every staff route declares.
 
 Staff carry their own cookie (a random token; the table keeps its hash), limited to
-/staff/, so the subscribers' session and the staff's never stand in for each other.
+/staff/, so the subscribers' session and the staff's never stand in for each other. A
+browser where a member has fully signed in also keeps a trusted-device cookie of the
+console's own (portal.domain.auth.devices), which their account's pause does not hold back.
 """
 
 from functools import wraps
 
-from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask import Flask, Response, abort, current_app, g, redirect, request, url_for
 
 from portal.domain import staff
+from portal.domain.auth import devices, lockout
 from portal.extensions import db
 from portal.htmx import hx_redirect, is_htmx
 from portal.models import StaffMember, StaffRole, StaffSession
+from portal.web.auth.throttle import device_max_age
 
 COOKIE = "portal_staff"
 COOKIE_PATH = "/staff/"
+DEVICE_COOKIE = "portal_staff_device"
 # What a route that needs no signed-in member (the sign-in page) declares instead.
 PUBLIC: frozenset[StaffRole] = frozenset()
 EVERY_ROLE = frozenset(StaffRole)
@@ -116,6 +121,41 @@ def clear_cookie(response) -> None:
         secure=current_app.config["SESSION_COOKIE_SECURE"],
         samesite="Strict",
     )
+
+
+def sign_in_pause() -> lockout.StaffPause:
+    """The account's free failures and pauses, from the configuration."""
+    return lockout.StaffPause.from_config(current_app.config)
+
+
+def current_device() -> devices.Device | None:
+    """The device the console's trusted-device cookie names, if genuine and fresh."""
+    if "staff_device" not in g:
+        g.staff_device = devices.read(
+            request.cookies.get(DEVICE_COOKIE),
+            current_app.config["SECRET_KEY"],
+            device_max_age(),
+            salt=devices.STAFF,
+        )
+    return g.staff_device
+
+
+def trust_this_device(response: Response, member: StaffMember) -> Response:
+    """After a full sign-in: this browser is trusted for the member (with the password
+    they have now)."""
+    _device, value = devices.remember(
+        current_device(), member, current_app.config["SECRET_KEY"], salt=devices.STAFF
+    )
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        max_age=int(device_max_age().total_seconds()),
+        path=COOKIE_PATH,
+        httponly=True,
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        samesite="Strict",
+    )
+    return response
 
 
 def may_open(endpoint: str) -> bool:

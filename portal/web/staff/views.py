@@ -3,6 +3,7 @@
 import segno
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal import clock
 from portal.domain import figures, staff, totp
@@ -22,23 +23,50 @@ def _next_page(target: str | None) -> str:
     return page if page.startswith(access.COOKIE_PATH) else url_for("staff.index")
 
 
-def _too_many_attempts(limit):
-    return render(
-        "staff/login.html",
-        block="login_form",
-        status=429,
-        form=StaffLoginForm(),
-        error=_("Too many unsuccessful attempts from this address. Try again later."),
-    )
+def _too_many(message):
+    """A limit's answer: the sign-in form again (429), saying which limit it was."""
+
+    def answer(_limit):
+        return render(
+            "staff/login.html",
+            block="login_form",
+            status=429,
+            form=StaffLoginForm(),
+            error=str(message),
+        )
+
+    return answer
 
 
-# Failed sign-ins and codes from one address; never the member's own lock-out.
+def _failed(response) -> bool:
+    return response.status_code not in (200, 303)
+
+
+# Failed sign-ins and codes from one address (the account's own count is the domain's).
 _limit_failures = limiter.limit(
     lambda: current_app.config["PORTAL_STAFF_LOGIN_LIMIT_ADDRESS"],
     methods=["POST"],
-    deduct_when=lambda response: response.status_code not in (200, 303),
-    on_breach=_too_many_attempts,
+    deduct_when=_failed,
+    on_breach=_too_many(_l("Too many unsuccessful attempts from this address. Try again later.")),
     scope="staff-sign-in",
+)
+
+
+def _device_key() -> str:
+    device = access.current_device()
+    return "staff-device:" + (device.id if device else "none")
+
+
+# A trusted device is not held back by its member's pause, so its failures have a limit
+# of their own: a copied cookie is no free pass.
+_limit_device_failures = limiter.limit(
+    lambda: current_app.config["PORTAL_LOGIN_LIMIT_DEVICE"],
+    key_func=_device_key,
+    methods=["POST"],
+    deduct_when=_failed,
+    exempt_when=lambda: access.current_device() is None,
+    on_breach=_too_many(_l("Too many unsuccessful attempts from this browser. Try again later.")),
+    scope="staff-sign-in-device",
 )
 _ENROLMENT_KEY = "staff_totp_enrolment"
 
@@ -46,6 +74,7 @@ _ENROLMENT_KEY = "staff_totp_enrolment"
 @bp.route("/login", methods=["GET", "POST"])
 @access.public
 @_limit_failures
+@_limit_device_failures
 def login():
     if access.current_staff() is not None:
         return redirect(url_for("staff.index"), 303)
@@ -62,6 +91,8 @@ def login():
         lifetime=access.session_idle(),
         address=client_address(),
         user_agent=request.user_agent.string,
+        device=access.current_device(),
+        pause=access.sign_in_pause(),
     )
     db.session.commit()
     if signed_in is None:
@@ -69,6 +100,7 @@ def login():
         return render("staff/login.html", block="login_form", status=401, form=form, error=error)
     if signed_in.verified:
         response = redirect(_next_page(form.next.data), 303)
+        access.trust_this_device(response, signed_in.session.staff)
     else:
         response = redirect(url_for(access.second_step_endpoint(signed_in.session)), 303)
     access.set_cookie(response, signed_in.token)
@@ -82,6 +114,7 @@ def _wrong_code(response) -> bool:
 @bp.route("/login/code", methods=["GET", "POST"])
 @access.second_step
 @_limit_failures
+@_limit_device_failures
 def code():
     """The second step: a code from the authenticator app, or a recovery code."""
     record = access.staff_session()
@@ -93,10 +126,17 @@ def code():
     if not form.validate_on_submit():
         status = 400 if form.is_submitted() else 200
         return render("staff/code.html", block="code_form", status=status, form=form, error=None)
-    accepted = staff.check_code(db.session, record, form.code.data, address=client_address())
+    accepted = staff.check_code(
+        db.session,
+        record,
+        form.code.data,
+        address=client_address(),
+        device=access.current_device(),
+        pause=access.sign_in_pause(),
+    )
     db.session.commit()
     if accepted:
-        return redirect(url_for("staff.index"), 303)
+        return access.trust_this_device(redirect(url_for("staff.index"), 303), record.staff)
     if record.ended_at is not None:
         flash(_("Too many wrong codes: sign in again."))
         response = redirect(url_for("staff.login"), 303)
@@ -122,7 +162,8 @@ def enrol():
         if codes is not None:
             db.session.commit()
             session.pop(_ENROLMENT_KEY, None)
-            return render("staff/recovery_codes.html", codes=codes)
+            shown = render("staff/recovery_codes.html", codes=codes)
+            return access.trust_this_device(shown, record.staff)
         db.session.commit()
         form.code.errors.append(_("Wrong code. Check the phone's time and try the newest one."))
     uri = totp.provisioning_uri(
