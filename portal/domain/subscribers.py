@@ -178,9 +178,12 @@ def add_account(
 
 
 def _by_code(db: Session, model, code: str):
+    """A tariff or add-on a new contract may include: one that is not archived."""
     item = db.scalar(sa.select(model).where(model.code == code))
     if item is None:
         raise InvalidInput(f"unknown {model.__name__.lower()} {code!r}")
+    if item.archived_at is not None:
+        raise InvalidInput(f"archived {model.__name__.lower()} {code!r}")
     return item
 
 
