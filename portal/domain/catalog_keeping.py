@@ -183,11 +183,17 @@ class _Checker:
             return current
 
 
+# The largest id column value (PostgreSQL's `integer`): a larger number sent to the
+# database is an error there, not an empty answer (portal.web.ids says the same for URLs).
+_MAX_ID = 2**31 - 1
+
+
 def _row_id(text: str) -> int | None:
     """A row's id as a form sends it, or None for anything else (a forged value)."""
     text = (text or "").strip()
-    if text.isascii() and text.isdigit() and len(text) <= 18:
-        return int(text)
+    if text.isascii() and text.isdigit() and len(text) <= len(str(_MAX_ID)):
+        value = int(text)
+        return value if 1 <= value <= _MAX_ID else None
     return None
 
 

@@ -104,6 +104,8 @@ def test_a_tariff_takes_its_price_from_a_roubles_text(session):
         ({"takes_effect": "someday"}, {"takes_effect": "choice"}),
         ({"group": "999999"}, {"group": "unknown"}),
         ({"group": "1 OR 1=1"}, {"group": "unknown"}),
+        ({"group": str(2**31)}, {"group": "unknown"}),
+        ({"group": str(2**64)}, {"group": "unknown"}),
         (
             {"code": "", "name": "", "monthly_price": ""},
             {"code": "required", "name": "required", "monthly_price": "required"},
@@ -237,7 +239,9 @@ def test_an_addon_requires_one_thing_and_excludes_others_but_not_itself(session)
     assert event.data["before"]["excludes"] == [basic.id] and event.data["after"]["excludes"] == []
 
 
-@pytest.mark.parametrize("requires", ["group:999999", "tariff:x", "router:1", "group:"])
+@pytest.mark.parametrize(
+    "requires", ["group:999999", "tariff:x", "router:1", "group:", f"tariff:{2**63}"]
+)
 def test_an_addon_refuses_a_requirement_that_does_not_exist(session, requires):
     with pytest.raises(Invalid) as refused:
         catalog_keeping.create_addon(session, addon_input(requires=requires), **WHO)
