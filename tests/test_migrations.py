@@ -47,7 +47,9 @@ def test_what_was_not_public_is_archived_and_back(scratch_app):
             connection.execute(sa.text(insert))
         upgrade(directory=directory, revision="0010")
         with db.engine.connect() as connection:
-            rows = connection.execute(sa.text("SELECT code, archived_at FROM tariffs ORDER BY code"))
+            rows = connection.execute(
+                sa.text("SELECT code, archived_at FROM tariffs ORDER BY code")
+            )
             archived = {code: moment is not None for code, moment in rows}
         assert archived == {"new": False, "old": True}
         downgrade(directory=directory, revision="0008")

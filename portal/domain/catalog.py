@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.domain import billing
-from portal.domain.errors import DomainError
+from portal.domain.errors import DomainError, InvalidInput
 from portal.models import (
     Account,
     AddonStart,
@@ -232,3 +232,22 @@ def addon_problems(
         if other.id in held_ids
     )
     return problems
+
+
+class AddonRefused(InvalidInput):
+    """An add-on a new contract (or an account) cannot have with what it holds."""
+
+    def __init__(self, addon: Service, problems: list[AddonProblem]):
+        super().__init__(f"add-on {addon.code!r}: {', '.join(p.kind.value for p in problems)}")
+        self.addon = addon
+        self.problems = problems
+
+
+def check_contract(tariffs: list[Tariff], addons: list[Service]) -> None:
+    """Refuse (AddonRefused) the first add-on that cannot be held with the rest of a new
+    contract: each is judged as if the others were connected before it."""
+    for addon in addons:
+        others = [other for other in addons if other is not addon]
+        problems = addon_problems(tariffs, others, addon)
+        if problems:
+            raise AddonRefused(addon, problems)

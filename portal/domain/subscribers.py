@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, phones
+from portal.domain import audit, catalog, phones
 from portal.domain.auth import credentials
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput, NotFound
 from portal.models import Account, Person, Service, Subscription, Tariff
@@ -160,7 +160,8 @@ def add_account(
 ) -> Account:
     """Another contract for a person who has one already (a flat and a country house)."""
     tariffs = [_by_code(db, Tariff, code) for code in tariff_codes]
-    services = [_by_code(db, Service, code) for code in service_codes]
+    services = [_by_code(db, Service, code) for code in dict.fromkeys(service_codes)]
+    catalog.check_contract(tariffs, services)
     account = Account(
         person=person,
         contract_number=contract_number.strip(),

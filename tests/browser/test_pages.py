@@ -36,6 +36,11 @@ STAFF_PAGES = [
     ("staff-review", "/staff/payments/review"),
     ("staff-refunds", "/staff/payments/refunds"),
     ("staff-sms", "/staff/sms/"),
+    ("staff-catalogue", "/staff/catalogue/"),
+    ("staff-catalogue-addons", "/staff/catalogue/addons"),
+    ("staff-catalogue-group", "/staff/catalogue/groups/1"),
+    ("staff-catalogue-new-tariff", "/staff/catalogue/tariffs/new"),
+    ("staff-catalogue-addon", "/staff/catalogue/addons/1"),
 ]
 
 

@@ -149,3 +149,19 @@ def test_exclusions_hold_both_ways_and_every_reason_is_given(session):
         ("connected", None),
         ("excluded", family),
     ]
+
+
+def test_a_new_contract_follows_the_addon_rules(session, home):
+    group, cheap, _other, _dear = home
+    ip = create_service(session, requires_group=group)
+    basic, family = create_service(session), create_service(session)
+    catalog_keeping.set_exclusions(basic, [family])
+    with pytest.raises(catalog.AddonRefused) as refused:
+        create_subscriber(session, services=[ip])
+    assert refused.value.addon is ip
+    assert kinds(refused.value.problems) == [("requires_group", group)]
+    with pytest.raises(catalog.AddonRefused) as refused:
+        create_subscriber(session, tariffs=[cheap], services=[basic, family])
+    assert kinds(refused.value.problems) == [("excluded", family)]
+    held = create_subscriber(session, tariffs=[cheap], services=[ip, basic])
+    assert catalog.connected(held.account, date(2026, 1, 1)).addons == [ip, basic]

@@ -321,9 +321,7 @@ def test_sheets_are_printed_once_by_the_member_who_ran_the_import(session, world
     assert imports.sheets_left(session, batch.id) == 0
 
 
-def test_an_archived_code_is_refused_for_a_new_contract_but_not_for_an_existing_one(
-    session, world
-):
+def test_an_archived_code_is_refused_for_a_new_contract_but_not_for_an_existing_one(session, world):
     world["other_internet"].archived_at = world["addon"].archived_at = clock.now()
     old_tariff, old_addon = world["other_internet"].code, world["addon"].code
     lines = [

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.domain import catalog_keeping
-from portal.models import AuditEvent, Service, StaffRole, Tariff, TariffGroup, TariffKind
+from portal.models import Account, AuditEvent, Service, StaffRole, Tariff, TariffGroup, TariffKind
 from tests.conftest import csrf_from
 from tests.factories import (
     create_group,
@@ -417,3 +417,16 @@ def test_an_expired_form_is_a_400_that_says_so(client, session, admin, catalogue
     assert answer.status_code == 400
     assert "Страница устарела" in answer.get_data(as_text=True)
     assert session.scalar(sa.select(Tariff.id).where(Tariff.code == "net-turbo")) is None
+
+
+def test_onboarding_follows_the_addon_rules(client, session, catalogue):
+    from tests.web.test_staff_onboarding import NEW, contract_form
+
+    sign_in(client, session, StaffRole.OPERATOR)
+    ip, city = catalogue["ip"], catalogue["city"]
+    answer = client.post(NEW, data=contract_form(client, addons=[ip.code]))
+    assert answer.status_code == 400
+    assert "«Статический IP»: нужен тариф группы «Домашний»." in answer.get_data(as_text=True)
+    assert session.scalar(sa.select(Account.id).where(Account.contract_number == "77001")) is None
+    answer = client.post(NEW, data=contract_form(client, internet=city.code, addons=[ip.code]))
+    assert answer.status_code == 200  # the credentials sheet

@@ -46,7 +46,7 @@ def _kinds():
 
 class GroupForm(Form):
     code = _code_field()
-    name = StringField(_l("Name"))
+    name = StringField(_l("Name shown to subscribers"))
     kind = _choice_field(_l("Kind"))
     fee_up = _money_field(_l("Fee for a change to a dearer tariff, ₽"))
     fee_down = _money_field(_l("Fee for a change to a cheaper tariff, ₽"))
@@ -87,7 +87,7 @@ STARTS = {AddonStart.TOMORROW: _l("Tomorrow"), AddonStart.TODAY: _l("Today")}
 
 class TariffForm(Form):
     code = _code_field()
-    name = StringField(_l("Name"))
+    name = StringField(_l("Name shown to subscribers"))
     kind = _choice_field(_l("Kind"))
     group = _choice_field(_l("Group"))
     monthly_price = _money_field(_l("Price a month, ₽"))
@@ -133,7 +133,7 @@ class TariffForm(Form):
 
 class AddonForm(Form):
     code = _code_field()
-    name = StringField(_l("Name"))
+    name = StringField(_l("Name shown to subscribers"))
     monthly_price = _money_field(_l("Price a month, ₽"))
     starts = _choice_field(_l("Starts"))
     requires = _choice_field(_l("Requires"))
