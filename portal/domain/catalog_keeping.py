@@ -237,16 +237,24 @@ def update_group(
 # --- tariffs -------------------------------------------------------------------------
 
 
-def _tariff_fields(db: Session, typed: TariffInput, tariff: Tariff | None) -> dict:
-    check = _Checker()
-    kind = tariff.kind if tariff is not None else check.choice("kind", TariffKind, typed.kind)
-    fields = {
-        "code": check.code(db, Tariff, typed.code, tariff),
+def _sold_fields(check: _Checker, db: Session, model, typed, item) -> dict:
+    """What a tariff and an add-on (`model`) both have: a code, a name, a description, a
+    monthly price."""
+    return {
+        "code": check.code(db, model, typed.code, item),
         "name": check.text("name", typed.name, NAME_MAX),
         "description": check.text(
             "description", typed.description, DESCRIPTION_MAX, required=False
         ),
         "monthly_price": check.money("monthly_price", typed.monthly_price),
+    }
+
+
+def _tariff_fields(db: Session, typed: TariffInput, tariff: Tariff | None) -> dict:
+    check = _Checker()
+    kind = tariff.kind if tariff is not None else check.choice("kind", TariffKind, typed.kind)
+    fields = {
+        **_sold_fields(check, db, Tariff, typed, tariff),
         "takes_effect": check.choice("takes_effect", TakesEffect, typed.takes_effect),
         "speed_mbps": None,
         "channels": None,
@@ -305,12 +313,7 @@ def update_tariff(
 def _addon_fields(db: Session, typed: AddonInput, addon: Service | None) -> dict:
     check = _Checker()
     fields = {
-        "code": check.code(db, Service, typed.code, addon),
-        "name": check.text("name", typed.name, NAME_MAX),
-        "description": check.text(
-            "description", typed.description, DESCRIPTION_MAX, required=False
-        ),
-        "monthly_price": check.money("monthly_price", typed.monthly_price),
+        **_sold_fields(check, db, Service, typed, addon),
         "starts": check.choice("starts", AddonStart, typed.starts),
         "requires_group_id": None,
         "requires_tariff_id": None,
