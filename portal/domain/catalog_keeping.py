@@ -221,9 +221,7 @@ def _group_fields(db: Session, typed: GroupInput, group: TariffGroup | None) -> 
 def create_group(db: Session, typed: GroupInput, *, actor: str, address: str | None):
     """A new tariff group."""
     fields = _group_fields(db, typed, None)
-    group = _insert(db, TariffGroup(), fields)
-    _record(db, "catalog.group_created", group, actor, address, {}, _plain(fields))
-    return group
+    return _create(db, TariffGroup(), fields, "catalog.group_created", actor, address)
 
 
 def update_group(
@@ -293,9 +291,7 @@ def _tariff_fields(db: Session, typed: TariffInput, tariff: Tariff | None) -> di
 def create_tariff(db: Session, typed: TariffInput, *, actor: str, address: str | None) -> Tariff:
     """A new tariff, offered at once."""
     fields = _tariff_fields(db, typed, None)
-    tariff = _insert(db, Tariff(), fields)
-    _record(db, "catalog.tariff_created", tariff, actor, address, {}, _plain(fields))
-    return tariff
+    return _create(db, Tariff(), fields, "catalog.tariff_created", actor, address)
 
 
 def update_tariff(
@@ -353,11 +349,7 @@ def create_addon(db: Session, typed: AddonInput, *, actor: str, address: str | N
     """A new add-on, offered at once."""
     fields = _addon_fields(db, typed, None)
     others = fields.pop("excludes")
-    addon = _insert(db, Service(), fields)
-    set_exclusions(addon, others)
-    after = _plain(fields) | {"excludes": sorted(o.id for o in others)}
-    _record(db, "catalog.addon_created", addon, actor, address, {}, after)
-    return addon
+    return _create(db, Service(), fields, "catalog.addon_created", actor, address, others)
 
 
 def update_addon(
@@ -503,12 +495,19 @@ def _assign(db: Session, item: Item, name: str, value) -> None:
         setattr(item, name, value)
 
 
-def _insert(db: Session, item: Item, fields: dict):
+def _create(db: Session, item, fields: dict, event: str, actor, address, excludes=None):
+    """Insert the new item with its fields (and an add-on's exclusions); one audit event
+    with every field after."""
     with db.no_autoflush:  # not before every field is there
         db.add(item)
         for name, value in fields.items():
             _assign(db, item, name, value)
     _flush_or_taken(db)
+    after = _plain(fields)
+    if excludes is not None:
+        set_exclusions(item, excludes)
+        after["excludes"] = sorted(other.id for other in excludes)
+    _record(db, event, item, actor, address, {}, after)
     return item
 
 
