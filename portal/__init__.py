@@ -66,6 +66,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from portal.web.addons.views import bp as addons_bp
     from portal.web.auth.views import bp as auth_bp
+    from portal.web.catalog.staff import bp as catalog_staff_bp
     from portal.web.errors import init_app as init_errors
     from portal.web.filters import init_app as init_filters
     from portal.web.history.views import bp as history_bp
@@ -107,6 +108,7 @@ def _register_blueprints(app: Flask) -> None:
         payments_staff_bp,
         sms_staff_bp,
         team_staff_bp,
+        catalog_staff_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)

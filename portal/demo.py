@@ -9,15 +9,19 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.domain import billing, ledger, staff, subscribers
+from portal import clock
+from portal.domain import billing, catalog_keeping, ledger, staff, subscribers
 from portal.models import (
     Account,
     AccountStatus,
+    AddonStart,
     EntryKind,
     Person,
     Service,
     StaffRole,
+    TakesEffect,
     Tariff,
+    TariffGroup,
     TariffKind,
 )
 
@@ -28,9 +32,16 @@ DEMO_ADMIN_LOGIN = "admin"
 DEMO_ADMIN_PASSWORD = "onecity-admin-demo"
 HISTORY_DAYS = 92
 
+GROUPS = [
+    # code, kind, name, fees (to a dearer, a cheaper, a same-price tariff), changes a month
+    ("home", TariffKind.INTERNET, "Домашний интернет", (0, 100_00, 0), 1),
+    ("tv", TariffKind.TV, "Телевидение", (0, 0, 0), 2),
+]
+GROUP_OF_KIND = {TariffKind.INTERNET: "home", TariffKind.TV: "tv"}
 TARIFFS = [
     # code, kind, name, monthly price in kopecks, speed, channels, description
     ("net-start", TariffKind.INTERNET, "Старт", 450_00, 50, None, "До 50 Мбит/с"),
+    ("net-classic", TariffKind.INTERNET, "Классик", 500_00, 100, None, "До 100 Мбит/с"),
     ("net-city", TariffKind.INTERNET, "Город", 650_00, 200, None, "До 200 Мбит/с"),
     ("net-max", TariffKind.INTERNET, "Максимум", 950_00, 500, None, "До 500 Мбит/с"),
     ("tv-basic", TariffKind.TV, "ТВ Базовый", 250_00, None, 90, "90 каналов"),
@@ -41,7 +52,17 @@ SERVICES = [
     ("antivirus", "Антивирус", 99_00, "Защита для трёх устройств"),
     ("stb-rent", "Аренда ТВ-приставки", 100_00, "Приставка для второго телевизора"),
     ("wifi-rent", "Аренда Wi-Fi роутера", 120_00, "Двухдиапазонный роутер"),
+    ("antivirus-family", "Антивирус Семья", 179_00, "Защита для пяти устройств"),
 ]
+# The catalogue's rules: a change to a dearer tariff takes effect at once (the others on
+# the first of next month); add-ons that start at once (the others tomorrow); the group
+# an add-on requires; add-ons that cannot be held together; what is no longer offered
+# but still held by a subscriber.
+CHANGE_TODAY = {"net-city", "net-max", "tv-plus"}
+START_TODAY = {"static-ip", "antivirus", "antivirus-family"}
+REQUIRES = {"static-ip": "home", "wifi-rent": "home", "stb-rent": "tv"}
+EXCLUSIONS = [("antivirus", "antivirus-family")]
+ARCHIVED_TARIFFS = ("net-classic",)
 
 # contract, login, name, phone, address, tariffs, services, monthly payment (kopecks) or 0
 SUBSCRIBERS = [
@@ -61,7 +82,7 @@ SUBSCRIBERS = [
         "Анна Петровна Иванова",
         "+7 978 000-00-01",
         "Ялта, пгт Массандра, ул. Садовая, д. 12",
-        ("net-start",),
+        ("net-classic",),
         (),
         500_00,
     ),
@@ -125,6 +146,8 @@ def load(db: Session, today: date) -> bool:
             owner, account = new.person, new.account
         monthly_payments[account.id] = pays
     db.flush()
+    for code in ARCHIVED_TARIFFS:
+        db.scalar(sa.select(Tariff).where(Tariff.code == code)).archived_at = clock.now()
     _replay_history(db, start, today, monthly_payments)
     _suspend(db, SUSPENDED)
     return True
@@ -146,20 +169,47 @@ def load_staff(db: Session) -> bool:
 
 
 def _load_catalogue(db: Session) -> None:
+    groups = {
+        code: TariffGroup(
+            code=code,
+            kind=kind,
+            name=name,
+            fee_up=up,
+            fee_down=down,
+            fee_same=same,
+            changes_per_month=changes,
+        )
+        for code, kind, name, (up, down, same), changes in GROUPS
+    }
     for code, kind, name, price, speed, channels, description in TARIFFS:
         db.add(
             Tariff(
                 code=code,
                 kind=kind,
+                group=groups[GROUP_OF_KIND[kind]],
                 name=name,
                 monthly_price=price,
                 speed_mbps=speed,
                 channels=channels,
                 description=description,
+                takes_effect=TakesEffect.TODAY if code in CHANGE_TODAY else TakesEffect.NEXT_MONTH,
             )
         )
-    for code, name, price, description in SERVICES:
-        db.add(Service(code=code, name=name, monthly_price=price, description=description))
+    addons = {
+        code: Service(
+            code=code,
+            name=name,
+            monthly_price=price,
+            description=description,
+            starts=AddonStart.TODAY if code in START_TODAY else AddonStart.TOMORROW,
+            requires_group=groups[REQUIRES[code]] if code in REQUIRES else None,
+        )
+        for code, name, price, description in SERVICES
+    }
+    db.add_all(addons.values())
+    db.flush()
+    for first, second in EXCLUSIONS:
+        catalog_keeping.set_exclusions(addons[first], [addons[second]])
     db.flush()
 
 

@@ -7,23 +7,54 @@ from datetime import date
 import sqlalchemy as sa
 
 from portal.domain import ledger, staff, subscribers, totp
-from portal.models import EntryKind, Service, StaffRole, Tariff, TariffKind
+from portal.models import EntryKind, Service, StaffRole, Tariff, TariffGroup, TariffKind
 
 _numbers = itertools.count(1000)
 PASSWORD = "correct-horse-42"
 
 
-def create_tariff(session, *, price: int = 600_00, kind=TariffKind.INTERNET, name=None) -> Tariff:
+def create_group(
+    session, *, kind=TariffKind.INTERNET, fees=(0, 0, 0), changes_per_month=None, name=None
+) -> TariffGroup:
+    """A tariff group; `fees` for a change up, down and to the same price, kopecks."""
     n = next(_numbers)
-    tariff = Tariff(code=f"t{n}", kind=kind, name=name or f"Тариф {n}", monthly_price=price)
+    up, down, same = fees
+    group = TariffGroup(
+        code=f"g{n}",
+        kind=kind,
+        name=name or f"Группа {n}",
+        fee_up=up,
+        fee_down=down,
+        fee_same=same,
+        changes_per_month=changes_per_month,
+    )
+    session.add(group)
+    session.flush()
+    return group
+
+
+def create_tariff(
+    session, *, price: int = 600_00, kind=None, name=None, group=None, **fields
+) -> Tariff:
+    """A tariff (internet unless `kind` or its `group` says otherwise)."""
+    n = next(_numbers)
+    kind = kind or (group.kind if group is not None else TariffKind.INTERNET)
+    tariff = Tariff(
+        code=f"t{n}",
+        kind=kind,
+        name=name or f"Тариф {n}",
+        monthly_price=price,
+        group=group,
+        **fields,
+    )
     session.add(tariff)
     session.flush()
     return tariff
 
 
-def create_service(session, *, price: int = 150_00, name=None) -> Service:
+def create_service(session, *, price: int = 150_00, name=None, **fields) -> Service:
     n = next(_numbers)
-    service = Service(code=f"s{n}", name=name or f"Услуга {n}", monthly_price=price)
+    service = Service(code=f"s{n}", name=name or f"Услуга {n}", monthly_price=price, **fields)
     session.add(service)
     session.flush()
     return service

@@ -18,7 +18,8 @@ dry run, then written by a background job, idempotently.
 
 What an import may change on an existing contract: the holder's name and phone, the
 account's address and district. Never the login, the password, the balance, the tariffs
-or the add-ons (a tariff change has its own rules and charges).
+or the add-ons (a tariff change has its own rules and charges). A new contract may hold
+only tariffs and add-ons that are offered: an archived one's code is refused for it.
 """
 
 from __future__ import annotations
@@ -218,8 +219,8 @@ def _filled(cells: list[str]) -> bool:
 class Known:
     """What the database holds, loaded once per run: set-based lookups, not a query a row."""
 
-    tariffs: dict[str, tuple[int, TariffKind]]  # code in lower case -> id, kind
-    services: dict[str, int]
+    tariffs: dict[str, tuple[int, TariffKind, bool]]  # code in lower case -> id, kind, archived
+    services: dict[str, tuple[int, bool]]  # code in lower case -> id, archived
     districts: dict[str, str]  # lower case -> as configured
     # contract -> (account id, person id, name, phone, address, district)
     accounts: dict[str, tuple]
@@ -246,11 +247,16 @@ class Known:
         personal = set(db.scalars(sa.select(Account.personal_account)))
         return cls(
             tariffs={
-                code.lower(): (id_, kind)
-                for id_, code, kind in db.execute(sa.select(Tariff.id, Tariff.code, Tariff.kind))
+                code.lower(): (id_, kind, archived)
+                for id_, code, kind, archived in db.execute(
+                    sa.select(Tariff.id, Tariff.code, Tariff.kind, Tariff.archived_at.is_not(None))
+                )
             },
             services={
-                code.lower(): id_ for id_, code in db.execute(sa.select(Service.id, Service.code))
+                code.lower(): (id_, archived)
+                for id_, code, archived in db.execute(
+                    sa.select(Service.id, Service.code, Service.archived_at.is_not(None))
+                )
             },
             districts={d.lower(): d for d in districts},
             accounts=accounts,
@@ -314,18 +320,22 @@ def judge(columns: list[str], cells: list[str], line: int, known: Known) -> Verd
         return _refuse(_DETAIL_REASONS.get(prefix, "contract"), prefix.split()[0])
     verdict = Verdict(RowOutcome.CREATE, details=details)
     kinds: set[TariffKind] = set()
+    archived: tuple[str, str] | None = None  # the first archived code: refused for a new contract
     for code in _codes(value.get("tariffs", "")):
         if code.lower() not in known.tariffs:
             return _refuse("tariff", code)
-        tariff_id, kind = known.tariffs[code.lower()]
+        tariff_id, kind, is_archived = known.tariffs[code.lower()]
         if kind in kinds:
             return _refuse("two_tariffs", kind.value)
         kinds.add(kind)
         verdict.tariff_ids.append(tariff_id)
+        archived = archived or (("tariff_archived", code) if is_archived else None)
     for code in _codes(value.get("addons", "")):
         if code.lower() not in known.services:
             return _refuse("addon", code)
-        verdict.service_ids.append(known.services[code.lower()])
+        service_id, is_archived = known.services[code.lower()]
+        verdict.service_ids.append(service_id)
+        archived = archived or (("addon_archived", code) if is_archived else None)
     existing = known.accounts.get(details.contract_number)
     if existing is not None:
         pairs = zip(UPDATABLE, existing[2:], _updatable(details), strict=True)
@@ -334,6 +344,10 @@ def judge(columns: list[str], cells: list[str], line: int, known: Known) -> Verd
         verdict.outcome = RowOutcome.UPDATE if changed else RowOutcome.UNCHANGED
         verdict.detail = ",".join(changed) or None
         return verdict
+    # A new contract gets only what is offered; an existing one keeps what it has (an
+    # import never changes tariffs), so its archived tariff is no reason to refuse it.
+    if archived is not None:
+        return _refuse(*archived)
     refusal = subscribers.taken(
         details.contract_number,
         details.login,

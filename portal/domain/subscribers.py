@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, phones
+from portal.domain import audit, catalog, phones
 from portal.domain.auth import credentials
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput, NotFound
 from portal.models import Account, Person, Service, Subscription, Tariff
@@ -160,7 +160,8 @@ def add_account(
 ) -> Account:
     """Another contract for a person who has one already (a flat and a country house)."""
     tariffs = [_by_code(db, Tariff, code) for code in tariff_codes]
-    services = [_by_code(db, Service, code) for code in service_codes]
+    services = [_by_code(db, Service, code) for code in dict.fromkeys(service_codes)]
+    catalog.check_contract(tariffs, services)
     account = Account(
         person=person,
         contract_number=contract_number.strip(),
@@ -178,9 +179,12 @@ def add_account(
 
 
 def _by_code(db: Session, model, code: str):
+    """A tariff or add-on a new contract may include: one that is not archived."""
     item = db.scalar(sa.select(model).where(model.code == code))
     if item is None:
         raise InvalidInput(f"unknown {model.__name__.lower()} {code!r}")
+    if item.archived_at is not None:
+        raise InvalidInput(f"archived {model.__name__.lower()} {code!r}")
     return item
 
 

@@ -3,7 +3,15 @@ the rules live in portal.domain."""
 
 from portal.models.account import Account, AccountStatus
 from portal.models.audit import AuditEvent
-from portal.models.catalog import Service, Tariff, TariffKind
+from portal.models.catalog import (
+    AddonStart,
+    Service,
+    TakesEffect,
+    Tariff,
+    TariffGroup,
+    TariffKind,
+    service_exclusions,
+)
 from portal.models.imports import ImportRow, ImportState, RowOutcome, SubscriberImport
 from portal.models.ledger import EntryKind, LedgerEntry
 from portal.models.payment import (
@@ -23,6 +31,7 @@ from portal.models.subscription import Subscription
 __all__ = [
     "Account",
     "AccountStatus",
+    "AddonStart",
     "AuditEvent",
     "EntryKind",
     "ImportRow",
@@ -48,6 +57,9 @@ __all__ = [
     "StaffSession",
     "SubscriberImport",
     "Subscription",
+    "TakesEffect",
     "Tariff",
+    "TariffGroup",
     "TariffKind",
+    "service_exclusions",
 ]

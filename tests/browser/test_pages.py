@@ -39,6 +39,11 @@ STAFF_PAGES = [
     ("staff-team", "/staff/team/"),
     ("staff-team-new", "/staff/team/new"),
     ("staff-team-member", "/staff/team/1"),
+    ("staff-catalogue", "/staff/catalogue/"),
+    ("staff-catalogue-addons", "/staff/catalogue/addons"),
+    ("staff-catalogue-group", "/staff/catalogue/groups/1"),
+    ("staff-catalogue-new-tariff", "/staff/catalogue/tariffs/new"),
+    ("staff-catalogue-addon", "/staff/catalogue/addons/1"),
 ]
 
 

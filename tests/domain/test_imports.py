@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from portal import clock
 from portal.domain import imports, subscribers
 from portal.domain.auth import credentials
 from portal.models import (
@@ -318,3 +319,22 @@ def test_sheets_are_printed_once_by_the_member_who_ran_the_import(session, world
     assert [s.contract_number for s in rest] == ["5002"]
     assert imports.print_sheets(session, batch.id, staff_id=world["member"].id) == []
     assert imports.sheets_left(session, batch.id) == 0
+
+
+def test_an_archived_code_is_refused_for_a_new_contract_but_not_for_an_existing_one(session, world):
+    world["other_internet"].archived_at = world["addon"].archived_at = clock.now()
+    old_tariff, old_addon = world["other_internet"].code, world["addon"].code
+    lines = [
+        HEADER,
+        f"6001;Новый Абонент;+7 978 600-00-01;Ялта;Массандра;{old_tariff.upper()};;",
+        f"6002;Новый Абонент;+7 978 600-00-02;Ялта;Массандра;;{old_addon};",
+        f"4002;Та Же Самая;+7 978 500-00-02;Ялта, ул. Та же, 2;Ливадия;{old_tariff};;",
+    ]
+    batch = dry_run(session, world, "\n".join(lines).encode())
+    assert verdicts(session, batch, real=False) == {
+        2: (RowOutcome.REFUSE, "tariff_archived"),
+        3: (RowOutcome.REFUSE, "addon_archived"),
+        4: (RowOutcome.UNCHANGED, None),
+    }
+    refused = imports.rows_of(session, batch.id, [RowOutcome.REFUSE], real=False, limit=None)
+    assert [row.detail for row in refused] == [old_tariff.upper(), old_addon]

@@ -15,7 +15,14 @@ from portal.db import Base
 from portal.models import StaffRole
 from portal.web.forms import Form
 from tests.conftest import csrf_from
-from tests.factories import PASSWORD, create_staff, create_subscriber
+from tests.factories import (
+    PASSWORD,
+    create_group,
+    create_service,
+    create_staff,
+    create_subscriber,
+    create_tariff,
+)
 from tests.web.test_staff_console import StaffAuth
 
 # POST routes that are no portal form, and why.
@@ -39,8 +46,8 @@ TOUCHED = {"last_seen_at"}
 
 
 def who_posts(app, endpoint: str) -> str:
-    """Who fills the form: a visitor, a subscriber, the staff (an admin for a form only
-    admins may post, the team's), or staff half signed in."""
+    """Who fills the form: a visitor, a subscriber, the staff (the admin for a route
+    only the admin opens), or staff half signed in."""
     if endpoint in ANONYMOUS:
         return "anonymous"
     if endpoint in STAFF_PENDING:
@@ -124,37 +131,43 @@ def test_the_form_routes_are_found(app):
 
 
 def sign_in_as(client, session, auth, who: str):
-    """Sign in as `who`; the page to read the CSRF token from and the id to post to (an
-    account's; another member's for an admin)."""
+    """Sign in as `who`; the page to read the CSRF token from and the ids to post to, by
+    the URL's argument name (each names a row that exists: the form is really reached)."""
     new = create_subscriber(session, login="bodies")
+    ids = {"account_id": new.account.id}
     member = None
     if who.startswith("staff"):
-        role = StaffRole.ADMIN if who in ("staff-pending", "staff-admin") else StaffRole.OPERATOR
+        role = StaffRole.OPERATOR if who == "staff" else StaffRole.ADMIN
         member = create_staff(session, role=role)
-    other = create_staff(session) if who == "staff-admin" else None
+    if who == "staff-admin":
+        group = create_group(session)
+        ids |= {
+            "staff_id": create_staff(session).id,
+            "group_id": group.id,
+            "tariff_id": create_tariff(session, group=group).id,
+            "addon_id": create_service(session).id,
+        }
     session.commit()
     if who == "subscriber":
         auth.login("bodies", PASSWORD)
         start_phone_change(client)
-        return "/", new.account.id
-    if other is not None:
-        assert StaffAuth(client).login(member.login, member=member).status_code == 303
-        return "/staff/team/", other.id
+        return "/", ids
     if member is not None:
-        StaffAuth(client).login(member.login)
-        return ("/staff/login/code" if who == "staff-pending" else "/staff/"), new.account.id
-    return "/login", new.account.id
+        # The admin finishes the second step, unless the form tried is the second step.
+        StaffAuth(client).login(member.login, member=None if who == "staff-pending" else member)
+        return ("/staff/login/code" if who == "staff-pending" else "/staff/"), ids
+    return "/login", ids
 
 
 @pytest.mark.parametrize(
     "who", ["anonymous", "subscriber", "staff", "staff-admin", "staff-pending"]
 )
 def test_json_bodies_are_4xx_and_change_nothing(client, session, auth, who):
-    page, account_id = sign_in_as(client, session, auth, who)
+    page, ids = sign_in_as(client, session, auth, who)
     token = csrf_from(client.get(page).get_data(as_text=True))
     app = client.application
     routes = [
-        (endpoint, rule.build(dict.fromkeys(rule.arguments, account_id))[1])
+        (endpoint, rule.build({name: ids[name] for name in rule.arguments})[1])
         for endpoint, rule in form_routes(app)
         if who_posts(app, endpoint) == who or endpoint == "auth.language"
     ]

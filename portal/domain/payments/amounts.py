@@ -74,7 +74,7 @@ def parse_amount(
     if len(frac) > 2:
         raise AmountTooPrecise(value)
     kopecks = whole * 100 + int(frac.ljust(2, "0") or 0)
-    if kopecks <= 0:
+    if kopecks == 0 and minimum > 0:  # minimum=0 takes a zero (a free add-on, no fee)
         raise AmountNotPositive(value)
     if kopecks < minimum:
         raise AmountTooSmall(value)

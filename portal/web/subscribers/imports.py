@@ -82,6 +82,8 @@ REASONS = {
     "tariff": _l("Unknown tariff “%(detail)s”."),
     "two_tariffs": _l("Two tariffs of one kind (%(detail)s)."),
     "addon": _l("Unknown add-on “%(detail)s”."),
+    "tariff_archived": _l("The tariff “%(detail)s” is archived: a new contract cannot have it."),
+    "addon_archived": _l("The add-on “%(detail)s” is archived: a new contract cannot have it."),
     "contract_taken": _l("The contract number is someone's login or personal account."),
     "login_taken": _l("The login is taken."),
 }

@@ -15,6 +15,7 @@ from portal.domain.payments.errors import AmountError
 from portal.extensions import client_address, db
 from portal.htmx import render
 from portal.models import Account, StaffRole
+from portal.web.catalog.messages import addon_refusal
 from portal.web.staff.access import current_staff, requires_roles
 from portal.web.subscribers.forms import CorrectionForm, OnboardingForm
 from portal.web.urls import external_url
@@ -151,6 +152,8 @@ def new():
         form.contract.errors.append(_("This contract number is taken."))
     except DuplicateLogin:
         form.contract.errors.append(_("This contract number is already someone's login."))
+    except catalog.AddonRefused as exc:
+        form.addons.errors.append(addon_refusal(exc.addon, exc.problems))
     except InvalidInput as exc:
         # The form checks the rest; the phone's number plan only the domain knows.
         field = form.phone if str(exc).startswith("phone") else form.contract
