@@ -204,7 +204,7 @@ class ArchiveForm(Form):
 # The domain's problem codes, in the reader's language; "required" says what to enter.
 REQUIRED = {
     "code": _l("Enter the code."),
-    "name": _l("Enter the name."),
+    "name": _l("Enter the title."),
     "monthly_price": _l("Enter the price."),
     "speed_mbps": _l("Enter the speed."),
     "channels": _l("Enter the number of channels."),
