@@ -124,7 +124,7 @@ class Page:
 def page(
     db: Session,
     account_id: int,
-    filters: Filters = Filters(),  # noqa: B008 (frozen: never changed)
+    filters: Filters = Filters(),
     *,
     tz: str,
     before: int | None = None,
@@ -189,9 +189,9 @@ def month_totals(
     edges = [_utc_start(m, tz) for m in months]
     ends = [_utc_start(next_month(m), tz) for m in months]
     created = LedgerEntry.created_at
+    months_at = enumerate(zip(edges, ends, strict=True))
     bucket = sa.case(
-        *((sa.and_(created >= lo, created < hi), i) for i, (lo, hi) in enumerate(zip(edges, ends))),
-        else_=-1,
+        *((sa.and_(created >= lo, created < hi), i) for i, (lo, hi) in months_at), else_=-1
     ).label("bucket")
     found = db.execute(
         sa.select(

@@ -35,8 +35,8 @@ def newest_first(
     if until is not None:
         query = query.where(model.created_at < until)
     rows = list(db.scalars(query).unique())
-    end = min(size, len(rows))
-    while together and 0 < end < min(len(rows), size + spill) and together(rows[end - 1], rows[end]):
+    end, longest = min(size, len(rows)), min(len(rows), size + spill)
+    while together and 0 < end < longest and together(rows[end - 1], rows[end]):
         end += 1
     more = len(rows) > end
     rows = rows[:end]

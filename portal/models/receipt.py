@@ -9,6 +9,7 @@ payment for good. The unique payment and ledger entry make one receipt per payme
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -19,7 +20,7 @@ from portal.models.types import UTCDateTime
 
 class Receipt(Base):
     __tablename__ = "receipts"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__: ClassVar[dict] = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)  # the receipt's number
     payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id"), unique=True)

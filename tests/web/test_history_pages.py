@@ -4,7 +4,7 @@ a plain link, the picture of the last 12 months, the CSV export, and bad filters
 import csv
 import io
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 

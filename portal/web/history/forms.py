@@ -39,8 +39,8 @@ class HistoryFilterForm(Form):
         default="",
         validators=[AnyOf(PERIODS, message=_l("Choose a period from the list."))],
     )
-    since = day_field(_l("From"))
-    until = day_field(_l("To"))
+    since = day_field(_l("First day"))
+    until = day_field(_l("Last day"))
     kind = StringField(
         _l("What"),
         default="",

@@ -14,7 +14,7 @@ from fpdf import FPDF
 from fpdf.fonts import FontFace
 
 from portal.domain.payments.receipts import ReceiptDetails, Requisites
-from portal.web.filters import money, moment
+from portal.web.filters import moment, money
 from portal.web.payments.messages import fiscal_registration, method_name
 
 FONTS = Path(__file__).resolve().parents[2] / "fonts"
@@ -37,12 +37,18 @@ def pdf_bytes(receipt: ReceiptDetails, requisites: Requisites) -> bytes:
     pdf.add_page()
 
     if receipt.test:
-        _paragraph(pdf, _("TEST MODE: this payment was made with a test card; no real money moved."), bold=True)
+        _paragraph(
+            pdf,
+            _("TEST MODE: this payment was made with a test card; no real money moved."),
+            bold=True,
+        )
     pdf.set_font(FONT, "", 10)
-    pdf.multi_cell(0, 5, requisites.brand + " · " + requisites.site, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0, 5, requisites.brand + " · " + requisites.site, align="L", new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.ln(2)
     pdf.set_font(FONT, "B", 16)
-    pdf.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 8, title, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     _facts(pdf, payment_facts(receipt))
 
@@ -135,13 +141,13 @@ def _moment_or_text(value: str) -> str:
 def _heading(pdf: FPDF, text: str) -> None:
     pdf.ln(4)
     pdf.set_font(FONT, "B", 12)
-    pdf.multi_cell(0, 7, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 7, text, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
 
 
 def _paragraph(pdf: FPDF, text: str, *, bold: bool = False) -> None:
     pdf.set_font(FONT, "B" if bold else "", 10)
-    pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, text, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
 
@@ -150,6 +156,7 @@ def _facts(pdf: FPDF, facts: list[tuple[str, str]]) -> None:
     with pdf.table(
         col_widths=(LABEL_WIDTH, 180 - LABEL_WIDTH),
         first_row_as_headings=False,
+        text_align=("LEFT", "LEFT"),
         borders_layout="HORIZONTAL_LINES",
         line_height=6,
         padding=(1, 1),
