@@ -20,17 +20,20 @@ median to the small one's (the goal: under 1.5).
 import argparse
 import re
 import statistics
-import tempfile
+import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/ is beside bench/
+
 from portal import create_app
 from portal.domain import subscribers
 from portal.extensions import db
+from tools.scratch_db import scratch_database
 
 PASSWORD = "bench-password-2026"
 PACE_HOURS = 8  # one entry every 8 hours: three a day, ~90 a month
@@ -62,8 +65,8 @@ def make_app(database_url: str):
 
 # --- building the accounts, set-based ----------------------------------------------------
 
-SQLITE_FILL = """
-WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :count)
+FILL = """
+{series}
 INSERT INTO ledger_entries
   (account_id, kind, amount, balance_after, idempotency_key, description, service_date,
    created_at)
@@ -73,27 +76,27 @@ SELECT :account,
   :payment + (i % 10) * :charge,
   'bench:' || :account || ':' || i,
   CASE WHEN i % 10 = 0 THEN 'Оплата' ELSE 'Абонентская плата' END,
-  CASE WHEN i % 10 = 0 THEN NULL
-       ELSE date(:start, '+' || (i * :pace) || ' hours') END,
-  datetime(:start, '+' || (i * :pace) || ' hours') || '.000000'
-FROM n
+  CASE WHEN i % 10 = 0 THEN NULL ELSE {day} END,
+  {moment}
+FROM {rows}
 """
-
-POSTGRES_FILL = """
-INSERT INTO ledger_entries
-  (account_id, kind, amount, balance_after, idempotency_key, description, service_date,
-   created_at)
-SELECT :account,
-  CASE WHEN i % 10 = 0 THEN 'payment' ELSE 'charge' END,
-  CASE WHEN i % 10 = 0 THEN :payment ELSE :charge END,
-  :payment + (i % 10) * :charge,
-  'bench:' || :account || ':' || i,
-  CASE WHEN i % 10 = 0 THEN 'Оплата' ELSE 'Абонентская плата' END,
-  CASE WHEN i % 10 = 0 THEN NULL
-       ELSE (CAST(:start AS timestamptz) + i * make_interval(hours => :pace))::date END,
-  CAST(:start AS timestamptz) + i * make_interval(hours => :pace)
-FROM generate_series(0, :count - 1) AS i
-"""
+# The i-th entry's moment, :pace hours apart from :start, in each database's own words
+# (SQLite keeps moments as text the way SQLAlchemy writes them).
+FILLS = {
+    "sqlite": FILL.format(
+        series="WITH RECURSIVE n(i) AS "
+        "(SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :count)",
+        rows="n",
+        day="date(:start, '+' || (i * :pace) || ' hours')",
+        moment="datetime(:start, '+' || (i * :pace) || ' hours') || '.000000'",
+    ),
+    "postgresql": FILL.format(
+        series="",
+        rows="generate_series(0, :count - 1) AS i",
+        day="(CAST(:start AS timestamptz) + i * make_interval(hours => :pace))::date",
+        moment="CAST(:start AS timestamptz) + i * make_interval(hours => :pace)",
+    ),
+}
 
 
 def build_account(app, login: str, count: int, now: datetime) -> None:
@@ -112,7 +115,7 @@ def build_account(app, login: str, count: int, now: datetime) -> None:
         postgres = session.bind.dialect.name == "postgresql"
         started = time.perf_counter()
         session.execute(
-            sa.text(POSTGRES_FILL if postgres else SQLITE_FILL),
+            sa.text(FILLS[session.bind.dialect.name]),
             {
                 "account": new.account.id,
                 "count": count,
@@ -267,30 +270,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 
-    created, admin = None, None
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{folder}/bench.db"
-        if url.startswith("postgresql"):
-            created = f"portal_history_bench_{uuid.uuid4().hex[:8]}"
-            admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{created}"')
-            url = (
-                sa.engine.make_url(url)
-                .set(drivername="postgresql+psycopg", database=created)
-                .render_as_string(False)
-            )
-        try:
-            app = make_app(url)
-            print(f"database: {sa.engine.make_url(url).get_backend_name()}")
-            ratios = bench(app, args.small, args.large, args.rounds)
-            with app.app_context():
-                db.engine.dispose()
-        finally:
-            if created:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
-                admin.dispose()
+    with scratch_database(args.database_url, "portal_history_bench") as url:
+        app = make_app(url)
+        print(f"database: {sa.engine.make_url(url).get_backend_name()}")
+        ratios = bench(app, args.small, args.large, args.rounds)
+        with app.app_context():
+            db.engine.dispose()
     worst = max(ratios, key=ratios.get)
     print(
         "ratio large/small: "

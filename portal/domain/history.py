@@ -133,14 +133,12 @@ def page(
     """About `size` entries older than id `before`, newest first, grouped by month with
     each month's totals, never splitting one day's charges. New entries (higher ids)
     never shift a later page: no entry is skipped or shown twice."""
-    rows, next_before = paging.newest_first(
+    rows, next_before = _newest(
         db,
-        _entries(account_id, filters),
-        LedgerEntry,
+        account_id,
+        filters,
         before=before,
         size=size,
-        since=filters.since,
-        until=filters.until,
         together=lambda newer, older: _one_line(newer, older, tz),
         spill=SPILL,
     )
@@ -164,15 +162,7 @@ def entries(
     export of a long history never holds all of it)."""
     before = None
     while True:
-        rows, before = paging.newest_first(
-            db,
-            _entries(account_id, filters),
-            LedgerEntry,
-            before=before,
-            size=batch,
-            since=filters.since,
-            until=filters.until,
-        )
+        rows, before = _newest(db, account_id, filters, before=before, size=batch)
         yield from rows
         if before is None:
             return
@@ -262,7 +252,8 @@ def last_months(
     return figures
 
 
-def _entries(account_id: int, filters: Filters) -> sa.Select:
+def _newest(db: Session, account_id: int, filters: Filters, **paging_args):
+    """A keyset page of the account's filtered entries, each with its receipt (if any)."""
     query = (
         sa.select(LedgerEntry)
         .where(LedgerEntry.account_id == account_id)
@@ -270,7 +261,9 @@ def _entries(account_id: int, filters: Filters) -> sa.Select:
     )
     if filters.kinds:
         query = query.where(LedgerEntry.kind.in_(sorted(filters.kinds)))
-    return query
+    return paging.newest_first(
+        db, query, LedgerEntry, since=filters.since, until=filters.until, **paging_args
+    )
 
 
 def _lines(entries: list[LedgerEntry], tz: str) -> list[Line]:

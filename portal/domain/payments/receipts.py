@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from portal import clock
 from portal.domain.errors import NotFound
+from portal.domain.payments.qr import BankDetails
 from portal.models import Account, LedgerEntry, Payment, PaymentMethod, Receipt
 
 # The fiscal receipt's attributes an acquirer may report, in the order they are printed.
@@ -42,39 +43,26 @@ def issue(db: Session, payment: Payment, entry: LedgerEntry) -> Receipt:
 
 @dataclass(frozen=True)
 class Requisites:
-    """The provider as a receipt names it, from configuration. `bank` is False where the
+    """The provider as a receipt names it, from configuration. `bank` is None where the
     bank details are only the built-in examples (production without PORTAL_BANK_*)."""
 
     brand: str
     site: str
     support_phone: str
-    legal_name: str
-    inn: str
-    kpp: str
     ogrn: str
     legal_address: str
-    account: str
-    bank_name: str
-    bic: str
-    correspondent_account: str
-    bank: bool
+    bank: BankDetails | None
 
     @classmethod
     def from_config(cls, config: Mapping) -> Requisites:
+        shown = bool(config.get("PORTAL_RECEIPT_REQUISITES"))
         return cls(
             brand=config["PORTAL_PROVIDER_NAME"],
             site=config["PORTAL_SITE"],
             support_phone=config["PORTAL_SUPPORT_PHONE"],
-            legal_name=config["PORTAL_BANK_PAYEE_NAME"],
-            inn=config["PORTAL_BANK_PAYEE_INN"],
-            kpp=config["PORTAL_BANK_PAYEE_KPP"],
             ogrn=config.get("PORTAL_PROVIDER_OGRN") or "",
             legal_address=config.get("PORTAL_PROVIDER_LEGAL_ADDRESS") or "",
-            account=config["PORTAL_BANK_ACCOUNT"],
-            bank_name=config["PORTAL_BANK_NAME"],
-            bic=config["PORTAL_BANK_BIC"],
-            correspondent_account=config["PORTAL_BANK_CORRESPONDENT_ACCOUNT"],
-            bank=bool(config.get("PORTAL_RECEIPT_REQUISITES")),
+            bank=BankDetails.from_config(config) if shown else None,
         )
 
 

@@ -92,20 +92,18 @@ def payment_facts(receipt: ReceiptDetails) -> list[tuple[str, str]]:
 def payee_facts(requisites: Requisites) -> list[tuple[str, str]]:
     """The provider's requisites (the bank's only where they are the provider's own)."""
     facts = [(_("Provider"), requisites.brand)]
-    if requisites.bank:
-        facts += [
-            (_("Legal name"), requisites.legal_name),
-            (_("INN / KPP"), f"{requisites.inn} / {requisites.kpp}"),
-        ]
+    bank = requisites.bank
+    if bank is not None:
+        facts += [(_("Legal name"), bank.name), (_("INN / KPP"), f"{bank.inn} / {bank.kpp}")]
         if requisites.ogrn:
             facts.append((_("OGRN"), requisites.ogrn))
         if requisites.legal_address:
             facts.append((_("Legal address"), requisites.legal_address))
         facts += [
-            (_("Bank account"), requisites.account),
-            (_("Bank"), requisites.bank_name),
-            (_("BIC"), requisites.bic),
-            (_("Correspondent account"), requisites.correspondent_account),
+            (_("Bank account"), bank.personal_acc),
+            (_("Bank"), bank.bank_name),
+            (_("BIC"), bank.bic),
+            (_("Correspondent account"), bank.corresp_acc),
         ]
     facts += [(_("Website"), requisites.site), (_("Support phone"), requisites.support_phone)]
     return facts
