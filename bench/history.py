@@ -26,14 +26,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/ is beside bench/
 
-from portal import create_app
 from portal.domain import subscribers
 from portal.extensions import db
-from tools.scratch_db import scratch_database
+from tools.scratch_db import migrated_app, scratch_database
 
 PASSWORD = "bench-password-2026"
 PACE_HOURS = 8  # one entry every 8 hours: three a day, ~90 a month
@@ -46,21 +44,7 @@ CONTRACTS = {"small": "900001", "large": "900002"}
 
 
 def make_app(database_url: str):
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "bench-secret-key-bench-secret-key",
-            "PORTAL_MODE": "development",
-            "PORTAL_JOBS_BACKGROUND": False,
-            "REDIS_URL": None,
-            "RATELIMIT_ENABLED": False,
-            "SESSION_COOKIE_SECURE": False,
-            "PORTAL_PUBLIC_URL": "http://127.0.0.1:5000",
-        }
-    )
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-    return app
+    return migrated_app(database_url, RATELIMIT_ENABLED=False, SESSION_COOKIE_SECURE=False)
 
 
 # --- building the accounts, set-based ----------------------------------------------------

@@ -17,15 +17,13 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/ is beside bench/
 
-from portal import create_app
 from portal.domain import imports, staff
 from portal.extensions import db
 from portal.models import Service, StaffRole, Tariff, TariffKind
-from tools.scratch_db import scratch_database
+from tools.scratch_db import migrated_app, scratch_database
 
 GOAL_SECONDS = 60
 
@@ -46,18 +44,8 @@ def build_csv(rows: int, districts: tuple[str, ...]) -> bytes:
 
 
 def make_app(database_url: str):
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "bench-secret-key-bench-secret-key",
-            "PORTAL_MODE": "development",
-            "PORTAL_JOBS_BACKGROUND": False,
-            "REDIS_URL": None,
-            "PORTAL_PUBLIC_URL": "http://127.0.0.1:5000",
-        }
-    )
+    app = migrated_app(database_url)
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
         session = db.new_session()
         session.add_all(
             [

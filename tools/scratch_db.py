@@ -1,5 +1,5 @@
 """A database of its own for a benchmark: a temporary SQLite file, or a new database on a
-PostgreSQL server, dropped afterwards."""
+PostgreSQL server, dropped afterwards; and the app on it, migrated."""
 
 import tempfile
 import uuid
@@ -32,3 +32,26 @@ def scratch_database(server_url: str | None, name: str) -> Iterator[str]:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
             admin.dispose()
+
+
+def migrated_app(database_url: str, **overrides):
+    """The portal on `database_url` as a benchmark runs it (development mode, no job
+    thread, no Redis), its database migrated."""
+    from flask_migrate import upgrade
+
+    from portal import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "bench-secret-key-bench-secret-key",
+            "PORTAL_MODE": "development",
+            "PORTAL_JOBS_BACKGROUND": False,
+            "REDIS_URL": None,
+            "PORTAL_PUBLIC_URL": "http://127.0.0.1:5000",
+            **overrides,
+        }
+    )
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+    return app
