@@ -164,6 +164,10 @@ def entries(
     while True:
         rows, before = _newest(db, account_id, filters, before=before, size=batch)
         yield from rows
+        for row in rows:  # read and written: the session need not keep them
+            if row.receipt is not None:
+                db.expunge(row.receipt)
+            db.expunge(row)
         if before is None:
             return
 

@@ -245,3 +245,15 @@ def test_the_picture_shows_twelve_months_and_carries_the_balance_over_quiet_ones
     assert [m.paid for m in months] == [10_00, 10_00, 0, 0] + [10_00] * 8
     assert [m.closing for m in months][:5] == [80_00, 90_00, 90_00, 90_00, 100_00]
     assert months[-1].closing == account.balance == 170_00
+
+
+def test_the_export_reads_a_batch_at_a_time_and_keeps_none_of_it(session, frozen_clock):
+    account = create_subscriber(session).account
+    for n in range(7):
+        post_at(session, frozen_clock, account, at(2026, 11, 1 + n), EntryKind.CHARGE, -1, f"e{n}")
+    session.expunge_all()
+    read = []
+    for entry in history.entries(session, account.id, history.Filters(), batch=3):
+        read.append(entry.idempotency_key)
+    assert read == [f"e{n}" for n in range(6, -1, -1)]
+    assert not [obj for obj in session if isinstance(obj, LedgerEntry)]
