@@ -12,17 +12,18 @@ rows per second for each step; the last line gives each step's time as a ratio t
 
 import argparse
 import io
-import tempfile
+import sys
 import time
-import uuid
+from pathlib import Path
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from portal import create_app
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/ is beside bench/
+
 from portal.domain import imports, staff
 from portal.extensions import db
 from portal.models import Service, StaffRole, Tariff, TariffKind
+from tools.scratch_db import migrated_app, scratch_database
 
 GOAL_SECONDS = 60
 
@@ -43,18 +44,8 @@ def build_csv(rows: int, districts: tuple[str, ...]) -> bytes:
 
 
 def make_app(database_url: str):
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "bench-secret-key-bench-secret-key",
-            "PORTAL_MODE": "development",
-            "PORTAL_JOBS_BACKGROUND": False,
-            "REDIS_URL": None,
-            "PORTAL_PUBLIC_URL": "http://127.0.0.1:5000",
-        }
-    )
+    app = migrated_app(database_url)
     with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
         session = db.new_session()
         session.add_all(
             [
@@ -135,25 +126,11 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 
-    created, admin = None, None
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{folder}/bench.db"
-        if url.startswith("postgresql"):
-            created = f"portal_import_bench_{uuid.uuid4().hex[:8]}"
-            admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{created}"')
-            url = sa.engine.make_url(url).set(database=created).render_as_string(False)
-        try:
-            app = make_app(url)
-            with app.app_context():
-                results = bench(app, args.rows)
-                db.engine.dispose()
-        finally:
-            if created:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
-                admin.dispose()
+    with scratch_database(args.database_url, "portal_import_bench") as url:
+        app = make_app(url)
+        with app.app_context():
+            results = bench(app, args.rows)
+            db.engine.dispose()
     print(
         "ratio to the 60 s goal: "
         + ", ".join(f"{name} {seconds / GOAL_SECONDS:.2f}" for name, seconds in results.items())

@@ -56,7 +56,7 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
         today = clock.local_today(app.config["PORTAL_TIMEZONE"])
-        created = demo.load(db.session, today=today)
+        created = demo.load(db.session, today=today, tz=app.config["PORTAL_TIMEZONE"])
         demo.load_staff(db.session)
         db.session.commit()
     click.echo("Demo data loaded." if created else "Demo data already present: kept as is.")

@@ -18,6 +18,11 @@ def set_clock(fn: Callable[[], datetime] | None) -> None:
     _now = fn or (lambda: datetime.now(UTC))
 
 
+def current_clock() -> Callable[[], datetime]:
+    """The clock in use, to put back after replacing it for a while (the demo's replay)."""
+    return _now
+
+
 def local_today(tz: str) -> date:
     """Today's date where the provider is."""
     return now().astimezone(ZoneInfo(tz)).date()

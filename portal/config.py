@@ -334,6 +334,9 @@ def payment_config() -> dict:
         ),
         # The bank QR code (default: in demo/development, or once every detail is set).
         "PORTAL_BANK_QR": _env_optional_bool("PORTAL_BANK_QR"),
+        # Printed on receipts with the PORTAL_BANK_* details (each only when set).
+        "PORTAL_PROVIDER_OGRN": os.environ.get("PORTAL_PROVIDER_OGRN", ""),
+        "PORTAL_PROVIDER_LEGAL_ADDRESS": os.environ.get("PORTAL_PROVIDER_LEGAL_ADDRESS", ""),
         **bank,
     }
 
@@ -349,9 +352,13 @@ def resolve_payments(cfg) -> None:
         cfg["PORTAL_PAYMENT_PROVIDER"] = "sandbox" if test_mode else ""
     if cfg.get("PORTAL_SANDBOX_ACQUIRER") is None:
         cfg["PORTAL_SANDBOX_ACQUIRER"] = test_mode
+    configured = all(os.environ.get(name) for name in EXAMPLE_BANK_DETAILS)
     if cfg.get("PORTAL_BANK_QR") is None:
-        configured = all(os.environ.get(name) for name in EXAMPLE_BANK_DETAILS)
         cfg["PORTAL_BANK_QR"] = test_mode or configured
+    if cfg.get("PORTAL_RECEIPT_REQUISITES") is None:
+        # Receipts print the bank details once they are the provider's own (the examples
+        # only in demo/development, where they say they are examples).
+        cfg["PORTAL_RECEIPT_REQUISITES"] = test_mode or configured
 
 
 def public_url_problems(cfg) -> list[str]:

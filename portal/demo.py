@@ -4,18 +4,23 @@ Loaded by `portal demo`; loading twice keeps what is there. Money moves through 
 ledger and billing exactly as in production, so the demo shows real arithmetic.
 """
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import billing, catalog_keeping, ledger, staff, subscribers
+from portal.domain.payments import settle, states
+from portal.domain.payments.start import create_payment
 from portal.models import (
     Account,
     AccountStatus,
     AddonStart,
     EntryKind,
+    PaymentMethod,
+    PaymentStatus,
     Person,
     Service,
     StaffRole,
@@ -110,8 +115,9 @@ SUBSCRIBERS = [
 SUSPENDED = "100004"
 
 
-def load(db: Session, today: date) -> bool:
-    """Load the demo provider unless it is there already; True when it was loaded now."""
+def load(db: Session, today: date, tz: str = "Europe/Simferopol") -> bool:
+    """Load the demo provider unless it is there already; True when it was loaded now.
+    `tz` is the provider's time zone (the days the history is booked on)."""
     if db.scalar(sa.select(Person.id).where(Person.login == DEMO_LOGIN)) is not None:
         return False
     _load_catalogue(db)
@@ -148,7 +154,7 @@ def load(db: Session, today: date) -> bool:
     db.flush()
     for code in ARCHIVED_TARIFFS:
         db.scalar(sa.select(Tariff).where(Tariff.code == code)).archived_at = clock.now()
-    _replay_history(db, start, today, monthly_payments)
+    _replay_history(db, start, today, monthly_payments, tz)
     _suspend(db, SUSPENDED)
     return True
 
@@ -213,32 +219,68 @@ def _load_catalogue(db: Session) -> None:
     db.flush()
 
 
-def _replay_history(db: Session, start: date, today: date, payments: dict[int, int]) -> None:
-    """A first payment at connection, then one on the 3rd of each month; charges daily."""
+def _replay_history(
+    db: Session, start: date, today: date, payments: dict[int, int], tz: str
+) -> None:
+    """A first payment at connection, then one by card on the 3rd of each month (each a
+    real payment with its receipt); charges daily. Each is booked on its own day (the
+    clock is set there while it is replayed), so the history reads as months."""
+    previous = clock.current_clock()
+    latest = clock.now()  # nothing is booked later than the moment the demo is made
     day = start
-    while day <= today:
-        for account_id, amount in payments.items():
-            first_day = day == start
-            if amount and (first_day or day.day == 3):
-                ledger.post(
-                    db,
-                    account_id,
-                    EntryKind.PAYMENT,
-                    amount,
-                    key=f"demo:payment:{account_id}:{day.isoformat()}",
-                    description="Оплата картой",
-                )
-            elif first_day:
-                ledger.post(
-                    db,
-                    account_id,
-                    EntryKind.PAYMENT,
-                    1500_00,
-                    key=f"demo:payment:{account_id}:{day.isoformat()}",
-                    description="Оплата в офисе",
-                )
-        billing.run_day(db, day, actor="demo")
-        day += timedelta(days=1)
+    try:
+        while day <= today:
+            _clock_at(day, time(10, 0), tz, latest)
+            for account_id, amount in payments.items():
+                first_day = day == start
+                if amount and (first_day or day.day == 3):
+                    _card_payment(db, account_id, amount, day)
+                elif first_day:
+                    ledger.post(
+                        db,
+                        account_id,
+                        EntryKind.PAYMENT,
+                        1500_00,
+                        key=f"demo:payment:{account_id}:{day.isoformat()}",
+                        description="Оплата в офисе",
+                    )
+            _clock_at(day, time(23, 50), tz, latest)
+            billing.run_day(db, day, actor="demo")
+            day += timedelta(days=1)
+    finally:
+        clock.set_clock(previous)
+
+
+def _clock_at(day: date, at: time, tz: str, latest: datetime) -> None:
+    """The clock at `at` on `day` in the provider's zone, never later than `latest`."""
+    moment = min(datetime.combine(day, at, ZoneInfo(tz)).astimezone(UTC), latest)
+    clock.set_clock(lambda: moment)
+
+
+def _card_payment(db: Session, account_id: int, amount: int, day: date) -> None:
+    """A card payment through the sandbox acquirer, credited as a real one is (its
+    ledger entry and numbered receipt); its fiscal receipt is marked a test."""
+    account = db.get(Account, account_id)
+    payment, _created = create_payment(
+        db,
+        account,
+        amount=amount,
+        method=PaymentMethod.CARD,
+        creation_key=f"demo:{account_id}:{day.isoformat()}",
+        provider="sandbox",
+        actor="demo",
+    )
+    payment.provider_payment_id = f"demo_{account_id}_{day.isoformat()}"
+    payment.fiscal_receipt = {
+        "registration": "succeeded",
+        "test": True,
+        "fiscal_document_number": str(1000 + payment.id),
+        "fiscal_storage_number": "9999078900000000",
+        "fiscal_attribute": str(3_000_000_000 + payment.id * 7919),
+        "registered_at": clock.now().isoformat(),
+    }
+    states.move(payment, PaymentStatus.SUCCEEDED)
+    settle.credit(db, payment, "demo")
 
 
 def _suspend(db: Session, contract: str) -> None:

@@ -215,3 +215,13 @@ def noted_refund(session, payment=None, *, refund_id=None, amount=None, status="
         raise AssertionError("the refund was applied, not noted")
     session.flush()
     return session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).one()
+
+
+def credited_payment(session, account, *, amount: int = 500_00, fiscal_receipt=None):
+    """A card payment the acquirer reported paid, credited with its ledger entry and its
+    numbered receipt (as finish_payment does); `fiscal_receipt` as the acquirer reports."""
+    payment = pay(session, create_payment(session, account, amount=amount))
+    if fiscal_receipt is not None:
+        payment.fiscal_receipt = fiscal_receipt
+        session.flush()
+    return payment

@@ -56,3 +56,45 @@ def test_what_was_not_public_is_archived_and_back(scratch_app):
         with db.engine.connect() as connection:
             rows = connection.execute(sa.text("SELECT code, is_public FROM tariffs ORDER BY code"))
             assert {code: bool(public) for code, public in rows} == {"new": True, "old": False}
+
+
+def test_payments_credited_before_receipts_get_numbers_in_the_order_paid(scratch_app):
+    """0012 numbers the receipts of payments already credited, oldest money first; a
+    payment never credited gets none."""
+    with scratch_app.app_context():
+        directory = scratch_app.extensions["migrate"].directory
+        upgrade(directory=directory, revision="0008")
+        now = "2026-11-01 09:00:00.000000"
+        with db.engine.begin() as conn:
+            run = conn.exec_driver_sql
+            run(
+                "INSERT INTO people (id, login, password_hash, name, phone, created_at,"
+                " password_changed_at, must_change_password) VALUES"
+                f" (1, 'old', 'x', 'Old', '+79780000000', '{now}', '{now}', 0)"
+            )
+            run(
+                "INSERT INTO accounts (id, person_id, contract_number, personal_account,"
+                f" address, status, balance, created_at) VALUES (1, 1, '1', '1', '', 'active', 0,"
+                f" '{now}')"
+            )
+            for pid, status in [(7, "succeeded"), (8, "canceled"), (9, "succeeded")]:
+                run(
+                    "INSERT INTO payments (id, account_id, amount, currency, method, provider,"
+                    " status, creation_key, fiscal_receipt, created_at, updated_at) VALUES"
+                    f" ({pid}, 1, 100, 'RUB', 'card', 'sandbox', '{status}', 'k{pid}', '{{}}',"
+                    f" '{now}', '{now}')"
+                )
+            # Payment 9's money arrived before payment 7's.
+            for eid, pid in [(20, 9), (21, 7)]:
+                run(
+                    "INSERT INTO ledger_entries (id, account_id, kind, amount, balance_after,"
+                    " idempotency_key, description, created_at) VALUES"
+                    f" ({eid}, 1, 'payment', 100, 100, 'payment:{pid}', '', '{now}')"
+                )
+        upgrade(directory=directory)
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT id, payment_id, ledger_entry_id FROM receipts ORDER BY id")
+            ).all()
+        assert [(r.payment_id, r.ledger_entry_id) for r in rows] == [(9, 20), (7, 21)]
+        assert rows[0].id < rows[1].id

@@ -1,19 +1,84 @@
-"""The account's history as a subscriber reads it: the ledger, newest first, with a
-day's charges (one entry per tariff or add-on) shown as one line with its parts."""
+"""The account's history as a subscriber reads it: the ledger, newest first, a page at a
+time, grouped by the month an entry was booked in (the provider's time zone) with each
+month's totals; a day's charges (one entry per tariff or add-on) shown as one line with
+its parts; the last twelve months' figures for the picture; every entry of a filtered
+view for the export.
 
+Every query walks an index in the order it reads: the page ix_ledger_entries_account_id_id
+(keyset on id, so a page costs the same at any depth and for any size of account), the
+months' totals and the picture ix_ledger_entries_account_created (one month's range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
+from portal import clock
+from portal.domain import paging
+from portal.domain.errors import InvalidInput
 from portal.models import EntryKind, LedgerEntry
+
+PAGE = 30
+# How far a page may grow past its size to keep a day's charges on one line (one entry
+# per tariff and add-on of the account).
+SPILL = 20
+CHART_MONTHS = 12
+# The periods a subscriber picks from: this month, three months, a year (whole months,
+# today's included).
+PERIOD_MONTHS = {"month": 1, "3m": 3, "12m": 12}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the history is narrowed to. `since`/`until` are UTC moments (from the
+    provider's days: `bounds`); `kinds` None is every kind."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    kinds: frozenset[EntryKind] | None = None
+
+
+def month_start(day: date, back: int = 0) -> date:
+    """The first day of `day`'s month, or of the month `back` months before it."""
+    index = day.year * 12 + day.month - 1 - back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def next_month(month: date) -> date:
+    return month_start(month, back=-1)
+
+
+def period_days(period: str, today: date) -> tuple[date, date]:
+    """The first and last day of a named period ending today."""
+    if period not in PERIOD_MONTHS:
+        raise InvalidInput(f"period {period!r}")
+    return month_start(today, PERIOD_MONTHS[period] - 1), today
+
+
+def bounds(first: date | None, last: date | None, *, tz: str) -> Filters:
+    """Filters for the provider's days `first` to `last` (either end may be open)."""
+    if first is not None and last is not None and first > last:
+        raise InvalidInput("the first day is after the last")
+    since = clock.local_day_bounds(first, tz=tz)[0] if first else None
+    until = clock.local_day_bounds(last, tz=tz)[1] if last else None
+    return Filters(since=since, until=until)
+
+
+def month_of(moment: datetime, tz: str) -> date:
+    """The month (its first day) a moment falls in where the provider is."""
+    return clock.to_local(moment, tz).date().replace(day=1)
 
 
 @dataclass
 class Line:
     kind: EntryKind
-    when: date
+    when: date  # the day a charge is for, else the provider's day it was booked
+    month: date  # the month it was booked in (its first day)
     amount: int  # kopecks, the sum of the parts
     entries: list[LedgerEntry] = field(default_factory=list)
 
@@ -21,65 +86,244 @@ class Line:
     def is_daily_charges(self) -> bool:
         return self.kind is EntryKind.CHARGE and self.entries[0].service_date is not None
 
+    @property
+    def receipt_payment_id(self) -> int | None:
+        """The payment whose receipt this line links to (a credited online payment)."""
+        receipt = self.entries[0].receipt
+        return receipt.payment_id if receipt is not None else None
+
+
+@dataclass(frozen=True)
+class MonthTotals:
+    month: date  # its first day
+    paid: int  # payments, kopecks
+    charged: int  # charges, kopecks, as a positive sum
+    other: int  # credits, refunds and corrections together, signed
+    closing: int  # the balance at the month's end (now, for the current month)
+    entries: int  # how many entries were booked in it
+
+
+@dataclass
+class MonthGroup:
+    month: date
+    totals: MonthTotals | None = None
+    lines: list[Line] = field(default_factory=list)
+    continued: bool = False  # the previous page ended in this month (its heading is there)
+
 
 @dataclass(frozen=True)
 class Page:
-    lines: list[Line]
+    groups: list[MonthGroup]
     next_before: int | None  # the cursor of the next (older) page, None at the end
 
-
-def page(db: Session, account_id: int, *, size: int = 30, before_id: int | None = None) -> Page:
-    """About `size` entries, newest first, never splitting one day's charges."""
-    entries = _newest(db, account_id, size + 1, before_id)
-    more = len(entries) > size
-    entries = entries[:size]
-    if more and entries and _is_daily_charge(entries[-1]):
-        # The rest of that day's charges join this page, so the day is one line.
-        entries += _rest_of_day(db, account_id, entries[-1])
-        more = _newest(db, account_id, 1, entries[-1].id) != []
-    return Page(_lines(entries), entries[-1].id if more else None)
+    @property
+    def lines(self) -> list[Line]:
+        return [line for group in self.groups for line in group.lines]
 
 
-def _lines(entries: list[LedgerEntry]) -> list[Line]:
+def page(
+    db: Session,
+    account_id: int,
+    filters: Filters = Filters(),
+    *,
+    tz: str,
+    before: int | None = None,
+    size: int = PAGE,
+) -> Page:
+    """About `size` entries older than id `before`, newest first, grouped by month with
+    each month's totals, never splitting one day's charges. New entries (higher ids)
+    never shift a later page: no entry is skipped or shown twice."""
+    rows, next_before = _newest(
+        db,
+        account_id,
+        filters,
+        before=before,
+        size=size,
+        together=lambda newer, older: _one_line(newer, older, tz),
+        spill=SPILL,
+    )
+    groups: list[MonthGroup] = []
+    for line in _lines(rows, tz):
+        if not groups or groups[-1].month != line.month:
+            groups.append(MonthGroup(line.month))
+        groups[-1].lines.append(line)
+    totals = month_totals(db, account_id, [g.month for g in groups], tz=tz)
+    for group in groups:
+        group.totals = totals[group.month]
+    if groups and before is not None:
+        groups[0].continued = _month_of_entry(db, account_id, before, tz) == groups[0].month
+    return Page(groups, next_before)
+
+
+def entries(
+    db: Session, account_id: int, filters: Filters, *, batch: int = 500
+) -> Iterator[LedgerEntry]:
+    """Every entry the filters let through, newest first, read a batch at a time (the
+    export of a long history never holds all of it)."""
+    before = None
+    while True:
+        rows, before = _newest(db, account_id, filters, before=before, size=batch)
+        yield from rows
+        for row in rows:  # read and written: the session need not keep them
+            if row.receipt is not None:
+                db.expunge(row.receipt)
+            db.expunge(row)
+        if before is None:
+            return
+
+
+def month_totals(
+    db: Session, account_id: int, months: list[date], *, tz: str
+) -> dict[date, MonthTotals]:
+    """Each month's totals (months given by their first day): two queries, whatever the
+    months. A month without entries is absent from the answer."""
+    if not months:
+        return {}
+    months = sorted(set(months))
+    edges = [_utc_start(m, tz) for m in months]
+    ends = [_utc_start(next_month(m), tz) for m in months]
+    created = LedgerEntry.created_at
+    months_at = enumerate(zip(edges, ends, strict=True))
+    bucket = sa.case(
+        *((sa.and_(created >= lo, created < hi), i) for i, (lo, hi) in months_at), else_=-1
+    ).label("bucket")
+    found = db.execute(
+        sa.select(
+            bucket,
+            LedgerEntry.kind,
+            sa.func.sum(LedgerEntry.amount),
+            sa.func.count(),
+            sa.func.max(LedgerEntry.id),
+        )
+        .where(LedgerEntry.account_id == account_id, _within(_runs(months, tz)))
+        .group_by(bucket, LedgerEntry.kind)
+    ).all()
+    sums: dict[int, dict] = {}
+    for i, kind, total, count, last_id in found:
+        if i < 0:
+            continue
+        month = sums.setdefault(i, {"by_kind": {}, "count": 0, "last": 0})
+        month["by_kind"][kind] = int(total)
+        month["count"] += count
+        month["last"] = max(month["last"], last_id)
+    closing = dict(
+        db.execute(
+            sa.select(LedgerEntry.id, LedgerEntry.balance_after).where(
+                LedgerEntry.id.in_([m["last"] for m in sums.values()])
+            )
+        ).all()
+    )
+    answer = {}
+    for i, month in sums.items():
+        by_kind = month["by_kind"]
+        paid = by_kind.get(EntryKind.PAYMENT, 0)
+        charged = -by_kind.get(EntryKind.CHARGE, 0)
+        answer[months[i]] = MonthTotals(
+            month=months[i],
+            paid=paid,
+            charged=charged,
+            other=sum(by_kind.values()) - paid + charged,
+            closing=closing[month["last"]],
+            entries=month["count"],
+        )
+    return answer
+
+
+def last_months(
+    db: Session, account_id: int, today: date, *, tz: str, count: int = CHART_MONTHS
+) -> list[MonthTotals]:
+    """The picture's months: up to `count` months ending with today's, from the first
+    month the account has entries in (none at all: an empty list). A month without
+    entries shows nothing paid or charged and the balance it inherited."""
+    months = [month_start(today, back) for back in range(count - 1, -1, -1)]
+    found = month_totals(db, account_id, months, tz=tz)
+    opening = db.scalar(
+        sa.select(LedgerEntry.balance_after)
+        .where(
+            LedgerEntry.account_id == account_id,
+            LedgerEntry.created_at < _utc_start(months[0], tz),
+        )
+        .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+        .limit(1)
+    )
+    if opening is None:  # nothing before the window: start at its first month with entries
+        months = months[next((i for i, m in enumerate(months) if m in found), len(months)) :]
+    figures, balance = [], opening or 0
+    for month in months:
+        totals = found.get(month) or MonthTotals(month, 0, 0, 0, balance, 0)
+        balance = totals.closing
+        figures.append(totals)
+    return figures
+
+
+def _newest(db: Session, account_id: int, filters: Filters, **paging_args):
+    """A keyset page of the account's filtered entries, each with its receipt (if any)."""
+    query = (
+        sa.select(LedgerEntry)
+        .where(LedgerEntry.account_id == account_id)
+        .options(joinedload(LedgerEntry.receipt))
+    )
+    if filters.kinds:
+        query = query.where(LedgerEntry.kind.in_(sorted(filters.kinds)))
+    return paging.newest_first(
+        db, query, LedgerEntry, since=filters.since, until=filters.until, **paging_args
+    )
+
+
+def _lines(entries: list[LedgerEntry], tz: str) -> list[Line]:
     lines: list[Line] = []
     for entry in entries:
         last = lines[-1] if lines else None
-        if (
-            last is not None
-            and last.is_daily_charges
-            and _is_daily_charge(entry)
-            and entry.service_date == last.when
-        ):
+        if last is not None and _one_line(last.entries[-1], entry, tz):
             last.entries.append(entry)
             last.amount += entry.amount
             continue
-        when = entry.service_date or entry.created_at.date()
-        lines.append(Line(entry.kind, when, entry.amount, [entry]))
+        local = clock.to_local(entry.created_at, tz).date()
+        when = entry.service_date if _is_daily_charge(entry) else local
+        lines.append(Line(entry.kind, when, local.replace(day=1), entry.amount, [entry]))
     return lines
+
+
+def _one_line(newer: LedgerEntry, older: LedgerEntry, tz: str) -> bool:
+    """Two neighbouring entries are one line: charges for the same day, booked in the
+    same month (billing posts a day's charges together)."""
+    return (
+        _is_daily_charge(newer)
+        and _is_daily_charge(older)
+        and newer.service_date == older.service_date
+        and month_of(newer.created_at, tz) == month_of(older.created_at, tz)
+    )
 
 
 def _is_daily_charge(entry: LedgerEntry) -> bool:
     return entry.kind is EntryKind.CHARGE and entry.service_date is not None
 
 
-def _newest(db: Session, account_id: int, limit: int, before_id: int | None):
-    query = sa.select(LedgerEntry).where(LedgerEntry.account_id == account_id)
-    if before_id is not None:
-        query = query.where(LedgerEntry.id < before_id)
-    return list(db.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit)))
+def _month_of_entry(db: Session, account_id: int, entry_id: int, tz: str) -> date | None:
+    """The month the entry a page continues after was booked in (its heading is shown)."""
+    moment = db.scalar(
+        sa.select(LedgerEntry.created_at).where(
+            LedgerEntry.id == entry_id, LedgerEntry.account_id == account_id
+        )
+    )
+    return month_of(moment, tz) if moment is not None else None
 
 
-def _rest_of_day(db: Session, account_id: int, last: LedgerEntry) -> list[LedgerEntry]:
-    """The entries just older than `last` that are charges of the same day (they follow
-    one another: billing posts a day's charges together)."""
-    taken: list[LedgerEntry] = []
-    cursor = last
-    while True:
-        batch = _newest(db, account_id, 20, cursor.id)
-        for entry in batch:
-            if not (_is_daily_charge(entry) and entry.service_date == last.service_date):
-                return taken
-            taken.append(entry)
-            cursor = entry
-        if len(batch) < 20:
-            return taken
+def _utc_start(month: date, tz: str) -> datetime:
+    return clock.local_day_bounds(month, tz=tz)[0]
+
+
+def _runs(months: list[date], tz: str) -> list[tuple[datetime, datetime]]:
+    """Sorted months as UTC ranges, neighbouring months joined into one range."""
+    runs: list[list[date]] = []
+    for month in months:
+        if runs and next_month(runs[-1][1]) == month:
+            runs[-1][1] = month
+        else:
+            runs.append([month, month])
+    return [(_utc_start(first, tz), _utc_start(next_month(last), tz)) for first, last in runs]
+
+
+def _within(ranges: list[tuple[datetime, datetime]]):
+    created = LedgerEntry.created_at
+    return sa.or_(*(sa.and_(created >= lo, created < hi) for lo, hi in ranges))

@@ -22,6 +22,7 @@ from portal.models.payment import (
     ResolutionOutcome,
 )
 from portal.models.person import LoginSession, Person
+from portal.models.receipt import Receipt
 from portal.models.recovery import PasswordRecovery, PhoneChange
 from portal.models.sandbox import SandboxPayment
 from portal.models.sms import SmsMessage, SmsStatus
@@ -45,6 +46,7 @@ __all__ = [
     "Person",
     "PhoneChange",
     "QueueResolution",
+    "Receipt",
     "ResolutionOutcome",
     "RowOutcome",
     "SandboxPayment",

@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
 from portal.models.types import UTCDateTime, enum_type
@@ -25,6 +25,9 @@ class LedgerEntry(Base):
     __table_args__ = (
         sa.CheckConstraint("amount <> 0", name="nonzero_amount"),
         sa.Index("ix_ledger_entries_account_created", "account_id", "created_at"),
+        # The history's order: an account's entries newest first, a page at a time
+        # (keyset on id), without sorting the account's entries or reading anyone else's.
+        sa.Index("ix_ledger_entries_account_id_id", "account_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,3 +41,6 @@ class LedgerEntry(Base):
     description: Mapped[str] = mapped_column(sa.String(300), default="")
     service_date: Mapped[date | None] = mapped_column(sa.Date)  # the day a charge is for
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    # The receipt of the payment this entry credited, if it is one (portal.models.receipt).
+    receipt: Mapped[Receipt | None] = relationship(viewonly=True)  # noqa: F821

@@ -31,6 +31,8 @@ SECTIONS = [
 SIGNED_IN_PAGES = [
     ("home", "/"),
     *((name, path) for name, path, _label in SECTIONS),
+    ("history-payments", "/history/?kind=payment&period=12m"),
+    ("receipt", "/pay/1/receipt"),  # the demo subscriber's first card payment
     ("profile", "/profile/"),
     ("password", "/profile/password"),
     ("phone", "/profile/phone"),

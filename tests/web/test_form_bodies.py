@@ -168,7 +168,7 @@ def test_json_bodies_are_4xx_and_change_nothing(client, session, auth, who):
     token = csrf_from(client.get(page).get_data(as_text=True))
     app = client.application
     routes = [
-        (endpoint, rule.build({name: ids.get(name, ids["account_id"]) for name in rule.arguments})[1])
+        (endpoint, rule.build({n: ids.get(n, ids["account_id"]) for n in rule.arguments})[1])
         for endpoint, rule in form_routes(app)
         if who_posts(app, endpoint) == who or endpoint == "auth.language"
     ]

@@ -157,6 +157,8 @@ def test_history_lists_entries_newest_first_and_pages(client, session, signed_in
     assert "<html" not in fragment and "charge 9<" in fragment
 
 
-def test_history_ignores_a_nonsense_cursor(client, signed_in):
+def test_history_refuses_a_nonsense_cursor_with_a_message(client, signed_in):
     for value in ["abc", "-5", "9" * 30]:
-        assert client.get(f"/history/?before={value}").status_code == 200
+        answer = client.get(f"/history/?before={value}", headers=EN)
+        assert answer.status_code == 400
+        assert "This link to earlier entries is broken" in answer.get_data(as_text=True)

@@ -78,7 +78,7 @@ def test_the_largest_id_is_an_ordinary_404(client, signed_in):
 @pytest.mark.parametrize(
     "before", [str(2**31), str(2**63), str(2**64), "9" * 400, "0", "-1", "1e3", "١٢", " 5"]
 )
-def test_history_ignores_a_cursor_that_is_no_id(client, signed_in, before):
+def test_history_refuses_a_cursor_that_is_no_id(client, signed_in, before):
     answer = client.get("/history/", query_string={"before": before})
-    assert answer.status_code == 200
-    assert "<h1>" in answer.get_data(as_text=True)  # the whole page: no filter applied
+    assert answer.status_code == 400  # a clear message, never a database error
+    assert 'role="alert"' in answer.get_data(as_text=True)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from portal.domain import audit, ledger
 from portal.domain.errors import NotFound
-from portal.domain.payments import states
+from portal.domain.payments import receipts, states
 from portal.domain.payments.acquirers.base import PaymentProvider, RemotePayment, RemoteStatus
 from portal.domain.payments.errors import AmountMismatch, NotificationNoted, RemoteNotFound
 from portal.models import Account, AccountStatus, EntryKind, Payment, PaymentMethod, PaymentStatus
@@ -123,8 +123,8 @@ def credit(
     db: Session, payment: Payment, actor: str, *, amount: int | None = None
 ) -> ledger.Posted:
     """Credit a payment (its own amount, or `amount` received instead: the staff's
-    resolution of a payment on review) with its one ledger entry, and lift a block for
-    debt once the balance is not negative."""
+    resolution of a payment on review) with its one ledger entry and its numbered
+    receipt, and lift a block for debt once the balance is not negative."""
     amount = payment.amount if amount is None else amount
     posted = ledger.post(
         db,
@@ -136,6 +136,7 @@ def credit(
     )
     if not posted.created:
         return posted
+    receipts.issue(db, payment, posted.entry)  # numbered with the credit, once
     record(db, "payment.credited", payment, actor, amount=amount)
     account = db.get(Account, payment.account_id)
     db.refresh(account, ["balance", "status"])

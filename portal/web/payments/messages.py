@@ -14,7 +14,7 @@ from portal.domain.payments.errors import (
     CurrencyNotAccepted,
 )
 from portal.domain.payments.start import Preset, PresetKind
-from portal.models import Payment
+from portal.models import Payment, PaymentMethod
 from portal.web.filters import rub_plain
 
 
@@ -60,3 +60,21 @@ def cancel_message(payment: Payment) -> str:
     if reason == "not_started":
         return _("The payment service did not answer.")
     return _("The payment service refused the payment.")
+
+
+def method_name(method: PaymentMethod) -> str:
+    """How a payment was paid, in words."""
+    if method is PaymentMethod.SBP:
+        return _("SBP (Faster Payments System)")
+    return _("Bank card")
+
+
+def fiscal_registration(status: str) -> str:
+    """Where the acquirer's cash register is with the fiscal receipt, in words."""
+    if status == "succeeded":
+        return _("registered")
+    if status == "pending":
+        return _("being registered")
+    if status == "canceled":
+        return _("not registered")
+    return status

@@ -7,7 +7,6 @@ Views parse and render; portal.domain.payments decides.
 import secrets
 
 from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -15,7 +14,7 @@ from portal import clock, security
 from portal.auth_session import current_person
 from portal.domain import audit, subscribers
 from portal.domain.errors import NotFound
-from portal.domain.payments import amounts, notifications, qr, settle, start
+from portal.domain.payments import amounts, notifications, qr, receipts, settle, start
 from portal.domain.payments.acquirers import acquirer_for
 from portal.domain.payments.amounts import Limits
 from portal.domain.payments.errors import (
@@ -35,6 +34,7 @@ from portal.htmx import is_htmx, render, trigger
 from portal.models import PaymentMethod, PaymentStatus
 from portal.web.context import current_account
 from portal.web.filters import rub_plain
+from portal.web.payments import printed
 from portal.web.payments.forms import PayForm
 from portal.web.payments.messages import amount_message, cancel_message, preset_label
 from portal.web.urls import external_url
@@ -257,20 +257,41 @@ def status(payment_id: int):
     return response
 
 
+def _own_receipt(payment_id: int) -> receipts.ReceiptDetails:
+    """The receipt of a credited payment of the signed-in person; 404 for anyone else's
+    payment and for one not credited."""
+    account_ids = [a.id for a in subscribers.accounts_of(db.session, current_person().id)]
+    try:
+        return receipts.receipt_of(db.session, account_ids, payment_id)
+    except NotFound:
+        abort(404)
+
+
 @bp.route("/<id:payment_id>/receipt")
 @login_required
 def receipt(payment_id: int):
-    """The portal's printable receipt of a credited payment (not the fiscal receipt)."""
-    payment = _own_payment(payment_id)
-    if payment.status is not PaymentStatus.SUCCEEDED:
-        abort(404)
+    """The portal's receipt of a credited payment (not the fiscal receipt), laid out for
+    printing on A4 or a receipt printer's roll."""
+    found = _own_receipt(payment_id)
+    requisites = receipts.Requisites.from_config(current_app.config)
     return render(
         "payments/receipt.html",
-        payment=payment,
-        paid_at=format_datetime(payment.finished_at or payment.updated_at, "d MMMM yyyy, HH:mm"),
-        account=payment.account,
-        test_mode=payment.provider == "sandbox",
+        receipt=found,
+        payment_facts=printed.payment_facts(found),
+        payee_facts=printed.payee_facts(requisites),
+        fiscal_facts=printed.fiscal_facts(found),
     )
+
+
+@bp.route("/<id:payment_id>/receipt.pdf")
+@login_required
+def receipt_pdf(payment_id: int):
+    """The same receipt as a PDF file."""
+    found = _own_receipt(payment_id)
+    body = printed.pdf_bytes(found, receipts.Requisites.from_config(current_app.config))
+    response = Response(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="receipt-{found.number}.pdf"'
+    return response
 
 
 def _qr_amount() -> tuple[int | None, str | None]:

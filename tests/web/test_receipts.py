@@ -1,0 +1,176 @@
+"""A credited payment's receipt: numbered once by the database, a page laid out for print
+and the same receipt as a PDF (its text read back), never another subscriber's."""
+
+import io
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from pypdf import PdfReader
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from portal.domain.payments import receipts
+from portal.models import Receipt
+from tests.factories import (
+    PASSWORD,
+    create_payment,
+    create_subscriber,
+    credited_payment,
+    pay,
+    payment_on_review,
+)
+
+EN = {"Accept-Language": "en"}
+FISCAL = {
+    "registration": "succeeded",
+    "fiscal_document_number": "3986",
+    "fiscal_storage_number": "9999078900004312",
+    "fiscal_attribute": "2617103416",
+    "registered_at": "2026-12-01T09:00:05+00:00",
+}
+
+
+@pytest.fixture
+def payer(session, auth, frozen_clock):
+    frozen_clock.set(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    new = create_subscriber(session, login="payer", name="Анна Петровна Иванова")
+    session.commit()
+    auth.login("payer", PASSWORD)
+    return new
+
+
+def pdf_text(data: bytes) -> str:
+    """The PDF's text as pypdf extracts it, runs of spaces and line breaks as one space
+    (a long label wraps in its cell)."""
+    reader = PdfReader(io.BytesIO(data))
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+
+def test_the_receipt_page_has_everything_a_receipt_says(client, session, payer):
+    payment = credited_payment(session, payer.account, amount=1234_50, fiscal_receipt=FISCAL)
+    session.commit()
+    number = session.scalar(sa.select(Receipt.id).where(Receipt.payment_id == payment.id))
+    html = client.get(f"/pay/{payment.id}/receipt").get_data(as_text=True)
+    for fact in [
+        f"Квитанция об оплате №{number}",
+        "1 декабря 2026, 12:00",  # the moment it was credited, Yalta time
+        "Анна Петровна Иванова",
+        payer.account.contract_number,
+        payer.account.personal_account,
+        "1\xa0234,50\xa0₽",
+        "Банковская карта",
+        'ООО "ВанСити" (ПРИМЕР)',  # the provider's requisites from configuration
+        "9103000000 / 910301001",
+        "40702810000000000001",
+        "043510607",
+        "3986",  # the fiscal receipt's attributes, as the acquirer reported them
+        "9999078900004312",
+        "2617103416",
+    ]:
+        assert fact.replace('"', "&#34;") in html or fact in html, fact
+    assert "data-print" in html and f'href="/pay/{payment.id}/receipt.pdf"' in html
+    # The printed sheet carries no navigation (portal.css hides these in @media print).
+    assert 'class="no-print receipt-actions"' in html
+
+
+def test_the_pdf_says_what_the_page_says(client, session, payer):
+    payment = credited_payment(session, payer.account, amount=1234_50, fiscal_receipt=FISCAL)
+    session.commit()
+    number = session.scalar(sa.select(Receipt.id).where(Receipt.payment_id == payment.id))
+    answer = client.get(f"/pay/{payment.id}/receipt.pdf")
+    assert answer.status_code == 200 and answer.mimetype == "application/pdf"
+    assert answer.headers["Content-Disposition"] == f'attachment; filename="receipt-{number}.pdf"'
+    assert answer.data.startswith(b"%PDF-")
+    found = pdf_text(answer.data)
+    for fact in [
+        f"Квитанция об оплате № {number}",
+        "1 декабря 2026, 12:00",
+        "Анна Петровна Иванова",
+        payer.account.contract_number,
+        "1 234,50 ₽",
+        "Банковская карта",
+        'ООО "ВанСити" (ПРИМЕР)',
+        "9103000000 / 910301001",
+        "Кассовый чек",
+        "3986",
+        "ТЕСТОВЫЙ РЕЖИМ",  # a sandbox payment says so on paper too
+    ]:
+        assert fact in found, fact
+    english = pdf_text(client.get(f"/pay/{payment.id}/receipt.pdf", headers=EN).data)
+    assert f"Payment receipt № {number}" in english and "Bank card" in english
+
+
+def test_a_receipt_without_fiscal_details_says_they_are_to_come(client, session, payer):
+    payment = credited_payment(session, payer.account)
+    session.commit()
+    html = client.get(f"/pay/{payment.id}/receipt", headers=EN).get_data(as_text=True)
+    assert "has not reported the fiscal receipt" in html
+    assert "has not reported the fiscal receipt" in pdf_text(
+        client.get(f"/pay/{payment.id}/receipt.pdf", headers=EN).data
+    )
+
+
+def test_another_subscribers_receipt_is_404(client, session, payer):
+    other = create_subscriber(session, login="other").account
+    theirs = credited_payment(session, other)
+    mine_unpaid = create_payment(session, payer.account)
+    session.commit()
+    for path in [
+        f"/pay/{theirs.id}/receipt",
+        f"/pay/{theirs.id}/receipt.pdf",
+        f"/pay/{mine_unpaid.id}/receipt",  # not credited: no receipt yet
+        f"/pay/{mine_unpaid.id}/receipt.pdf",
+        "/pay/2147483647/receipt.pdf",
+    ]:
+        assert client.get(path).status_code == 404, path
+
+
+def test_receipt_numbers_are_unique_and_never_reused(session, payer):
+    first = credited_payment(session, payer.account)
+    second = credited_payment(session, payer.account)
+    numbers = session.scalars(
+        sa.select(Receipt.id).where(Receipt.payment_id.in_([first.id, second.id]))
+    ).all()
+    assert len(set(numbers)) == 2
+    # One receipt per payment: a second for the same payment is refused by the database.
+    entry_id = session.scalar(
+        sa.select(Receipt.ledger_entry_id).where(Receipt.payment_id == first.id)
+    )
+    with pytest.raises(IntegrityError), session.begin_nested():
+        session.add(
+            Receipt(payment_id=first.id, ledger_entry_id=entry_id, issued_at=first.created_at)
+        )
+        session.flush()
+    # A receipt is never taken back or renumbered, so its number is never handed out again.
+    with pytest.raises(DBAPIError), session.begin_nested():
+        session.execute(sa.delete(Receipt).where(Receipt.payment_id == second.id))
+    with pytest.raises(DBAPIError), session.begin_nested():
+        session.execute(sa.update(Receipt).where(Receipt.payment_id == second.id).values(id=10**6))
+    third = credited_payment(session, payer.account)
+    newest = session.scalar(sa.select(Receipt.id).where(Receipt.payment_id == third.id))
+    assert newest > max(numbers)
+
+
+def test_a_repeated_success_numbers_the_receipt_once(session, payer):
+    payment = credited_payment(session, payer.account)
+    pay(session, payment)  # the acquirer says so again
+    assert session.scalar(sa.select(sa.func.count()).where(Receipt.payment_id == payment.id)) == 1
+
+
+def test_a_payment_credited_from_review_gets_a_receipt_for_what_was_received(session, payer):
+    from portal.domain.payments import review
+    from portal.models import ResolutionOutcome
+    from tests.factories import create_staff
+
+    payment = payment_on_review(session, payer.account, expected=500_00, received=450_00)
+    assert session.scalar(sa.select(Receipt).where(Receipt.payment_id == payment.id)) is None
+    review.resolve_payment(
+        session,
+        payment.id,
+        ResolutionOutcome.CREDITED,
+        reason="Пришло меньше",
+        form_key="k" * 16,
+        staff_id=create_staff(session).id,
+    )
+    found = receipts.receipt_of(session, [payer.account.id], payment.id)
+    assert found.amount == 450_00
