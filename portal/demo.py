@@ -89,7 +89,7 @@ SUBSCRIBERS = [
 SUSPENDED = "100004"
 
 
-def load(db: Session, today: date) -> bool:
+def load(db: Session, today: date, *, block_threshold: int) -> bool:
     """Load the demo provider unless it is there already; True when it was loaded now."""
     if db.scalar(sa.select(Person.id).where(Person.login == DEMO_LOGIN)) is not None:
         return False
@@ -125,7 +125,7 @@ def load(db: Session, today: date) -> bool:
             owner, account = new.person, new.account
         monthly_payments[account.id] = pays
     db.flush()
-    _replay_history(db, start, today, monthly_payments)
+    _replay_history(db, start, today, monthly_payments, block_threshold)
     _suspend(db, SUSPENDED)
     return True
 
@@ -163,7 +163,9 @@ def _load_catalogue(db: Session) -> None:
     db.flush()
 
 
-def _replay_history(db: Session, start: date, today: date, payments: dict[int, int]) -> None:
+def _replay_history(
+    db: Session, start: date, today: date, payments: dict[int, int], block_threshold: int
+) -> None:
     """A first payment at connection, then one on the 3rd of each month; charges daily."""
     day = start
     while day <= today:
@@ -187,7 +189,7 @@ def _replay_history(db: Session, start: date, today: date, payments: dict[int, i
                     key=f"demo:payment:{account_id}:{day.isoformat()}",
                     description="Оплата в офисе",
                 )
-        billing.run_day(db, day, actor="demo")
+        billing.run_day(db, day, block_threshold=block_threshold, actor="demo")
         day += timedelta(days=1)
 
 

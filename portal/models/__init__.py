@@ -3,6 +3,7 @@ the rules live in portal.domain."""
 
 from portal.models.account import Account, AccountStatus
 from portal.models.audit import AuditEvent
+from portal.models.billing import BillingDay
 from portal.models.catalog import Service, Tariff, TariffKind
 from portal.models.imports import ImportRow, ImportState, RowOutcome, SubscriberImport
 from portal.models.ledger import EntryKind, LedgerEntry
@@ -24,6 +25,7 @@ __all__ = [
     "Account",
     "AccountStatus",
     "AuditEvent",
+    "BillingDay",
     "EntryKind",
     "ImportRow",
     "ImportState",
