@@ -117,9 +117,7 @@ def create_payment(
     return payment
 
 
-def pay(
-    session, payment, *, amount=None, currency="RUB", status="succeeded", block_threshold=0
-):
+def pay(session, payment, *, amount=None, currency="RUB", status="succeeded", block_threshold=0):
     """What the acquirer reports about `payment` (another `amount` or `currency` puts it
     on review), applied as finish_payment applies it (a block for debt lifts at
     `block_threshold`)."""
