@@ -13,16 +13,14 @@ Goals: the first run under 10 s for 100,000 subscribers, the second under 1 s.
 """
 
 import argparse
-import tempfile
 import time
-import uuid
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
-from portal import clock, create_app
+from bench import databases
+from portal import clock
 from portal.domain import billing
 from portal.domain.auth import credentials
 from portal.extensions import db
@@ -190,47 +188,13 @@ def bench(subscribers: int) -> tuple[float, float]:
     return first, again
 
 
-def make_app(database_url: str):
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "bench-secret-key-bench-secret-key",
-            "PORTAL_MODE": "development",
-            "PORTAL_JOBS_BACKGROUND": False,
-            "REDIS_URL": None,
-            "PORTAL_PUBLIC_URL": "http://127.0.0.1:5000",
-        }
-    )
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-    return app
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-
-    created, admin = None, None
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{folder}/bench.db"
-        if url.startswith("postgresql"):
-            created = f"portal_billing_bench_{uuid.uuid4().hex[:8]}"
-            admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{created}"')
-            url = sa.engine.make_url(url).set(database=created).render_as_string(False)
-        try:
-            app = make_app(url)
-            with app.app_context():
-                bench(args.subscribers)
-                db.engine.dispose()
-        finally:
-            if created:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
-                admin.dispose()
+    with databases.portal_on_own_database(args.database_url, "portal_billing_bench"):
+        bench(args.subscribers)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,11 @@ rows per second for each step; the last line gives each step's time as a ratio t
 
 import argparse
 import io
-import tempfile
 import time
-import uuid
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from portal import create_app
+from bench import databases
 from portal.domain import imports, staff
 from portal.extensions import db
 from portal.models import Service, StaffRole, Tariff, TariffKind
@@ -42,38 +39,26 @@ def build_csv(rows: int, districts: tuple[str, ...]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def make_app(database_url: str):
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "bench-secret-key-bench-secret-key",
-            "PORTAL_MODE": "development",
-            "PORTAL_JOBS_BACKGROUND": False,
-            "REDIS_URL": None,
-            "PORTAL_PUBLIC_URL": "http://127.0.0.1:5000",
-        }
+def seed() -> None:
+    """The catalogue the CSV names, and the operator who imports it."""
+    session = db.new_session()
+    session.add_all(
+        [
+            Tariff(code="bench-net", kind=TariffKind.INTERNET, name="Net", monthly_price=1),
+            Tariff(code="bench-tv", kind=TariffKind.TV, name="TV", monthly_price=1),
+            Service(code="bench-ip", name="IP", monthly_price=1),
+        ]
     )
-    with app.app_context():
-        upgrade(directory=app.extensions["migrate"].directory)
-        session = db.new_session()
-        session.add_all(
-            [
-                Tariff(code="bench-net", kind=TariffKind.INTERNET, name="Net", monthly_price=1),
-                Tariff(code="bench-tv", kind=TariffKind.TV, name="TV", monthly_price=1),
-                Service(code="bench-ip", name="IP", monthly_price=1),
-            ]
-        )
-        staff.create_staff(
-            session,
-            login="bench",
-            name="Bench",
-            role=StaffRole.OPERATOR,
-            password="bench-password-2026",
-            actor="bench",
-        )
-        session.commit()
-        session.close()
-    return app
+    staff.create_staff(
+        session,
+        login="bench",
+        name="Bench",
+        role=StaffRole.OPERATOR,
+        password="bench-password-2026",
+        actor="bench",
+    )
+    session.commit()
+    session.close()
 
 
 def timed(label: str, rows: int, work) -> float:
@@ -135,25 +120,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 
-    created, admin = None, None
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{folder}/bench.db"
-        if url.startswith("postgresql"):
-            created = f"portal_import_bench_{uuid.uuid4().hex[:8]}"
-            admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{created}"')
-            url = sa.engine.make_url(url).set(database=created).render_as_string(False)
-        try:
-            app = make_app(url)
-            with app.app_context():
-                results = bench(app, args.rows)
-                db.engine.dispose()
-        finally:
-            if created:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)')
-                admin.dispose()
+    with databases.portal_on_own_database(args.database_url, "portal_import_bench") as app:
+        seed()
+        results = bench(app, args.rows)
     print(
         "ratio to the 60 s goal: "
         + ", ".join(f"{name} {seconds / GOAL_SECONDS:.2f}" for name, seconds in results.items())
