@@ -18,8 +18,8 @@ accounts, in the caller's transaction (the caller commits):
    for the run to commit (and then reads the balance after the charges): never lost,
    never counted twice;
 5. write the entries in one INSERT ... SELECT: each charge's balance_after is the
-   account's new balance less the day's charges after it (a running sum over the
-   account's charges in subscription order, the order their ids are given in);
+   account's new balance less the day's charges after it (a window over the account's
+   charges in subscription order, the order their ids are given in);
 6. block the accounts left below the threshold (debt.block_below);
 7. record what was done on the day's row.
 
@@ -188,17 +188,17 @@ def _move_balances(db: Session) -> None:
 def _write_entries(db: Session, day: date) -> None:
     """The day's ledger entries in one INSERT ... SELECT, with their balances after."""
     accounts, entries, staged = Account.__table__, LedgerEntry.__table__, _staged.c
-    day_total = sa.func.sum(staged.amount).over(partition_by=staged.account_id)
-    so_far = sa.func.sum(staged.amount).over(
-        partition_by=staged.account_id, order_by=staged.subscription_id
+    # The balance is already the one after the whole day (_move_balances): a charge
+    # leaves it less the charges after it.
+    after_it = sa.func.sum(staged.amount).over(
+        partition_by=staged.account_id, order_by=staged.subscription_id, rows=(1, None)
     )
     rows = (
         sa.select(
             staged.account_id,
             sa.literal(EntryKind.CHARGE, entries.c.kind.type),
             staged.amount,
-            # The balance is already the one after the whole day (_move_balances).
-            accounts.c.balance - day_total + so_far,
+            accounts.c.balance - sa.func.coalesce(after_it, 0),
             staged.idempotency_key,
             staged.description,
             sa.literal(day, sa.Date),

@@ -64,9 +64,9 @@ def finish_payment(
     ProviderUnavailable leaves everything as it was), the row is locked, and the state
     machine applies the answer: succeeded credits the account (one ledger entry, key
     `payment:<id>`) and lifts a block for debt (at `block_threshold`, billing.debt);
-    canceled records why; another amount or
-    currency puts the payment on review, records it and raises AmountMismatch — the
-    caller commits that record. The caller commits.
+    canceled records why; another amount or currency puts the payment on review,
+    records it and raises AmountMismatch — the caller commits that record. The caller
+    commits.
     """
     payment = db.get(Payment, payment_id)
     if payment is None:

@@ -1,4 +1,5 @@
-"""the days the billing run has charged (one row a day: charged once, caught up from)
+"""the days the billing run has charged (one row a day: charged once, caught up from);
+room in the accounts' pages for the run's daily update (PostgreSQL)
 
 Revision ID: 0013
 Revises: 0008
@@ -27,7 +28,15 @@ def upgrade() -> None:
         sa.Column("unblocked", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("day", name=op.f("pk_billing_days")),
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # The daily run updates every account's row (its balance): with room left in
+        # each page, PostgreSQL writes the new version beside the old one without
+        # touching the four indexes (a HOT update), several times faster; a table that
+        # is updated whole every day has that room after its first vacuum anyway.
+        op.execute("ALTER TABLE accounts SET (fillfactor = 50)")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE accounts RESET (fillfactor)")
     op.drop_table("billing_days")
