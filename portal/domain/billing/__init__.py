@@ -22,7 +22,6 @@ from portal.domain.billing.days_left import (
     forecast,
     recommended_top_up,
 )
-from portal.domain.billing.debt import lift_debt_block
 from portal.domain.billing.run import RunResult, days_to_run, run_day
 
 __all__ = [
@@ -35,7 +34,6 @@ __all__ = [
     "days_to_run",
     "forecast",
     "is_running",
-    "lift_debt_block",
     "monthly_price",
     "monthly_total",
     "recommended_top_up",
