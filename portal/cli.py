@@ -4,7 +4,7 @@ portal demo                 migrate, load demo data (once), serve on 127.0.0.1:5
 portal db upgrade           apply the migrations (Flask-Migrate)
 portal subscriber add ...   create an account as a contract is signed
 portal staff add ...        create a staff account for the console (the first admin)
-portal billing run          charge the day's share of every subscription
+portal billing run          charge every day not charged yet, up to today (or --date)
 portal sms outbox           the latest text messages (sealed texts opened in demo/dev only)
 portal sms deliver          send the due text messages now
 portal worker               run the jobs from Redis (RQ) when REDIS_URL is set
@@ -56,7 +56,12 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
         today = clock.local_today(app.config["PORTAL_TIMEZONE"])
-        created = demo.load(db.session, today=today, tz=app.config["PORTAL_TIMEZONE"])
+        created = demo.load(
+            db.session,
+            today=today,
+            tz=app.config["PORTAL_TIMEZONE"],
+            block_threshold=app.config["PORTAL_BLOCK_THRESHOLD"],
+        )
         demo.load_staff(db.session)
         db.session.commit()
     click.echo("Demo data loaded." if created else "Demo data already present: kept as is.")
@@ -173,18 +178,32 @@ def billing_group() -> None:
     "day",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="The day to charge (default: today in the provider's time zone).",
+    help="Charge up to this day (default: today in the provider's time zone).",
 )
 @with_appcontext
 def billing_run(day) -> None:
-    """Charge every active account its share for the day; safe to repeat."""
-    the_day: date = day.date() if day else clock.provider_today()
-    result = billing.run_day(db.session, the_day, actor="cli")
-    db.session.commit()
-    click.echo(
-        f"{the_day}: charged {result.charged_accounts} accounts, "
-        f"{result.kopecks / 100:.2f} RUB, blocked for debt: {result.blocked}"
-    )
+    """Charge every day not charged yet up to the day, each in its own transaction (a
+    run missed is caught up); safe to repeat, and to start twice at once."""
+    through: date = day.date() if day else clock.provider_today()
+    days = billing.days_to_run(db.session, through)
+    if not days:
+        click.echo(f"{through}: already charged")
+    for the_day in days:
+        result = billing.run_day(
+            db.session,
+            the_day,
+            block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+            actor="cli",
+        )
+        db.session.commit()
+        if result.already_run:
+            click.echo(f"{the_day}: already charged")
+            continue
+        click.echo(
+            f"{the_day}: charged {result.charged_accounts} accounts, "
+            f"{result.kopecks / 100:.2f} RUB, blocked for debt: {result.blocked}, "
+            f"unblocked: {result.unblocked}"
+        )
 
 
 @click.group("sms")
@@ -267,7 +286,13 @@ def payments_reconcile() -> None:
 
     for payment_id in reconcile.unfinished(db.session):
         try:
-            reconcile.reconcile_one(db.session, payment_id, provider_for, result)
+            reconcile.reconcile_one(
+                db.session,
+                payment_id,
+                provider_for,
+                result,
+                block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+            )
             db.session.commit()
         except Exception as exc:  # one bad payment must not stop the others
             db.session.rollback()

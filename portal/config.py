@@ -188,6 +188,10 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_SMS_CLAIM_TIMEOUT": _env_float("PORTAL_SMS_CLAIM_TIMEOUT", 300),
         # The demo page listing sent SMS; unset: on in demo and development mode only.
         "PORTAL_SMS_OUTBOX_PAGE": _env_bool("PORTAL_SMS_OUTBOX_PAGE", None),
+        # Billing: an account whose balance the daily run leaves below this many kopecks
+        # is blocked for debt, and unblocked as soon as money brings it back to it (0:
+        # blocked below zero; -10000 lets a debt of 100 roubles run before the block).
+        "PORTAL_BLOCK_THRESHOLD": _env_int("PORTAL_BLOCK_THRESHOLD", 0),
         # Jobs: in-process by default, on Redis (RQ, `portal worker`) when REDIS_URL is set.
         "PORTAL_JOBS_BACKGROUND": _env_bool("PORTAL_JOBS_BACKGROUND", True),
         "PORTAL_JOBS_SWEEP_SECONDS": _env_float("PORTAL_JOBS_SWEEP_SECONDS", 60),

@@ -115,7 +115,7 @@ SUBSCRIBERS = [
 SUSPENDED = "100004"
 
 
-def load(db: Session, today: date, tz: str = "Europe/Simferopol") -> bool:
+def load(db: Session, today: date, *, tz: str, block_threshold: int) -> bool:
     """Load the demo provider unless it is there already; True when it was loaded now.
     `tz` is the provider's time zone (the days the history is booked on)."""
     if db.scalar(sa.select(Person.id).where(Person.login == DEMO_LOGIN)) is not None:
@@ -154,7 +154,7 @@ def load(db: Session, today: date, tz: str = "Europe/Simferopol") -> bool:
     db.flush()
     for code in ARCHIVED_TARIFFS:
         db.scalar(sa.select(Tariff).where(Tariff.code == code)).archived_at = clock.now()
-    _replay_history(db, start, today, monthly_payments, tz)
+    _replay_history(db, start, today, monthly_payments, tz, block_threshold)
     _suspend(db, SUSPENDED)
     return True
 
@@ -220,7 +220,12 @@ def _load_catalogue(db: Session) -> None:
 
 
 def _replay_history(
-    db: Session, start: date, today: date, payments: dict[int, int], tz: str
+    db: Session,
+    start: date,
+    today: date,
+    payments: dict[int, int],
+    tz: str,
+    block_threshold: int,
 ) -> None:
     """A first payment at connection, then one by card on the 3rd of each month (each a
     real payment with its receipt); charges daily. Each is booked on its own day (the
@@ -234,7 +239,7 @@ def _replay_history(
             for account_id, amount in payments.items():
                 first_day = day == start
                 if amount and (first_day or day.day == 3):
-                    _card_payment(db, account_id, amount, day)
+                    _card_payment(db, account_id, amount, day, block_threshold)
                 elif first_day:
                     ledger.post(
                         db,
@@ -245,7 +250,7 @@ def _replay_history(
                         description="Оплата в офисе",
                     )
             _clock_at(day, time(23, 50), tz, latest)
-            billing.run_day(db, day, actor="demo")
+            billing.run_day(db, day, block_threshold=block_threshold, actor="demo")
             day += timedelta(days=1)
     finally:
         clock.set_clock(previous)
@@ -257,7 +262,9 @@ def _clock_at(day: date, at: time, tz: str, latest: datetime) -> None:
     clock.set_clock(lambda: moment)
 
 
-def _card_payment(db: Session, account_id: int, amount: int, day: date) -> None:
+def _card_payment(
+    db: Session, account_id: int, amount: int, day: date, block_threshold: int
+) -> None:
     """A card payment through the sandbox acquirer, credited as a real one is (its
     ledger entry and numbered receipt); its fiscal receipt is marked a test."""
     account = db.get(Account, account_id)
@@ -280,7 +287,7 @@ def _card_payment(db: Session, account_id: int, amount: int, day: date) -> None:
         "registered_at": clock.now().isoformat(),
     }
     states.move(payment, PaymentStatus.SUCCEEDED)
-    settle.credit(db, payment, "demo")
+    settle.credit(db, payment, "demo", block_threshold=block_threshold)
 
 
 def _suspend(db: Session, contract: str) -> None:

@@ -148,9 +148,10 @@ def create_payment(
     return payment
 
 
-def pay(session, payment, *, amount=None, currency="RUB", status="succeeded"):
+def pay(session, payment, *, amount=None, currency="RUB", status="succeeded", block_threshold=0):
     """What the acquirer reports about `payment` (another `amount` or `currency` puts it
-    on review), applied as finish_payment applies it."""
+    on review), applied as finish_payment applies it (a block for debt lifts at
+    `block_threshold`)."""
     from portal.domain.payments import settle
     from portal.domain.payments.acquirers.base import RemotePayment, RemoteStatus
     from portal.domain.payments.errors import AmountMismatch
@@ -162,7 +163,13 @@ def pay(session, payment, *, amount=None, currency="RUB", status="succeeded"):
         currency=currency,
     )
     with contextlib.suppress(AmountMismatch):
-        settle.apply_remote(session, settle.lock(session, payment.id), remote, actor="test")
+        settle.apply_remote(
+            session,
+            settle.lock(session, payment.id),
+            remote,
+            actor="test",
+            block_threshold=block_threshold,
+        )
     session.flush()
     return payment
 

@@ -94,6 +94,26 @@ def test_billing_run_charges_once_per_day(runner, session):
     assert session.get(Account, new.account.id).balance == 90_00
 
 
+def test_billing_run_catches_up_the_days_it_missed(runner, session):
+    tariff = create_tariff(session, price=310_00)
+    new = create_subscriber(session, balance=100_00, tariffs=[tariff], start=date(2026, 12, 1))
+    session.commit()
+    first = runner.invoke(args=["billing", "run", "--date", "2026-12-02"])
+    late = runner.invoke(args=["billing", "run", "--date", "2026-12-05"])
+    again = runner.invoke(args=["billing", "run", "--date", "2026-12-05"])
+    assert first.output.splitlines() == [
+        "2026-12-02: charged 1 accounts, 10.00 RUB, blocked for debt: 0, unblocked: 0"
+    ]
+    assert [line[:10] for line in late.output.splitlines()] == [
+        "2026-12-03",
+        "2026-12-04",
+        "2026-12-05",
+    ]
+    assert again.output == "2026-12-05: already charged\n"
+    session.expire_all()
+    assert session.get(Account, new.account.id).balance == 100_00 - 4 * 10_00
+
+
 def test_billing_run_refuses_a_bad_date(runner):
     result = runner.invoke(args=["billing", "run", "--date", "2026-13-45"])
     assert result.exit_code == 2

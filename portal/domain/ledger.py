@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import audit
+from portal.domain.billing import debt
 from portal.domain.errors import InvalidInput, NotFound
 from portal.models import Account, EntryKind, LedgerEntry
 
@@ -90,6 +91,31 @@ def balance_from_entries(db: Session, account_id: int) -> int:
     return int(total)
 
 
+def inconsistent_accounts(db: Session) -> list[int]:
+    """The accounts whose cached balance is not the sum of their entries, or whose
+    entries' balances after do not follow one another in the order of their ids: none,
+    ever. It reads the whole ledger: for tests and checks, not for pages."""
+    entry = LedgerEntry
+    before = sa.func.lag(entry.balance_after, 1, 0).over(
+        partition_by=entry.account_id, order_by=entry.id
+    )
+    steps = sa.select(
+        entry.account_id, (entry.balance_after - entry.amount - before).label("gap")
+    ).subquery()
+    totals = (
+        sa.select(entry.account_id, sa.func.sum(entry.amount).label("total"))
+        .group_by(entry.account_id)
+        .subquery()
+    )
+    broken = sa.union(
+        sa.select(steps.c.account_id).where(steps.c.gap != 0),
+        sa.select(Account.id)
+        .outerjoin(totals, totals.c.account_id == Account.id)
+        .where(Account.balance != sa.func.coalesce(totals.c.total, 0)),
+    )
+    return sorted(db.scalars(broken))
+
+
 def _check_amount(kind: EntryKind, amount: int) -> None:
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise InvalidInput("amount must be an integer number of kopecks")
@@ -130,11 +156,13 @@ def correct(
     reason: str,
     key: str,
     actor: str,
+    block_threshold: int,
     address: str | None = None,
 ) -> Posted:
     """A correction by the provider's staff: one entry with its reason, never an edit,
     and an audit event with the balance before and after. The same `key` (one form)
-    corrects once."""
+    corrects once. One that brings the balance back to `block_threshold` lifts a
+    block for debt (billing.debt)."""
     reason = reason.strip()
     if not reason or len(reason) > REASON_MAX:
         raise InvalidInput(f"reason: 1 to {REASON_MAX} characters")
@@ -151,6 +179,13 @@ def correct(
             balance_before=before,
             balance_after=posted.entry.balance_after,
             reason=reason,
+        )
+        debt.lift_debt_block(
+            db,
+            account_id,
+            block_threshold=block_threshold,
+            actor=actor,
+            ledger_entry_id=posted.entry.id,
         )
     return posted
 

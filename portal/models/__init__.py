@@ -3,6 +3,7 @@ the rules live in portal.domain."""
 
 from portal.models.account import Account, AccountStatus
 from portal.models.audit import AuditEvent
+from portal.models.billing import BillingDay
 from portal.models.catalog import (
     AddonStart,
     Service,
@@ -34,6 +35,7 @@ __all__ = [
     "AccountStatus",
     "AddonStart",
     "AuditEvent",
+    "BillingDay",
     "EntryKind",
     "ImportRow",
     "ImportState",

@@ -21,7 +21,7 @@ def subscriber_with_days(session, days: int):
         session, balance=10_000_00, tariffs=tariffs, services=[addon], start=date(2026, 12, 1)
     )
     for day in range(1, days + 1):
-        billing.run_day(session, date(2026, 12, day))
+        billing.run_day(session, date(2026, 12, day), block_threshold=0)
     return new.account
 
 
@@ -58,7 +58,7 @@ def test_pages_never_split_a_day_and_cover_every_entry_once(session):
 def test_an_entry_between_a_days_charges_is_never_skipped(session):
     account = subscriber_with_days(session, 1)
     ledger.post(session, account.id, EntryKind.CORRECTION, -1, key="between")
-    billing.run_day(session, date(2026, 12, 2))
+    billing.run_day(session, date(2026, 12, 2), block_threshold=0)
     # Same-day charges that are not next to each other stay separate lines.
     credit = ledger.post(
         session, account.id, EntryKind.CREDIT, 5, key="after", description="credit"

@@ -19,7 +19,7 @@ def account_at(session, *, monthly: int, balance: int = 0):
 
 def test_offer_is_recommended_then_monthly_then_round_sums(session):
     account = account_at(session, monthly=310_00, balance=100_00)
-    offer = start.offer(account, DAY, Limits())
+    offer = start.offer(account, DAY, Limits(), block_threshold=0)
     assert [(p.kind, p.amount) for p in offer.presets] == [
         (PresetKind.RECOMMENDED, 510_00),  # 2..31 December and January, less the balance
         (PresetKind.MONTHLY, 310_00),
@@ -32,20 +32,20 @@ def test_offer_is_recommended_then_monthly_then_round_sums(session):
 
 def test_a_sum_offered_twice_is_shown_once(session):
     account = account_at(session, monthly=500_00, balance=1_000_00)
-    amounts = [p.amount for p in start.offer(account, DAY, Limits()).presets]
+    amounts = [p.amount for p in start.offer(account, DAY, Limits(), block_threshold=0).presets]
     assert amounts.count(500_00) == 1 and len(amounts) == len(set(amounts))
 
 
 def test_sums_outside_the_limits_are_not_offered_nor_filled_in(session):
     account = account_at(session, monthly=3000_00)
-    offer = start.offer(account, DAY, Limits(minimum=600_00, maximum=1500_00))
+    offer = start.offer(account, DAY, Limits(minimum=600_00, maximum=1500_00), block_threshold=0)
     assert [p.amount for p in offer.presets] == [1000_00]
     assert offer.suggested is None  # the recommended sum is above the largest payment
 
 
 def test_after_paying_says_the_balance_and_how_long_it_lasts(session):
     account = account_at(session, monthly=310_00, balance=100_00)
-    after = start.after_paying(account, 310_00, DAY)
+    after = start.after_paying(account, 310_00, DAY, block_threshold=0)
     assert after.balance == 410_00
     assert after.forecast.days_left == 41
 

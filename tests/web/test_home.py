@@ -51,6 +51,25 @@ def test_days_left_and_run_out_date(client, signed_in):
     assert "Enough for 31 days, until 2 January 2027." in html
 
 
+@pytest.mark.parametrize(
+    ("threshold", "text", "top_up"),
+    [
+        # A debt of 100 ₽ allowed: 596 ₽ to spend, 37 days at 16 ₽ from 2 Dec.
+        (-100_00, "Enough for 37 days, until 8 January 2027.", 480),
+        # 96 ₽ to keep: 400 ₽ to spend, 25 days; the reserve is in the top-up too.
+        (96_00, "Enough for 25 days, until 27 December 2026.", 576),
+    ],
+)
+def test_days_left_follow_the_block_threshold(
+    app, client, signed_in, monkeypatch, threshold, text, top_up
+):
+    """The forecast stops where the run blocks: below PORTAL_BLOCK_THRESHOLD."""
+    monkeypatch.setitem(app.config, "PORTAL_BLOCK_THRESHOLD", threshold)
+    html = client.get("/", headers=EN).get_data(as_text=True)
+    assert text in html
+    assert f'href="/pay/?amount={top_up}"' in html
+
+
 def test_recommended_top_up_reaches_the_end_of_next_month(client, signed_in):
     # 2..31 Dec (30 days) and all of January (31 days): 61 × 16 ₽ = 976 ₽, minus 496 ₽.
     html = client.get("/", headers=EN).get_data(as_text=True)

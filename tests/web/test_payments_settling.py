@@ -64,6 +64,7 @@ def sandbox_paid_payment(app, session, amount=500_00):
         return_url="http://localhost/pay/1",
         notify_url="http://localhost/pay/notify/sandbox",
         actor="test",
+        block_threshold=0,
     )
     record = session.get(sandbox.SandboxPayment, payment.provider_payment_id)
     acquirer.pay(record, sandbox.CARD_SUCCEEDS)
@@ -458,6 +459,7 @@ def test_acquirer_idempotence_key_is_the_rows_id_and_creation_time(app, session)
             return_url="http://localhost/r",
             notify_url="http://localhost/n",
             actor="test",
+            block_threshold=0,
         )
     millis = int(payment.created_at.timestamp() * 1000)
     assert [p.idempotence_key for p in seen] == [f"{payment.id}-{millis}"]

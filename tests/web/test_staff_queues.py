@@ -108,7 +108,12 @@ def test_credit_credits_what_was_received_once(client, session, on_review):
     assert event.data["status_before"] == "review" and event.data["status_after"] == "succeeded"
     assert (event.data["balance_before"], event.data["balance_after"]) == (0, 450_00)
     # A late notice of the same payment, settled again, credits nothing more.
-    assert settle.credit(session, session.get(Payment, on_review.id), "test").created is False
+    assert (
+        settle.credit(
+            session, session.get(Payment, on_review.id), "test", block_threshold=0
+        ).created
+        is False
+    )
     assert len(entries(session, f"payment:{on_review.id}")) == 1
     assert f'id="review-{on_review.id}"' not in client.get("/staff/payments/review").get_data(
         as_text=True
@@ -255,6 +260,7 @@ def refund_of_review(session):
         reason="test",
         form_key="test-credit-0000000",
         staff_id=create_staff_id(session),
+        block_threshold=0,
     )
     session.commit()
     return payment, event

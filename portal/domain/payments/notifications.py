@@ -39,6 +39,8 @@ def handle_notification(
     body: bytes,
     headers: Mapping[str, str],
     remote_addr: str | None,
+    *,
+    block_threshold: int,
 ) -> Payment:
     """An acquirer's notification: authenticate it, find the payment, finish it.
 
@@ -46,8 +48,9 @@ def handle_notification(
     (a refund: recorded for the staff), ForgedNotification / BadNotification (nothing
     recorded but the refusal, counted by count_refusal), UnknownPayment, AmountMismatch
     when the notification claims another sum than the row (recorded, nothing else
-    changes), ProviderUnavailable when the acquirer cannot be asked back. The caller
-    commits, also after a refusal (to keep its record).
+    changes), ProviderUnavailable when the acquirer cannot be asked back. A credit lifts
+    a block for debt at `block_threshold`. The caller commits, also after a refusal (to
+    keep its record).
     """
     actor = acquirer_actor(provider)
 
@@ -99,7 +102,9 @@ def handle_notification(
         )
         raise AmountMismatch(f"payment {payment.id}")
     try:
-        return finish_payment(db, payment.id, provider, actor=actor)
+        return finish_payment(
+            db, payment.id, provider, actor=actor, block_threshold=block_threshold
+        )
     finally:
         # Recorded after the payment row is settled: an audit row refers to the account
         # (a key-share lock on it), so writing it before would invert the lock order of

@@ -85,9 +85,12 @@ def reconcile_one(
     payment_id: int,
     provider_for: Callable[[str], PaymentProvider],
     result: ReconcileResult,
+    *,
+    block_threshold: int,
 ) -> Payment:
     """Ask the acquirer about one unfinished payment and settle it like a notification
-    would. A payment the acquirer never registered is given up after NOT_STARTED_AFTER."""
+    would (a credit lifts a block for debt at `block_threshold`). A payment the acquirer
+    never registered is given up after NOT_STARTED_AFTER."""
     payment = db.get(Payment, payment_id)
     result.checked += 1
     if payment.provider_payment_id is None:
@@ -101,7 +104,13 @@ def reconcile_one(
             result.still_open += 1
         return payment
     try:
-        payment = finish_payment(db, payment_id, provider_for(payment.provider), actor=ACTOR)
+        payment = finish_payment(
+            db,
+            payment_id,
+            provider_for(payment.provider),
+            actor=ACTOR,
+            block_threshold=block_threshold,
+        )
     except ProviderUnavailable:
         result.unavailable += 1
         return payment

@@ -152,12 +152,13 @@ def resolve_payment(
     reason: str,
     form_key: str,
     staff_id: int,
+    block_threshold: int,
     address: str | None = None,
 ) -> Resolved:
-    """Resolve a payment on review: credit what was received, refuse it, or mark it
-    handled. The payment row is locked first (the order finish_payment takes: payment,
-    then account). NotFound, NotOnReview, AlreadyResolved, NotCreditable; the caller
-    commits."""
+    """Resolve a payment on review: credit what was received (lifting a block for debt
+    at `block_threshold`), refuse it, or mark it handled. The payment row is locked
+    first (the order finish_payment takes: payment, then account). NotFound,
+    NotOnReview, AlreadyResolved, NotCreditable; the caller commits."""
     if outcome not in PAYMENT_OUTCOMES:
         raise InvalidInput(f"outcome {outcome}")
     reason = _reason(reason)
@@ -182,7 +183,9 @@ def resolve_payment(
     before, after, credited = None, None, None
     if outcome is Outcome.CREDITED:
         states.move(payment, PaymentStatus.SUCCEEDED)
-        posted = settle.credit(db, payment, actor, amount=review.received)
+        posted = settle.credit(
+            db, payment, actor, amount=review.received, block_threshold=block_threshold
+        )
         resolution.ledger_entry_id = posted.entry.id
         credited = posted.entry.amount
         after = posted.entry.balance_after

@@ -17,11 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.domain import audit, ledger
+from portal.domain.billing import debt
 from portal.domain.errors import NotFound
 from portal.domain.payments import receipts, states
 from portal.domain.payments.acquirers.base import PaymentProvider, RemotePayment, RemoteStatus
 from portal.domain.payments.errors import AmountMismatch, NotificationNoted, RemoteNotFound
-from portal.models import Account, AccountStatus, EntryKind, Payment, PaymentMethod, PaymentStatus
+from portal.models import EntryKind, Payment, PaymentMethod, PaymentStatus
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +56,17 @@ def payment_of(db: Session, account_ids: list[int], payment_id: int) -> Payment:
 
 
 def finish_payment(
-    db: Session, payment_id: int, provider: PaymentProvider, *, actor: str
+    db: Session, payment_id: int, provider: PaymentProvider, *, actor: str, block_threshold: int
 ) -> Payment:
     """Settle a payment from what the acquirer says about it now.
 
     A final payment is returned as it is. Otherwise the acquirer is asked (a
     ProviderUnavailable leaves everything as it was), the row is locked, and the state
     machine applies the answer: succeeded credits the account (one ledger entry, key
-    `payment:<id>`) and lifts a block for debt; canceled records why; another amount or
-    currency puts the payment on review, records it and raises AmountMismatch — the
-    caller commits that record. The caller commits.
+    `payment:<id>`) and lifts a block for debt (at `block_threshold`, billing.debt);
+    canceled records why; another amount or currency puts the payment on review,
+    records it and raises AmountMismatch — the caller commits that record. The caller
+    commits.
     """
     payment = db.get(Payment, payment_id)
     if payment is None:
@@ -81,11 +83,13 @@ def finish_payment(
     payment = lock(db, payment_id)
     if payment.status.is_final:
         return payment  # someone settled it while we were asking
-    apply_remote(db, payment, remote, actor=actor)
+    apply_remote(db, payment, remote, actor=actor, block_threshold=block_threshold)
     return payment
 
 
-def apply_remote(db: Session, payment: Payment, remote: RemotePayment, *, actor: str) -> None:
+def apply_remote(
+    db: Session, payment: Payment, remote: RemotePayment, *, actor: str, block_threshold: int
+) -> None:
     """Apply the acquirer's view of a locked, unfinished payment."""
     if (remote.amount, remote.currency) != (payment.amount, payment.currency):
         states.move(payment, PaymentStatus.REVIEW)
@@ -111,7 +115,7 @@ def apply_remote(db: Session, payment: Payment, remote: RemotePayment, *, actor:
             record(db, "payment.waiting", payment, actor)
     elif remote.status is RemoteStatus.SUCCEEDED:
         states.move(payment, PaymentStatus.SUCCEEDED)
-        credit(db, payment, actor)
+        credit(db, payment, actor, block_threshold=block_threshold)
     elif remote.status is RemoteStatus.CANCELED:
         states.move(payment, PaymentStatus.CANCELED)
         payment.cancel_reason = (remote.cancel_reason or "canceled")[:64]
@@ -120,11 +124,17 @@ def apply_remote(db: Session, payment: Payment, remote: RemotePayment, *, actor:
 
 
 def credit(
-    db: Session, payment: Payment, actor: str, *, amount: int | None = None
+    db: Session,
+    payment: Payment,
+    actor: str,
+    *,
+    block_threshold: int,
+    amount: int | None = None,
 ) -> ledger.Posted:
     """Credit a payment (its own amount, or `amount` received instead: the staff's
     resolution of a payment on review) with its one ledger entry and its numbered
-    receipt, and lift a block for debt once the balance is not negative."""
+    receipt, and lift a block for debt once the balance is back at `block_threshold`
+    (billing.debt)."""
     amount = payment.amount if amount is None else amount
     posted = ledger.post(
         db,
@@ -138,18 +148,13 @@ def credit(
         return posted
     receipts.issue(db, payment, posted.entry)  # numbered with the credit, once
     record(db, "payment.credited", payment, actor, amount=amount)
-    account = db.get(Account, payment.account_id)
-    db.refresh(account, ["balance", "status"])
-    if account.status == AccountStatus.BLOCKED and account.balance >= 0:
-        account.status = AccountStatus.ACTIVE
-        audit.record(
-            db,
-            "account.unblocked",
-            actor=actor,
-            account_id=account.id,
-            balance=account.balance,
-            payment_id=payment.id,
-        )
+    debt.lift_debt_block(
+        db,
+        payment.account_id,
+        block_threshold=block_threshold,
+        actor=actor,
+        payment_id=payment.id,
+    )
     return posted
 
 

@@ -57,9 +57,11 @@ class AfterPaying:
     forecast: billing.Forecast
 
 
-def offer(account: Account, today: date, limits: Limits) -> Offer:
+def offer(account: Account, today: date, limits: Limits, *, block_threshold: int) -> Offer:
     """The recommended sum, the monthly price, then round sums; each once, in limits."""
-    forecast = billing.forecast(account.balance, account.subscriptions, today)
+    forecast = billing.forecast(
+        account.balance, account.subscriptions, today, block_threshold=block_threshold
+    )
     candidates = (
         Preset(PresetKind.RECOMMENDED, forecast.recommended_top_up),
         Preset(PresetKind.MONTHLY, billing.monthly_total(account.subscriptions, today)),
@@ -73,9 +75,14 @@ def offer(account: Account, today: date, limits: Limits) -> Offer:
     return Offer(forecast, tuple(presets), suggested if limits.allow(suggested) else None)
 
 
-def after_paying(account: Account, amount: int, today: date) -> AfterPaying:
+def after_paying(
+    account: Account, amount: int, today: date, *, block_threshold: int
+) -> AfterPaying:
     balance = account.balance + amount
-    return AfterPaying(amount, balance, billing.forecast(balance, account.subscriptions, today))
+    forecast = billing.forecast(
+        balance, account.subscriptions, today, block_threshold=block_threshold
+    )
+    return AfterPaying(amount, balance, forecast)
 
 
 def description(account: Account) -> str:
@@ -149,12 +156,14 @@ def register(
     return_url: str,
     notify_url: str,
     actor: str,
+    block_threshold: int,
 ) -> Payment:
     """Register the payment with the acquirer; afterwards it has a confirmation_url.
 
     Raises ProviderUnavailable (recorded) when the acquirer does not answer: the row
     stays as it was, and the same form can be sent again. Registering twice is harmless:
-    the acquirer gets our row's id as the idempotence key.
+    the acquirer gets our row's id as the idempotence key. An acquirer that answers
+    "succeeded" at once credits the payment (a block for debt lifts at `block_threshold`).
     """
     if payment.provider_payment_id and payment.confirmation_url:
         return payment
@@ -190,7 +199,7 @@ def register(
     payment.confirmation_url = remote.confirmation_url
     payment.updated_at = clock.now()
     record(db, "payment.registered", payment, actor, provider_payment_id=remote.provider_payment_id)
-    apply_remote(db, payment, remote, actor=actor)
+    apply_remote(db, payment, remote, actor=actor, block_threshold=block_threshold)
     return payment
 
 

@@ -1,6 +1,6 @@
 """The account home: balance, status, tariffs, add-ons, how long the balance lasts."""
 
-from flask import Blueprint, redirect, request, session
+from flask import Blueprint, current_app, redirect, request, session
 from flask_login import login_required
 
 from portal import clock
@@ -30,7 +30,12 @@ def index():
         tariffs=now.tariffs,
         services=now.addons,
         monthly_total=billing.monthly_total(now.subscriptions, today),
-        forecast=billing.forecast(account.balance, account.subscriptions, today),
+        forecast=billing.forecast(
+            account.balance,
+            account.subscriptions,
+            today,
+            block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+        ),
         switch_form=SwitchAccountForm(),
         read_at=clock.now(),  # shown with the balance when the app is offline later
     )

@@ -1,5 +1,6 @@
 """Payments in the console: the review queue, the noted refunds and the payment log."""
 
+import functools
 import secrets
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
@@ -102,7 +103,10 @@ def resolve_payment(payment_id: int):
     return _resolve(
         payment_id,
         REVIEW_ACTIONS,
-        review.resolve_payment,
+        functools.partial(
+            review.resolve_payment,
+            block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+        ),
         (AlreadyResolved, NotOnReview, NotCreditable, InvalidInput),
         _review_page,
         "payments_staff.review_queue",

@@ -46,6 +46,10 @@ def _limits() -> Limits:
     return Limits.from_config(current_app.config)
 
 
+def _block_threshold() -> int:
+    return current_app.config["PORTAL_BLOCK_THRESHOLD"]
+
+
 def _acquirer(name: str):
     return acquirer_for(name, current_app.config, db.session)
 
@@ -74,7 +78,7 @@ def _pay_page(
 ):
     account = current_account()
     today = clock.provider_today()
-    offer = offer or start.offer(account, today, _limits())
+    offer = offer or start.offer(account, today, _limits(), block_threshold=_block_threshold())
     amount = None
     if form.amount.data and not form.amount.errors:
         try:
@@ -91,7 +95,11 @@ def _pay_page(
         presets=[(preset_label(p), p.amount) for p in offer.presets],
         form=form,
         amount=amount,
-        preview=start.after_paying(account, amount, today) if amount is not None else None,
+        preview=(
+            start.after_paying(account, amount, today, block_threshold=_block_threshold())
+            if amount is not None
+            else None
+        ),
         error=error,
         online=bool(provider),
         test_mode=provider == "sandbox",
@@ -116,7 +124,12 @@ def _pay_page(
 def index():
     form = PayForm(formdata=None)
     form.creation_key.data = secrets.token_hex(16)
-    offer = start.offer(current_account(), clock.provider_today(), _limits())
+    offer = start.offer(
+        current_account(),
+        clock.provider_today(),
+        _limits(),
+        block_threshold=_block_threshold(),
+    )
     given = request.args.get("amount", "")[:32]
     if given:
         form.amount.data = given
@@ -188,6 +201,7 @@ def start_payment():
             return_url=external_url(".status", payment_id=payment.id),
             notify_url=external_url(".notify", provider=provider_name),
             actor=actor,
+            block_threshold=_block_threshold(),
         )
     except ProviderUnavailable:
         db.session.commit()  # keep the record of the failure
@@ -234,6 +248,7 @@ def status(payment_id: int):
                 payment.id,
                 _acquirer(payment.provider),
                 actor=audit.person_actor(current_person().id),
+                block_threshold=_block_threshold(),
             )
         except (ProviderUnavailable, UnknownProvider):
             checked = False
@@ -369,6 +384,7 @@ def notify(provider: str):
             request.get_data(cache=False),
             request.headers,
             request.remote_addr,
+            block_threshold=_block_threshold(),
         )
         answer = _plain(payment.status.value, 200)
     except tuple(_NOTIFICATION_ANSWERS) as exc:

@@ -114,6 +114,7 @@ def correct(account_id: int):
         reason=form.reason.data,
         key="correction:" + form.key.data,
         actor=audit.staff_actor(current_staff().id),
+        block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
         address=client_address(),
     )
     db.session.commit()

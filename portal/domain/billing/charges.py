@@ -1,0 +1,117 @@
+"""What is charged, and for which day: the rules the daily run and the forecast share.
+
+The monthly price of each tariff and add-on is charged day by day: days 1 to d of a
+month cost `price * d // days_in_month`, so a day costs the difference of two such
+sums, and the days of a month add up to exactly the monthly price, in kopecks,
+whatever the length of the month; no kopeck is made up or lost to rounding.
+
+Each rule is here twice, side by side, so they change together: in Python for one
+account's subscriptions (the forecast, the Pay page), and in SQL for every account
+at once (the run, portal.domain.billing.run). `billable_on` is the one place that
+says what the run charges for a day; suspended days and scheduled tariff changes
+belong there (and in `is_running` / `charged_between`) when they come.
+"""
+
+import calendar
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+
+from portal.models import Account, AccountStatus, Service, Subscription, Tariff
+
+
+def days_in_month(day: date) -> int:
+    return calendar.monthrange(day.year, day.month)[1]
+
+
+def daily_share(monthly_price: int, day: date) -> int:
+    """The part of a monthly price charged for one day, in kopecks."""
+    days = days_in_month(day)
+    return monthly_price * day.day // days - monthly_price * (day.day - 1) // days
+
+
+def daily_share_sql(monthly_price: sa.ColumnElement[int], day: date) -> sa.ColumnElement[int]:
+    """`daily_share` in SQL, for a column of monthly prices (never negative: a check
+    constraint), so the integer division truncates exactly as Python's floors."""
+    days = days_in_month(day)
+    return (monthly_price * day.day) // days - (monthly_price * (day.day - 1)) // days
+
+
+def charge_key(subscription_id: int, day: date) -> str:
+    """The ledger key of a subscription's charge for a day: charged once, however often
+    the day is run."""
+    return f"charge:{subscription_id}:{day.isoformat()}"
+
+
+def charge_key_sql(subscription_id: sa.ColumnElement[int], day: date) -> sa.ColumnElement[str]:
+    """`charge_key` in SQL."""
+    return (
+        sa.literal("charge:", sa.String)
+        + sa.cast(subscription_id, sa.String)
+        + sa.literal(f":{day.isoformat()}", sa.String)
+    )
+
+
+def is_running(subscription: Subscription, day: date) -> bool:
+    """Whether the subscription is charged for `day` (`billable_on` in Python)."""
+    return subscription.started_on <= day and (
+        subscription.ended_on is None or day <= subscription.ended_on
+    )
+
+
+def billable_on(day: date) -> sa.Select:
+    """The subscriptions the run charges for `day`: those running that day, of accounts
+    that are active (not blocked, not suspended), each with its account, its monthly
+    price and what the ledger calls it (subscription_id, account_id, monthly_price,
+    description)."""
+    return (
+        sa.select(
+            Subscription.id.label("subscription_id"),
+            Subscription.account_id,
+            sa.func.coalesce(Tariff.monthly_price, Service.monthly_price).label("monthly_price"),
+            sa.func.coalesce(Tariff.name, Service.name).label("description"),
+        )
+        .join(Account, Account.id == Subscription.account_id)
+        .outerjoin(Tariff, Tariff.id == Subscription.tariff_id)
+        .outerjoin(Service, Service.id == Subscription.service_id)
+        .where(
+            Account.status == AccountStatus.ACTIVE,
+            Subscription.started_on <= day,
+            sa.or_(Subscription.ended_on.is_(None), Subscription.ended_on >= day),
+        )
+    )
+
+
+def monthly_price(subscription: Subscription) -> int:
+    item = subscription.tariff or subscription.service
+    return item.monthly_price
+
+
+def charge_for_day(subscriptions: list[Subscription], day: date) -> int:
+    """What the running subscriptions cost on `day`, in kopecks."""
+    return sum(daily_share(monthly_price(s), day) for s in subscriptions if is_running(s, day))
+
+
+def monthly_total(subscriptions: list[Subscription], day: date) -> int:
+    """The monthly price of everything running on `day`."""
+    return sum(monthly_price(s) for s in subscriptions if is_running(s, day))
+
+
+def charged_between(subscriptions: list[Subscription], first: date, last: date) -> int:
+    """What billing charges the subscriptions for the days `first` to `last` (both
+    included), in kopecks: the sum of their daily shares, without walking the days.
+
+    A month's shares telescope: days 1 to d of a month cost price * d // days_in_month,
+    so each month a subscription runs in costs one subtraction.
+    """
+    total = 0
+    for subscription in subscriptions:
+        start = max(first, subscription.started_on)
+        end = min(last, subscription.ended_on or last)
+        price = monthly_price(subscription)
+        while start <= end:
+            days = days_in_month(start)
+            stop = min(end, start.replace(day=days))
+            total += price * stop.day // days - price * (start.day - 1) // days
+            start = stop + timedelta(days=1)
+    return total

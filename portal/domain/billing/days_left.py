@@ -1,0 +1,87 @@
+"""How long the balance lasts, and what to top up: the run's rules, looked ahead.
+
+The forecast charges the days ahead as the run does (charges.charged_between, the same
+shares and running days) and stops where the run would block: on the first day whose
+charges leave the balance below the block threshold (debt). It never walks the days:
+what is charged only grows with the days, so a binary search over sums that each cost
+one subtraction a month finds that day.
+"""
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from portal.domain.billing.charges import charge_for_day, charged_between
+from portal.domain.billing.debt import is_below
+from portal.models import Subscription
+
+# A forecast longer than this says "more than a year" rather than a date.
+FORECAST_HORIZON_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """How long the balance lasts if nothing changes."""
+
+    daily_charge: int  # tomorrow's charge, kopecks
+    days_left: int | None  # None: no charges, or longer than the horizon
+    runs_out_on: date | None  # the day the run blocks the account for debt
+    recommended_top_up: int  # kopecks, whole roubles, enough to the end of next month
+
+
+def forecast(
+    balance: int, subscriptions: list[Subscription], today: date, *, block_threshold: int
+) -> Forecast:
+    """How long the balance lasts from tomorrow on, charged as billing would.
+
+    days_left is how many days from tomorrow on are charged with the balance staying
+    at the block threshold or above; runs_out_on is the first day it does not (the run
+    blocks the account that day). A balance already below it has run out today.
+    """
+    tomorrow = today + timedelta(days=1)
+    days_left: int | None = None
+    runs_out_on: date | None = None
+    if is_below(balance, block_threshold):
+        days_left, runs_out_on = 0, today
+    else:
+        spendable = balance - block_threshold
+        # The first day whose charges, added to the days before, exceed what may be
+        # spent: a binary search, since what is charged only grows with the days.
+        low, high = 0, FORECAST_HORIZON_DAYS
+        while low < high:
+            middle = (low + high) // 2
+            spent = charged_between(subscriptions, tomorrow, tomorrow + timedelta(days=middle))
+            if spent > spendable:
+                high = middle
+            else:
+                low = middle + 1
+        if low < FORECAST_HORIZON_DAYS:
+            days_left, runs_out_on = low, tomorrow + timedelta(days=low)
+    return Forecast(
+        daily_charge=charge_for_day(subscriptions, tomorrow),
+        days_left=days_left,
+        runs_out_on=runs_out_on,
+        recommended_top_up=recommended_top_up(
+            balance, subscriptions, today, block_threshold=block_threshold
+        ),
+    )
+
+
+def recommended_top_up(
+    balance: int, subscriptions: list[Subscription], today: date, *, block_threshold: int
+) -> int:
+    """The sum that pays everything up to the end of next month, rounded up to roubles.
+
+    A positive block threshold stays on the balance too (below it the services stop); a
+    negative one is a grace the recommendation does not lean on.
+    """
+    need = charged_between(subscriptions, today + timedelta(days=1), _end_of_next_month(today))
+    need += max(block_threshold, 0) - balance
+    if need <= 0:
+        return 0
+    return -(-need // 100) * 100
+
+
+def _end_of_next_month(today: date) -> date:
+    year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+    return date(year, month, calendar.monthrange(year, month)[1])
