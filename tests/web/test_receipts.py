@@ -171,6 +171,7 @@ def test_a_payment_credited_from_review_gets_a_receipt_for_what_was_received(ses
         reason="Пришло меньше",
         form_key="k" * 16,
         staff_id=create_staff(session).id,
+        block_threshold=0,
     )
     found = receipts.receipt_of(session, [payer.account.id], payment.id)
     assert found.amount == 450_00
