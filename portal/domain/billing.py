@@ -132,12 +132,17 @@ class RunResult:
 
 def run_day(db: Session, day: date, *, actor: str = "billing") -> RunResult:
     """Charge every active account for `day`. Running it again for the same day charges
-    nothing more: each charge's key names the subscription and the day."""
+    nothing more: each charge's key names the subscription and the day. An account
+    blocked (for debt, or by the provider) or suspended is not charged."""
     charged = kopecks = blocked = 0
     accounts = db.scalars(
-        sa.select(Account).where(Account.status == AccountStatus.ACTIVE).order_by(Account.id)
-    )
-    for account in accounts:
+        sa.select(Account.id).where(Account.status == AccountStatus.ACTIVE).order_by(Account.id)
+    ).all()
+    for account_id in accounts:
+        # Read again under the ledger's lock: the staff may have blocked it meanwhile.
+        account = ledger.lock_account(db, account_id)
+        if account.status != AccountStatus.ACTIVE:
+            continue
         posted_any = False
         for subscription in account.subscriptions:
             amount = daily_share(monthly_price(subscription), day)
@@ -168,6 +173,10 @@ def run_day(db: Session, day: date, *, actor: str = "billing") -> RunResult:
                     account_id=account.id,
                     balance=account.balance,
                     day=day.isoformat(),
+                    **audit.changes(
+                        {"status": AccountStatus.ACTIVE.value},
+                        {"status": AccountStatus.BLOCKED.value},
+                    ),
                 )
     db.flush()
     return RunResult(day, charged, kopecks, blocked)

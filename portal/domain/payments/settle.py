@@ -136,9 +136,18 @@ def credit(
     )
     if not posted.created:
         return posted
-    record(db, "payment.credited", payment, actor, amount=amount)
+    balance = posted.entry.balance_after
+    record(
+        db,
+        "payment.credited",
+        payment,
+        actor,
+        amount=amount,
+        **audit.changes({"balance": balance - amount}, {"balance": balance}),
+    )
     account = db.get(Account, payment.account_id)
     db.refresh(account, ["balance", "status"])
+    # Only a block for debt: a payment never lifts the provider's own block.
     if account.status == AccountStatus.BLOCKED and account.balance >= 0:
         account.status = AccountStatus.ACTIVE
         audit.record(
@@ -148,6 +157,9 @@ def credit(
             account_id=account.id,
             balance=account.balance,
             payment_id=payment.id,
+            **audit.changes(
+                {"status": AccountStatus.BLOCKED.value}, {"status": AccountStatus.ACTIVE.value}
+            ),
         )
     return posted
 
