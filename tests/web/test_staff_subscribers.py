@@ -167,6 +167,8 @@ def test_a_reissued_password_ends_the_old_one_and_its_sessions(app, client, sess
     assert AuthActions(fresh).login(old.person.login, password).status_code == 303
     event = session.scalar(sa.select(AuditEvent).where(AuditEvent.event == "password.reissued"))
     assert event.actor == f"staff:{member.id}" and password not in str(event.data)
+    assert event.data["before"] == {"password": "previous"}
+    assert event.data["after"] == {"password": "changed"}
     told = session.scalar(
         sa.select(SmsMessage).where(
             SmsMessage.person_id == old.person.id, SmsMessage.purpose == "password_changed"
