@@ -272,26 +272,12 @@ def block(
     """The provider blocks the account, with a reason: not a block for debt, so a payment
     does not lift it, and billing (which charges only active accounts) does not charge
     it. From any status; AlreadyBlocked when it is blocked by the provider already. The
-    account row is locked as the ledger locks it, so the block never crosses a posting.
-    The caller commits."""
+    caller commits."""
     reason = _block_reason(reason)
     account = ledger.lock_account(db, account_id)
     if account.status == AccountStatus.BLOCKED_BY_PROVIDER:
         raise AlreadyBlocked(str(account_id))
-    before = {"status": account.status.value, "block_reason": account.block_reason}
-    account.status = AccountStatus.BLOCKED_BY_PROVIDER
-    account.block_reason = reason
-    audit.record(
-        db,
-        "account.blocked_by_provider",
-        actor=actor,
-        person_id=account.person_id,
-        account_id=account.id,
-        address=address,
-        reason=reason,
-        **audit.changes(before, {"status": account.status.value, "block_reason": reason}),
-    )
-    db.flush()
+    _set_status(db, account, AccountStatus.BLOCKED_BY_PROVIDER, reason, actor, address)
     return account
 
 
@@ -311,22 +297,38 @@ def unblock(
     account = ledger.lock_account(db, account_id)
     if account.status != AccountStatus.BLOCKED_BY_PROVIDER:
         raise NotBlocked(str(account_id))
+    status = status_after_unblock(account.balance)
+    _set_status(db, account, status, reason, actor, address)
+    return account
+
+
+def _set_status(
+    db: Session,
+    account: Account,
+    status: AccountStatus,
+    reason: str,
+    actor: str,
+    address: str | None,
+) -> None:
+    """Move an account locked by the caller (as the ledger locks it, so the change never
+    crosses a posting) into or out of the provider's block, with the audit event."""
+    blocking = status == AccountStatus.BLOCKED_BY_PROVIDER
     before = {"status": account.status.value, "block_reason": account.block_reason}
-    account.status = status_after_unblock(account.balance)
-    account.block_reason = None
+    account.status = status
+    account.block_reason = reason if blocking else None
+    after = {"status": account.status.value, "block_reason": account.block_reason}
     audit.record(
         db,
-        "account.unblocked_by_provider",
+        "account.blocked_by_provider" if blocking else "account.unblocked_by_provider",
         actor=actor,
         person_id=account.person_id,
         account_id=account.id,
         address=address,
         reason=reason,
         balance=account.balance,
-        **audit.changes(before, {"status": account.status.value, "block_reason": None}),
+        **audit.changes(before, after),
     )
     db.flush()
-    return account
 
 
 def account_of(db: Session, person_id: int, account_id: int) -> Account:

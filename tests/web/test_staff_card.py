@@ -402,3 +402,17 @@ def test_the_subscribers_session_count_leaves_a_view_out(session, holder):
     session.refresh(own.record)
     session.refresh(staff_view.record)
     assert own.record.ended_at is not None and staff_view.record.ended_at is None
+
+
+def test_a_payments_page_in_a_view_does_not_ask_the_acquirer(
+    client, session, holder, viewing, monkeypatch
+):
+    waiting = create_payment(session, holder.account)
+    session.commit()
+    asked = []
+    monkeypatch.setattr(
+        "portal.domain.payments.settle.finish_payment", lambda *a, **k: asked.append(a)
+    )
+    answer = client.get(f"/pay/{waiting.id}")
+    assert answer.status_code == 200 and BANNER in answer.get_data(as_text=True)
+    assert asked == []  # the subscriber's own look would have asked (and audited as them)
