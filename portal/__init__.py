@@ -81,6 +81,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.staff import access as staff_access
     from portal.web.staff.team import bp as team_staff_bp
     from portal.web.staff.views import bp as staff_bp
+    from portal.web.subscribers import view_as
     from portal.web.subscribers.imports import bp as imports_staff_bp
     from portal.web.subscribers.staff import bp as subscribers_staff_bp
     from portal.web.tariffs.views import bp as tariffs_bp
@@ -91,6 +92,8 @@ def _register_blueprints(app: Flask) -> None:
 
         app.register_blueprint(sandbox_bp)
     for bp in (
+        # First: its guard of a staff member's read-only view runs before any other hook.
+        view_as.bp,
         auth_bp,
         home_bp,
         history_bp,
@@ -114,3 +117,4 @@ def _register_blueprints(app: Flask) -> None:
     init_errors(app)
     init_filters(app)
     staff_access.init_app(app)
+    view_as.init_app(app)

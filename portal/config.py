@@ -124,6 +124,8 @@ def default_config(instance_path: str) -> dict:
         ),
         # The staff console: how long an idle session lives, sign-in failures per address.
         "PORTAL_STAFF_SESSION_IDLE": timedelta(hours=_env_int("PORTAL_STAFF_SESSION_HOURS", 8)),
+        # How long a staff member's read-only view of a subscriber's pages lasts.
+        "PORTAL_VIEW_AS_LIFETIME": timedelta(minutes=_env_int("PORTAL_VIEW_AS_MINUTES", 15)),
         "PORTAL_STAFF_LOGIN_LIMIT_ADDRESS": os.environ.get(
             "PORTAL_STAFF_LOGIN_LIMIT_ADDRESS", "10 per 15 minutes"
         ),

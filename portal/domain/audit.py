@@ -1,5 +1,7 @@
 """Audit events for everything that changes money or credentials."""
 
+from collections.abc import Mapping
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -15,6 +17,22 @@ def person_actor(person_id: int) -> str:
 def staff_actor(staff_id: int) -> str:
     """How an audit event names a member of the provider's staff who acted."""
     return f"staff:{staff_id}"
+
+
+# What a password is in an event's `before` and `after`: never the secret itself.
+PASSWORD_NONE = "none"  # no usable password (an imported subscriber before the sheet)
+PASSWORD_PREVIOUS = "previous"
+PASSWORD_CHANGED = "changed"
+
+
+def changes(before: Mapping[str, object], after: Mapping[str, object]) -> dict[str, dict]:
+    """An event's `before` and `after`: only the fields whose value differs, as plain
+    JSON values (pass them on with `**`)."""
+    changed = [key for key in {**before, **after} if before.get(key) != after.get(key)]
+    return {
+        "before": {key: before[key] for key in changed if key in before},
+        "after": {key: after[key] for key in changed if key in after},
+    }
 
 
 def record(

@@ -273,6 +273,9 @@ class Verdict:
     details: subscribers.Details | None = None
     tariff_ids: list[int] = field(default_factory=list)
     service_ids: list[int] = field(default_factory=list)
+    # The codes as the file names them, for the audit.
+    tariff_codes: list[str] = field(default_factory=list)
+    service_codes: list[str] = field(default_factory=list)
     existing: tuple | None = None  # Known.accounts' row of the contract
     changed: tuple[str, ...] = ()
 
@@ -329,12 +332,14 @@ def judge(columns: list[str], cells: list[str], line: int, known: Known) -> Verd
             return _refuse("two_tariffs", kind.value)
         kinds.add(kind)
         verdict.tariff_ids.append(tariff_id)
+        verdict.tariff_codes.append(code)
         archived = archived or (("tariff_archived", code) if is_archived else None)
     for code in _codes(value.get("addons", "")):
         if code.lower() not in known.services:
             return _refuse("addon", code)
         service_id, is_archived = known.services[code.lower()]
         verdict.service_ids.append(service_id)
+        verdict.service_codes.append(code)
         archived = archived or (("addon_archived", code) if is_archived else None)
     existing = known.accounts.get(details.contract_number)
     if existing is not None:
@@ -458,6 +463,7 @@ def latest(db: Session, limit: int = 20) -> list[SubscriberImport]:
 def start(db: Session, import_id: int, *, actor: str, address: str | None = None) -> bool:
     """Ask for the real run of a checked import (or the rest of a broken-off one); False
     when it is asked for already. The caller enqueues `run_job` after the commit."""
+    state = db.scalar(sa.select(SubscriberImport.state).where(SubscriberImport.id == import_id))
     moved = db.execute(
         sa.update(SubscriberImport)
         .where(
@@ -469,7 +475,14 @@ def start(db: Session, import_id: int, *, actor: str, address: str | None = None
     )
     if moved.rowcount != 1:
         return False
-    audit.record(db, "subscribers.import_started", actor=actor, address=address, id=import_id)
+    audit.record(
+        db,
+        "subscribers.import_started",
+        actor=actor,
+        address=address,
+        id=import_id,
+        **audit.changes({"state": state.value}, {"state": ImportState.QUEUED.value}),
+    )
     return True
 
 
@@ -561,6 +574,7 @@ def run(
         unchanged=batch.unchanged,
         refused=batch.refused,
         skipped=batch.skipped,
+        **audit.changes({"state": ImportState.RUNNING.value}, {"state": ImportState.DONE.value}),
     )
     db.commit()
     return batch
@@ -688,6 +702,9 @@ def _write(
                     contract=v.details.contract_number,
                     login=v.details.login,
                     import_id=batch.id,
+                    **subscribers.created_changes(
+                        v.details, tuple(v.tariff_codes), tuple(v.service_codes)
+                    ),
                 )
             )
         if subscriptions:
@@ -875,5 +892,6 @@ def print_sheets(
         address=address,
         id=import_id,
         contracts=[s.contract_number for s in sheets],
+        **audit.changes({"password": audit.PASSWORD_NONE}, {"password": audit.PASSWORD_CHANGED}),
     )
     return sheets

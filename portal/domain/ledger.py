@@ -52,7 +52,7 @@ def post(
     existing = _entry_by_key(db, key)
     if existing is not None:
         return Posted(existing, created=False)
-    account = _lock_account(db, account_id)
+    account = lock_account(db, account_id)
     entry = LedgerEntry(
         account_id=account.id,
         kind=kind,
@@ -130,7 +130,10 @@ def _entry_by_key(db: Session, key: str) -> LedgerEntry | None:
     return db.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
 
 
-def _lock_account(db: Session, account_id: int) -> Account:
+def lock_account(db: Session, account_id: int) -> Account:
+    """The account row, read afresh and locked until the transaction ends: what every
+    ledger posting takes first, and what a change of the account's status takes so that
+    it never crosses a posting."""
     account = db.scalar(
         sa.select(Account)
         .where(Account.id == account_id)
@@ -166,7 +169,7 @@ def correct(
     reason = reason.strip()
     if not reason or len(reason) > REASON_MAX:
         raise InvalidInput(f"reason: 1 to {REASON_MAX} characters")
-    before = _lock_account(db, account_id).balance
+    before = lock_account(db, account_id).balance
     posted = post(db, account_id, EntryKind.CORRECTION, amount, key=key, description=reason)
     if posted.created:
         audit.record(
@@ -176,9 +179,8 @@ def correct(
             account_id=account_id,
             address=address,
             amount=amount,
-            balance_before=before,
-            balance_after=posted.entry.balance_after,
             reason=reason,
+            **audit.changes({"balance": before}, {"balance": posted.entry.balance_after}),
         )
         debt.lift_debt_block(
             db,

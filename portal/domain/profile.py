@@ -123,12 +123,22 @@ def reissue_password(
     one and every session end, trusted devices are trusted no more, the phone is told.
     Returns the new password, to be printed once."""
     password = credentials.generate_password()
+    before = {
+        "password": audit.PASSWORD_PREVIOUS,
+        "must_change_password": person.must_change_password,
+        "failed_sign_ins": person.failed_sign_ins,
+    }
     person.password_hash = credentials.hash_password(password)
     person.must_change_password = False
     person.failed_sign_ins = 0
     person.password_changed_at = clock.now()
     person.password_changed_from = None
     ended = credentials.end_other_sessions(db, person.id)
+    after = {
+        "password": audit.PASSWORD_CHANGED,
+        "must_change_password": False,
+        "failed_sign_ins": 0,
+    }
     audit.record(
         db,
         "password.reissued",
@@ -136,6 +146,7 @@ def reissue_password(
         person_id=person.id,
         address=address,
         sessions_ended=ended,
+        **audit.changes(before, after),
     )
     sms.queue(
         db,

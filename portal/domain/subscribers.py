@@ -1,4 +1,5 @@
-"""Creating subscribers as a contract is signed, and looking up what they hold."""
+"""Creating subscribers as a contract is signed, looking up what they hold, and the
+provider's own block of an account."""
 
 import re
 from collections.abc import Callable
@@ -10,10 +11,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, catalog, phones
+from portal.domain import audit, catalog, ledger, phones
 from portal.domain.auth import credentials
-from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput, NotFound
-from portal.models import Account, Person, Service, Subscription, Tariff
+from portal.domain.errors import (
+    DomainError,
+    DuplicateContract,
+    DuplicateLogin,
+    InvalidInput,
+    NotFound,
+)
+from portal.models import Account, AccountStatus, Person, Service, Subscription, Tariff
 
 CONTRACT_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z/-]{0,31}$")
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
@@ -142,8 +149,27 @@ def create_subscriber(
         account_id=account.id,
         contract=contract_number,
         login=login,
+        **created_changes(details, tariff_codes, service_codes),
     )
     return NewSubscriber(person, account, password)
+
+
+def created_changes(
+    details: Details, tariff_codes: tuple[str, ...] = (), service_codes: tuple[str, ...] = ()
+) -> dict[str, dict]:
+    """The `before` and `after` of a `subscriber.created` event: nothing before, the
+    details (never the password) and what is connected after."""
+    after = {
+        "contract": details.contract_number,
+        "login": details.login,
+        "name": details.name,
+        "phone": details.phone,
+        "address": details.address,
+        "district": details.district,
+        "tariffs": list(tariff_codes),
+        "services": list(service_codes),
+    }
+    return audit.changes({}, {key: value for key, value in after.items() if value})
 
 
 def add_account(
@@ -222,6 +248,91 @@ def taken(
     if is_login(contract_number):
         return DuplicateContract(contract_number)
     return None
+
+
+# --- the provider's block ----------------------------------------------------------
+
+BLOCK_REASON_MAX = 300
+
+
+class AlreadyBlocked(DomainError):
+    """The provider has blocked the account already."""
+
+
+class NotBlocked(DomainError):
+    """The account is not blocked by the provider: there is nothing to unblock."""
+
+
+def _block_reason(reason: str) -> str:
+    reason = " ".join((reason or "").split())
+    if not reason or len(reason) > BLOCK_REASON_MAX:
+        raise InvalidInput(f"reason: 1 to {BLOCK_REASON_MAX} characters")
+    return reason
+
+
+def block(
+    db: Session, account_id: int, *, reason: str, actor: str, address: str | None = None
+) -> Account:
+    """The provider blocks the account, with a reason: not a block for debt, so a payment
+    does not lift it, and billing (which charges only active accounts) does not charge
+    it. From any status; AlreadyBlocked when it is blocked by the provider already. The
+    caller commits."""
+    reason = _block_reason(reason)
+    account = ledger.lock_account(db, account_id)
+    if account.status == AccountStatus.BLOCKED_BY_PROVIDER:
+        raise AlreadyBlocked(str(account_id))
+    _set_status(db, account, AccountStatus.BLOCKED_BY_PROVIDER, reason, actor, address)
+    return account
+
+
+def status_after_unblock(balance: int) -> AccountStatus:
+    """Where the provider's unblock leaves an account: active, or blocked for debt while
+    the balance is below zero (a payment lifts that one)."""
+    return AccountStatus.BLOCKED if balance < 0 else AccountStatus.ACTIVE
+
+
+def unblock(
+    db: Session, account_id: int, *, reason: str, actor: str, address: str | None = None
+) -> Account:
+    """The provider lifts its block, with a reason: the account is active again, or
+    blocked for debt when its balance is below zero. NotBlocked when the provider has
+    not blocked it. The caller commits."""
+    reason = _block_reason(reason)
+    account = ledger.lock_account(db, account_id)
+    if account.status != AccountStatus.BLOCKED_BY_PROVIDER:
+        raise NotBlocked(str(account_id))
+    status = status_after_unblock(account.balance)
+    _set_status(db, account, status, reason, actor, address)
+    return account
+
+
+def _set_status(
+    db: Session,
+    account: Account,
+    status: AccountStatus,
+    reason: str,
+    actor: str,
+    address: str | None,
+) -> None:
+    """Move an account locked by the caller (as the ledger locks it, so the change never
+    crosses a posting) into or out of the provider's block, with the audit event."""
+    blocking = status == AccountStatus.BLOCKED_BY_PROVIDER
+    before = {"status": account.status.value, "block_reason": account.block_reason}
+    account.status = status
+    account.block_reason = reason if blocking else None
+    after = {"status": account.status.value, "block_reason": account.block_reason}
+    audit.record(
+        db,
+        "account.blocked_by_provider" if blocking else "account.unblocked_by_provider",
+        actor=actor,
+        person_id=account.person_id,
+        account_id=account.id,
+        address=address,
+        reason=reason,
+        balance=account.balance,
+        **audit.changes(before, after),
+    )
+    db.flush()
 
 
 def account_of(db: Session, person_id: int, account_id: int) -> Account:

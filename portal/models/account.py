@@ -16,6 +16,9 @@ class AccountStatus(enum.StrEnum):
     ACTIVE = "active"
     BLOCKED = "blocked"  # blocked for debt
     SUSPENDED = "suspended"  # paused at the subscriber's request
+    # Blocked by the provider's staff, with a reason: a payment does not lift it and
+    # billing does not charge through it (billing charges only active accounts).
+    BLOCKED_BY_PROVIDER = "provider_blocked"
 
 
 class Account(Base):
@@ -32,6 +35,8 @@ class Account(Base):
         enum_type(AccountStatus),
         default=AccountStatus.ACTIVE,
     )
+    # Why the staff blocked the account (set with BLOCKED_BY_PROVIDER, else None).
+    block_reason: Mapped[str | None] = mapped_column(sa.String(300))
     # Kopecks. Changed only by portal.domain.ledger, in the transaction that adds the entry.
     balance: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -45,5 +45,8 @@ class LoginSession(SessionRecord, Base):
 
     person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), index=True)
     remember: Mapped[bool] = mapped_column(default=False)
+    # Set on a staff member's read-only view of the subscriber's pages (view as the
+    # subscriber): not the subscriber's own activity, never extended, refuses every change.
+    viewer_staff_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_members.id"))
 
     person: Mapped[Person] = relationship(back_populates="sessions")

@@ -11,11 +11,12 @@ from flask_babel import format_currency, format_date, format_datetime, get_local
 from flask_babel import lazy_gettext as _l
 
 from portal import config
-from portal.domain import phones
+from portal.domain import audit, phones
 from portal.domain.billing import Forecast
 from portal.models import (
     AccountStatus,
     EntryKind,
+    PaymentMethod,
     PaymentStatus,
     ResolutionOutcome,
     SmsStatus,
@@ -61,6 +62,11 @@ ACCOUNT_STATUSES = {
     AccountStatus.ACTIVE: _l("Active"),
     AccountStatus.BLOCKED: _l("Blocked for debt"),
     AccountStatus.SUSPENDED: _l("Suspended"),
+    AccountStatus.BLOCKED_BY_PROVIDER: _l("Blocked by the provider"),
+}
+PAYMENT_METHODS = {
+    PaymentMethod.CARD: _l("Bank card"),
+    PaymentMethod.SBP: _l("SBP (Faster Payments System)"),
 }
 ENTRY_KINDS = {
     EntryKind.PAYMENT: _l("Payment"),
@@ -107,6 +113,10 @@ def payment_status(status: str) -> str:
     return str(PAYMENT_STATUSES[PaymentStatus(status)])
 
 
+def payment_method(method: PaymentMethod) -> str:
+    return str(PAYMENT_METHODS[method])
+
+
 def resolution_outcome(outcome: str) -> str:
     return str(RESOLUTION_OUTCOMES[ResolutionOutcome(outcome)])
 
@@ -125,6 +135,71 @@ def tariff_kind(kind: TariffKind) -> str:
 
 def sms_status(status: str) -> str:
     return str(SMS_STATUSES[SmsStatus(status)])
+
+
+# The fields an audit event's `before` and `after` name, and how their values read.
+AUDIT_FIELDS = {
+    "status": _l("Status"),
+    "block_reason": _l("Reason of the block"),
+    "balance": _l("Balance"),
+    "password": _l("Password"),
+    "must_change_password": _l("Must choose a password"),
+    "failed_sign_ins": _l("Wrong passwords in a row"),
+    "contract": _l("Contract"),
+    "login": _l("Login"),
+    "name": _l("Full name"),
+    "phone": _l("Phone"),
+    "address": _l("Address"),
+    "district": _l("District"),
+    "tariffs": _l("Tariffs"),
+    "services": _l("Add-ons"),
+    "queue": _l("Queue"),
+    "state": _l("State"),
+}
+PASSWORD_VALUES = {
+    audit.PASSWORD_NONE: _l("not set"),
+    audit.PASSWORD_PREVIOUS: _l("the previous one"),
+    audit.PASSWORD_CHANGED: _l("changed"),
+}
+
+
+def _audit_value(field: str, value: object) -> str:
+    if value is None or value == [] or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
+    if field == "balance" and isinstance(value, int):
+        return rub(value)
+    if field == "password" and value in PASSWORD_VALUES:
+        return str(PASSWORD_VALUES[value])
+    if field == "status" and value in ACCOUNT_STATUSES:
+        return account_status(AccountStatus(value))
+    if field == "status" and value in set(PaymentStatus):
+        return payment_status(value)
+    if field == "queue" and value in set(ResolutionOutcome):
+        return resolution_outcome(value)
+    if field == "queue" and value == "open":
+        return gettext("waiting")
+    if field == "phone" and isinstance(value, str):
+        return phones.display(value)
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def audit_changes(data: dict) -> list[tuple[str, str, str]]:
+    """What an audit event changed, readably: (field, before, after) for every field its
+    `before` or `after` names."""
+    before = data.get("before") if isinstance(data.get("before"), dict) else {}
+    after = data.get("after") if isinstance(data.get("after"), dict) else {}
+    return [
+        (
+            str(AUDIT_FIELDS.get(field, field)),
+            _audit_value(field, before.get(field)),
+            _audit_value(field, after.get(field)),
+        )
+        for field in {**before, **after}
+    ]
 
 
 def days_left(forecast: Forecast, balance: int) -> str:
@@ -202,6 +277,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(sms_status)
     app.add_template_filter(payment_status)
     app.add_template_filter(resolution_outcome)
+    app.add_template_filter(payment_method)
+    app.add_template_filter(audit_changes)
     app.add_template_filter(staff_role)
     app.add_template_filter(days_left)
     app.add_template_filter(day)

@@ -35,6 +35,7 @@ NOT_FORMS = {
     "team_staff.reactivate": "no fields: the CSRF token alone asks for it",
     "team_staff.reset_password": "no fields: the CSRF token alone asks for it",
     "team_staff.reset_second_factor": "no fields: the CSRF token alone asks for it",
+    "subscribers_staff.view": "no fields: the CSRF token alone opens the view as the subscriber",
 }
 # Posted without signing in: the forms a visitor fills.
 ANONYMOUS = {"auth.login", "auth.recover", "auth.language", "staff.login"}
@@ -125,6 +126,9 @@ def start_phone_change(client) -> None:
 def test_the_form_routes_are_found(app):
     endpoints = {endpoint for endpoint, _ in form_routes(app)}
     assert {"auth.login", "auth.recover", "profile.password", "home.switch_account"} <= endpoints
+    # The card's block and unblock (staff), and ending a view (on the subscriber's side:
+    # with no view to end, a 404).
+    assert {"subscribers_staff.block", "subscribers_staff.unblock", "view_as.end"} <= endpoints
     assert {"login", "password", "account_id", "contract", "phone"} <= field_names()
     groups = {who_posts(app, endpoint) for endpoint in endpoints}
     assert groups == {"anonymous", "subscriber", "staff", "staff-admin", "staff-pending"}

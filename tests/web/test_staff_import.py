@@ -96,11 +96,32 @@ def test_the_real_run_is_a_job_whose_progress_the_page_polls(
         sa.select(AuditEvent).where(AuditEvent.event == "subscribers.import_started")
     )
     assert started.actor == f"staff:{operator.id}"
+    assert (started.data["before"], started.data["after"]) == (
+        {"state": "checked"},
+        {"state": "queued"},
+    )
     starts = sa.select(sa.func.count(AuditEvent.id)).where(
         AuditEvent.event == "subscribers.import_started"
     )
     assert session.scalar(starts) == 1
-    assert session.scalar(sa.select(AuditEvent).where(AuditEvent.event == "subscribers.imported"))
+    imported = session.scalar(
+        sa.select(AuditEvent).where(AuditEvent.event == "subscribers.imported")
+    )
+    assert imported.actor == f"staff:{operator.id}"
+    assert (imported.data["before"], imported.data["after"]) == (
+        {"state": "running"},
+        {"state": "done"},
+    )
+    created = [
+        e
+        for e in session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.event == "subscriber.created")
+        )
+        if e.data.get("import_id") == number
+    ]
+    assert len(created) == 2 and all(e.actor == f"staff:{operator.id}" for e in created)
+    assert all(e.data["before"] == {} and e.data["after"]["contract"] for e in created)
+    assert all("password" not in e.data["after"] for e in created)
 
     # The same file again: nothing changes.
     people = session.scalar(sa.select(sa.func.count(Person.id)))
@@ -199,6 +220,14 @@ def test_the_sheets_are_shown_once_and_only_to_who_ran_the_import(
     sheets = answer.get_data(as_text=True)
     passwords = re.findall(r'<dt>Пароль</dt><dd class="secret">([^<]+)</dd>', sheets)
     assert len(passwords) == 2
+    printed = session.scalar(
+        sa.select(AuditEvent).where(AuditEvent.event == "subscribers.import_sheets_printed")
+    )
+    assert (printed.data["before"], printed.data["after"]) == (
+        {"password": "none"},
+        {"password": "changed"},
+    )
+    assert all(password not in str(printed.data) for password in passwords)
     assert re.search(r'<dt>Логин</dt><dd class="secret">5001</dd>', sheets)
 
     again = post(client, f"{show}/sheets")

@@ -73,6 +73,17 @@ def test_onboarding_prints_a_sheet_whose_password_signs_in(
     created = [e for e in events if e.event == "subscriber.created"]
     assert created and created[0].actor == f"staff:{operator.id}"
     assert all(password not in str(e.data) for e in created)
+    assert created[0].data["before"] == {}
+    assert created[0].data["after"] == {
+        "contract": "77001",
+        "login": "77001",
+        "name": "Мария Петровна Сидорова",
+        "phone": "+79787654321",
+        "address": "Ялта, ул. Морская, д. 3, кв. 5",
+        "district": "Массандра",
+        "tariffs": [internet.code, tv.code],
+        "services": [addon.code],
+    }
     assert password not in caplog.text
 
     client.delete_cookie("portal_staff", path="/staff/")

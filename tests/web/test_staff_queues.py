@@ -105,8 +105,8 @@ def test_credit_credits_what_was_received_once(client, session, on_review):
     (event,) = events(session, "payment.review_resolved")
     assert event.actor == f"staff:{member.id}" and event.account_id == on_review.account_id
     assert event.data["outcome"] == "credited" and event.data["reason"] == REASON
-    assert event.data["status_before"] == "review" and event.data["status_after"] == "succeeded"
-    assert (event.data["balance_before"], event.data["balance_after"]) == (0, 450_00)
+    assert event.data["before"] == {"queue": "open", "status": "review", "balance": 0}
+    assert event.data["after"] == {"queue": "credited", "status": "succeeded", "balance": 450_00}
     # A late notice of the same payment, settled again, credits nothing more.
     assert (
         settle.credit(
@@ -146,6 +146,8 @@ def test_refuse_cancels_and_credits_nothing(client, session, on_review):
     assert balance_holds(session, on_review.account_id) == 0
     (event,) = events(session, "payment.review_resolved")
     assert event.actor == f"staff:{member.id}" and event.data["outcome"] == "refused"
+    assert event.data["before"] == {"queue": "open", "status": "review"}
+    assert event.data["after"] == {"queue": "refused", "status": "canceled"}
 
 
 def test_mark_handled_takes_it_off_the_queue_and_moves_nothing(client, session, on_review):
@@ -157,7 +159,9 @@ def test_mark_handled_takes_it_off_the_queue_and_moves_nothing(client, session, 
     assert balance_holds(session, on_review.account_id) == 0
     html = client.get("/staff/payments/review").get_data(as_text=True)
     assert f'id="review-{on_review.id}"' not in html
-    assert events(session, "payment.review_resolved")[0].data["outcome"] == "handled"
+    (event,) = events(session, "payment.review_resolved")
+    assert event.data["outcome"] == "handled"
+    assert (event.data["before"], event.data["after"]) == ({"queue": "open"}, {"queue": "handled"})
 
 
 @pytest.mark.parametrize(
@@ -286,7 +290,8 @@ def test_a_noted_refund_is_applied_once(client, session, refund_of_review):
     assert balance_holds(session, payment.account_id) == 0
     (resolved,) = events(session, "payment.refund_resolved")
     assert resolved.actor == f"staff:{member.id}" and resolved.data["outcome"] == "applied"
-    assert (resolved.data["balance_before"], resolved.data["balance_after"]) == (450_00, 0)
+    assert resolved.data["before"] == {"queue": "open", "balance": 450_00}
+    assert resolved.data["after"] == {"queue": "applied", "balance": 0}
     # The acquirer's notice of the same refund, coming again, debits nothing more.
     from portal.domain.payments.acquirers.base import RemoteRefund
     from tests.factories import RefundingAcquirer
@@ -331,6 +336,10 @@ def test_an_unknown_refund_is_read_only_until_marked_handled(client, session):
     assert client.post(f"/staff/payments/refunds/{event.id}", data=older).status_code == 409
     (resolved,) = events(session, "payment.refund_resolved")
     assert resolved.actor == f"staff:{member.id}" and resolved.data["outcome"] == "handled"
+    assert (resolved.data["before"], resolved.data["after"]) == (
+        {"queue": "open"},
+        {"queue": "handled"},
+    )
     assert "rf-unknown-1" not in client.get("/staff/payments/refunds").get_data(as_text=True)
 
 

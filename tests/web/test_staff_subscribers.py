@@ -100,7 +100,7 @@ def test_a_correction_is_one_entry_with_its_reason_and_audit(client, session, pe
     assert [(e.amount, e.description) for e in entries] == [(150_50, "Перерасчёт за аварию 12.11")]
     event = session.scalar(sa.select(AuditEvent).where(AuditEvent.event == "balance.corrected"))
     assert event.actor == f"staff:{member.id}" and event.account_id == account.id
-    assert event.data["balance_before"] == 0 and event.data["balance_after"] == 150_50
+    assert event.data["before"] == {"balance": 0} and event.data["after"] == {"balance": 150_50}
 
     minus = client.post(
         f"/staff/subscribers/{account.id}/correction",
@@ -167,6 +167,8 @@ def test_a_reissued_password_ends_the_old_one_and_its_sessions(app, client, sess
     assert AuthActions(fresh).login(old.person.login, password).status_code == 303
     event = session.scalar(sa.select(AuditEvent).where(AuditEvent.event == "password.reissued"))
     assert event.actor == f"staff:{member.id}" and password not in str(event.data)
+    assert event.data["before"] == {"password": "previous"}
+    assert event.data["after"] == {"password": "changed"}
     told = session.scalar(
         sa.select(SmsMessage).where(
             SmsMessage.person_id == old.person.id, SmsMessage.purpose == "password_changed"

@@ -110,13 +110,17 @@ def start_session(
     lifetime: timedelta,
     address: str | None,
     user_agent: str | None,
+    viewer_staff_id: int | None = None,
 ) -> NewSession:
+    """A new sign-in session of the person; `viewer_staff_id` makes it a staff member's
+    read-only view of the person's pages (portal.domain.auth.view_as)."""
     token = secrets.token_urlsafe(32)
     moment = clock.now()
     record = LoginSession(
         person_id=person.id,
         token_hash=token_hash(token),
         remember=remember,
+        viewer_staff_id=viewer_staff_id,
         created_at=moment,
         last_seen_at=moment,
         expires_at=moment + lifetime,
@@ -148,8 +152,8 @@ def resume_session(
     """The live session for a cookie's token, with its expiry moved forward by `idle`
     (or `remembered` for "stay signed in"); None if it is unknown, ended or expired."""
     record = live_session(db, token)
-    if record is None:
-        return None
+    if record is None or record.viewer_staff_id is not None:
+        return record  # a staff member's view keeps its short lifetime and writes nothing
     moment = clock.now()
     if moment - record.last_seen_at >= _TOUCH_EVERY:
         record.last_seen_at = moment
@@ -164,9 +168,12 @@ def end_session(db: Session, token: str) -> None:
 
 
 def end_other_sessions(db: Session, person_id: int, keep_token: str | None = None) -> int:
-    """End every session of the person but the one with keep_token; returns how many."""
+    """End every session of the person but the one with keep_token; returns how many.
+    A staff member's view of the person's pages is not theirs: it runs out by itself."""
     query = sa.update(LoginSession).where(
-        LoginSession.person_id == person_id, LoginSession.ended_at.is_(None)
+        LoginSession.person_id == person_id,
+        LoginSession.ended_at.is_(None),
+        LoginSession.viewer_staff_id.is_(None),
     )
     if keep_token:
         query = query.where(LoginSession.token_hash != token_hash(keep_token))

@@ -52,6 +52,7 @@ REFUND_EVENTS = ("payment.refund_noted", "payment.refund_mismatch")
 ACQUIRER_PREFIX = "acquirer:"
 REASON_MAX = 300
 REFUSED = "refused_by_staff"  # the cancel reason of a refused payment
+OPEN = "open"  # an item in its queue, before it is resolved (audit events' `before`)
 Outcome = ResolutionOutcome
 PAYMENT_OUTCOMES = frozenset({Outcome.CREDITED, Outcome.REFUSED, Outcome.HANDLED})
 REFUND_OUTCOMES = frozenset({Outcome.APPLIED, Outcome.HANDLED})
@@ -201,13 +202,13 @@ def resolve_payment(
         address=address,
         outcome=outcome.value,
         reason=reason,
-        status_before=PaymentStatus.REVIEW.value,
-        status_after=payment.status.value,
         expected=[payment.amount, payment.currency],
         received=[review.received, review.received_currency],
         credited=credited,
-        balance_before=before,
-        balance_after=after,
+        **audit.changes(
+            {"queue": OPEN, "status": PaymentStatus.REVIEW.value, "balance": before},
+            {"queue": outcome.value, "status": payment.status.value, "balance": after},
+        ),
     )
     db.flush()
     return Resolved(resolution, repeated=False)
@@ -364,8 +365,9 @@ def resolve_refund(
         outcome=outcome.value,
         reason=reason,
         amount=noted.amount if outcome is Outcome.APPLIED else None,
-        balance_before=before,
-        balance_after=after,
+        **audit.changes(
+            {"queue": OPEN, "balance": before}, {"queue": outcome.value, "balance": after}
+        ),
     )
     db.flush()
     return Resolved(resolution, repeated=False)

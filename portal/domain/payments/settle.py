@@ -147,7 +147,15 @@ def credit(
     if not posted.created:
         return posted
     receipts.issue(db, payment, posted.entry)  # numbered with the credit, once
-    record(db, "payment.credited", payment, actor, amount=amount)
+    balance = posted.entry.balance_after
+    record(
+        db,
+        "payment.credited",
+        payment,
+        actor,
+        amount=amount,
+        **audit.changes({"balance": balance - amount}, {"balance": balance}),
+    )
     debt.lift_debt_block(
         db,
         payment.account_id,

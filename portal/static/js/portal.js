@@ -41,6 +41,8 @@
   // --- The last known balance: saved from the home page, shown when offline.
 
   function saveSummary(card) {
+    // A staff member's view of a subscriber's pages keeps nothing of them on the device.
+    if (document.body.dataset.viewAs) return;
     const balance = document.getElementById("balance");
     const daysLeft = document.getElementById("days-left");
     if (!balance || !daysLeft) return;

@@ -37,6 +37,7 @@ from portal.web.filters import rub_plain
 from portal.web.payments import printed
 from portal.web.payments.forms import PayForm
 from portal.web.payments.messages import amount_message, cancel_message, preset_label
+from portal.web.subscribers.view_as import current_view
 from portal.web.urls import external_url
 
 bp = Blueprint("payments", __name__, url_prefix="/pay")
@@ -241,7 +242,9 @@ def status(payment_id: int):
     payment = _own_payment(payment_id)
     was_final = payment.status.is_final
     checked = True
-    if not was_final:
+    # A staff member's view (view as the subscriber) only reads: the acquirer is asked
+    # when the subscriber looks, or by the reconciler, never in the subscriber's name here.
+    if not was_final and current_view() is None:
         try:
             payment = settle.finish_payment(
                 db.session,

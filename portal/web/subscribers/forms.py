@@ -66,3 +66,15 @@ class CorrectionForm(Form):
     key = HiddenField(
         validators=[InputRequired(), Length(min=16, max=64), Regexp(r"^[A-Za-z0-9_-]+$")]
     )
+
+
+class BlockForm(Form):
+    """Block or unblock by the provider: the reason is the confirmation."""
+
+    # Not "reason": the correction's form on the same card has that field (and its id).
+    block_reason = text_field(
+        _l("Reason"),
+        _l("Say why."),
+        subscribers.BLOCK_REASON_MAX,
+        field=TextAreaField,
+    )

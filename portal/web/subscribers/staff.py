@@ -1,5 +1,6 @@
 """Subscribers in the console: onboarding at contract signing with the credentials sheet
-to print, finding a subscriber, the subscriber's card, balance corrections."""
+to print, finding a subscriber, the subscriber's card, balance corrections, the
+provider's block, and the view as the subscriber."""
 
 import secrets
 
@@ -9,15 +10,17 @@ from flask_babel import gettext as _
 
 from portal import clock
 from portal.domain import audit, catalog, ledger, profile, sms, subscribers
+from portal.domain.auth import view_as
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
-from portal.domain.payments import amounts
+from portal.domain.payments import amounts, log
 from portal.domain.payments.errors import AmountError
 from portal.extensions import client_address, db
 from portal.htmx import render
 from portal.models import Account, StaffRole
 from portal.web.catalog.messages import addon_refusal
 from portal.web.staff.access import current_staff, requires_roles
-from portal.web.subscribers.forms import CorrectionForm, OnboardingForm
+from portal.web.subscribers import view_as as viewing
+from portal.web.subscribers.forms import BlockForm, CorrectionForm, OnboardingForm
 from portal.web.urls import external_url
 
 bp = Blueprint("subscribers_staff", __name__, url_prefix="/staff/subscribers")
@@ -26,6 +29,7 @@ bp = Blueprint("subscribers_staff", __name__, url_prefix="/staff/subscribers")
 READERS = (StaffRole.OPERATOR, StaffRole.ACCOUNTANT, StaffRole.DISPATCHER)
 CARD_ENTRIES = 20
 CARD_EVENTS = 30
+CARD_PAYMENTS = 10
 
 
 @bp.route("/")
@@ -49,18 +53,29 @@ def _account_or_404(account_id: int) -> Account:
 def card(account_id: int):
     """What the subscriber sees and what happened to the account, for the staff."""
     account = _account_or_404(account_id)
-    return _card(account, CorrectionForm(key=secrets.token_urlsafe(16)))
+    return _card(account)
 
 
-def _card(account: Account, form: "CorrectionForm", status: int = 200):
+def _card(
+    account: Account,
+    form: CorrectionForm | None = None,
+    block_form: BlockForm | None = None,
+    status: int = 200,
+):
+    payments = log.page(
+        db.session, log.Filters(contract=account.contract_number), size=CARD_PAYMENTS
+    )
     return render(
         "subscribers/staff/card.html",
         status=status,
         account=account,
         entries=ledger.latest(db.session, account.id, CARD_ENTRIES),
+        payments=payments,
         events=audit.latest_about(db.session, account.person_id, account.id, CARD_EVENTS),
         messages=sms.latest_to(db.session, account.person_id, CARD_EVENTS),
-        form=form,
+        form=form or CorrectionForm(key=secrets.token_urlsafe(16)),
+        block_form=block_form or BlockForm(),
+        view_minutes=int(current_app.config["PORTAL_VIEW_AS_LIFETIME"].total_seconds() // 60),
     )
 
 
@@ -99,12 +114,12 @@ def correct(account_id: int):
     account = _account_or_404(account_id)
     form = CorrectionForm()
     if not form.validate_on_submit():
-        return _card(account, form, status=400)
+        return _card(account, form=form, status=400)
     try:
         amount = amounts.parse_amount(form.amount.data.lstrip("+-−"), minimum=1)
     except AmountError:
         form.amount.errors.append(_("Type a sum like 150 or -150,50."))
-        return _card(account, form, status=400)
+        return _card(account, form=form, status=400)
     if form.amount.data.strip().startswith(("-", "−")):
         amount = -amount
     ledger.correct(
@@ -120,6 +135,67 @@ def correct(account_id: int):
     db.session.commit()
     flash(_("The balance is corrected."))
     return redirect(url_for("subscribers_staff.card", account_id=account.id), 303)
+
+
+@bp.route("/<id:account_id>/block", methods=["POST"])
+@requires_roles(StaffRole.OPERATOR)
+def block(account_id: int):
+    """Block the account by the provider, with a reason (no payment lifts it)."""
+    return _change_block(account_id, subscribers.block, _("The account is blocked."))
+
+
+@bp.route("/<id:account_id>/unblock", methods=["POST"])
+@requires_roles(StaffRole.OPERATOR)
+def unblock(account_id: int):
+    """Lift the provider's block, with a reason: active again, or blocked for debt."""
+    return _change_block(account_id, subscribers.unblock, _("The provider's block is lifted."))
+
+
+def _change_block(account_id: int, change, done: str):
+    account = _account_or_404(account_id)
+    form = BlockForm()
+    if not form.validate_on_submit():
+        return _card(account, block_form=form, status=400)
+    try:
+        change(
+            db.session,
+            account.id,
+            reason=form.block_reason.data,
+            actor=audit.staff_actor(current_staff().id),
+            address=client_address(),
+        )
+    except subscribers.AlreadyBlocked:
+        done = _("The account is blocked by the provider already.")
+    except subscribers.NotBlocked:
+        done = _("The account is not blocked by the provider.")
+    except InvalidInput:
+        form.block_reason.errors.append(_("Say why."))
+        return _card(account, block_form=form, status=400)
+    db.session.commit()
+    flash(done)
+    return redirect(url_for("subscribers_staff.card", account_id=account.id), 303)
+
+
+@bp.route("/<id:account_id>/view", methods=["POST"])
+@requires_roles(*READERS)
+def view(account_id: int):
+    """Open the subscriber's own pages in this browser, read only, for a short time."""
+    account = _account_or_404(account_id)
+    if viewing.subscriber_signed_in():
+        flash(_("This browser is signed in to a subscriber's account: sign out of it first."))
+        return redirect(url_for("subscribers_staff.card", account_id=account.id), 303)
+    viewing.leave()  # a view already open in this browser ends first
+    new = view_as.start(
+        db.session,
+        account,
+        staff_id=current_staff().id,
+        lifetime=current_app.config["PORTAL_VIEW_AS_LIFETIME"],
+        address=client_address(),
+        user_agent=request.user_agent.string,
+    )
+    db.session.commit()
+    viewing.enter(account, new)
+    return redirect(url_for("home.index"), 303)
 
 
 def _form() -> OnboardingForm:

@@ -1,0 +1,418 @@
+"""The subscriber's card in the console: the provider's block, the payments, the audit
+trail's before and after, and the view as the subscriber (read only, marked, audited)."""
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.domain.auth import credentials, view_as
+from portal.models import (
+    Account,
+    AccountStatus,
+    AuditEvent,
+    LoginSession,
+    StaffRole,
+)
+from tests.conftest import AuthActions, csrf_from
+from tests.factories import PASSWORD, create_payment, create_staff, create_subscriber, pay
+from tests.web.test_form_bodies import snapshot
+from tests.web.test_staff_subscribers import correction, signed_in_staff
+
+REASON = "Самовольное подключение соседей"
+BANNER = 'id="view-banner"'
+PERIOD = timedelta(minutes=15)
+
+
+@pytest.fixture
+def holder(session):
+    new = create_subscriber(session, name="Мария Сидорова", contract="660011", balance=300_00)
+    session.commit()
+    return new
+
+
+def card(client, account_id: int) -> str:
+    return client.get(f"/staff/subscribers/{account_id}").get_data(as_text=True)
+
+
+def events(session, name: str) -> list[AuditEvent]:
+    return list(
+        session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.event == name).order_by(AuditEvent.id)
+        )
+    )
+
+
+def post_block(client, account_id: int, action: str = "block", reason: str = REASON):
+    token = csrf_from(card(client, account_id))
+    return client.post(
+        f"/staff/subscribers/{account_id}/{action}",
+        data={"block_reason": reason, "csrf_token": token},
+    )
+
+
+# --- the provider's block -------------------------------------------------------------
+
+
+def test_an_operator_blocks_and_unblocks_from_the_card(client, session, holder, auth):
+    member = signed_in_staff(client, session)
+    account = holder.account
+    answer = post_block(client, account.id)
+    assert answer.status_code == 303
+    page = card(client, account.id)
+    assert "Лицевой счёт заблокирован." in page
+    assert "Заблокирован провайдером" in page and REASON in page
+    assert "Снять блокировку провайдером" in page
+    (event,) = events(session, "account.blocked_by_provider")
+    assert event.actor == f"staff:{member.id}" and event.address == "127.0.0.1"
+    assert event.data["after"]["status"] == "provider_blocked"
+    # The subscriber's home says so plainly.
+    subscriber = client.application.test_client()
+    AuthActions(subscriber).login(holder.person.login, PASSWORD)
+    home = subscriber.get("/").get_data(as_text=True)
+    assert "Заблокирован провайдером" in home and "Оплата их не возобновит" in home
+    assert REASON not in home  # the staff's reason is the staff's
+
+    assert post_block(client, account.id, "unblock", "Разобрались").status_code == 303
+    session.expire_all()
+    assert session.get(Account, account.id).status is AccountStatus.ACTIVE
+    (lifted,) = events(session, "account.unblocked_by_provider")
+    assert lifted.data["reason"] == "Разобрались"
+    assert "Блокировка провайдером снята." in card(client, account.id)
+
+
+def test_blocking_twice_changes_nothing_more(client, session, holder):
+    signed_in_staff(client, session)
+    assert post_block(client, holder.account.id).status_code == 303
+    assert post_block(client, holder.account.id, reason="ещё раз").status_code == 303
+    assert "уже заблокирован провайдером" in card(client, holder.account.id)
+    assert len(events(session, "account.blocked_by_provider")) == 1
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [("", "Укажите причину."), ("   ", "Укажите причину."), ("я" * 301, "не больше 300")],
+)
+def test_a_block_without_a_reason_is_refused(client, session, holder, reason, message):
+    signed_in_staff(client, session)
+    answer = post_block(client, holder.account.id, reason=reason)
+    assert answer.status_code == 400
+    assert message in answer.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Account, holder.account.id).status is AccountStatus.ACTIVE
+    assert events(session, "account.blocked_by_provider") == []
+
+
+@pytest.mark.parametrize("role", [StaffRole.ACCOUNTANT, StaffRole.DISPATCHER, StaffRole.MARKETING])
+@pytest.mark.parametrize("action", ["block", "unblock"])
+def test_only_operators_block_and_unblock(client, session, holder, role, action):
+    signed_in_staff(client, session, role=role)
+    token = csrf_from(client.get("/staff/").get_data(as_text=True))
+    answer = client.post(
+        f"/staff/subscribers/{holder.account.id}/{action}",
+        data={"block_reason": REASON, "csrf_token": token},
+    )
+    assert answer.status_code == 403
+    session.expire_all()
+    assert session.get(Account, holder.account.id).status is AccountStatus.ACTIVE
+    if role is not StaffRole.MARKETING:
+        assert 'id="block-form"' not in card(client, holder.account.id)
+
+
+# --- the payments on the card -----------------------------------------------------------
+
+
+def test_the_card_lists_the_latest_payments_with_a_link_to_the_log(client, session, holder):
+    paid = pay(session, create_payment(session, holder.account, amount=450_00))
+    waiting = create_payment(session, holder.account, amount=120_00)
+    other = create_payment(session, create_subscriber(session).account, amount=999_00)
+    session.commit()
+    signed_in_staff(client, session)
+    page = card(client, holder.account.id)
+    section = page[page.index('id="payments-title"') :]
+    paid_row = re.search(rf'id="payment-{paid.id}">(.*?)</tr>', section, re.S).group(1)
+    assert "450,00" in paid_row and "зачислен" in paid_row and "Банковская карта" in paid_row
+    assert paid.provider_payment_id in paid_row and paid_row.count("2026") >= 2  # settled
+    waiting_row = re.search(rf'id="payment-{waiting.id}">(.*?)</tr>', section, re.S).group(1)
+    assert "120,00" in waiting_row and "ждёт оплаты" in waiting_row and "—" in waiting_row
+    assert f'id="payment-{other.id}"' not in page
+    assert section.index(f"payment-{waiting.id}") < section.index(f"payment-{paid.id}")
+    assert 'href="/staff/payments/?contract=660011"' in page
+
+
+def test_a_dispatcher_sees_the_payments_but_no_link_to_the_log(client, session, holder):
+    create_payment(session, holder.account)
+    session.commit()
+    signed_in_staff(client, session, role=StaffRole.DISPATCHER)
+    page = card(client, holder.account.id)
+    assert 'id="payments-title"' in page and "ждёт оплаты" in page
+    assert 'id="payment-log-link"' not in page
+
+
+def test_the_audit_trail_shows_what_changed_before_and_after(client, session, holder):
+    signed_in_staff(client, session)
+    form = correction(client, holder.account.id)
+    assert client.post(f"/staff/subscribers/{holder.account.id}/correction", data=form).status_code
+    post_block(client, holder.account.id)
+    page = card(client, holder.account.id)
+    assert re.search(r"Баланс: 300,00\s₽ → 450,50\s₽", page)
+    assert "Состояние: Активен → Заблокирован провайдером" in page
+    assert f"Причина блокировки: — → {REASON}" in page
+
+
+# --- view as the subscriber --------------------------------------------------------------
+
+
+def start_view(client, account_id: int):
+    token = csrf_from(card(client, account_id))
+    return client.post(f"/staff/subscribers/{account_id}/view", data={"csrf_token": token})
+
+
+def view_sessions(session) -> list[LoginSession]:
+    return list(
+        session.scalars(sa.select(LoginSession).where(LoginSession.viewer_staff_id.is_not(None)))
+    )
+
+
+@pytest.fixture
+def viewing(client, session, holder):
+    """An operator viewing the holder's pages in this client; the operator."""
+    member = signed_in_staff(client, session)
+    answer = start_view(client, holder.account.id)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/"
+    return member
+
+
+def subscriber_pages(app, payment_id: int) -> list[str]:
+    """Every page of the subscriber's side, from the URL map (payments by a real id)."""
+    skipped_areas = {"auth", "pwa", "sms", "sandbox_acquirer", "view_as", "static"}
+    pages = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        area = rule.endpoint.split(".")[0]
+        if "GET" not in rule.methods or hasattr(view, "staff_roles") or area in skipped_areas:
+            continue
+        if rule.endpoint == "payments.preview":
+            continue  # a fragment of the Pay page (without htmx: a redirect to it)
+        pages.append(rule.build(dict.fromkeys(rule.arguments, payment_id))[1])
+    return pages
+
+
+def test_every_subscriber_page_opens_read_only_with_the_banner(client, session, holder, viewing):
+    paid = pay(session, create_payment(session, holder.account, amount=450_00))
+    session.commit()
+    pages = subscriber_pages(client.application, paid.id)
+    assert {"/", "/history/", "/pay/", "/tariffs/", "/services/", "/profile/"} <= set(pages)
+    for path in pages:
+        answer = client.get(path)
+        if answer.status_code in (302, 303):  # e.g. a phone code with no change waiting
+            answer = client.get(answer.headers["Location"])
+        assert answer.status_code == 200, path
+        if answer.mimetype == "text/html" and "<html" in answer.get_data(as_text=True):
+            html = answer.get_data(as_text=True)
+            assert BANNER in html, path
+            assert "Просмотр как абонент 660011 (Мария Сидорова) — только чтение" in html
+            assert 'data-view-as="yes"' in html and "data-sign-out" in html
+            assert 'action="/logout"' not in html  # "end view" stands for "sign out"
+    home = client.get("/").get_data(as_text=True)
+    assert "750,00" in home  # the subscriber's own figures, as the subscriber sees them
+
+
+def subscriber_posts(app) -> list:
+    """Every POST route of the subscriber's side but the two that end the view."""
+    return [
+        rule
+        for rule in app.url_map.iter_rules()
+        if "POST" in rule.methods
+        and not hasattr(app.view_functions[rule.endpoint], "staff_roles")
+        and rule.endpoint not in {"view_as.end", "auth.logout"}
+    ]
+
+
+def test_every_change_is_refused_and_nothing_is_written(client, session, holder, viewing):
+    payment = create_payment(session, holder.account)
+    session.commit()
+    token = csrf_from(client.get("/").get_data(as_text=True))
+    fields = {
+        "csrf_token": token,
+        "account_id": str(holder.account.id),
+        "amount": "500",
+        "method": "card",
+        "password": PASSWORD,
+        "current_password": PASSWORD,
+        "new_password": "a-new-password-2026",
+        "phone": "+7 978 765-43-21",
+        "code": "123456",
+        "lang": "en",
+        "login": holder.person.login,
+        "contract": "660011",
+    }
+    routes = subscriber_posts(client.application)
+    endpoints = {rule.endpoint for rule in routes}
+    assert {"home.switch_account", "payments.start", "profile.password", "auth.login"} <= endpoints
+    before = snapshot(session)
+    for rule in routes:
+        path = rule.build(dict.fromkeys(rule.arguments, payment.id))[1]
+        answer = client.post(path, data=fields)
+        assert answer.status_code == 403, (rule.endpoint, answer.status_code)
+        assert "только для чтения" in answer.get_data(as_text=True)
+    htmx = client.post("/account", data=fields, headers={"HX-Request": "true"})
+    assert htmx.status_code == 403 and "<html" not in htmx.get_data(as_text=True)
+    session.expire_all()
+    assert snapshot(session) == before
+    assert client.get("/").status_code == 200  # still viewing
+
+
+def test_the_view_is_audited_and_end_view_returns_to_the_card(client, session, holder, viewing):
+    (started,) = events(session, "subscriber.view_started")
+    assert started.actor == f"staff:{viewing.id}" and started.address == "127.0.0.1"
+    assert (started.account_id, started.person_id) == (holder.account.id, holder.person.id)
+    (record,) = view_sessions(session)
+    assert record.viewer_staff_id == viewing.id and record.person_id == holder.person.id
+    assert (
+        record.expires_at - record.created_at
+        == client.application.config["PORTAL_VIEW_AS_LIFETIME"]
+    )
+    token = csrf_from(client.get("/").get_data(as_text=True))
+    answer = client.post("/view-as/end", data={"csrf_token": token})
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == f"/staff/subscribers/{holder.account.id}"
+    assert answer.headers["Clear-Site-Data"] == '"cache"'
+    assert "Просмотр от имени абонента завершён." in client.get(
+        answer.headers["Location"]
+    ).get_data(as_text=True)
+    (ended,) = events(session, "subscriber.view_ended")
+    assert ended.actor == f"staff:{viewing.id}" and ended.account_id == holder.account.id
+    assert ended.data["expired"] is False
+    session.expire_all()
+    assert view_sessions(session)[0].ended_at is not None
+    assert client.get("/").headers["Location"].startswith("/login")
+    # With no view left, "end view" has nothing to end.
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    assert client.post("/view-as/end", data={"csrf_token": token}).status_code == 404
+
+
+def test_sign_out_in_a_view_ends_the_view_not_the_subscribers_sessions(
+    client, session, holder, viewing, app
+):
+    own = app.test_client()
+    assert AuthActions(own).login(holder.person.login, PASSWORD).status_code == 303
+    token = csrf_from(client.get("/").get_data(as_text=True))
+    answer = client.post("/logout", data={"csrf_token": token})
+    assert answer.headers["Location"] == f"/staff/subscribers/{holder.account.id}"
+    assert len(events(session, "subscriber.view_ended")) == 1
+    assert events(session, "auth.signed_out") == []
+    assert own.get("/").status_code == 200  # the subscriber's own session goes on
+
+
+def test_the_view_runs_out_and_never_slides(client, session, holder, frozen_clock):
+    signed_in_staff(client, session)
+    start_view(client, holder.account.id)
+    (record,) = view_sessions(session)
+    created, expires = record.created_at, record.expires_at
+    frozen_clock.advance(minutes=10)
+    assert client.get("/history/").status_code == 200
+    session.expire_all()
+    (record,) = view_sessions(session)
+    assert (record.last_seen_at, record.expires_at) == (created, expires)
+    frozen_clock.advance(minutes=6)
+    answer = client.get("/")
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == f"/staff/subscribers/{holder.account.id}"
+    assert "его время вышло" in client.get(answer.headers["Location"]).get_data(as_text=True)
+    (ended,) = events(session, "subscriber.view_ended")
+    assert ended.data["expired"] is True
+    session.expire_all()
+    assert view_sessions(session)[0].ended_at == expires
+    assert client.get("/").headers["Location"].startswith("/login")
+
+
+def test_the_console_keeps_working_during_a_view(client, session, holder, viewing):
+    form = correction(client, holder.account.id)
+    answer = client.post(f"/staff/subscribers/{holder.account.id}/correction", data=form)
+    assert answer.status_code == 303
+    session.expire_all()
+    assert session.get(Account, holder.account.id).balance == 450_50
+    assert BANNER not in card(client, holder.account.id)
+    assert client.get("/").status_code == 200  # and the view still opens
+
+
+def test_a_view_writes_nothing_of_the_subscribers(client, session, holder, frozen_clock):
+    signed_in_staff(client, session)
+    tables = ("people", "accounts", "ledger_entries", "payments", "subscriptions", "sms_messages")
+    before = {name: rows for name, rows in snapshot(session).items() if name in tables}
+    start_view(client, holder.account.id)
+    frozen_clock.advance(minutes=6)
+    for path in ("/", "/history/", "/pay/", "/profile/", "/tariffs/", "/services/"):
+        assert client.get(path).status_code == 200
+    session.expire_all()
+    after = {name: rows for name, rows in snapshot(session).items() if name in tables}
+    assert after == before
+
+
+@pytest.mark.parametrize("role", [StaffRole.ACCOUNTANT, StaffRole.DISPATCHER])
+def test_every_card_reader_may_view(client, session, holder, role):
+    signed_in_staff(client, session, role=role)
+    assert 'id="view-form"' in card(client, holder.account.id)
+    assert start_view(client, holder.account.id).headers["Location"] == "/"
+    assert BANNER in client.get("/").get_data(as_text=True)
+
+
+def test_marketing_may_not_view(client, session, holder):
+    signed_in_staff(client, session, role=StaffRole.MARKETING)
+    token = csrf_from(client.get("/staff/").get_data(as_text=True))
+    answer = client.post(f"/staff/subscribers/{holder.account.id}/view", data={"csrf_token": token})
+    assert answer.status_code == 403
+    assert view_sessions(session) == []
+    assert client.get("/").status_code == 302
+
+
+def test_no_view_over_a_subscribers_own_session_in_this_browser(client, session, holder, auth):
+    own = create_subscriber(session, login="staffhome")
+    session.commit()
+    assert auth.login(own.person.login, PASSWORD).status_code == 303
+    signed_in_staff(client, session)
+    answer = start_view(client, holder.account.id)
+    assert answer.headers["Location"] == f"/staff/subscribers/{holder.account.id}"
+    assert "сначала выйдите из него" in card(client, holder.account.id)
+    assert view_sessions(session) == []
+    assert own.account.contract_number in client.get("/").get_data(as_text=True)
+
+
+def test_a_second_view_ends_the_first(client, session, holder, viewing):
+    other = create_subscriber(session, contract="660012")
+    session.commit()
+    assert start_view(client, other.account.id).headers["Location"] == "/"
+    assert "660012" in client.get("/").get_data(as_text=True)
+    (ended,) = events(session, "subscriber.view_ended")
+    assert ended.account_id == holder.account.id
+    assert len(events(session, "subscriber.view_started")) == 2
+
+
+def test_the_subscribers_session_count_leaves_a_view_out(session, holder):
+    member = create_staff(session)
+    own = credentials.start_session(
+        session, holder.person, remember=False, lifetime=PERIOD, address=None, user_agent=None
+    )
+    staff_view = view_as.start(
+        session, holder.account, staff_id=member.id, lifetime=PERIOD, address=None, user_agent=None
+    )
+    assert credentials.end_other_sessions(session, holder.person.id) == 1
+    session.refresh(own.record)
+    session.refresh(staff_view.record)
+    assert own.record.ended_at is not None and staff_view.record.ended_at is None
+
+
+def test_a_payments_page_in_a_view_does_not_ask_the_acquirer(
+    client, session, holder, viewing, monkeypatch
+):
+    waiting = create_payment(session, holder.account)
+    session.commit()
+    asked = []
+    monkeypatch.setattr(
+        "portal.domain.payments.settle.finish_payment", lambda *a, **k: asked.append(a)
+    )
+    answer = client.get(f"/pay/{waiting.id}")
+    assert answer.status_code == 200 and BANNER in answer.get_data(as_text=True)
+    assert asked == []  # the subscriber's own look would have asked (and audited as them)
