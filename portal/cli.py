@@ -167,6 +167,22 @@ def staff_add(login, name, role, password) -> None:
         click.echo("The password is shown only now.")
 
 
+@staff_group.command("password")
+@click.option("--login", required=True, help="The member's login.")
+@with_appcontext
+def staff_password(login) -> None:
+    """A new password for a staff member, printed once; their sessions end and a paused
+    sign-in starts again (the way back for an admin locked out of the console)."""
+    member = staff.find_by_login(db.session, login)
+    if member is None:
+        raise click.ClickException(f"No staff member with the login {login!r}.")
+    password = staff.reset_password(db.session, member, by=None, address=None)
+    db.session.commit()
+    click.echo(f"Login:    {member.login}")
+    click.echo(f"Password: {password}")
+    click.echo("The password is shown only now.")
+
+
 @click.group("billing")
 def billing_group() -> None:
     """Charges."""

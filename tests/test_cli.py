@@ -153,3 +153,29 @@ def test_staff_add_refuses_duplicates_and_bad_input(runner, session, args, messa
     assert result.exit_code != 0
     assert message in result.output
     assert "Password" not in result.output
+
+
+def test_staff_password_prints_a_new_one_that_signs_in_and_ends_the_pause(runner, client, session):
+    member = create_staff(session, login="paused")
+    member.failed_sign_ins = 40
+    session.commit()
+    old_hash = member.password_hash
+    result = runner.invoke(args=["staff", "password", "--login", "paused"])
+    assert result.exit_code == 0, result.output
+    password = re.search(r"Password: (\S+)", result.output).group(1)
+    session.expire_all()
+    member = session.get(StaffMember, member.id)
+    assert member.password_hash != old_hash and password not in member.password_hash
+    assert member.failed_sign_ins == 0
+    page = client.get("/staff/login").get_data(as_text=True)
+    answer = client.post(
+        "/staff/login",
+        data={"login": "paused", "password": password, "csrf_token": csrf_from(page)},
+    )
+    assert answer.status_code == 303 and answer.headers["Location"] == "/staff/"
+
+
+def test_staff_password_for_an_unknown_login_changes_nothing(runner, session):
+    result = runner.invoke(args=["staff", "password", "--login", "nobody"])
+    assert result.exit_code != 0 and "No staff member" in result.output
+    assert "Password:" not in result.output

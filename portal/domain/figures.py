@@ -24,6 +24,7 @@ class Figures:
     paid: int  # their sum, kopecks
     new_subscribers: int  # accounts opened today
     blocked: int  # accounts blocked for debt now
+    blocked_by_provider: int  # accounts the staff blocked, now
     on_review: int  # payments on review, unresolved
     noted_refunds: int  # refunds noted and not applied, unresolved
     sms_failed: int  # text messages of today that could not be sent
@@ -45,8 +46,12 @@ def today(db: Session, day: date, *, tz: str) -> Figures:
             Account.created_at >= start, Account.created_at < end
         )
     )
-    blocked = db.scalar(
-        sa.select(sa.func.count(Account.id)).where(Account.status == AccountStatus.BLOCKED)
+    blocked = dict(
+        db.execute(
+            sa.select(Account.status, sa.func.count(Account.id))
+            .where(Account.status.in_([AccountStatus.BLOCKED, AccountStatus.BLOCKED_BY_PROVIDER]))
+            .group_by(Account.status)
+        ).all()
     )
     sms_failed = db.scalar(
         sa.select(sa.func.count(SmsMessage.id)).where(
@@ -60,7 +65,8 @@ def today(db: Session, day: date, *, tz: str) -> Figures:
         payments=payments,
         paid=int(paid),
         new_subscribers=new_subscribers,
-        blocked=blocked,
+        blocked=blocked.get(AccountStatus.BLOCKED, 0),
+        blocked_by_provider=blocked.get(AccountStatus.BLOCKED_BY_PROVIDER, 0),
         on_review=review.review_count(db),
         noted_refunds=review.noted_refund_count(db),
         sms_failed=sms_failed,

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import audit, totp
-from portal.domain.auth import credentials, lockout
+from portal.domain.auth import credentials, lockout, view_as
 from portal.domain.auth.devices import Device
 from portal.domain.errors import DuplicateLogin, InvalidInput, LastAdmin, OwnAccount
 from portal.models import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
@@ -309,7 +309,9 @@ def end_session(db: Session, token: str, *, address: str | None) -> None:
 
 
 def end_sessions(db: Session, staff_id: int) -> int:
-    """End every live session of the member (for every copy of the cookies); how many."""
+    """End every live session of the member (for every copy of the cookies) and every
+    view of a subscriber's pages they have open; how many sessions."""
+    view_as.end_views_of(db, staff_id, address=None)
     result = db.execute(
         sa.update(StaffSession)
         .where(StaffSession.staff_id == staff_id, StaffSession.ended_at.is_(None))
@@ -348,7 +350,7 @@ def _record_change(
     event: str,
     member: StaffMember,
     *,
-    by: StaffMember,
+    by: StaffMember | None,
     address: str | None,
     before: dict,
     after: dict,
@@ -359,7 +361,7 @@ def _record_change(
     audit.record(
         db,
         event,
-        actor=audit.staff_actor(by.id),
+        actor=audit.staff_actor(by.id) if by is not None else "cli",
         address=address,
         staff_id=member.id,
         before=before,
@@ -440,12 +442,12 @@ def set_active(
 
 
 def reset_password(
-    db: Session, member: StaffMember, *, by: StaffMember, address: str | None
+    db: Session, member: StaffMember, *, by: StaffMember | None, address: str | None
 ) -> str:
     """A new generated password for the member (returned to be shown once; only its hash
     is kept). Their sessions end, their devices are trusted no more, and their count of
     wrong passwords starts again: this is the way back for a member whose sign-in is
-    paused."""
+    paused. `by` None: from the shell (`portal staff password`)."""
     password = credentials.generate_password(GENERATED_LENGTH)
     member.password_hash = credentials.hash_password(password)
     member.password_changed_at = clock.now()

@@ -416,3 +416,18 @@ def test_a_payments_page_in_a_view_does_not_ask_the_acquirer(
     answer = client.get(f"/pay/{waiting.id}")
     assert answer.status_code == 200 and BANNER in answer.get_data(as_text=True)
     assert asked == []  # the subscriber's own look would have asked (and audited as them)
+
+
+def test_signing_out_of_the_console_ends_the_open_view(client, session, holder, viewing):
+    token = csrf_from(client.get("/staff/").get_data(as_text=True))
+    assert client.post("/staff/logout", data={"csrf_token": token}).status_code == 303
+    session.expire_all()
+    (record,) = view_sessions(session)
+    assert record.ended_at is not None
+    (ended,) = events(session, "subscriber.view_ended")
+    assert ended.actor == f"staff:{viewing.id}" and ended.data["with_console_session"] is True
+    # The subscriber's pages are closed to this browser: it goes back to the card, which
+    # asks for the console's sign-in again.
+    answer = client.get("/")
+    assert answer.headers["Location"] == f"/staff/subscribers/{holder.account.id}"
+    assert client.get(answer.headers["Location"]).headers["Location"].startswith("/staff/login")

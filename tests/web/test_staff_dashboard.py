@@ -43,6 +43,7 @@ def day_of_rows(session, frozen_clock):
     frozen_clock.set(at(2026, 11, 24, 20, 59, 59))  # 23:59:59 on the 24th
     newer = create_subscriber(session).account
     newer.status = AccountStatus.BLOCKED
+    create_subscriber(session).account.status = AccountStatus.BLOCKED_BY_PROVIDER
     frozen_clock.set(at(2026, 11, 24, 21, 0))  # 00:00 on the 25th
     create_subscriber(session)
     paid(session, frozen_clock, old, 100_00, at(2026, 11, 23, 20, 59, 59))  # the 23rd
@@ -62,8 +63,8 @@ def day_of_rows(session, frozen_clock):
 def test_todays_figures_count_the_providers_day(session, day_of_rows):
     found = figures.today(session, DAY, tz=TZ)
     assert found.payments == 2 and found.paid == 850_50
-    assert found.new_subscribers == 2
-    assert found.blocked == 2
+    assert found.new_subscribers == 3
+    assert found.blocked == 2 and found.blocked_by_provider == 1
     assert found.on_review == 1
     assert found.noted_refunds == 1
     assert found.sms_failed == 1
@@ -117,8 +118,8 @@ def test_every_role_sees_the_figures(client, session, day_of_rows, frozen_clock,
 
     assert figure("payments") == "2"
     assert figure("paid") == "850,50\u00a0₽"
-    assert figure("new-subscribers") == "2"
-    assert figure("blocked") == "2"
+    assert figure("new-subscribers") == "3"
+    assert figure("blocked") == "2" and figure("blocked-by-provider") == "1"
     assert figure("review") == "1" and figure("refunds") == "1"
     assert figure("sms-failed") == "1"
     assert figure("visits") == "—"

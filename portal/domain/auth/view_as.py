@@ -51,6 +51,31 @@ def start(
     return new
 
 
+def end_views_of(db: Session, staff_id: int, *, address: str | None) -> int:
+    """End every open view of the staff member (their console session ended: signed
+    out, switched off, or their credentials reset), each with its audit event; how many.
+    The caller commits."""
+    records = db.scalars(
+        sa.select(LoginSession).where(
+            LoginSession.viewer_staff_id == staff_id, LoginSession.ended_at.is_(None)
+        )
+    ).all()
+    moment = clock.now()
+    for record in records:
+        expired = record.expires_at <= moment
+        record.ended_at = record.expires_at if expired else moment
+        audit.record(
+            db,
+            "subscriber.view_ended",
+            actor=audit.staff_actor(staff_id),
+            person_id=record.person_id,
+            address=address,
+            expired=expired,
+            with_console_session=True,
+        )
+    return len(records)
+
+
 def is_view(record: LoginSession | None) -> bool:
     """Whether a sign-in session is a staff member's view (not the subscriber's own)."""
     return record is not None and record.viewer_staff_id is not None

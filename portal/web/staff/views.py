@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal import clock
 from portal.domain import figures, staff, totp
+from portal.domain.auth import view_as
 from portal.extensions import client_address, db, limiter
 from portal.htmx import render
 from portal.web.staff import access
@@ -107,10 +108,6 @@ def login():
     return response
 
 
-def _wrong_code(response) -> bool:
-    return response.status_code != 303
-
-
 @bp.route("/login/code", methods=["GET", "POST"])
 @access.second_step
 @_limit_failures
@@ -182,7 +179,9 @@ def enrol():
 @bp.route("/logout", methods=["POST"])
 @requires_roles(*access.EVERY_ROLE)
 def logout():
+    """Sign out of the console; a view of a subscriber's pages open in it ends too."""
     staff.end_session(db.session, request.cookies.get(access.COOKIE, ""), address=client_address())
+    view_as.end_views_of(db.session, access.current_staff().id, address=client_address())
     db.session.commit()
     response = redirect(url_for("staff.login"), 303)
     access.clear_cookie(response)
