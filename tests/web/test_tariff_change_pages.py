@@ -49,7 +49,7 @@ def confirm(client, tariff, headers=EN):
 
 
 def test_the_side_by_side_page_shows_the_difference_fee_and_day(client, home):
-    _, base, fast, later, _ = home
+    _, _base, fast, later, _ = home
     html = client.get(f"/tariffs/{fast.id}", headers=EN).get_data(as_text=True)
     assert "Город" in html and "Город Турбо" in html
     assert re.search(r'id="difference">\+310\.00\sRUB', html)
@@ -161,7 +161,7 @@ def test_a_fee_the_balance_cannot_carry_links_to_paying_the_missing_sum(client, 
 
 
 def test_an_addon_is_connected_through_its_confirm_page_and_disconnected(client, session, home):
-    new, base, *_ = home
+    new, _base, *_ = home
     ip = create_service(session, price=31_00, name="Статический IP")
     needs = create_service(session, name="ТВ-пакет", requires_tariff_id=create_tariff(session).id)
     session.commit()

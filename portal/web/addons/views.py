@@ -3,7 +3,7 @@ connecting (a confirm page with the price and the start) and disconnecting.
 
 The URL stays /services/, the word subscribers know."""
 
-from flask import Blueprint, abort, flash, redirect, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -80,16 +80,14 @@ def _connect_page(addon: Service, *, error: str | None = None, status: int = 200
     )
 
 
-@bp.route("/<id:addon_id>/connect")
-@login_required
-def connect_page(addon_id: int):
-    return _connect_page(_addon(addon_id))
-
-
-@bp.route("/<id:addon_id>/connect", methods=["POST"])
+# One rule for the page and its form: an id out of range is a 404 for either method.
+@bp.route("/<id:addon_id>/connect", methods=["GET", "POST"])
 @login_required
 def connect(addon_id: int):
+    """The confirm page (the price and the start); POST connects."""
     addon = _addon(addon_id)
+    if request.method == "GET":
+        return _connect_page(addon)
     form = ConnectForm()
     if not form.validate_on_submit():
         return _connect_page(addon, error=first_error(form), status=400)

@@ -3,7 +3,7 @@ of its group (the side-by-side page, then confirm)."""
 
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, redirect, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -115,17 +115,14 @@ def _compare_page(target: Tariff, *, error: str | None = None, status: int = 200
     )
 
 
-@bp.route("/<id:tariff_id>")
+# One rule for the page and its form: an id out of range is a 404 for either method.
+@bp.route("/<id:tariff_id>", methods=["GET", "POST"])
 @login_required
 def compare(tariff_id: int):
-    """The picked tariff side by side with the current one."""
-    return _compare_page(_target(tariff_id))
-
-
-@bp.route("/<id:tariff_id>", methods=["POST"])
-@login_required
-def confirm(tariff_id: int):
+    """The picked tariff side by side with the current one; POST confirms the change."""
     target = _target(tariff_id)
+    if request.method == "GET":
+        return _compare_page(target)
     form = ChangeForm()
     if not form.validate_on_submit():
         return _compare_page(target, error=first_error(form), status=400)
