@@ -14,8 +14,8 @@ direction, the day it takes effect); this module adds the account's side:
   tariff was charged for today already (the run for today has been) gives that charge
   back and charges the new tariff's share of today under the run's own key, so the
   month adds up exactly: the old price for the days before, the new from today;
-- a scheduled change may be cancelled until its day: the old subscription runs on and
-  the new one, never charged, is removed.
+- a scheduled change may be cancelled until its day: the old subscription runs on, the
+  new one, never charged, is removed, and the fee comes back (a credit).
 
 Every change and cancellation is an audit event (actor person:N, the tariff before
 and after), the fee a ledger charge whose key names the change.
@@ -324,7 +324,8 @@ def cancel(
     address: str | None = None,
 ) -> TariffChange:
     """Cancel the account's scheduled change `change_id` (NotFound when it is not the
-    account's): the old subscription runs on, the new one is removed; NotCancellable
+    account's): the old subscription runs on, the new one is removed, the fee is given
+    back; NotCancellable
     once cancelled or once its day has come."""
     ledger.lock_account(db, account_id)
     record = db.get(TariffChange, change_id)
@@ -341,6 +342,16 @@ def cancel(
     if new is not None:
         db.delete(new)
         db.flush()
+    if record.fee:
+        ledger.post(  # the fee comes back with the change it paid for
+            db,
+            account_id,
+            EntryKind.CREDIT,
+            record.fee,
+            key=f"tariff_change:{record.id}:fee_back",
+            description=f"{record.from_tariff.name} → {record.to_tariff.name}",
+            service_date=today,
+        )
     audit.record(
         db,
         CANCELLED,

@@ -177,7 +177,11 @@ def test_a_scheduled_change_is_cancelled_until_its_day_and_one_is_pending_at_a_t
     other = create_subscriber(session, tariffs=[base], start=START)
     with pytest.raises(NotFound):
         tc.cancel(session, other.account.id, made.id, date(2026, 1, 21), person_id=new.person.id)
+    balance = new.account.balance
+    assert made.fee == 100_00
     tc.cancel(session, new.account.id, made.id, date(2026, 1, 21), person_id=new.person.id)
+    session.refresh(new.account)
+    assert new.account.balance == balance + 100_00  # the fee came back
     with pytest.raises(tc.NotCancellable):
         tc.cancel(session, new.account.id, made.id, date(2026, 1, 21), person_id=new.person.id)
     session.expire_all()
