@@ -195,3 +195,26 @@ def test_an_addon_is_connected_through_its_confirm_page_and_disconnected(client,
         .count("addon.connected")
         == 1
     )
+
+
+def test_over_the_monthly_limit_is_refused_in_the_subscribers_language(
+    client, session, auth, home, frozen_clock
+):
+    _, base, fast, _, _ = home
+    base.group.changes_per_month = 1
+    session.commit()
+    assert confirm(client, fast, headers=RU)[0].status_code == 303
+    token = csrf_from(client.get("/tariffs/").get_data(as_text=True))
+    data = {"csrf_token": token, "key": "c" * 32}
+    # The same day: the next change waits for tomorrow.
+    answer = client.post(f"/tariffs/{base.id}", data=data, headers=RU)
+    assert answer.status_code == 409
+    assert "Тариф сегодня уже сменён" in answer.get_data(as_text=True)
+    # Tomorrow, the month's one change is used up.
+    frozen_clock.set(datetime(2026, 12, 11, 9, 0, tzinfo=UTC))
+    auth.login("changer", PASSWORD)  # a day later, a new sign-in
+    data["csrf_token"] = csrf_from(client.get("/tariffs/").get_data(as_text=True))
+    answer = client.post(f"/tariffs/{base.id}", data=data, headers=RU)
+    assert answer.status_code == 409
+    assert "Лимит смен тарифа в этом месяце исчерпан (1)" in answer.get_data(as_text=True)
+    assert session.scalar(sa.select(sa.func.count()).select_from(TariffChange)) == 1
