@@ -96,6 +96,10 @@ def test_a_next_month_change_switches_on_the_first(session, home):
     account = new.account
     made = change(session, account, later, date(2026, 1, 20))
     assert made.takes_effect_on == date(2026, 2, 1)
+    # The forecast (the home page's) sees the change ahead, by the same subscriptions.
+    session.expire_all()
+    ahead = billing.charged_between(account.subscriptions, date(2026, 1, 21), date(2026, 2, 28))
+    assert ahead == 310_00 * 31 // 31 - 310_00 * 20 // 31 + 465_00
     run(session, date(2026, 1, 1), date(2026, 2, 28))
     assert charged(session, account.id, date(2026, 1, 1), date(2026, 1, 31)) == 310_00
     assert charged(session, account.id, date(2026, 2, 1), date(2026, 2, 28)) == 465_00
