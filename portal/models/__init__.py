@@ -29,6 +29,7 @@ from portal.models.sandbox import SandboxPayment
 from portal.models.sms import SmsMessage, SmsStatus
 from portal.models.staff import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 from portal.models.subscription import Subscription
+from portal.models.tariff_change import TariffChange
 
 __all__ = [
     "Account",
@@ -63,6 +64,7 @@ __all__ = [
     "Subscription",
     "TakesEffect",
     "Tariff",
+    "TariffChange",
     "TariffGroup",
     "TariffKind",
     "service_exclusions",

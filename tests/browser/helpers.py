@@ -33,6 +33,8 @@ SIGNED_IN_PAGES = [
     *((name, path) for name, path, _label in SECTIONS),
     ("history-payments", "/history/?kind=payment&period=12m"),
     ("receipt", "/pay/1/receipt"),  # the demo subscriber's first card payment
+    ("tariff-compare", "/tariffs/1"),  # the demo's "Старт" beside its "Город"
+    ("addon-connect", "/services/4/connect"),  # the router rental's confirm page
     ("profile", "/profile/"),
     ("password", "/profile/password"),
     ("phone", "/profile/phone"),

@@ -1,22 +1,144 @@
-"""Add-ons (the catalogue's services): connected ones and the rest of the catalogue.
+"""Add-ons (the catalogue's services): connected ones and the rest of the catalogue;
+connecting (a confirm page with the price and the start) and disconnecting.
 
 The URL stays /services/, the word subscribers know."""
 
-from flask import Blueprint
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from portal import clock
-from portal.domain import catalog
-from portal.extensions import db
+from portal.auth_session import current_person
+from portal.domain import addons, catalog
+from portal.domain.errors import NotFound
+from portal.extensions import client_address, db
 from portal.htmx import render
 from portal.models import Service
+from portal.web.addons.forms import ConnectForm, DisconnectForm
 from portal.web.context import current_account
+from portal.web.validators import first_error
 
 bp = Blueprint("addons", __name__, url_prefix="/services")
+
+
+def problem_message(problem: catalog.AddonProblem) -> str:
+    """One reason an add-on cannot be connected, as the subscriber reads it."""
+    kind, item = problem.kind, problem.item
+    if kind is catalog.AddonProblemKind.ARCHIVED:
+        return _("This service is no longer offered.")
+    if kind is catalog.AddonProblemKind.CONNECTED:
+        return _("You have this service already.")
+    if kind is catalog.AddonProblemKind.REQUIRES_GROUP:
+        return _("Needs a tariff of the group %(name)s.", name=item.name)
+    if kind is catalog.AddonProblemKind.REQUIRES_TARIFF:
+        return _("Needs the tariff %(name)s.", name=item.name)
+    return _("Cannot be held with %(name)s.", name=item.name)
 
 
 @bp.route("/")
 @login_required
 def index():
-    offer = catalog.offer(db.session, current_account(), Service, clock.provider_today())
-    return render("addons/index.html", offer=offer)
+    account = current_account()
+    today = clock.provider_today()
+    offer = catalog.offer(db.session, account, Service, today)
+    held = addons.held(account, today)
+    held_ids = {h.service.id for h in held}
+    others = [
+        (addon, [problem_message(p) for p in addons.problems(account, addon, today)])
+        for addon in offer.catalogue
+        if addon.id not in held_ids
+    ]
+    return render(
+        "addons/index.html",
+        held=held,
+        others=others,
+        today=today,
+        form=DisconnectForm(),
+    )
+
+
+def _addon(addon_id: int) -> Service:
+    addon = db.session.get(Service, addon_id)
+    if addon is None:
+        abort(404)
+    return addon
+
+
+def _connect_page(addon: Service, *, error: str | None = None, status: int = 200):
+    account = current_account()
+    today = clock.provider_today()
+    problems = [problem_message(p) for p in addons.problems(account, addon, today)]
+    return render(
+        "addons/connect.html",
+        status=400 if problems and status == 200 else status,
+        addon=addon,
+        problems=problems,
+        error=error,
+        starts_on=catalog.addon_starts_on(addon, today),
+        today=today,
+        form=ConnectForm(),
+    )
+
+
+# One rule for the page and its form: an id out of range is a 404 for either method.
+@bp.route("/<id:addon_id>/connect", methods=["GET", "POST"])
+@login_required
+def connect(addon_id: int):
+    """The confirm page (the price and the start); POST connects."""
+    addon = _addon(addon_id)
+    if request.method == "GET":
+        return _connect_page(addon)
+    form = ConnectForm()
+    if not form.validate_on_submit():
+        return _connect_page(addon, error=first_error(form), status=400)
+    try:
+        subscription = addons.connect(
+            db.session,
+            current_account().id,
+            addon.id,
+            clock.provider_today(),
+            person_id=current_person().id,
+            address=client_address(),
+        )
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    except catalog.AddonRefused as refused:
+        db.session.rollback()
+        message = " ".join(problem_message(p) for p in refused.problems)
+        return _connect_page(addon, error=message, status=409)
+    starts_on = subscription.started_on
+    db.session.commit()
+    if starts_on == clock.provider_today():
+        flash(_("%(name)s is connected from today.", name=addon.name))
+    else:
+        flash(_("%(name)s is connected from tomorrow.", name=addon.name))
+    return redirect(url_for(".index"), 303)
+
+
+@bp.route("/connected/<id:subscription_id>/disconnect", methods=["POST"])
+@login_required
+def disconnect(subscription_id: int):
+    """End one's own add-on today; someone else's is a 404."""
+    form = DisconnectForm()
+    if not form.validate_on_submit():
+        return render("errors/error.html", status=400, code=400, message=first_error(form))
+    try:
+        addon = addons.disconnect(
+            db.session,
+            current_account().id,
+            subscription_id,
+            clock.provider_today(),
+            person_id=current_person().id,
+            address=client_address(),
+        )
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    except addons.NotConnected:
+        db.session.rollback()
+        message = _("This service is disconnected already.")
+        return render("errors/error.html", status=409, code=409, message=message)
+    db.session.commit()
+    flash(_("%(name)s is disconnected: today is its last day.", name=addon.name))
+    return redirect(url_for(".index"), 303)

@@ -1,0 +1,135 @@
+"""A subscriber connects and disconnects add-ons.
+
+What the account holds, for the rules (catalog.addon_problems), is every add-on
+subscription not ended before today: running, starting tomorrow, or disconnected with
+today as its last day (it may be connected again from tomorrow). Connecting starts a
+subscription on catalog.addon_starts_on; disconnecting ends it today, so tomorrow is
+not charged (one that has not started yet is removed: it was never charged). Each is
+an audit event (actor person:N).
+"""
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.orm import Session
+
+from portal.domain import audit, catalog, ledger
+from portal.domain.errors import DomainError, NotFound
+from portal.models import Account, Service, Subscription
+
+CONNECTED = "addon.connected"
+DISCONNECTED = "addon.disconnected"
+
+
+class NotConnected(DomainError):
+    """The add-on's subscription has ended already."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """An add-on subscription of the account, as the page lists it."""
+
+    subscription: Subscription
+    service: Service
+    starts_later: bool  # starts after today
+    ending_today: bool  # disconnected: today is its last day
+
+
+def held(account: Account, today: date) -> list[Held]:
+    """The account's add-on subscriptions not ended before today, by name."""
+    rows = [
+        Held(s, s.service, s.started_on > today, s.ended_on == today)
+        for s in account.subscriptions
+        if s.service is not None and (s.ended_on is None or s.ended_on >= today)
+    ]
+    return sorted(rows, key=lambda h: (h.service.name, h.subscription.id))
+
+
+def problems(account: Account, addon: Service, today: date) -> list[catalog.AddonProblem]:
+    """Why the account cannot connect `addon` today (empty: it can)."""
+    tariffs = catalog.connected(account, today).tariffs
+    return catalog.addon_problems(tariffs, [h.service for h in held(account, today)], addon)
+
+
+def connect(
+    db: Session,
+    account_id: int,
+    addon_id: int,
+    today: date,
+    *,
+    person_id: int,
+    address: str | None = None,
+) -> Subscription:
+    """Connect the add-on (NotFound: no such add-on), refused with catalog.AddonRefused
+    when a rule fails (a form sent twice finds it connected)."""
+    account = ledger.lock_account(db, account_id)
+    addon = db.get(Service, addon_id)
+    if addon is None:
+        raise NotFound(f"add-on {addon_id}")
+    found = problems(account, addon, today)
+    if found:
+        raise catalog.AddonRefused(addon, found)
+    subscription = Subscription(
+        account_id=account.id, service_id=addon.id, started_on=catalog.addon_starts_on(addon, today)
+    )
+    db.add(subscription)
+    db.flush()
+    audit.record(
+        db,
+        CONNECTED,
+        actor=audit.person_actor(person_id),
+        person_id=person_id,
+        account_id=account.id,
+        address=address,
+        subscription_id=subscription.id,
+        starts_on=subscription.started_on.isoformat(),
+        before={"addon": None},
+        after={"addon": addon.code},
+    )
+    db.expire(account, ["subscriptions"])
+    return subscription
+
+
+def disconnect(
+    db: Session,
+    account_id: int,
+    subscription_id: int,
+    today: date,
+    *,
+    person_id: int,
+    address: str | None = None,
+) -> Service:
+    """End the account's add-on subscription today (NotFound: not the account's add-on;
+    NotConnected: ended already)."""
+    account = ledger.lock_account(db, account_id)
+    subscription = db.get(Subscription, subscription_id)
+    if (
+        subscription is None
+        or subscription.account_id != account.id
+        or subscription.service is None
+    ):
+        raise NotFound(f"add-on subscription {subscription_id}")
+    if subscription.ended_on is not None and subscription.ended_on <= today:
+        raise NotConnected(str(subscription_id))
+    addon = subscription.service
+    data = {"subscription_id": subscription.id}
+    if subscription.started_on > today:
+        db.delete(subscription)  # never charged
+        data["removed"] = True
+    else:
+        subscription.ended_on = today
+        data["ended_on"] = today.isoformat()
+    db.flush()
+    audit.record(
+        db,
+        DISCONNECTED,
+        actor=audit.person_actor(person_id),
+        person_id=person_id,
+        account_id=account.id,
+        address=address,
+        before={"addon": addon.code},
+        after={"addon": None},
+        **data,
+    )
+    db.expire(account, ["subscriptions"])
+    return addon

@@ -1,0 +1,369 @@
+"""A subscriber changes a tariff for another of its group: what it would be, then doing it.
+
+The catalogue's rules come from portal.domain.catalog (the group, archive, fee by
+direction, the day it takes effect); this module adds the account's side:
+
+- the monthly limit: changes made in the calendar month (not cancelled) against the
+  group's `changes_per_month`;
+- one pending change at a time: a change whose day has not come, not cancelled;
+- the balance must carry the fee: after it, the balance stays at the block threshold;
+  otherwise the change is refused with the missing sum;
+- the subscriptions are switched when the change is made, ahead of its day: the old
+  one ends the day before, the new one starts on the day (the billing run charges
+  what charges.billable_on says, and it says just that). A change "today" whose old
+  tariff was charged for today already (the run for today has been) gives that charge
+  back and charges the new tariff's share of today under the run's own key, so the
+  month adds up exactly: the old price for the days before, the new from today;
+- a scheduled change may be cancelled until its day: the old subscription runs on, the
+  new one, never charged, is removed, and the fee comes back (a credit).
+
+Every change and cancellation is an audit event (actor person:N, the tariff before
+and after), the fee a ledger charge whose key names the change.
+"""
+
+import enum
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.domain import audit, billing, catalog, ledger
+from portal.domain.billing.charges import charge_key, daily_share
+from portal.domain.errors import DomainError, NotFound
+from portal.models import Account, EntryKind, LedgerEntry, Subscription, Tariff, TariffChange
+
+CHANGED = "tariff.changed"
+CANCELLED = "tariff.change_cancelled"
+
+
+class Refusal(enum.StrEnum):
+    """Why the account cannot change its tariff now (besides the catalogue's rules)."""
+
+    NO_CURRENT = "no_current"  # no tariff of that kind running to change
+    LIMIT = "limit"  # the group's changes a month are used up
+    PENDING = "pending"  # a change is waiting for its day already
+    CHANGED_TODAY = "changed_today"  # the current tariff started today: change tomorrow
+    BALANCE = "balance"  # the balance cannot carry the fee
+
+
+class ChangeRefused(DomainError):
+    """A change the account cannot make; `why` is a Refusal or a catalog.ChangeRefusal,
+    `missing` the kopecks to pay first (BALANCE), `limit` the group's limit (LIMIT)."""
+
+    def __init__(self, why, *, missing: int = 0, limit: int | None = None):
+        super().__init__(why.value)
+        self.why = why
+        self.missing = missing
+        self.limit = limit
+
+
+class AlreadyMade(DomainError):
+    """The confirming form was sent before: the change it made is `change`."""
+
+    def __init__(self, change: TariffChange):
+        super().__init__(f"tariff change {change.id}")
+        self.change = change
+
+
+class NotCancellable(DomainError):
+    """The change was cancelled already, or its day has come."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A change as the side-by-side page shows it, before it is confirmed."""
+
+    current: Tariff
+    target: Tariff
+    subscription: Subscription  # the current tariff's
+    fee: int
+    direction: catalog.Direction
+    takes_effect_on: date
+    difference: int  # kopecks a month, the target's price less the current one's
+    forecast: billing.Forecast  # the balance after the fee, with the change made
+    refusal: ChangeRefused | None  # why it cannot be confirmed, or None
+
+
+def current_subscription(account: Account, kind, today: date) -> Subscription | None:
+    """The account's running subscription to a tariff of `kind` today."""
+    for subscription in account.subscriptions:
+        if (
+            subscription.tariff is not None
+            and subscription.tariff.kind == kind
+            and billing.is_running(subscription, today)
+        ):
+            return subscription
+    return None
+
+
+def pending(db: Session, account_id: int, today: date) -> list[TariffChange]:
+    """The account's changes waiting for their day."""
+    return list(
+        db.scalars(
+            sa.select(TariffChange)
+            .where(
+                TariffChange.account_id == account_id,
+                TariffChange.cancelled_at.is_(None),
+                TariffChange.takes_effect_on > today,
+            )
+            .order_by(TariffChange.id)
+        )
+    )
+
+
+def changes_this_month(db: Session, account_id: int, group_id: int, today: date) -> int:
+    """The account's changes within the group made in `today`'s month, not cancelled."""
+    return db.scalar(
+        sa.select(sa.func.count())
+        .select_from(TariffChange)
+        .join(Tariff, Tariff.id == TariffChange.to_tariff_id)
+        .where(
+            TariffChange.account_id == account_id,
+            Tariff.group_id == group_id,
+            TariffChange.cancelled_at.is_(None),
+            TariffChange.made_on >= today.replace(day=1),
+            TariffChange.made_on <= today,
+        )
+    )
+
+
+def missing_for(balance: int, fee: int, block_threshold: int) -> int:
+    """What the balance lacks to carry `fee` (0: it carries it): after a fee the
+    balance stays at the block threshold or above. A change without a fee needs nothing."""
+    if fee == 0:
+        return 0
+    return max(0, fee + block_threshold - balance)
+
+
+def _refusal(
+    db: Session,
+    account: Account,
+    current: Subscription,
+    target: Tariff,
+    today: date,
+    *,
+    fee: int,
+    block_threshold: int,
+) -> ChangeRefused | None:
+    why = catalog.change_refusal(current.tariff, target)
+    if why is not None:
+        return ChangeRefused(why)
+    if pending(db, account.id, today):
+        return ChangeRefused(Refusal.PENDING)
+    if current.ended_on is not None:
+        return ChangeRefused(Refusal.PENDING)  # ending: a staff matter or a change before
+    if current.started_on >= today:
+        return ChangeRefused(Refusal.CHANGED_TODAY)
+    limit = target.group.changes_per_month
+    if limit is not None and changes_this_month(db, account.id, target.group_id, today) >= limit:
+        return ChangeRefused(Refusal.LIMIT, limit=limit)
+    missing = missing_for(account.balance, fee, block_threshold)
+    if missing:
+        return ChangeRefused(Refusal.BALANCE, missing=missing)
+    return None
+
+
+def propose(
+    db: Session, account: Account, target: Tariff, today: date, *, block_threshold: int
+) -> Proposal:
+    """The change of the account's tariff of the target's kind for `target`, as it
+    would be if confirmed today; ChangeRefused(NO_CURRENT) without such a tariff."""
+    current = current_subscription(account, target.kind, today)
+    if current is None:
+        raise ChangeRefused(Refusal.NO_CURRENT)
+    why = catalog.change_refusal(current.tariff, target)
+    fee = 0 if why is not None else catalog.change_fee(current.tariff, target)
+    takes_effect_on = catalog.change_takes_effect_on(target, today)
+    # The account's subscriptions with the change made (transient copies: never saved).
+    others = [s for s in account.subscriptions if s is not current]
+    after = [
+        *others,
+        Subscription(
+            tariff=current.tariff,
+            started_on=current.started_on,
+            ended_on=takes_effect_on - timedelta(days=1),
+        ),
+        Subscription(tariff=target, started_on=takes_effect_on),
+    ]
+    return Proposal(
+        current=current.tariff,
+        target=target,
+        subscription=current,
+        fee=fee,
+        direction=catalog.change_direction(current.tariff, target),
+        takes_effect_on=takes_effect_on,
+        difference=target.monthly_price - current.tariff.monthly_price,
+        forecast=billing.forecast(
+            account.balance - fee, after, today, block_threshold=block_threshold
+        ),
+        refusal=_refusal(
+            db, account, current, target, today, fee=fee, block_threshold=block_threshold
+        ),
+    )
+
+
+def change(
+    db: Session,
+    account_id: int,
+    target_id: int,
+    today: date,
+    *,
+    person_id: int,
+    form_key: str,
+    block_threshold: int,
+    address: str | None = None,
+) -> TariffChange:
+    """Change the account's tariff for the tariff `target_id` (NotFound when there is no
+    such tariff), by the rules above; AlreadyMade when `form_key` made a change before.
+    In the caller's transaction (the caller commits, or rolls back on an error)."""
+    account = ledger.lock_account(db, account_id)  # one change of an account at a time
+    made = db.scalar(sa.select(TariffChange).where(TariffChange.form_key == form_key))
+    if made is not None:
+        if made.account_id != account_id:
+            raise NotFound(f"tariff change form {form_key}")
+        raise AlreadyMade(made)
+    target = db.get(Tariff, target_id)
+    if target is None:
+        raise NotFound(f"tariff {target_id}")
+    proposal = propose(db, account, target, today, block_threshold=block_threshold)
+    if proposal.refusal is not None:
+        raise proposal.refusal
+    old = proposal.subscription
+    new = Subscription(
+        account_id=account.id, tariff_id=target.id, started_on=proposal.takes_effect_on
+    )
+    db.add(new)
+    old.ended_on = proposal.takes_effect_on - timedelta(days=1)
+    db.flush()
+    now = clock.now()
+    record = TariffChange(
+        account_id=account.id,
+        person_id=person_id,
+        from_tariff_id=proposal.current.id,
+        to_tariff_id=target.id,
+        old_subscription_id=old.id,
+        new_subscription_id=new.id,
+        made_on=today,
+        takes_effect_on=proposal.takes_effect_on,
+        fee=proposal.fee,
+        form_key=form_key,
+        created_at=now,
+        applied_at=now,
+    )
+    db.add(record)
+    db.flush()
+    if proposal.fee:
+        ledger.post(
+            db,
+            account.id,
+            EntryKind.CHARGE,
+            -proposal.fee,
+            key=f"tariff_change:{record.id}:fee",
+            description=f"{proposal.current.name} → {target.name}",
+            service_date=today,
+        )
+    if proposal.takes_effect_on == today:
+        _swap_todays_charge(db, account.id, old, new, today, record.id)
+    audit.record(
+        db,
+        CHANGED,
+        actor=audit.person_actor(person_id),
+        person_id=person_id,
+        account_id=account.id,
+        address=address,
+        tariff_change_id=record.id,
+        takes_effect_on=record.takes_effect_on.isoformat(),
+        fee=record.fee,
+        before={"tariff": proposal.current.code, "tariff_name": proposal.current.name},
+        after={"tariff": target.code, "tariff_name": target.name},
+    )
+    return record
+
+
+def _swap_todays_charge(
+    db: Session, account_id: int, old: Subscription, new: Subscription, today: date, change_id: int
+) -> None:
+    """When the run has charged today already, the old tariff's share of today goes back
+    and the new one's is charged under the run's key (so the run never charges it again)."""
+    charged = db.scalar(
+        sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == charge_key(old.id, today))
+    )
+    if charged is None:
+        return  # the run has not been (or left the account out): it charges the new one
+    ledger.post(
+        db,
+        account_id,
+        EntryKind.CREDIT,
+        -charged.amount,
+        key=f"tariff_change:{change_id}:today",
+        description=charged.description,
+        service_date=today,
+    )
+    share = daily_share(new.tariff.monthly_price if new.tariff else 0, today)
+    if share:
+        ledger.post(
+            db,
+            account_id,
+            EntryKind.CHARGE,
+            -share,
+            key=charge_key(new.id, today),
+            description=new.tariff.name,
+            service_date=today,
+        )
+
+
+def cancel(
+    db: Session,
+    account_id: int,
+    change_id: int,
+    today: date,
+    *,
+    person_id: int,
+    address: str | None = None,
+) -> TariffChange:
+    """Cancel the account's scheduled change `change_id` (NotFound when it is not the
+    account's): the old subscription runs on, the new one is removed, the fee is given
+    back; NotCancellable
+    once cancelled or once its day has come."""
+    ledger.lock_account(db, account_id)
+    record = db.get(TariffChange, change_id)
+    if record is None or record.account_id != account_id:
+        raise NotFound(f"tariff change {change_id}")
+    if record.cancelled_at is not None or record.takes_effect_on <= today:
+        raise NotCancellable(str(change_id))
+    old = db.get(Subscription, record.old_subscription_id)
+    new = db.get(Subscription, record.new_subscription_id) if record.new_subscription_id else None
+    old.ended_on = None
+    record.new_subscription_id = None
+    record.cancelled_at = clock.now()
+    db.flush()
+    if new is not None:
+        db.delete(new)
+        db.flush()
+    if record.fee:
+        ledger.post(  # the fee comes back with the change it paid for
+            db,
+            account_id,
+            EntryKind.CREDIT,
+            record.fee,
+            key=f"tariff_change:{record.id}:fee_back",
+            description=f"{record.from_tariff.name} → {record.to_tariff.name}",
+            service_date=today,
+        )
+    audit.record(
+        db,
+        CANCELLED,
+        actor=audit.person_actor(person_id),
+        person_id=person_id,
+        account_id=account_id,
+        address=address,
+        tariff_change_id=record.id,
+        before={
+            "tariff": record.to_tariff.code,
+            "takes_effect_on": record.takes_effect_on.isoformat(),
+        },
+        after={"tariff": record.from_tariff.code, "takes_effect_on": None},
+    )
+    return record

@@ -1,0 +1,283 @@
+"""A subscriber's tariff change: the rules, the month's arithmetic, cancelling; add-ons
+connected and disconnected."""
+
+import uuid
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.domain import addons, billing, catalog, ledger
+from portal.domain import tariff_change as tc
+from portal.domain.errors import NotFound
+from portal.models import AuditEvent, EntryKind, LedgerEntry, Subscription, TakesEffect
+from tests.factories import create_group, create_service, create_subscriber, create_tariff
+
+START = date(2026, 1, 1)
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+def home(session):
+    group = create_group(session, fees=(100_00, 50_00, 10_00), changes_per_month=2)
+    base = create_tariff(session, price=310_00, group=group, takes_effect=TakesEffect.TODAY)
+    fast = create_tariff(session, price=620_00, group=group, takes_effect=TakesEffect.TODAY)
+    later = create_tariff(session, price=465_00, group=group)  # next month
+    new = create_subscriber(session, balance=10_000_00, tariffs=[base], start=START)
+    session.commit()
+    return new, base, fast, later
+
+
+def change(session, account, target, today, *, form_key=None, threshold=0):
+    return tc.change(
+        session,
+        account.id,
+        target.id,
+        today,
+        person_id=account.person_id,
+        form_key=form_key or key(),
+        block_threshold=threshold,
+    )
+
+
+def run(session, first, last):
+    day = first
+    while day <= last:
+        billing.run_day(session, day, block_threshold=-(10**9))
+        day += timedelta(days=1)
+
+
+def charged(session, account_id, first, last) -> int:
+    """Charges less what was given back, for the service days first..last."""
+    total = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.account_id == account_id,
+            LedgerEntry.service_date.between(first, last),
+            ~LedgerEntry.idempotency_key.like("tariff_change:%:fee"),
+            LedgerEntry.kind.in_([EntryKind.CHARGE, EntryKind.CREDIT]),
+        )
+    )
+    return -int(total)
+
+
+def share(price, first, last):
+    """What a tariff costs for the days first..last of one month."""
+    days = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    n = days.day
+    return price * last.day // n - price * (first.day - 1) // n
+
+
+@pytest.mark.parametrize("run_first", [False, True], ids=["before the run", "after the run"])
+@pytest.mark.parametrize("today", [date(2026, 1, 15), date(2026, 1, 31), date(2026, 2, 1)], ids=str)
+def test_a_change_today_makes_the_month_add_up_exactly(session, home, today, run_first):
+    new, base, fast, _ = home
+    account = new.account
+    first = today.replace(day=1)
+    end = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    run(session, first, today - timedelta(days=1))
+    if run_first:
+        run(session, today, today)
+    made = change(session, account, fast, today)
+    assert made.takes_effect_on == today
+    run(session, today, end)
+    expected = share(base.monthly_price, first, today - timedelta(days=1)) if today.day > 1 else 0
+    expected += share(fast.monthly_price, today, end)
+    assert charged(session, account.id, first, end) == expected
+    assert ledger.inconsistent_accounts(session) == []
+    # Tomorrow's run charges the new tariff only.
+    assert {s.tariff_id for s in account.subscriptions if billing.is_running(s, today)} == {fast.id}
+
+
+def test_a_next_month_change_switches_on_the_first(session, home):
+    new, base, _, later = home
+    account = new.account
+    made = change(session, account, later, date(2026, 1, 20))
+    assert made.takes_effect_on == date(2026, 2, 1)
+    # The forecast (the home page's) sees the change ahead, by the same subscriptions.
+    session.expire_all()
+    ahead = billing.charged_between(account.subscriptions, date(2026, 1, 21), date(2026, 2, 28))
+    assert ahead == 310_00 * 31 // 31 - 310_00 * 20 // 31 + 465_00
+    run(session, date(2026, 1, 1), date(2026, 2, 28))
+    assert charged(session, account.id, date(2026, 1, 1), date(2026, 1, 31)) == 310_00
+    assert charged(session, account.id, date(2026, 2, 1), date(2026, 2, 28)) == 465_00
+    # The current tariff until then, the new one from the day.
+    session.expire_all()
+    assert catalog.connected(account, date(2026, 1, 31)).tariffs == [base]
+    assert catalog.connected(account, date(2026, 2, 1)).tariffs == [later]
+
+
+def test_the_fee_follows_the_direction_and_is_a_ledger_charge(session, home):
+    new, base, fast, _ = home
+    balance = new.account.balance
+    made = change(session, new.account, fast, date(2026, 1, 10))
+    assert made.fee == 100_00
+    fee = session.scalar(
+        sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == f"tariff_change:{made.id}:fee")
+    )
+    assert fee.amount == -100_00 and fee.kind is EntryKind.CHARGE
+    session.refresh(new.account)
+    assert new.account.balance == balance - 100_00
+    back = change(session, new.account, base, date(2026, 1, 11))
+    assert back.fee == 50_00
+
+
+def test_the_monthly_limit_counts_changes_not_cancelled(session, home):
+    new, base, fast, _later = home
+    change(session, new.account, fast, date(2026, 1, 10))
+    change(session, new.account, base, date(2026, 1, 11))
+    with pytest.raises(tc.ChangeRefused) as refused:
+        change(session, new.account, fast, date(2026, 1, 12))
+    assert refused.value.why is tc.Refusal.LIMIT and refused.value.limit == 2
+    # A new month, a new count.
+    assert change(session, new.account, fast, date(2026, 2, 1)).fee == 100_00
+
+
+def test_a_second_change_the_same_day_waits_for_tomorrow(session, home):
+    new, base, fast, _ = home
+    change(session, new.account, fast, date(2026, 1, 10))
+    with pytest.raises(tc.ChangeRefused) as refused:
+        change(session, new.account, base, date(2026, 1, 10))
+    assert refused.value.why is tc.Refusal.CHANGED_TODAY
+
+
+def test_another_group_or_an_archived_tariff_is_refused(session, home):
+    new, base, _fast, _ = home
+    stranger = create_tariff(session, price=100_00, group=create_group(session))
+    archived = create_tariff(session, group=base.group, archived_at=sa.func.now())
+    session.flush()
+    for target, why in [
+        (stranger, catalog.ChangeRefusal.OTHER_GROUP),
+        (archived, catalog.ChangeRefusal.ARCHIVED),
+        (base, catalog.ChangeRefusal.SAME),
+    ]:
+        with pytest.raises(tc.ChangeRefused) as refused:
+            change(session, new.account, target, date(2026, 1, 10))
+        assert refused.value.why is why
+    assert session.scalar(sa.select(sa.func.count()).select_from(tc.TariffChange)) == 0
+
+
+def test_a_change_the_balance_cannot_carry_names_the_missing_sum(session):
+    group = create_group(session, fees=(100_00, 0, 0))
+    base = create_tariff(session, price=300_00, group=group)
+    fast = create_tariff(session, price=600_00, group=group)
+    new = create_subscriber(session, balance=30_00, tariffs=[base], start=START)
+    with pytest.raises(tc.ChangeRefused) as refused:
+        change(session, new.account, fast, date(2026, 1, 10), threshold=-20_00)
+    assert refused.value.why is tc.Refusal.BALANCE
+    assert refused.value.missing == 100_00 - 20_00 - 30_00
+    # A change without a fee needs nothing.
+    assert tc.missing_for(-500_00, 0, 0) == 0
+
+
+def test_a_scheduled_change_is_cancelled_until_its_day_and_one_is_pending_at_a_time(session, home):
+    new, base, fast, later = home
+    made = change(session, new.account, later, date(2026, 1, 20))
+    with pytest.raises(tc.ChangeRefused) as refused:
+        change(session, new.account, fast, date(2026, 1, 21))
+    assert refused.value.why is tc.Refusal.PENDING
+    other = create_subscriber(session, tariffs=[base], start=START)
+    with pytest.raises(NotFound):
+        tc.cancel(session, other.account.id, made.id, date(2026, 1, 21), person_id=new.person.id)
+    balance = new.account.balance
+    assert made.fee == 100_00
+    tc.cancel(session, new.account.id, made.id, date(2026, 1, 21), person_id=new.person.id)
+    session.refresh(new.account)
+    assert new.account.balance == balance + 100_00  # the fee came back
+    with pytest.raises(tc.NotCancellable):
+        tc.cancel(session, new.account.id, made.id, date(2026, 1, 21), person_id=new.person.id)
+    session.expire_all()
+    assert [s.tariff_id for s in new.account.subscriptions] == [base.id]
+    assert new.account.subscriptions[0].ended_on is None
+    run(session, date(2026, 2, 1), date(2026, 2, 28))
+    assert charged(session, new.account.id, date(2026, 2, 1), date(2026, 2, 28)) == 310_00
+    events = session.scalars(
+        sa.select(AuditEvent.event).where(AuditEvent.account_id == new.account.id)
+    ).all()
+    assert tc.CHANGED in events and tc.CANCELLED in events
+
+
+def test_a_change_on_its_day_is_not_cancelled(session, home):
+    new, _, _, later = home
+    made = change(session, new.account, later, date(2026, 1, 20))
+    with pytest.raises(tc.NotCancellable):
+        tc.cancel(session, new.account.id, made.id, date(2026, 2, 1), person_id=new.person.id)
+
+
+def test_a_form_sent_twice_changes_once(session, home):
+    new, _, fast, _ = home
+    form_key = key()
+    made = change(session, new.account, fast, date(2026, 1, 10), form_key=form_key)
+    with pytest.raises(tc.AlreadyMade) as again:
+        change(session, new.account, fast, date(2026, 1, 10), form_key=form_key)
+    assert again.value.change.id == made.id
+
+
+def test_the_proposal_forecasts_the_balance_after_the_change(session, home):
+    new, _base, fast, _ = home
+    today = date(2026, 1, 10)
+    proposal = tc.propose(session, new.account, fast, today, block_threshold=0)
+    assert proposal.difference == 310_00 and proposal.fee == 100_00 and proposal.refusal is None
+    assert proposal.forecast.daily_charge == billing.daily_share(620_00, date(2026, 1, 11))
+    # Nothing was saved.
+    session.flush()
+    assert session.scalar(sa.select(sa.func.count()).select_from(Subscription)) == 1
+
+
+# --- add-ons ---------------------------------------------------------------------------
+
+
+def test_an_addon_is_connected_from_its_start_and_disconnected_today(session, home):
+    new, base, _, _ = home
+    ip = create_service(session, price=31_00)
+    today = date(2026, 1, 10)
+    subscription = addons.connect(session, new.account.id, ip.id, today, person_id=new.person.id)
+    assert subscription.started_on == today + timedelta(days=1)  # starts tomorrow by default
+    with pytest.raises(catalog.AddonRefused) as refused:
+        addons.connect(session, new.account.id, ip.id, today, person_id=new.person.id)
+    assert [p.kind for p in refused.value.problems] == [catalog.AddonProblemKind.CONNECTED]
+    # Not started yet: removed.
+    addons.disconnect(session, new.account.id, subscription.id, today, person_id=new.person.id)
+    assert session.get(Subscription, subscription.id) is None
+    now = addons.connect(session, new.account.id, ip.id, today, person_id=new.person.id)
+    addons.disconnect(
+        session, new.account.id, now.id, today + timedelta(days=3), person_id=new.person.id
+    )
+    assert now.ended_on == today + timedelta(days=3)
+    with pytest.raises(addons.NotConnected):
+        addons.disconnect(
+            session, new.account.id, now.id, today + timedelta(days=3), person_id=new.person.id
+        )
+    other = create_subscriber(session, tariffs=[base], start=START)
+    with pytest.raises(NotFound):
+        addons.disconnect(session, other.account.id, now.id, today, person_id=new.person.id)
+    events = session.scalars(
+        sa.select(AuditEvent.event).where(AuditEvent.account_id == new.account.id)
+    ).all()
+    assert events.count(addons.CONNECTED) == 2 and events.count(addons.DISCONNECTED) == 2
+
+
+def test_an_addon_whose_rule_fails_is_refused(session, home):
+    new, base, _, _ = home
+    tv_group = create_group(session, kind=base.group.kind)
+    needs = create_service(session, requires_group_id=tv_group.id)
+    one = create_service(session, starts=catalog.AddonStart.TODAY)
+    two = create_service(session)
+    two.excludes_earlier.append(one)
+    session.flush()
+    today = date(2026, 1, 10)
+    with pytest.raises(catalog.AddonRefused) as refused:
+        addons.connect(session, new.account.id, needs.id, today, person_id=new.person.id)
+    assert refused.value.problems[0].kind is catalog.AddonProblemKind.REQUIRES_GROUP
+    assert (
+        addons.connect(session, new.account.id, one.id, today, person_id=new.person.id).started_on
+        == today
+    )
+    session.expire_all()
+    with pytest.raises(catalog.AddonRefused) as refused:
+        addons.connect(session, new.account.id, two.id, today, person_id=new.person.id)
+    assert refused.value.problems[0].kind is catalog.AddonProblemKind.EXCLUDED
+    with pytest.raises(NotFound):
+        addons.connect(session, new.account.id, 10**6, today, person_id=new.person.id)
