@@ -240,9 +240,7 @@ def resolve_push(cfg, instance_path: str) -> None:
     from portal.domain.push import keys
 
     if not cfg.get("PORTAL_VAPID_PRIVATE_KEY"):
-        cfg["PORTAL_VAPID_PRIVATE_KEY"] = keys.read_instance_keys(instance_path).get(
-            "private_key"
-        )
+        cfg["PORTAL_VAPID_PRIVATE_KEY"] = keys.read_instance_keys(instance_path).get("private_key")
     private = cfg["PORTAL_VAPID_PRIVATE_KEY"]
     try:
         cfg["PORTAL_VAPID_PUBLIC_KEY"] = keys.public_key_of(private) if private else None

@@ -40,7 +40,7 @@ def notify(
 
 
 def payment_credited(db: Session, payment: Payment, amount: int, balance: int) -> Notification:
-    """"Payment credited": the sum and the balance now, in the payer's language."""
+    """ "Payment credited": the sum and the balance now, in the payer's language."""
     account = db.get(Account, payment.account_id)
     person = db.get(Person, account.person_id)
     with force_locale(person.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):

@@ -33,8 +33,10 @@ def private_key_from(text: str) -> ec.EllipticCurvePrivateKey:
 def public_key_of(private_text: str) -> str:
     """The public key the browser subscribes with (applicationServerKey): the uncompressed
     P-256 point in base64url."""
-    point = private_key_from(private_text).public_key().public_bytes(
-        Encoding.X962, PublicFormat.UncompressedPoint
+    point = (
+        private_key_from(private_text)
+        .public_key()
+        .public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     )
     return b64url(point)
 

@@ -75,8 +75,10 @@ def check_endpoint(endpoint: str, *, allow_local: bool) -> None:
 def is_local_host(host: str) -> bool:
     """A loopback, private, link-local or otherwise non-public address, or localhost."""
     name = host.strip("[]").lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost") or "." not in name and ":" not in name:
+    if name == "localhost" or name.endswith(".localhost"):
         return True
+    if "." not in name and ":" not in name:
+        return True  # a single-label name is resolved inside the local network
     try:
         address = ipaddress.ip_address(name)
     except ValueError:
@@ -152,7 +154,7 @@ _SYSTEMS = (
 
 
 def browser_name(user_agent: str) -> str:
-    """"Chrome, Android": what the device list shows (empty when unknown)."""
+    """ "Chrome, Android": what the device list shows (empty when unknown)."""
     browser = next((name for mark, name in _BROWSERS if mark in user_agent), "")
     system = next((name for mark, name in _SYSTEMS if mark in user_agent), "")
     return ", ".join(part for part in (browser, system) if part)

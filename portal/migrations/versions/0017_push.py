@@ -25,9 +25,7 @@ def upgrade() -> None:
         sa.Column("auth", sa.String(length=100), nullable=False),
         sa.Column("user_agent", sa.String(length=300), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column(
-            "last_success_at", sa.DateTime(timezone=True), nullable=True
-        ),
+        sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"], ["people.id"], name=op.f("fk_push_subscriptions_person_id_people")
         ),
@@ -78,7 +76,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
     )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.create_index("ix_notifications_person_read", ["person_id", "read_at"], unique=False)
+        batch_op.create_index(
+            "ix_notifications_person_read", ["person_id", "read_at"], unique=False
+        )
 
 
 def downgrade() -> None:

@@ -20,14 +20,17 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
 @bp.app_context_processor
 def unread():
-    """The count on the bottom bar, asked only by the pages that draw it."""
+    """The count on the bottom bar (asked only by the pages that draw it), and the public
+    key the opt-in prompt subscribes with (None while push is off)."""
 
     def unread_notifications() -> int:
         if not current_user.is_authenticated:
             return 0
         return notifications.unread_count(db.session, current_person().id)
 
-    return {"unread_notifications": unread_notifications}
+    cfg = current_app.config
+    push_key = cfg["PORTAL_VAPID_PUBLIC_KEY"] if cfg["PORTAL_PUSH_ENABLED"] else None
+    return {"unread_notifications": unread_notifications, "push_key": push_key}
 
 
 @bp.route("/")
@@ -69,9 +72,6 @@ def _settings_page(form: PreferencesForm, status: int = 200):
         status=status,
         form=form,
         devices=[(d, subscriptions.browser_name(d.user_agent)) for d in devices],
-        push_key=current_app.config["PORTAL_VAPID_PUBLIC_KEY"]
-        if current_app.config["PORTAL_PUSH_ENABLED"]
-        else None,
     )
 
 
