@@ -18,13 +18,15 @@ from portal.domain.errors import NotFound
 from portal.models import Account, Notification, NotificationKind, Payment, Person
 
 SEND_JOB = "portal.domain.push.sending:send_job"
+DEFAULT_LOCALE = "ru"  # the portal's own (BABEL_DEFAULT_LOCALE)
 PAGE_SIZE = 50
 
 
 def notify(
     db: Session, person_id: int, kind: NotificationKind, title: str, body: str, url: str
 ) -> Notification:
-    """Keep a notification in the person's centre; push it once this is committed."""
+    """Keep a notification in the person's centre; push it once this is committed.
+    `url`: the page it leads to, relative to the portal's root ("history/")."""
     notification = Notification(
         person_id=person_id,
         kind=kind,
@@ -43,23 +45,20 @@ def payment_credited(db: Session, payment: Payment, amount: int, balance: int) -
     """ "Payment credited": the sum and the balance now, in the payer's language."""
     account = db.get(Account, payment.account_id)
     person = db.get(Person, account.person_id)
-    with force_locale(person.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+    locale = person.locale or DEFAULT_LOCALE
+    with force_locale(locale):
         title = _("Payment credited")
         body = _(
             "%(amount)s credited to account %(contract)s. Balance: %(balance)s.",
-            amount=_rub(amount),
+            amount=_rub(amount, locale),
             contract=account.contract_number,
-            balance=_rub(balance),
+            balance=_rub(balance, locale),
         )
-    return notify(db, person.id, NotificationKind.PAYMENTS, title, body, path_of("history.index"))
+    return notify(db, person.id, NotificationKind.PAYMENTS, title, body, "history/")
 
 
-def _rub(kopecks: int) -> str:
-    from flask_babel import get_locale
-
-    return format_currency(
-        Decimal(kopecks) / 100, "RUB", format="#,##0.00\u00a0¤", locale=str(get_locale())
-    )
+def _rub(kopecks: int, locale: str) -> str:
+    return format_currency(Decimal(kopecks) / 100, "RUB", format="#,##0.00\u00a0¤", locale=locale)
 
 
 def path_of(endpoint: str, **values) -> str:

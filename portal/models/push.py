@@ -57,6 +57,8 @@ class Notification(Base):
     kind: Mapped[NotificationKind] = mapped_column(enum_type(NotificationKind))
     title: Mapped[str] = mapped_column(sa.String(200))
     body: Mapped[str] = mapped_column(sa.String(1000))
-    url: Mapped[str] = mapped_column(sa.String(500))  # a path of the portal
+    # The page it leads to, relative to the portal's root ("history/"), so it holds under
+    # a path prefix and can lead nowhere else.
+    url: Mapped[str] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

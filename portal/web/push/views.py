@@ -53,7 +53,7 @@ def follow(notification_id: int):
     except NotFound:
         abort(404)
     db.session.commit()
-    return redirect(safe_next(notification.url), 303)
+    return redirect(safe_next(request.script_root + "/" + notification.url), 303)
 
 
 @bp.route("/read", methods=["POST"])
