@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.htmx import render
 from portal.models import NotificationKind
 from portal.web.push.forms import PreferencesForm
+from portal.web.subscribers import view_as
 from portal.web.urls import safe_next
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -47,12 +48,17 @@ def index():
 @bp.route("/<id:notification_id>/open")
 @login_required
 def follow(notification_id: int):
-    """Where a notification leads (the push's click too): marked read on the way."""
+    """Where a notification leads (the push's click too): marked read on the way, unless
+    a staff member's read-only view opens it."""
+    person_id = current_person().id
     try:
-        notification = notifications.mark_read(db.session, current_person().id, notification_id)
+        if view_as.current_view() is None:
+            notification = notifications.mark_read(db.session, person_id, notification_id)
+            db.session.commit()
+        else:
+            notification = notifications.own(db.session, person_id, notification_id)
     except NotFound:
         abort(404)
-    db.session.commit()
     return redirect(safe_next(request.script_root + "/" + notification.url), 303)
 
 
