@@ -74,3 +74,40 @@ async function fingerprinted(request) {
   }
   return response;
 }
+
+// --- Web push (portal/domain/push/sending.py sends {title, body, url, tag, icon, badge}).
+self.addEventListener("push", (event) => {
+  let message = {};
+  try {
+    message = event.data ? event.data.json() : {};
+  } catch (error) {
+    message = { body: event.data ? event.data.text() : "" };
+  }
+  const options = {
+    body: message.body || "",
+    icon: message.icon,
+    badge: message.badge,
+    tag: message.tag,
+    data: { url: message.url || self.registration.scope },
+  };
+  event.waitUntil(self.registration.showNotification(message.title || "", options));
+});
+
+// A click focuses a window of the app already open (and takes it to the notification's
+// page), or opens one.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const target = new URL(event.notification.data && event.notification.data.url || "/", self.location.origin);
+  if (target.origin !== self.location.origin) return; // only the portal's own pages
+  event.waitUntil(openOrFocus(target.href));
+});
+
+async function openOrFocus(url) {
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const mine = windows.find((client) => new URL(client.url).origin === self.location.origin);
+  if (mine) {
+    const focused = await mine.focus();
+    return (focused || mine).navigate(url);
+  }
+  return self.clients.openWindow(url);
+}

@@ -22,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["PORTAL_MODE"] not in config.MODES:
         raise RuntimeError(f"PORTAL_MODE must be one of {', '.join(config.MODES)}")
     config.resolve_payments(app.config)
+    config.resolve_push(app.config, app.instance_path)
     _check_startup(app)
 
     proxies = app.config["PORTAL_TRUSTED_PROXIES"]
@@ -75,6 +76,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.payments.views import bp as payments_bp
     from portal.web.profile.views import bp as profile_bp
     from portal.web.promos.views import bp as promos_bp
+    from portal.web.push.views import bp as push_bp
     from portal.web.pwa.views import bp as pwa_bp
     from portal.web.sms.staff import bp as sms_staff_bp
     from portal.web.sms.views import bp as sms_bp
@@ -103,6 +105,7 @@ def _register_blueprints(app: Flask) -> None:
         visits_bp,
         promos_bp,
         profile_bp,
+        push_bp,
         pwa_bp,
         sms_bp,
         staff_bp,

@@ -9,6 +9,7 @@ portal sms outbox           the latest text messages (sealed texts opened in dem
 portal sms deliver          send the due text messages now
 portal worker               run the jobs from Redis (RQ) when REDIS_URL is set
 portal payments reconcile   settle the payments left unfinished (asks the acquirer)
+portal push keys            make the VAPID keys web push is signed with (instance/vapid.json)
 """
 
 import os
@@ -327,6 +328,29 @@ def payments_reconcile() -> None:
     )
 
 
+@click.group("push")
+def push_group() -> None:
+    """Web push."""
+
+
+@push_group.command("keys")
+@click.option("--replace", is_flag=True, help="New keys: every device must subscribe again.")
+@with_appcontext
+def push_keys(replace: bool) -> None:
+    """Write the VAPID key pair into the instance folder (never into the repository), once;
+    print the public key."""
+    from portal.domain.push import keys
+
+    path = keys.key_file(current_app.instance_path)
+    existed = path.exists()
+    made = keys.write_instance_keys(current_app.instance_path, replace=replace)
+    if existed and not replace:
+        click.echo(f"Keeping the keys in {path} (--replace makes new ones).")
+    else:
+        click.echo(f"Wrote the keys to {path}.")
+    click.echo(f"Public key: {made['public_key']}")
+
+
 def init_app(app: Flask) -> None:
     for command in (
         subscriber_group,
@@ -335,6 +359,7 @@ def init_app(app: Flask) -> None:
         sms_group,
         worker_command,
         payments_group,
+        push_group,
     ):
         app.cli.add_command(command)
 

@@ -198,6 +198,24 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_JOBS_BACKGROUND": _env_bool("PORTAL_JOBS_BACKGROUND", True),
         "PORTAL_JOBS_SWEEP_SECONDS": _env_float("PORTAL_JOBS_SWEEP_SECONDS", 60),
         "PORTAL_JOBS_QUEUE": os.environ.get("PORTAL_JOBS_QUEUE", "portal"),
+        # Web push (portal.domain.push). The VAPID key pair: `portal push keys` writes it
+        # into instance/vapid.json, or PORTAL_VAPID_PRIVATE_KEY gives it (32 bytes,
+        # base64url). PORTAL_PUSH: on/off; unset, on once there are keys. Production
+        # refuses to start with it on and no keys.
+        "PORTAL_PUSH_ENABLED": _env_bool("PORTAL_PUSH", None),
+        "PORTAL_VAPID_PRIVATE_KEY": os.environ.get("PORTAL_VAPID_PRIVATE_KEY") or None,
+        # Who the push services may contact about our pushes (the JWT's "sub").
+        "PORTAL_PUSH_SUBJECT": os.environ.get("PORTAL_PUSH_SUBJECT") or None,
+        # How long a push service keeps a push for a device that is off, seconds.
+        "PORTAL_PUSH_TTL": _env_int("PORTAL_PUSH_TTL", 24 * 3600),
+        "PORTAL_PUSH_TIMEOUT": _env_float("PORTAL_PUSH_TIMEOUT", 10),
+        # 429 and 5xx: retried after PORTAL_PUSH_RETRY_DELAY seconds, doubling.
+        "PORTAL_PUSH_MAX_ATTEMPTS": _env_int("PORTAL_PUSH_MAX_ATTEMPTS", 5),
+        "PORTAL_PUSH_RETRY_DELAY": _env_float("PORTAL_PUSH_RETRY_DELAY", 30),
+        "PORTAL_PUSH_MAX_RETRY_DELAY": _env_float("PORTAL_PUSH_MAX_RETRY_DELAY", 3600),
+        # Subscriptions whose endpoint is on a loopback or private address (a test push
+        # service); unset: allowed in demo/development only, never in production.
+        "PORTAL_PUSH_ALLOW_LOCAL": _env_bool("PORTAL_PUSH_ALLOW_LOCAL", None),
         **payment_config(),
     }
 
@@ -216,6 +234,46 @@ def sms_outbox_page_enabled(config) -> bool:
     return bool(explicit)
 
 
+def resolve_push(cfg, instance_path: str) -> None:
+    """The VAPID keys from the environment, else from instance/vapid.json; push on once
+    there are keys unless PORTAL_PUSH says otherwise (startup_problems judges it)."""
+    from portal.domain.push import keys
+
+    if not cfg.get("PORTAL_VAPID_PRIVATE_KEY"):
+        cfg["PORTAL_VAPID_PRIVATE_KEY"] = keys.read_instance_keys(instance_path).get("private_key")
+    private = cfg["PORTAL_VAPID_PRIVATE_KEY"]
+    try:
+        cfg["PORTAL_VAPID_PUBLIC_KEY"] = keys.public_key_of(private) if private else None
+    except ValueError:
+        cfg["PORTAL_VAPID_PUBLIC_KEY"] = None
+    if cfg.get("PORTAL_PUSH_ENABLED") is None:
+        cfg["PORTAL_PUSH_ENABLED"] = bool(private)
+    if not cfg.get("PORTAL_PUSH_SUBJECT"):
+        cfg["PORTAL_PUSH_SUBJECT"] = f"mailto:support@{cfg['PORTAL_SITE']}"
+    if cfg.get("PORTAL_PUSH_ALLOW_LOCAL") is None:
+        cfg["PORTAL_PUSH_ALLOW_LOCAL"] = is_test_mode(cfg)
+
+
+def push_problems(cfg) -> list[str]:
+    """Push on with no usable key, or a subject the push services do not accept."""
+    if not cfg.get("PORTAL_PUSH_ENABLED"):
+        return []
+    problems = []
+    if not cfg.get("PORTAL_VAPID_PUBLIC_KEY"):
+        problems.append(
+            "web push is on (PORTAL_PUSH) but there is no valid VAPID key: run "
+            "`portal push keys`, set PORTAL_VAPID_PRIVATE_KEY, or set PORTAL_PUSH=0"
+        )
+    if not str(cfg.get("PORTAL_PUSH_SUBJECT", "")).startswith(("mailto:", "https://")):
+        problems.append("PORTAL_PUSH_SUBJECT must be a mailto: or https:// address")
+    if cfg["PORTAL_MODE"] == "production" and cfg.get("PORTAL_PUSH_ALLOW_LOCAL"):
+        problems.append(
+            "PORTAL_PUSH_ALLOW_LOCAL would let anyone make the server post to internal "
+            "addresses: not allowed in production"
+        )
+    return problems
+
+
 def startup_problems(config: dict) -> list[str]:
     """Settings no process may start with, in any mode: a misconfigured SMS gateway or
     acquirer; and in production, a demo tool (the outbox page, the sandbox acquirer) or
@@ -224,6 +282,7 @@ def startup_problems(config: dict) -> list[str]:
 
     problems = sms.configuration_problems(config)
     problems += payment_problems(config)
+    problems += push_problems(config)
     if config["PORTAL_MODE"] == "production":
         problems += production_problems(config)
     return problems

@@ -23,6 +23,12 @@ from portal.models.payment import (
     ResolutionOutcome,
 )
 from portal.models.person import LoginSession, Person
+from portal.models.push import (
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    PushSubscription,
+)
 from portal.models.receipt import Receipt
 from portal.models.recovery import PasswordRecovery, PhoneChange
 from portal.models.sandbox import SandboxPayment
@@ -42,12 +48,16 @@ __all__ = [
     "ImportState",
     "LedgerEntry",
     "LoginSession",
+    "Notification",
+    "NotificationKind",
+    "NotificationPreference",
     "PasswordRecovery",
     "Payment",
     "PaymentMethod",
     "PaymentStatus",
     "Person",
     "PhoneChange",
+    "PushSubscription",
     "QueueResolution",
     "Receipt",
     "ResolutionOutcome",

@@ -38,6 +38,8 @@ SIGNED_IN_PAGES = [
     ("profile", "/profile/"),
     ("password", "/profile/password"),
     ("phone", "/profile/phone"),
+    ("notifications", "/notifications/"),
+    ("notification-settings", "/notifications/settings"),
 ]
 
 _axe = Axe()

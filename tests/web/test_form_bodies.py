@@ -36,6 +36,8 @@ NOT_FORMS = {
     "team_staff.reset_password": "no fields: the CSRF token alone asks for it",
     "team_staff.reset_second_factor": "no fields: the CSRF token alone asks for it",
     "subscribers_staff.view": "no fields: the CSRF token alone opens the view as the subscriber",
+    "notifications.read_all": "no fields: the CSRF token alone marks the centre read",
+    "notifications.remove_device": "no fields: the CSRF token alone removes the device",
 }
 # Posted without signing in: the forms a visitor fills.
 ANONYMOUS = {"auth.login", "auth.recover", "auth.language", "staff.login"}

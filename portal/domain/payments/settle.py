@@ -16,7 +16,7 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.domain import audit, ledger
+from portal.domain import audit, ledger, notifications
 from portal.domain.billing import debt
 from portal.domain.errors import NotFound
 from portal.domain.payments import receipts, states
@@ -156,6 +156,7 @@ def credit(
         amount=amount,
         **audit.changes({"balance": balance - amount}, {"balance": balance}),
     )
+    notifications.payment_credited(db, payment, amount, balance)  # centre + push
     debt.lift_debt_block(
         db,
         payment.account_id,

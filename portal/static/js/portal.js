@@ -237,6 +237,91 @@
     Promise.resolve(prompt.userChoice).finally(showInstall);
   });
 
+  // --- Notifications on this device (components/push_prompt.html): shown only where the
+  // page includes the prompt, i.e. after a payment or in the notification settings.
+  function base64UrlBytes(text) {
+    const padded = (text + "===".slice((text.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    return Uint8Array.from(atob(padded), (ch) => ch.charCodeAt(0));
+  }
+
+  function csrfHeader() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    } catch (error) {
+      return {};
+    }
+  }
+
+  function pushMessage(box, name) {
+    const messages = box.querySelector("#push-messages");
+    box.querySelector("#push-state").textContent = messages ? messages.dataset[name] || "" : "";
+  }
+
+  function postJson(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: Object.assign({ "Content-Type": "application/json" }, csrfHeader()),
+      body: JSON.stringify(body),
+    }).then((response) => {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response;
+    });
+  }
+
+  async function showPush() {
+    const box = document.getElementById("push");
+    if (!box || box.dataset.ready) return;
+    box.dataset.ready = "1";
+    const on = box.querySelector("#push-on");
+    const off = box.querySelector("#push-off");
+    if (isIphone() && !runsInstalled()) {
+      box.querySelector("#push-ios").hidden = false; // Safari pushes to home-screen apps only
+      box.hidden = false;
+      return;
+    }
+    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+    const registration = await navigator.serviceWorker.ready;
+    const current = await registration.pushManager.getSubscription();
+    on.hidden = Boolean(current) || Notification.permission === "denied";
+    off.hidden = !current;
+    box.querySelector("#push-blocked").hidden = Notification.permission !== "denied" || Boolean(current);
+    box.hidden = false;
+    on.addEventListener("click", () => turnPushOn(box, registration));
+    off.addEventListener("click", () => turnPushOff(box, registration));
+  }
+
+  async function turnPushOn(box, registration) {
+    try {
+      if ((await Notification.requestPermission()) !== "granted") {
+        box.querySelector("#push-blocked").hidden = false;
+        box.querySelector("#push-on").hidden = true;
+        return;
+      }
+      const subscription = await registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: base64UrlBytes(box.dataset.pushKey),
+      });
+      await postJson(box.dataset.subscribe, subscription.toJSON());
+      box.querySelector("#push-on").hidden = true;
+      box.querySelector("#push-off").hidden = false;
+      pushMessage(box, "on");
+    } catch (error) {
+      pushMessage(box, "failed");
+    }
+  }
+
+  async function turnPushOff(box, registration) {
+    const subscription = await registration.pushManager.getSubscription();
+    if (subscription) {
+      await postJson(box.dataset.unsubscribe, { endpoint: subscription.endpoint }).catch(() => {});
+      await subscription.unsubscribe();
+    }
+    box.querySelector("#push-off").hidden = true;
+    box.querySelector("#push-on").hidden = false;
+    pushMessage(box, "off");
+  }
+
   // --- Sign-out forgets the device's copy of personal data as the form goes.
   document.addEventListener("submit", (event) => {
     if (event.target.matches && event.target.matches("form[data-sign-out]")) forgetPersonalData();
@@ -264,6 +349,7 @@
     const card = root.matches && root.matches("[data-summary]") ? root : root.querySelector("[data-summary]");
     if (card) saveSummary(card);
     showInstall();
+    showPush().catch(() => {});
   }
 
   function start() {

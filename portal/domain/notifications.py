@@ -1,0 +1,114 @@
+"""The notification centre: everything sent to a person, read or not, so nothing depends
+on a push arriving. `notify` keeps the entry and, once the transaction commits, a job
+pushes it to the person's devices (portal.domain.push.sending)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+from babel.numbers import format_currency
+from flask import current_app, has_request_context, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from portal import clock, jobs
+from portal.domain.errors import NotFound
+from portal.models import Account, Notification, NotificationKind, Payment, Person
+
+SEND_JOB = "portal.domain.push.sending:send_job"
+DEFAULT_LOCALE = "ru"  # the portal's own (BABEL_DEFAULT_LOCALE)
+PAGE_SIZE = 50
+
+
+def notify(
+    db: Session, person_id: int, kind: NotificationKind, title: str, body: str, url: str
+) -> Notification:
+    """Keep a notification in the person's centre; push it once this is committed.
+    `url`: the page it leads to, relative to the portal's root ("history/")."""
+    notification = Notification(
+        person_id=person_id,
+        kind=kind,
+        title=title[:200],
+        body=body[:1000],
+        url=url[:500],
+        created_at=clock.now(),
+    )
+    db.add(notification)
+    db.flush()
+    jobs.enqueue_after_commit(db, SEND_JOB, notification.id)
+    return notification
+
+
+def payment_credited(db: Session, payment: Payment, amount: int, balance: int) -> Notification:
+    """ "Payment credited": the sum and the balance now, in the payer's language."""
+    account = db.get(Account, payment.account_id)
+    person = db.get(Person, account.person_id)
+    locale = person.locale or DEFAULT_LOCALE
+    with force_locale(locale):
+        title = _("Payment credited")
+        body = _(
+            "%(amount)s credited to account %(contract)s. Balance: %(balance)s.",
+            amount=_rub(amount, locale),
+            contract=account.contract_number,
+            balance=_rub(balance, locale),
+        )
+    return notify(db, person.id, NotificationKind.PAYMENTS, title, body, "history/")
+
+
+def _rub(kopecks: int, locale: str) -> str:
+    return format_currency(Decimal(kopecks) / 100, "RUB", format="#,##0.00\u00a0¤", locale=locale)
+
+
+def path_of(endpoint: str, **values) -> str:
+    """A page's path, in a request or in a job (which has no request to build it from)."""
+    if has_request_context():
+        return url_for(endpoint, **values)
+    with current_app.test_request_context("/"):
+        return url_for(endpoint, **values)
+
+
+def unread_count(db: Session, person_id: int) -> int:
+    return db.scalar(
+        sa.select(sa.func.count(Notification.id)).where(
+            Notification.person_id == person_id, Notification.read_at.is_(None)
+        )
+    )
+
+
+def latest(db: Session, person_id: int, limit: int = PAGE_SIZE) -> list[Notification]:
+    """The newest first."""
+    return list(
+        db.scalars(
+            sa.select(Notification)
+            .where(Notification.person_id == person_id)
+            .order_by(Notification.created_at.desc(), Notification.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def own(db: Session, person_id: int, notification_id: int) -> Notification:
+    """The person's notification; NotFound for anyone else's."""
+    notification = db.get(Notification, notification_id)
+    if notification is None or notification.person_id != person_id:
+        raise NotFound("notification")
+    return notification
+
+
+def mark_read(db: Session, person_id: int, notification_id: int) -> Notification:
+    notification = own(db, person_id, notification_id)
+    if notification.read_at is None:
+        notification.read_at = clock.now()
+        db.flush()
+    return notification
+
+
+def mark_all_read(db: Session, person_id: int) -> int:
+    result = db.execute(
+        sa.update(Notification)
+        .where(Notification.person_id == person_id, Notification.read_at.is_(None))
+        .values(read_at=clock.now())
+    )
+    return result.rowcount

@@ -1,0 +1,371 @@
+"""Web push end to end: pywebpush against a push service of the test's own on 127.0.0.1,
+which checks what a real one would (the VAPID JWT, the aes128gcm body, the headers);
+removal on 404/410, retries on 429/5xx; and the notification centre."""
+
+import base64
+import json
+import os
+import time
+
+import http_ece
+import pytest
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from portal import jobs
+from portal.domain import notifications
+from portal.domain.errors import NotFound
+from portal.domain.push import keys, subscriptions
+from portal.domain.push.sending import Outcome, PushSettings, deliver
+from portal.models import Account, Notification, NotificationKind, PushSubscription
+from tests.factories import create_subscriber, credited_payment
+from tests.push_service import PushService
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture
+def vapid(app, monkeypatch):
+    """Push on, with a key pair of the test's own."""
+    pair = keys.generate()
+    monkeypatch.setitem(app.config, "PORTAL_PUSH_ENABLED", True)
+    monkeypatch.setitem(app.config, "PORTAL_VAPID_PRIVATE_KEY", pair["private_key"])
+    monkeypatch.setitem(app.config, "PORTAL_VAPID_PUBLIC_KEY", pair["public_key"])
+    monkeypatch.setitem(app.config, "PORTAL_PUSH_ALLOW_LOCAL", True)
+    with app.app_context():
+        jobs.drain(app)  # nothing left over from another test
+    return pair
+
+
+@pytest.fixture
+def push_service():
+    with PushService() as service:
+        yield service
+
+
+class Browser:
+    """What a browser keeps of its subscription: the ECDH key pair and the auth secret."""
+
+    def __init__(self, endpoint: str):
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = os.urandom(16)
+        self.endpoint = endpoint
+
+    def subscription(self) -> dict:
+        point = self.private_key.public_key().public_bytes(
+            Encoding.X962, PublicFormat.UncompressedPoint
+        )
+        return {"endpoint": self.endpoint, "keys": {"p256dh": b64(point), "auth": b64(self.auth)}}
+
+    def decrypt(self, body: bytes) -> dict:
+        plain = http_ece.decrypt(
+            body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm"
+        )
+        return json.loads(plain)
+
+
+def subscribed(app, session, push_service, path="/push/device-1"):
+    person = create_subscriber(session).person
+    browser = Browser(push_service.origin + path)
+    with app.app_context():
+        device = subscriptions.subscribe(
+            session, person.id, browser.subscription(), user_agent="test", allow_local=True
+        )
+    session.commit()
+    return person, browser, device.id
+
+
+def notify_and_send(app, session, person, kind=NotificationKind.PAYMENTS, title="Hello"):
+    with app.app_context():
+        notification = notifications.notify(
+            session, person.id, kind, title, "Привет, мир", "history/"
+        )
+        session.commit()
+        jobs.drain(app)
+    return notification
+
+
+def verify_jwt(token: str, public_key: str) -> dict:
+    header, claims, signature = token.split(".")
+    key = ec.EllipticCurvePublicKey.from_encoded_point(
+        ec.SECP256R1(), keys.b64url_decode(public_key)
+    )
+    raw = keys.b64url_decode(signature)
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    key.verify(der, f"{header}.{claims}".encode(), ec.ECDSA(hashes.SHA256()))
+    assert json.loads(keys.b64url_decode(header)) == {"typ": "JWT", "alg": "ES256"}
+    return json.loads(keys.b64url_decode(claims))
+
+
+def test_a_push_is_signed_encrypted_and_readable_by_the_device(app, session, vapid, push_service):
+    person, browser, device = subscribed(app, session, push_service)
+    notification = notify_and_send(app, session, person)
+
+    [request] = push_service.received
+    assert request.path == "/push/device-1"
+    scheme, _, params = request.headers["authorization"].partition(" ")
+    assert scheme == "vapid"
+    fields = dict(part.strip().split("=", 1) for part in params.split(","))
+    assert fields["k"] == vapid["public_key"]
+    claims = verify_jwt(fields["t"], vapid["public_key"])
+    assert claims["aud"] == push_service.origin
+    assert time.time() < claims["exp"] <= time.time() + 24 * 3600
+    assert claims["sub"].startswith(("mailto:", "https://"))
+    assert request.headers["content-encoding"] == "aes128gcm"
+    assert request.headers["ttl"] == str(app.config["PORTAL_PUSH_TTL"])
+    assert request.headers["urgency"] == "normal"
+    assert request.headers["topic"] == "payments"
+
+    message = browser.decrypt(request.body)
+    assert message["title"] == "Hello"
+    assert message["body"] == "Привет, мир"
+    assert message["url"] == f"/notifications/{notification.id}/open"
+    session.expire_all()
+    assert session.get(PushSubscription, device).last_success_at is not None
+
+
+def test_a_signature_by_another_key_does_not_verify(app, session, vapid, push_service):
+    """The check above can fail: a JWT checked against another public key is refused."""
+    person, _browser, _device = subscribed(app, session, push_service)
+    notify_and_send(app, session, person)
+    token = push_service.received[0].headers["authorization"].split("t=")[1].split(",")[0]
+    with pytest.raises(InvalidSignature):
+        verify_jwt(token, keys.generate()["public_key"])
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_subscription_the_service_calls_gone_is_removed(
+    app, session, vapid, push_service, status
+):
+    person, _browser, device = subscribed(app, session, push_service)
+    push_service.answer(status)
+    notify_and_send(app, session, person)
+    assert len(push_service.received) == 1
+    session.expire_all()
+    assert (
+        session.scalar(sa.select(PushSubscription.id).where(PushSubscription.id == device)) is None
+    )
+    # The centre keeps it all the same.
+    assert notifications.unread_count(session, person.id) == 1
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_a_busy_or_failing_service_is_tried_again_later(
+    app, session, vapid, push_service, frozen_clock, status
+):
+    person, browser, device = subscribed(app, session, push_service)
+    push_service.answer(status)
+    notify_and_send(app, session, person)
+    assert len(push_service.received) == 1
+    with app.app_context():
+        assert jobs.drain(app) == 0  # not before the pause
+        frozen_clock.advance(seconds=app.config["PORTAL_PUSH_RETRY_DELAY"] + 1)
+        assert jobs.drain(app) == 1
+    assert len(push_service.received) == 2
+    assert browser.decrypt(push_service.received[1].body)["title"] == "Hello"
+    session.expire_all()
+    assert session.get(PushSubscription, device).last_success_at is not None
+
+
+def test_retry_after_is_honoured_and_the_last_attempt_gives_up(
+    app, session, vapid, push_service, frozen_clock, monkeypatch
+):
+    monkeypatch.setitem(app.config, "PORTAL_PUSH_MAX_ATTEMPTS", 2)
+    person, _browser, device = subscribed(app, session, push_service)
+    push_service.answer(429, **{"Retry-After": "600"})
+    push_service.answer(500)
+    notify_and_send(app, session, person)
+    with app.app_context():
+        frozen_clock.advance(seconds=599)
+        assert jobs.drain(app) == 0
+        frozen_clock.advance(seconds=2)
+        assert jobs.drain(app) == 1
+        frozen_clock.advance(days=1)
+        assert jobs.drain(app) == 0  # two attempts were all
+    assert len(push_service.received) == 2
+    session.expire_all()
+    assert session.get(PushSubscription, device) is not None  # a failure is no removal
+
+
+def test_a_refused_push_is_not_retried(app, session, vapid, push_service):
+    person, _browser, device = subscribed(app, session, push_service)
+    push_service.answer(400)
+    notification = notify_and_send(app, session, person)
+    with app.app_context():
+        assert jobs.drain(app) == 0
+        outcome = deliver(
+            session, PushSettings.from_config(app.config), notification, device, attempt=1
+        )
+    assert outcome == Outcome.SENT  # the next answer is the default 201
+    assert len(push_service.received) == 2
+
+
+def test_kinds_the_person_turned_off_are_not_pushed_but_kept(app, session, vapid, push_service):
+    person, _browser, _device = subscribed(app, session, push_service)
+    subscriptions.set_preferences(session, person.id, {NotificationKind.PAYMENTS})
+    session.commit()
+    notify_and_send(app, session, person, kind=NotificationKind.PROMOTIONS)
+    assert push_service.received == []
+    notify_and_send(app, session, person, kind=NotificationKind.PAYMENTS)
+    assert len(push_service.received) == 1
+    assert notifications.unread_count(session, person.id) == 2
+
+
+def test_with_push_off_nothing_is_sent(app, session, vapid, push_service, monkeypatch):
+    person, _browser, _device = subscribed(app, session, push_service)
+    monkeypatch.setitem(app.config, "PORTAL_PUSH_ENABLED", False)
+    notify_and_send(app, session, person)
+    assert push_service.received == []
+
+
+def test_internal_addresses_are_refused_when_not_allowed(app, session, vapid, push_service):
+    """Production: the server posts to no internal host, even one a device named."""
+    person, _browser, device = subscribed(app, session, push_service)
+    notification = notify_and_send(app, session, person, title="first")
+    settings = PushSettings.from_config({**app.config, "PORTAL_PUSH_ALLOW_LOCAL": False})
+    with app.app_context():
+        outcome = deliver(session, settings, notification, device, attempt=1)
+    assert outcome == Outcome.FAILED
+    assert len(push_service.received) == 1  # only the first, allowed send
+
+
+def test_a_credited_payment_lands_in_the_centre_and_is_pushed(app, session, vapid, push_service):
+    person, browser, _device = subscribed(app, session, push_service)
+    account = session.scalar(sa.select(Account).where(Account.person_id == person.id))
+    with app.app_context():
+        credited_payment(session, account, amount=700_00)
+        session.commit()
+        jobs.drain(app)
+    [entry] = notifications.latest(session, person.id)
+    assert entry.kind == NotificationKind.PAYMENTS
+    assert entry.title == "Платёж зачислен"
+    assert "700,00" in entry.body and account.contract_number in entry.body
+    assert entry.url == "history/"
+    [request] = push_service.received
+    assert browser.decrypt(request.body)["title"] == "Платёж зачислен"
+
+
+# --- subscriptions -------------------------------------------------------------------
+
+
+def valid(endpoint="https://push.example.com/send/abc") -> dict:
+    return Browser(endpoint).subscription()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [],
+        "x",
+        {},
+        {"endpoint": "https://push.example.com/x"},
+        {"endpoint": "https://push.example.com/x", "keys": {"p256dh": "abc", "auth": "abc"}},
+        {**valid(), "keys": {"p256dh": valid()["keys"]["p256dh"]}},
+        {**valid(), "endpoint": "http://push.example.com/x"},
+        {**valid(), "endpoint": "ftp://push.example.com/x"},
+        {**valid(), "endpoint": "https://push.example.com/" + "x" * 1000},
+        {**valid(), "endpoint": "https://user:pw@push.example.com/x"},
+        {**valid(), "endpoint": 12},
+    ],
+)
+def test_a_subscription_that_is_no_subscription_is_refused(data):
+    with pytest.raises(subscriptions.InvalidSubscription):
+        subscriptions.parse(data, allow_local=True)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://127.0.0.1/x",
+        "https://localhost/x",
+        "https://10.0.0.5/x",
+        "https://192.168.1.1/x",
+        "https://169.254.169.254/latest",
+        "https://[::1]/x",
+        "https://intranet/x",
+        "http://127.0.0.1:8080/x",
+    ],
+)
+def test_internal_endpoints_are_refused_unless_allowed(endpoint):
+    with pytest.raises(subscriptions.InvalidSubscription):
+        subscriptions.parse(valid(endpoint), allow_local=False)
+    subscriptions.parse(valid(endpoint), allow_local=True)
+
+
+def test_a_public_https_endpoint_is_accepted():
+    endpoint, p256dh, auth = subscriptions.parse(valid(), allow_local=False)
+    assert endpoint == "https://push.example.com/send/abc"
+    assert len(keys.b64url_decode(p256dh)) == 65 and len(keys.b64url_decode(auth)) == 16
+
+
+def test_subscribing_again_updates_the_device_and_a_new_owner_takes_it(session):
+    first = create_subscriber(session).person
+    second = create_subscriber(session).person
+    data = valid()
+    one = subscriptions.subscribe(session, first.id, data, user_agent="a", allow_local=False)
+    again = subscriptions.subscribe(session, second.id, valid(), user_agent="b", allow_local=False)
+    assert again.id == one.id and again.person_id == second.id and again.user_agent == "b"
+    assert session.scalar(sa.select(sa.func.count(PushSubscription.id))) == 1
+
+
+def test_removing_another_persons_device_is_not_found(session):
+    owner = create_subscriber(session).person
+    other = create_subscriber(session).person
+    device = subscriptions.subscribe(session, owner.id, valid(), user_agent="", allow_local=False)
+    device_id = device.id
+    with pytest.raises(NotFound):
+        subscriptions.remove_device(session, other.id, device_id)
+    subscriptions.remove_device(session, owner.id, device_id)
+    assert session.scalar(sa.select(sa.func.count(PushSubscription.id))) == 0
+
+
+@pytest.mark.parametrize(
+    ("agent", "name"),
+    [
+        (
+            "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36",
+            "Chrome, Android",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "Version/17.5 Mobile/15E148 Safari/604.1",
+            "Safari, iPhone",
+        ),
+        ("Mozilla/5.0 (Windows NT 10.0) Chrome/126.0 Safari/537.36 Edg/126.0", "Edge, Windows"),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            "Firefox, Linux",
+        ),
+        ("", ""),
+    ],
+)
+def test_the_device_list_names_the_browser(agent, name):
+    assert subscriptions.browser_name(agent) == name
+
+
+# --- the centre ------------------------------------------------------------------------
+
+
+def test_the_centre_counts_unread_and_marks_read(app, session):
+    person = create_subscriber(session).person
+    other = create_subscriber(session).person
+    with app.app_context():
+        first = notifications.notify(session, person.id, NotificationKind.VISITS, "a", "b", "")
+        notifications.notify(session, person.id, NotificationKind.VISITS, "c", "d", "")
+        notifications.notify(session, other.id, NotificationKind.VISITS, "e", "f", "")
+    assert notifications.unread_count(session, person.id) == 2
+    notifications.mark_read(session, person.id, first.id)
+    assert notifications.unread_count(session, person.id) == 1
+    with pytest.raises(NotFound):
+        notifications.mark_read(session, other.id, first.id)
+    assert notifications.mark_all_read(session, person.id) == 1
+    assert notifications.unread_count(session, person.id) == 0
+    assert notifications.unread_count(session, other.id) == 1
+    assert session.scalar(sa.select(sa.func.count(Notification.id))) == 3
