@@ -23,12 +23,14 @@ from portal.models.payment import (
     ResolutionOutcome,
 )
 from portal.models.person import LoginSession, Person
+from portal.models.promised import PromisedPayment, PromisedState
 from portal.models.receipt import Receipt
 from portal.models.recovery import PasswordRecovery, PhoneChange
 from portal.models.sandbox import SandboxPayment
 from portal.models.sms import SmsMessage, SmsStatus
 from portal.models.staff import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 from portal.models.subscription import Subscription
+from portal.models.suspension import Suspension
 
 __all__ = [
     "Account",
@@ -47,6 +49,8 @@ __all__ = [
     "PaymentStatus",
     "Person",
     "PhoneChange",
+    "PromisedPayment",
+    "PromisedState",
     "QueueResolution",
     "Receipt",
     "ResolutionOutcome",
@@ -61,6 +65,7 @@ __all__ = [
     "StaffSession",
     "SubscriberImport",
     "Subscription",
+    "Suspension",
     "TakesEffect",
     "Tariff",
     "TariffGroup",
