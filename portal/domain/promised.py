@@ -31,6 +31,7 @@ from portal.domain import audit, ledger, suspension
 from portal.domain.billing import charges, debt
 from portal.domain.errors import DomainError
 from portal.models import (
+    Account,
     AccountStatus,
     EntryKind,
     LedgerEntry,
@@ -101,10 +102,11 @@ def repaid_so_far(db: Session, promise: PromisedPayment) -> int:
 
 
 def refusal(
-    db: Session, account_id: int, today: date, terms: Terms, *, block_threshold: int
+    db: Session, account: Account, today: date, terms: Terms, *, block_threshold: int
 ) -> Refused | None:
-    """Why the account may not take a promised payment today, or None if it may."""
-    account = ledger.lock_account(db, account_id)
+    """Why the account may not take a promised payment today, or None if it may (read
+    under the account's row lock when it is about to be taken)."""
+    account_id = account.id
     if account.status not in (AccountStatus.ACTIVE, AccountStatus.BLOCKED):
         return Refused("status")
     open_one = running(db, account_id)
@@ -146,11 +148,12 @@ def take(
 ) -> PromisedPayment:
     """Take a promised payment: the credit and its fee in the ledger, the promise, a
     block for debt lifted, an audit event. Raises Refused when the terms say no."""
-    why_not = refusal(db, account_id, today, terms, block_threshold=block_threshold)
+    account = ledger.lock_account(db, account_id)
+    why_not = refusal(db, account, today, terms, block_threshold=block_threshold)
     if why_not is not None:
         raise why_not
     key = f"promised:{account_id}:{today.isoformat()}"
-    before = ledger.lock_account(db, account_id).balance
+    before = account.balance
     credit = ledger.post(
         db, account_id, EntryKind.CREDIT, terms.amount, key=key, description="Обещанный платёж"
     )

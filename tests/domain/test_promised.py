@@ -162,7 +162,7 @@ def test_twice_in_a_month_is_refused(session):
     run(session, DAY + timedelta(days=1))
     assert refusal_of(session, account, DAY + timedelta(days=2)).reason == "month"
     # Next month the month's use is free again.
-    later = promised.refusal(session, account.id, date(2027, 1, 1), TERMS, block_threshold=0)
+    later = promised.refusal(session, account, date(2027, 1, 1), TERMS, block_threshold=0)
     assert later is None or later.reason not in ("month", "running")
 
 
