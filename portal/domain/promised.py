@@ -101,6 +101,23 @@ def repaid_so_far(db: Session, promise: PromisedPayment) -> int:
     )
 
 
+def is_repaid(db: Session, promise: PromisedPayment) -> bool:
+    """Whether the payments since the promise cover it (the run closes it tonight)."""
+    return repaid_so_far(db, promise) >= promise.amount
+
+
+def credit_back(
+    db: Session, promise: PromisedPayment | None, today: date
+) -> tuple[date, int] | None:
+    """For the forecast: the day the run takes a running promise's credit back (the
+    next run once repaid, else the day after its last), and the amount; None if none."""
+    if promise is None:
+        return None
+    if is_repaid(db, promise):
+        return today + timedelta(days=1), promise.amount
+    return promise.ends_on + timedelta(days=1), promise.amount
+
+
 def refusal(
     db: Session, account: Account, today: date, terms: Terms, *, block_threshold: int
 ) -> Refused | None:

@@ -196,3 +196,35 @@ def test_a_suspended_or_provider_blocked_account_is_refused(session):
     account.status = AccountStatus.BLOCKED_BY_PROVIDER
     session.flush()
     assert refusal_of(session, account).reason == "status"
+
+
+def test_the_forecast_runs_out_when_the_credit_goes_back(session):
+    """15 roubles at 10 a day and a promised 300 until the 9th: the run blocks on the
+    10th, when the credit goes back, not in 30 days."""
+    tariff = create_tariff(session, price=310_00)
+    new = create_subscriber(session, balance=25_00, tariffs=[tariff], start=date(2026, 12, 1))
+    promise = take(session, new.account)
+    session.refresh(new.account)
+    balance = new.account.balance
+    assert balance == 25_00 + 300_00 - 10_00
+    plain = billing.forecast(balance, new.account.subscriptions, DAY, block_threshold=0)
+    held = billing.forecast(
+        balance,
+        new.account.subscriptions,
+        DAY,
+        block_threshold=0,
+        credit_back=promised.credit_back(session, promise, DAY),
+    )
+    assert plain.days_left == 31
+    assert (held.days_left, held.runs_out_on) == (4, date(2026, 12, 10))
+    # A debt under a running promise has not run out today: the block is held off.
+    short = billing.forecast(
+        -5_00,
+        new.account.subscriptions,
+        DAY,
+        block_threshold=0,
+        credit_back=(date(2026, 12, 10), 300_00),
+    )
+    assert short.runs_out_on == date(2026, 12, 10)
+    pay(session, create_payment(session, new.account, amount=300_00))
+    assert promised.credit_back(session, promise, DAY) == (DAY + timedelta(days=1), 300_00)

@@ -7,7 +7,10 @@ what is charged only grows with the days, so a binary search over sums that each
 one subtraction a month finds that day.
 
 Days paused by a voluntary suspension (`paused`, as (first, last) pairs) are charged
-nothing of the monthly prices but `pause_fee` a day, as the run charges them.
+nothing of the monthly prices but `pause_fee` a day, as the run charges them. A
+running promised payment (`credit_back`: the day the run takes its credit back, and
+the amount) holds the block off until that day, and the balance is less the credit
+from it on.
 """
 
 import calendar
@@ -40,6 +43,7 @@ def forecast(
     block_threshold: int,
     paused: Paused = (),
     pause_fee: int = 0,
+    credit_back: tuple[date, int] | None = None,
 ) -> Forecast:
     """How long the balance lasts from tomorrow on, charged as billing would.
 
@@ -50,19 +54,20 @@ def forecast(
     tomorrow = today + timedelta(days=1)
     days_left: int | None = None
     runs_out_on: date | None = None
-    if is_below(balance, block_threshold):
+    back_on, back = credit_back or (today, 0)
+    if is_below(balance, block_threshold) and credit_back is None:
         days_left, runs_out_on = 0, today
     else:
         spendable = balance - block_threshold
         # The first day whose charges, added to the days before, exceed what may be
-        # spent: a binary search, since what is charged only grows with the days.
+        # spent: a binary search, since what is charged only grows with the days (and
+        # so does the credit taken back, once its day has come).
         low, high = 0, FORECAST_HORIZON_DAYS
         while low < high:
             middle = (low + high) // 2
-            spent = _spent(
-                subscriptions, tomorrow, tomorrow + timedelta(days=middle), paused, pause_fee
-            )
-            if spent > spendable:
+            day = tomorrow + timedelta(days=middle)
+            spent = _spent(subscriptions, tomorrow, day, paused, pause_fee)
+            if day >= back_on and spent + back > spendable:
                 high = middle
             else:
                 low = middle + 1
@@ -74,7 +79,7 @@ def forecast(
         days_left=days_left,
         runs_out_on=runs_out_on,
         recommended_top_up=recommended_top_up(
-            balance,
+            balance - back,  # the promised credit is not the subscriber's to spend
             subscriptions,
             today,
             block_threshold=block_threshold,

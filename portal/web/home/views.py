@@ -39,11 +39,11 @@ def index():
             block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
             paused=suspension.paused_ranges(pauses),
             pause_fee=max((p.daily_fee for p in pauses if p.ends_on > today), default=0),
+            credit_back=promised.credit_back(db.session, promise, today),
         ),
         # The promised payment until it is repaid or expires; the pauses running or to come.
         promise=promise,
-        promise_repaid=promise is not None
-        and promised.repaid_so_far(db.session, promise) >= promise.amount,
+        promise_repaid=promise is not None and promised.is_repaid(db.session, promise),
         pauses=[p for p in pauses if p.ends_on >= today],
         today=today,
         switch_form=SwitchAccountForm(),
