@@ -94,9 +94,9 @@ def of_account(db: Session, account_id: int) -> list[Suspension]:
     )
 
 
-def current_and_coming(db: Session, account_id: int, today: date) -> list[Suspension]:
-    """The suspensions running today or scheduled after it (the home page)."""
-    return [s for s in of_account(db, account_id) if s.ends_on >= today]
+def current_and_coming(suspensions: list[Suspension], today: date) -> list[Suspension]:
+    """Those running today (not resumed) or scheduled after it (the pages list them)."""
+    return [s for s in suspensions if s.ends_on >= today and s.resumed_at is None]
 
 
 def used_days(suspensions: list[Suspension], year: int) -> int:
@@ -240,7 +240,7 @@ def resume(
     the threshold)."""
     account = ledger.lock_account(db, account_id)
     suspension = own(db, account_id, suspension_id)
-    if not suspension.starts_on <= today <= suspension.ends_on:
+    if suspension.resumed_at or not suspension.starts_on <= today <= suspension.ends_on:
         raise Refused("not_running")
     before = suspension.ends_on
     suspension.ends_on = today

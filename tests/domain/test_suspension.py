@@ -120,6 +120,10 @@ def test_resuming_early_releases_the_rest(session):
     assert paused.ends_on == date(2026, 12, 5)
     run(session, date(2026, 12, 5), date(2026, 12, 8))
     assert [e.service_date.day for e in charged(session, account.id)] == [6, 7, 8]
+    with pytest.raises(suspension.Refused):  # once
+        suspension.resume(
+            session, account.id, paused.id, date(2026, 12, 5), block_threshold=0, actor="x"
+        )
     # The released days are free for the quota again.
     assert suspension.used_days(suspension.of_account(session, account.id), 2026) == 5
     (event,) = session.scalars(

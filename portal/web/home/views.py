@@ -44,7 +44,7 @@ def index():
         # The promised payment until it is repaid or expires; the pauses running or to come.
         promise=promise,
         promise_repaid=promise is not None and promised.is_repaid(db.session, promise),
-        pauses=[p for p in pauses if p.ends_on >= today],
+        pauses=suspension.current_and_coming(pauses, today),
         today=today,
         switch_form=SwitchAccountForm(),
         read_at=clock.now(),  # shown with the balance when the app is offline later

@@ -71,7 +71,7 @@ def page(status: int = 200, form: PauseForm | None = None, error: str | None = N
         account=account,
         terms=terms(),
         today=today,
-        pauses=[s for s in pauses if s.ends_on >= today],
+        pauses=suspension.current_and_coming(pauses, today),
         used=suspension.used_days(pauses, today.year),
         form=form or PauseForm(),
         action_form=PauseActionForm(confirm="yes"),
