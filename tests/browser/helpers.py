@@ -33,6 +33,8 @@ SIGNED_IN_PAGES = [
     *((name, path) for name, path, _label in SECTIONS),
     ("history-payments", "/history/?kind=payment&period=12m"),
     ("receipt", "/pay/1/receipt"),  # the demo subscriber's first card payment
+    ("promised", "/promised/"),
+    ("pause", "/pause/"),
     ("profile", "/profile/"),
     ("password", "/profile/password"),
     ("phone", "/profile/phone"),
