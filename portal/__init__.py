@@ -75,6 +75,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.payments.staff import bp as payments_staff_bp
     from portal.web.payments.views import bp as payments_bp
     from portal.web.profile.views import bp as profile_bp
+    from portal.web.promised.views import bp as promised_bp
     from portal.web.promos.views import bp as promos_bp
     from portal.web.push.views import bp as push_bp
     from portal.web.pwa.views import bp as pwa_bp
@@ -86,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.subscribers import view_as
     from portal.web.subscribers.imports import bp as imports_staff_bp
     from portal.web.subscribers.staff import bp as subscribers_staff_bp
+    from portal.web.suspension.views import bp as suspension_bp
     from portal.web.tariffs.views import bp as tariffs_bp
     from portal.web.visits.views import bp as visits_bp
 
@@ -102,6 +104,8 @@ def _register_blueprints(app: Flask) -> None:
         payments_bp,
         tariffs_bp,
         addons_bp,
+        promised_bp,
+        suspension_bp,
         visits_bp,
         promos_bp,
         profile_bp,

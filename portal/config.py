@@ -194,6 +194,28 @@ def default_config(instance_path: str) -> dict:
         # is blocked for debt, and unblocked as soon as money brings it back to it (0:
         # blocked below zero; -10000 lets a debt of 100 roubles run before the block).
         "PORTAL_BLOCK_THRESHOLD": _env_int("PORTAL_BLOCK_THRESHOLD", 0),
+        # Promised payments (portal.domain.promised): the credit (kopecks), how many days
+        # it runs (the day taken included), its fee (kopecks), the days of the month it
+        # may be taken on (first..last), how many a month, and when it is offered: the
+        # account is blocked for debt or its balance lasts fewer days than this.
+        "PORTAL_PROMISED_AMOUNT": _env_int("PORTAL_PROMISED_AMOUNT", 300_00),
+        "PORTAL_PROMISED_DAYS": _env_int("PORTAL_PROMISED_DAYS", 5),
+        "PORTAL_PROMISED_FEE": _env_int("PORTAL_PROMISED_FEE", 10_00),
+        "PORTAL_PROMISED_FIRST_DAY": _env_int("PORTAL_PROMISED_FIRST_DAY", 1),
+        "PORTAL_PROMISED_LAST_DAY": _env_int("PORTAL_PROMISED_LAST_DAY", 31),
+        "PORTAL_PROMISED_PER_MONTH": _env_int("PORTAL_PROMISED_PER_MONTH", 1),
+        "PORTAL_PROMISED_WHEN_DAYS_LEFT": _env_int("PORTAL_PROMISED_WHEN_DAYS_LEFT", 3),
+        # Voluntary suspensions (portal.domain.suspension): shortest and longest (days),
+        # the fee a paused day and the fee to pause (kopecks, 0: none), paused days
+        # allowed a calendar year, free days required between two, how far ahead one
+        # may start (days).
+        "PORTAL_SUSPENSION_MIN_DAYS": _env_int("PORTAL_SUSPENSION_MIN_DAYS", 7),
+        "PORTAL_SUSPENSION_MAX_DAYS": _env_int("PORTAL_SUSPENSION_MAX_DAYS", 90),
+        "PORTAL_SUSPENSION_DAILY_FEE": _env_int("PORTAL_SUSPENSION_DAILY_FEE", 0),
+        "PORTAL_SUSPENSION_ACTIVATION_FEE": _env_int("PORTAL_SUSPENSION_ACTIVATION_FEE", 0),
+        "PORTAL_SUSPENSION_YEAR_DAYS": _env_int("PORTAL_SUSPENSION_YEAR_DAYS", 90),
+        "PORTAL_SUSPENSION_MIN_INTERVAL_DAYS": _env_int("PORTAL_SUSPENSION_MIN_INTERVAL_DAYS", 30),
+        "PORTAL_SUSPENSION_AHEAD_DAYS": _env_int("PORTAL_SUSPENSION_AHEAD_DAYS", 60),
         # Jobs: in-process by default, on Redis (RQ, `portal worker`) when REDIS_URL is set.
         "PORTAL_JOBS_BACKGROUND": _env_bool("PORTAL_JOBS_BACKGROUND", True),
         "PORTAL_JOBS_SWEEP_SECONDS": _env_float("PORTAL_JOBS_SWEEP_SECONDS", 60),

@@ -24,6 +24,7 @@ from portal.models import (
     Person,
     Service,
     StaffRole,
+    Suspension,
     TakesEffect,
     Tariff,
     TariffGroup,
@@ -155,7 +156,7 @@ def load(db: Session, today: date, *, tz: str, block_threshold: int) -> bool:
     for code in ARCHIVED_TARIFFS:
         db.scalar(sa.select(Tariff).where(Tariff.code == code)).archived_at = clock.now()
     _replay_history(db, start, today, monthly_payments, tz, block_threshold)
-    _suspend(db, SUSPENDED)
+    _suspend(db, SUSPENDED, today)
     return True
 
 
@@ -290,6 +291,15 @@ def _card_payment(
     settle.credit(db, payment, "demo", block_threshold=block_threshold)
 
 
-def _suspend(db: Session, contract: str) -> None:
+def _suspend(db: Session, contract: str, today: date) -> None:
+    """The account paused for two weeks from today, as its subscriber would ask."""
     account = db.scalar(sa.select(Account).where(Account.contract_number == contract))
+    db.add(
+        Suspension(
+            account_id=account.id,
+            starts_on=today,
+            ends_on=today + timedelta(days=13),
+            created_at=clock.now(),
+        )
+    )
     account.status = AccountStatus.SUSPENDED

@@ -23,6 +23,7 @@ from portal.models.payment import (
     ResolutionOutcome,
 )
 from portal.models.person import LoginSession, Person
+from portal.models.promised import PromisedPayment, PromisedState
 from portal.models.push import (
     Notification,
     NotificationKind,
@@ -35,6 +36,7 @@ from portal.models.sandbox import SandboxPayment
 from portal.models.sms import SmsMessage, SmsStatus
 from portal.models.staff import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 from portal.models.subscription import Subscription
+from portal.models.suspension import Suspension
 from portal.models.tariff_change import TariffChange
 
 __all__ = [
@@ -57,6 +59,8 @@ __all__ = [
     "PaymentStatus",
     "Person",
     "PhoneChange",
+    "PromisedPayment",
+    "PromisedState",
     "PushSubscription",
     "QueueResolution",
     "Receipt",
@@ -72,6 +76,7 @@ __all__ = [
     "StaffSession",
     "SubscriberImport",
     "Subscription",
+    "Suspension",
     "TakesEffect",
     "Tariff",
     "TariffChange",

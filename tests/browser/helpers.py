@@ -35,6 +35,8 @@ SIGNED_IN_PAGES = [
     ("receipt", "/pay/1/receipt"),  # the demo subscriber's first card payment
     ("tariff-compare", "/tariffs/1"),  # the demo's "Старт" beside its "Город"
     ("addon-connect", "/services/4/connect"),  # the router rental's confirm page
+    ("promised", "/promised/"),
+    ("pause", "/pause/"),
     ("profile", "/profile/"),
     ("password", "/profile/password"),
     ("phone", "/profile/phone"),

@@ -10,14 +10,24 @@ account's subscriptions (the forecast, the Pay page), and in SQL for every accou
 at once (the run, portal.domain.billing.run). `billable_on` is the one place that
 says what the run charges for a day; suspended days and scheduled tariff changes
 belong there (and in `is_running` / `charged_between`) when they come.
+
+A day within a voluntary suspension (portal.domain.suspension) is charged nothing of
+the monthly prices: `billable_on` leaves out the account's subscriptions for it, and
+`charged_between` / `charge_for_day` take the paused ranges (`paused`) and leave them
+out too. The suspension's own daily fee, if any, is the run's (run.py) and the
+forecast's (`pause_fees`) to add.
 """
 
 import calendar
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from portal.models import Account, AccountStatus, Service, Subscription, Tariff
+from portal.models import Account, AccountStatus, Service, Subscription, Suspension, Tariff
+
+# Days paused, as (first, last) pairs, both included, not overlapping.
+Paused = Sequence[tuple[date, date]]
 
 
 def days_in_month(day: date) -> int:
@@ -78,7 +88,19 @@ def billable_on(day: date) -> sa.Select:
             Account.status == AccountStatus.ACTIVE,
             Subscription.started_on <= day,
             sa.or_(Subscription.ended_on.is_(None), Subscription.ended_on >= day),
+            ~sa.exists().where(paused_on(day, Subscription.account_id)),
         )
+    )
+
+
+def paused_on(day: date, account_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """The condition on suspensions that the account is paused on `day` (a suspension
+    not cancelled whose range holds the day)."""
+    return sa.and_(
+        Suspension.account_id == account_id,
+        Suspension.cancelled_at.is_(None),
+        Suspension.starts_on <= day,
+        Suspension.ends_on >= day,
     )
 
 
@@ -87,9 +109,17 @@ def monthly_price(subscription: Subscription) -> int:
     return item.monthly_price
 
 
-def charge_for_day(subscriptions: list[Subscription], day: date) -> int:
-    """What the running subscriptions cost on `day`, in kopecks."""
+def charge_for_day(subscriptions: list[Subscription], day: date, paused: Paused = ()) -> int:
+    """What the running subscriptions cost on `day`, in kopecks (nothing on a paused day)."""
+    if any(first <= day <= last for first, last in paused):
+        return 0
     return sum(daily_share(monthly_price(s), day) for s in subscriptions if is_running(s, day))
+
+
+def pause_fees(paused: Paused, daily_fee: int, first: date, last: date) -> int:
+    """The suspension fee of the paused days from `first` to `last`, kopecks."""
+    days = sum(max(0, (min(last, end) - max(first, start)).days + 1) for start, end in paused)
+    return days * daily_fee
 
 
 def monthly_total(subscriptions: list[Subscription], day: date) -> int:
@@ -97,9 +127,12 @@ def monthly_total(subscriptions: list[Subscription], day: date) -> int:
     return sum(monthly_price(s) for s in subscriptions if is_running(s, day))
 
 
-def charged_between(subscriptions: list[Subscription], first: date, last: date) -> int:
+def charged_between(
+    subscriptions: list[Subscription], first: date, last: date, paused: Paused = ()
+) -> int:
     """What billing charges the subscriptions for the days `first` to `last` (both
-    included), in kopecks: the sum of their daily shares, without walking the days.
+    included), in kopecks: the sum of their daily shares, without walking the days;
+    the `paused` days' shares left out.
 
     A month's shares telescope: days 1 to d of a month cost price * d // days_in_month,
     so each month a subscription runs in costs one subtraction.
@@ -114,4 +147,8 @@ def charged_between(subscriptions: list[Subscription], first: date, last: date) 
             stop = min(end, start.replace(day=days))
             total += price * stop.day // days - price * (start.day - 1) // days
             start = stop + timedelta(days=1)
+    for start, end in paused:
+        start, end = max(first, start), min(last, end)
+        if start <= end:
+            total -= charged_between(subscriptions, start, end)
     return total

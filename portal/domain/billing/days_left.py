@@ -5,13 +5,19 @@ shares and running days) and stops where the run would block: on the first day w
 charges leave the balance below the block threshold (debt). It never walks the days:
 what is charged only grows with the days, so a binary search over sums that each cost
 one subtraction a month finds that day.
+
+Days paused by a voluntary suspension (`paused`, as (first, last) pairs) are charged
+nothing of the monthly prices but `pause_fee` a day, as the run charges them. A
+running promised payment (`credit_back`: the day the run takes its credit back, and
+the amount) holds the block off until that day, and the balance is less the credit
+from it on.
 """
 
 import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from portal.domain.billing.charges import charge_for_day, charged_between
+from portal.domain.billing.charges import Paused, charge_for_day, charged_between, pause_fees
 from portal.domain.billing.debt import is_below
 from portal.models import Subscription
 
@@ -30,7 +36,14 @@ class Forecast:
 
 
 def forecast(
-    balance: int, subscriptions: list[Subscription], today: date, *, block_threshold: int
+    balance: int,
+    subscriptions: list[Subscription],
+    today: date,
+    *,
+    block_threshold: int,
+    paused: Paused = (),
+    pause_fee: int = 0,
+    credit_back: tuple[date, int] | None = None,
 ) -> Forecast:
     """How long the balance lasts from tomorrow on, charged as billing would.
 
@@ -41,41 +54,67 @@ def forecast(
     tomorrow = today + timedelta(days=1)
     days_left: int | None = None
     runs_out_on: date | None = None
-    if is_below(balance, block_threshold):
+    back_on, back = credit_back or (today, 0)
+    if is_below(balance, block_threshold) and credit_back is None:
         days_left, runs_out_on = 0, today
     else:
         spendable = balance - block_threshold
         # The first day whose charges, added to the days before, exceed what may be
-        # spent: a binary search, since what is charged only grows with the days.
+        # spent: a binary search, since what is charged only grows with the days (and
+        # so does the credit taken back, once its day has come).
         low, high = 0, FORECAST_HORIZON_DAYS
         while low < high:
             middle = (low + high) // 2
-            spent = charged_between(subscriptions, tomorrow, tomorrow + timedelta(days=middle))
-            if spent > spendable:
+            day = tomorrow + timedelta(days=middle)
+            spent = _spent(subscriptions, tomorrow, day, paused, pause_fee)
+            if day >= back_on and spent + back > spendable:
                 high = middle
             else:
                 low = middle + 1
         if low < FORECAST_HORIZON_DAYS:
             days_left, runs_out_on = low, tomorrow + timedelta(days=low)
     return Forecast(
-        daily_charge=charge_for_day(subscriptions, tomorrow),
+        daily_charge=charge_for_day(subscriptions, tomorrow, paused)
+        + pause_fees(paused, pause_fee, tomorrow, tomorrow),
         days_left=days_left,
         runs_out_on=runs_out_on,
         recommended_top_up=recommended_top_up(
-            balance, subscriptions, today, block_threshold=block_threshold
+            balance - back,  # the promised credit is not the subscriber's to spend
+            subscriptions,
+            today,
+            block_threshold=block_threshold,
+            paused=paused,
+            pause_fee=pause_fee,
         ),
     )
 
 
+def _spent(
+    subscriptions: list[Subscription], first: date, last: date, paused: Paused, pause_fee: int
+) -> int:
+    """What the run charges from `first` to `last`: the shares and the pause fees."""
+    return charged_between(subscriptions, first, last, paused) + pause_fees(
+        paused, pause_fee, first, last
+    )
+
+
 def recommended_top_up(
-    balance: int, subscriptions: list[Subscription], today: date, *, block_threshold: int
+    balance: int,
+    subscriptions: list[Subscription],
+    today: date,
+    *,
+    block_threshold: int,
+    paused: Paused = (),
+    pause_fee: int = 0,
 ) -> int:
     """The sum that pays everything up to the end of next month, rounded up to roubles.
 
     A positive block threshold stays on the balance too (below it the services stop); a
     negative one is a grace the recommendation does not lean on.
     """
-    need = charged_between(subscriptions, today + timedelta(days=1), _end_of_next_month(today))
+    need = _spent(
+        subscriptions, today + timedelta(days=1), _end_of_next_month(today), paused, pause_fee
+    )
     need += max(block_threshold, 0) - balance
     if need <= 0:
         return 0

@@ -8,6 +8,11 @@ payment (payments.settle.credit), a correction (ledger.correct), or the run itse
 which first lifts every block the rule no longer holds (after the threshold was
 lowered, or money that came in by another way). Each change is an audit event.
 
+A running promised payment (portal.domain.promised) holds the block off: the run
+does not block an account that has one open (`block_below`), and taking one lifts a
+block at once (its amount brings the balance back to the threshold, or it is refused).
+When it closes, the rule applies to the balance without it.
+
 Blocked accounts are not charged (charges.billable_on), so the forecast
 (days_left.forecast) says the balance has run out on the day it falls below the
 threshold.
@@ -20,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import audit
-from portal.models import Account, AccountStatus, AuditEvent
+from portal.models import Account, AccountStatus, AuditEvent, PromisedPayment, PromisedState
 
 BLOCKED = "account.blocked_for_debt"
 UNBLOCKED = "account.unblocked"
@@ -116,6 +121,10 @@ def block_below(
         Account.id.in_(charged),
         Account.status == AccountStatus.ACTIVE,
         Account.balance < block_threshold,
+        ~sa.exists().where(
+            PromisedPayment.account_id == Account.id,
+            PromisedPayment.state == PromisedState.OPEN,
+        ),
     )
     audit.record_each(
         db,

@@ -7,11 +7,18 @@ accounts, in the caller's transaction (the caller commits):
    day finds the row and charges nothing; a run that starts while another is still
    charging waits for it (PostgreSQL: a lock on billing_days; SQLite: the write lock),
    then finds the row, or claims the day itself if the first rolled back;
+1a. start and end the voluntary suspensions of the day (suspension.start_and_end:
+   statuses suspended and active), and close the promised payments repaid or past
+   their last day (promised.close_due), whose credits are taken back with the day's
+   charges;
 2. lift the blocks for debt that the rule no longer holds (debt.lift_covered_blocks),
    so those accounts are charged like the others;
 3. stage the day's charges in a temporary table: what charges.billable_on says, each
    at its daily share, leaving out those whose ledger key is there already (a day
-   charged before the days were recorded);
+   charged before the days were recorded); with them the promised payments' credits
+   taken back and the suspensions' daily fees, which are no subscription's and carry
+   a negative number in its place (-2 * promise, -2 * suspension - 1), so they sort
+   first and never meet a subscription's id;
 4. move the balances: one UPDATE adds each account's total for the day. It takes the
    row lock ledger.post takes (PostgreSQL), so a payment posted meanwhile either
    commits first (the UPDATE waits for it and adds to the balance it left) or waits
@@ -35,6 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.domain import promised, suspension
 from portal.domain.billing import charges, debt
 from portal.models import Account, BillingDay, EntryKind, LedgerEntry
 
@@ -80,9 +88,12 @@ def run_day(db: Session, day: date, *, block_threshold: int, actor: str = "billi
     db.flush()
     if not _claim(db, day, actor):
         return RunResult(day, already_run=True)
+    suspension.start_and_end(db, day, actor=actor)
+    taken_back = promised.close_due(db, day, actor=actor)
     unblocked = debt.lift_covered_blocks(db, day, block_threshold=block_threshold, actor=actor)
     connection = db.connection()
     _staged.create(connection)
+    _stage_others(db, day, taken_back)
     _stage(db, day)
     accounts, entries, kopecks = db.execute(
         sa.select(
@@ -168,6 +179,38 @@ def _stage(db: Session, day: date) -> None:
     if db.get_bind().dialect.name == "postgresql":
         # A new table has no statistics: without them the planner guesses its size.
         db.execute(sa.text(f"ANALYZE {_staged.name}"))
+
+
+def _stage_others(db: Session, day: date, taken_back: sa.Select) -> None:
+    """The promised payments' credits taken back (`taken_back`: promise_id, account_id,
+    amount) and the daily fees of the suspensions paused on `day` into the staging
+    table, each with its own ledger key, not staged again once in the ledger."""
+    back = taken_back.subquery()
+    db.execute(
+        sa.insert(_staged).from_select(
+            ["account_id", "subscription_id", "amount", "idempotency_key", "description"],
+            sa.select(
+                back.c.account_id,
+                -2 * back.c.promise_id,
+                -back.c.amount,
+                promised.back_key_sql(back.c.promise_id),
+                sa.literal("Возврат обещанного платежа", sa.String),
+            ),
+        )
+    )
+    fees = suspension.fees_on(day).subquery()
+    db.execute(
+        sa.insert(_staged).from_select(
+            ["account_id", "subscription_id", "amount", "idempotency_key", "description"],
+            sa.select(
+                fees.c.account_id,
+                -2 * fees.c.suspension_id - 1,
+                -fees.c.daily_fee,
+                fees.c.idempotency_key,
+                sa.literal("Плата за добровольную блокировку", sa.String),
+            ).where(~sa.exists().where(LedgerEntry.idempotency_key == fees.c.idempotency_key)),
+        )
+    )
 
 
 def _move_balances(db: Session) -> None:

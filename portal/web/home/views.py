@@ -5,7 +5,7 @@ from flask_login import login_required
 
 from portal import clock
 from portal.auth_session import current_person
-from portal.domain import billing, catalog, subscribers
+from portal.domain import billing, catalog, promised, subscribers, suspension
 from portal.domain.errors import NotFound
 from portal.extensions import db
 from portal.htmx import render
@@ -23,6 +23,8 @@ def index():
     account = current_account()
     today = clock.provider_today()
     now = catalog.connected(account, today)
+    pauses = suspension.of_account(db.session, account.id)
+    promise = promised.running(db.session, account.id)
     return render(
         "home/index.html",
         account=account,
@@ -35,7 +37,15 @@ def index():
             account.subscriptions,
             today,
             block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+            paused=suspension.paused_ranges(pauses),
+            pause_fee=max((p.daily_fee for p in pauses if p.ends_on > today), default=0),
+            credit_back=promised.credit_back(db.session, promise, today),
         ),
+        # The promised payment until it is repaid or expires; the pauses running or to come.
+        promise=promise,
+        promise_repaid=promise is not None and promised.is_repaid(db.session, promise),
+        pauses=suspension.current_and_coming(pauses, today),
+        today=today,
         switch_form=SwitchAccountForm(),
         read_at=clock.now(),  # shown with the balance when the app is offline later
     )

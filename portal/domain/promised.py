@@ -1,0 +1,274 @@
+"""Promised payments ("обещанный платёж"): a short credit when the money runs out.
+
+The lifetime of one, and where its money goes (the ledger stays the only truth):
+
+- taken: a `credit` entry of the amount (key promised:<account>:<day>) and, if the
+  terms have one, a `charge` of the fee (key ...:fee), in the transaction that locks
+  the account; a block for debt lifts at once (billing.debt.lift_debt_block), since the
+  amount must bring the balance back to the block threshold (else it is refused);
+- running, from the day taken to `ends_on` (taken_on + days - 1): the daily run does
+  not block the account for debt (billing.debt.block_below: one rule);
+- repaid, when the payments posted after its credit add up to its amount: the run
+  takes the credit back (a `charge` of the amount, key promised:<id>:back) and closes
+  it; the payments stay, less what repaid the promise;
+- expired, when its last day has passed unrepaid: the run takes the credit back the
+  same way, and the usual rule blocks the account if the balance is below the
+  threshold ("expiry with the debt still there blocks again").
+
+Money is never made up: the credit in and the credit back are the same amount; only
+the fee is the provider's. Closing is set-based and once per promise (the key of the
+credit back, and the state moved in one UPDATE): billing.run calls `close_due`.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.domain import audit, ledger, suspension
+from portal.domain.billing import charges, debt
+from portal.domain.errors import DomainError
+from portal.models import (
+    Account,
+    AccountStatus,
+    EntryKind,
+    LedgerEntry,
+    PromisedPayment,
+    PromisedState,
+)
+
+TAKEN = "promised.taken"
+CLOSED = "promised.closed"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The provider's terms (PORTAL_PROMISED_* settings)."""
+
+    amount: int  # kopecks credited
+    days: int  # how long it runs, the day taken included
+    fee: int  # kopecks charged for it (0: free)
+    first_day: int  # the days of the month it may be taken on, first..last
+    last_day: int
+    per_month: int  # how many a calendar month
+    when_days_left: int  # offered when the balance lasts fewer days than this
+
+    @classmethod
+    def from_config(cls, config) -> "Terms":
+        return cls(
+            amount=config["PORTAL_PROMISED_AMOUNT"],
+            days=config["PORTAL_PROMISED_DAYS"],
+            fee=config["PORTAL_PROMISED_FEE"],
+            first_day=config["PORTAL_PROMISED_FIRST_DAY"],
+            last_day=config["PORTAL_PROMISED_LAST_DAY"],
+            per_month=config["PORTAL_PROMISED_PER_MONTH"],
+            when_days_left=config["PORTAL_PROMISED_WHEN_DAYS_LEFT"],
+        )
+
+
+class Refused(DomainError):
+    """A promised payment the terms do not allow; `reason` names the rule (the web
+    layer words it), `detail` carries what the message shows."""
+
+    def __init__(self, reason: str, **detail: object) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def running(db: Session, account_id: int) -> PromisedPayment | None:
+    """The account's open promised payment, if any."""
+    return db.scalar(
+        sa.select(PromisedPayment).where(
+            PromisedPayment.account_id == account_id,
+            PromisedPayment.state == PromisedState.OPEN,
+        )
+    )
+
+
+def repaid_so_far(db: Session, promise: PromisedPayment) -> int:
+    """What the payments posted after the promise's credit add up to, kopecks."""
+    return int(
+        db.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+                LedgerEntry.account_id == promise.account_id,
+                LedgerEntry.kind == EntryKind.PAYMENT,
+                LedgerEntry.id > promise.credit_entry_id,
+            )
+        )
+    )
+
+
+def is_repaid(db: Session, promise: PromisedPayment) -> bool:
+    """Whether the payments since the promise cover it (the run closes it tonight)."""
+    return repaid_so_far(db, promise) >= promise.amount
+
+
+def credit_back(
+    db: Session, promise: PromisedPayment | None, today: date
+) -> tuple[date, int] | None:
+    """For the forecast: the day the run takes a running promise's credit back (the
+    next run once repaid, else the day after its last), and the amount; None if none."""
+    if promise is None:
+        return None
+    if is_repaid(db, promise):
+        return today + timedelta(days=1), promise.amount
+    return promise.ends_on + timedelta(days=1), promise.amount
+
+
+def refusal(
+    db: Session, account: Account, today: date, terms: Terms, *, block_threshold: int
+) -> Refused | None:
+    """Why the account may not take a promised payment today, or None if it may (read
+    under the account's row lock when it is about to be taken)."""
+    account_id = account.id
+    if account.status not in (AccountStatus.ACTIVE, AccountStatus.BLOCKED):
+        return Refused("status")
+    open_one = running(db, account_id)
+    if open_one is not None:
+        return Refused("running", ends_on=open_one.ends_on)
+    if not terms.first_day <= today.day <= terms.last_day:
+        return Refused("day", first=terms.first_day, last=terms.last_day)
+    month = today.replace(day=1)
+    taken = db.scalar(
+        sa.select(sa.func.count()).where(
+            PromisedPayment.account_id == account_id, PromisedPayment.taken_on >= month
+        )
+    )
+    if taken >= terms.per_month:
+        return Refused("month", per_month=terms.per_month)
+    if account.status is AccountStatus.ACTIVE and not debt.is_below(
+        account.balance, block_threshold
+    ):
+        # Needed only if the balance lasts fewer days than the terms say.
+        first, last = today + timedelta(days=1), today + timedelta(days=terms.when_days_left)
+        paused = suspension.paused_ranges(suspension.of_account(db, account_id))
+        coming = charges.charged_between(account.subscriptions, first, last, paused=paused)
+        if not debt.is_below(account.balance - coming, block_threshold):
+            return Refused("not_needed")
+    short = block_threshold - (account.balance + terms.amount - terms.fee)
+    if short > 0:
+        return Refused("too_little", missing=short)
+    return None
+
+
+def take(
+    db: Session,
+    account_id: int,
+    today: date,
+    terms: Terms,
+    *,
+    block_threshold: int,
+    actor: str,
+) -> PromisedPayment:
+    """Take a promised payment: the credit and its fee in the ledger, the promise, a
+    block for debt lifted, an audit event. Raises Refused when the terms say no."""
+    account = ledger.lock_account(db, account_id)
+    why_not = refusal(db, account, today, terms, block_threshold=block_threshold)
+    if why_not is not None:
+        raise why_not
+    key = f"promised:{account_id}:{today.isoformat()}"
+    before = account.balance
+    credit = ledger.post(
+        db, account_id, EntryKind.CREDIT, terms.amount, key=key, description="Обещанный платёж"
+    )
+    if not credit.created:  # the same day's promise, posted by a second click
+        raise Refused("running", ends_on=today + timedelta(days=terms.days - 1))
+    if terms.fee:
+        ledger.post(
+            db,
+            account_id,
+            EntryKind.CHARGE,
+            -terms.fee,
+            key=f"{key}:fee",
+            description="Плата за обещанный платёж",
+            service_date=today,
+        )
+    promise = PromisedPayment(
+        account_id=account_id,
+        amount=terms.amount,
+        fee=terms.fee,
+        taken_on=today,
+        ends_on=today + timedelta(days=terms.days - 1),
+        credit_entry_id=credit.entry.id,
+        state=PromisedState.OPEN,
+        created_at=clock.now(),
+    )
+    db.add(promise)
+    db.flush()
+    after = ledger.lock_account(db, account_id).balance
+    audit.record(
+        db,
+        TAKEN,
+        actor=actor,
+        account_id=account_id,
+        promised_payment_id=promise.id,
+        amount=terms.amount,
+        fee=terms.fee,
+        ends_on=promise.ends_on.isoformat(),
+        **audit.changes(
+            {"balance": before, "promised": None},
+            {"balance": after, "promised": promise.ends_on.isoformat()},
+        ),
+    )
+    debt.lift_debt_block(
+        db,
+        account_id,
+        block_threshold=block_threshold,
+        actor=actor,
+        promised_payment_id=promise.id,
+    )
+    return promise
+
+
+def back_key_sql(promise_id: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
+    """The ledger key of a promise's credit taken back, in SQL: promised:<id>:back."""
+    return (
+        sa.literal("promised:", sa.String)
+        + sa.cast(promise_id, sa.String)
+        + sa.literal(":back", sa.String)
+    )
+
+
+def close_due(db: Session, day: date, *, actor: str) -> sa.Select:
+    """Close, set-based, the promises repaid by now or whose last day is before `day`
+    (the run, before it charges the day), each with an audit event; returns what the
+    run stages as the credits taken back: a select of (promise_id, account_id, amount)
+    of every closed promise whose credit has not been taken back yet."""
+    paid = (
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0))
+        .where(
+            LedgerEntry.account_id == PromisedPayment.account_id,
+            LedgerEntry.kind == EntryKind.PAYMENT,
+            LedgerEntry.id > PromisedPayment.credit_entry_id,
+        )
+        .scalar_subquery()
+    )
+    table = PromisedPayment.__table__
+    for state, condition in [
+        (PromisedState.REPAID, paid >= PromisedPayment.amount),
+        (PromisedState.EXPIRED, PromisedPayment.ends_on < day),
+    ]:
+        due = sa.and_(PromisedPayment.state == PromisedState.OPEN, condition)
+        audit.record_each(
+            db,
+            CLOSED,
+            sa.select(
+                PromisedPayment.account_id, PromisedPayment.id.label("promised_payment_id")
+            ).where(due),
+            actor=actor,
+            day=day.isoformat(),
+            before={"state": PromisedState.OPEN.value},
+            after={"state": state.value},
+        )
+        db.execute(sa.update(table).where(due).values(state=state, closed_on=day))
+    return sa.select(
+        PromisedPayment.id.label("promise_id"),
+        PromisedPayment.account_id,
+        PromisedPayment.amount,
+    ).where(
+        PromisedPayment.state != PromisedState.OPEN,
+        ~sa.exists().where(LedgerEntry.idempotency_key == back_key_sql(PromisedPayment.id)),
+    )

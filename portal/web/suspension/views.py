@@ -1,0 +1,160 @@
+"""The voluntary suspension: pausing the services for some days, cancelling a pause
+before it starts, resuming early."""
+
+from flask import Blueprint, current_app, flash, redirect, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from portal import clock
+from portal.auth_session import current_person
+from portal.domain import audit, suspension
+from portal.domain.errors import NotFound
+from portal.extensions import db
+from portal.htmx import render
+from portal.web.context import current_account
+from portal.web.filters import day, rub_plain
+from portal.web.suspension.forms import PauseActionForm, PauseForm
+from portal.web.validators import first_error
+
+bp = Blueprint("suspension", __name__, url_prefix="/pause")
+
+
+def terms() -> suspension.Terms:
+    return suspension.Terms.from_config(current_app.config)
+
+
+def why_not(refused: suspension.Refused) -> str:
+    """A refusal in the subscriber's words."""
+    detail = refused.detail
+    messages = {
+        "status": lambda: _("Services can be paused only while they are on: pay the debt first."),
+        "order": lambda: _("The last day cannot be before the first."),
+        "past": lambda: _("The first day cannot be in the past."),
+        "too_far": lambda: _(
+            "A pause can start at most %(days)d days from today.", days=detail["days"]
+        ),
+        "too_short": lambda: _("A pause lasts at least %(days)d days.", days=detail["days"]),
+        "too_long": lambda: _("A pause lasts at most %(days)d days.", days=detail["days"]),
+        "overlap": lambda: _(
+            "It overlaps the pause from %(first)s to %(last)s.",
+            first=day(detail["first"]),
+            last=day(detail["last"]),
+        ),
+        "too_soon": lambda: _(
+            "Two pauses need at least %(days)d days between them.", days=detail["days"]
+        ),
+        "quota": lambda: _(
+            "Only %(left)d paused days are left in %(year)d (%(days)d a year).",
+            left=detail["left"],
+            year=detail["year"],
+            days=detail["days"],
+        ),
+        "money": lambda: _(
+            "The balance does not cover the fee: pay %(sum)s more.",
+            sum=rub_plain(detail["missing"]),
+        ),
+        "started": lambda: _("This pause has started: resume it instead."),
+        "not_running": lambda: _(
+            "This pause is not running: it can be cancelled before it starts."
+        ),
+    }
+    return messages[refused.reason]()
+
+
+def page(status: int = 200, form: PauseForm | None = None, error: str | None = None):
+    account = current_account()
+    today = clock.provider_today()
+    pauses = suspension.of_account(db.session, account.id)
+    return render(
+        "suspension/index.html",
+        status=status,
+        account=account,
+        terms=terms(),
+        today=today,
+        pauses=suspension.current_and_coming(pauses, today),
+        used=suspension.used_days(pauses, today.year),
+        form=form or PauseForm(),
+        action_form=PauseActionForm(confirm="yes"),
+        error=error,
+    )
+
+
+@bp.route("/")
+@login_required
+def index():
+    return page()
+
+
+@bp.route("/", methods=["POST"])
+@login_required
+def create():
+    form = PauseForm()
+    if not form.validate_on_submit():
+        return page(400, form, first_error(form))
+    try:
+        paused = suspension.request(
+            db.session,
+            current_account().id,
+            form.starts_on.day,
+            form.ends_on.day,
+            clock.provider_today(),
+            terms(),
+            actor=audit.person_actor(current_person().id),
+        )
+    except suspension.Refused as refused:
+        db.session.rollback()
+        return page(400, form, why_not(refused))
+    db.session.commit()
+    flash(
+        _(
+            "The services are paused from %(first)s to %(last)s.",
+            first=day(paused.starts_on),
+            last=day(paused.ends_on),
+        )
+    )
+    return redirect(url_for("home.index"), 303)
+
+
+def _act(suspension_id: int, action: str):
+    """Cancel or resume one of the account's pauses, by the form's consent."""
+    form = PauseActionForm()
+    if not form.validate_on_submit():
+        return page(400, error=first_error(form))
+    account = current_account()
+    actor = audit.person_actor(current_person().id)
+    today = clock.provider_today()
+    try:
+        if action == "cancel":
+            suspension.cancel(db.session, account.id, suspension_id, today, actor=actor)
+            done = _("The pause is cancelled.")
+        else:
+            suspension.resume(
+                db.session,
+                account.id,
+                suspension_id,
+                today,
+                block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+                actor=actor,
+            )
+            done = _("The services are on again.")
+    except NotFound:
+        db.session.rollback()
+        return render("errors/error.html", status=404, code=404, message=None)
+    except suspension.Refused as refused:
+        db.session.rollback()
+        return page(400, error=why_not(refused))
+    db.session.commit()
+    flash(done)
+    return redirect(url_for("home.index"), 303)
+
+
+@bp.route("/<id:suspension_id>/cancel", methods=["POST"])
+@login_required
+def cancel(suspension_id: int):
+    return _act(suspension_id, "cancel")
+
+
+@bp.route("/<id:suspension_id>/resume", methods=["POST"])
+@login_required
+def resume(suspension_id: int):
+    return _act(suspension_id, "resume")

@@ -1,0 +1,176 @@
+"""The promised payment's and the pause's pages: taken and paused through the forms,
+bad input refused with a message and a 4xx, nothing half-written."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from portal.domain import ledger
+from portal.models import (
+    AccountStatus,
+    AuditEvent,
+    LedgerEntry,
+    PromisedPayment,
+    Suspension,
+)
+from tests.conftest import csrf_from
+from tests.factories import PASSWORD, create_subscriber, create_tariff
+
+EN = {"Accept-Language": "en"}
+
+
+@pytest.fixture
+def signed_in(session, auth, frozen_clock):
+    """A subscriber at 10 ₽ a day (December), 15 ₽ left, on 1 December 2026, Yalta noon."""
+    frozen_clock.set(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    tariff = create_tariff(session, price=310_00, name="Город")
+    new = create_subscriber(
+        session, login="credit", balance=15_00, tariffs=[tariff], start=date(2026, 11, 1)
+    )
+    session.commit()
+    auth.login("credit", PASSWORD)
+    return new.account
+
+
+def post(client, path: str, data: dict, page: str | None = None):
+    token = csrf_from(client.get(page or path, headers=EN).get_data(as_text=True))
+    return client.post(path, data={**data, "csrf_token": token}, headers=EN)
+
+
+def count(session, model) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def test_taking_a_promised_payment(client, session, signed_in):
+    page = client.get("/promised/", headers=EN).get_data(as_text=True)
+    assert "Take the promised payment" in page
+    answer = post(client, "/promised/", {"amount": "30000"})
+    assert answer.status_code == 303
+    session.expire_all()
+    assert session.get(type(signed_in), signed_in.id).balance == 15_00 + 300_00 - 10_00
+    home = client.get("/", headers=EN).get_data(as_text=True)
+    assert "Promised payment of 300\xa0RUB until 5 December 2026" in home
+    event = session.scalar(sa.select(AuditEvent).where(AuditEvent.event == "promised.taken"))
+    assert event.actor.startswith("person:")
+    # Twice: refused with the reason, nothing more written.
+    entries = count(session, LedgerEntry)
+    again = post(client, "/promised/", {"amount": "30000"})
+    assert again.status_code == 400
+    assert "already running until 5 December 2026" in again.get_data(as_text=True)
+    assert count(session, LedgerEntry) == entries
+    assert ledger.inconsistent_accounts(session) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "Confirm the promised payment&#39;s sum."),
+        ({"amount": "x"}, 'class="alert alert-error" role="alert"'),
+        ({"amount": "-5"}, "Confirm the promised payment&#39;s sum."),
+        ({"amount": "10000"}, "The terms have changed"),
+    ],
+)
+def test_bad_promised_forms_are_400(client, session, signed_in, data, message):
+    answer = post(client, "/promised/", data)
+    assert answer.status_code == 400
+    assert message in answer.get_data(as_text=True)
+    assert count(session, PromisedPayment) == 0
+
+
+def test_a_promised_payment_not_needed_is_refused(client, session, signed_in, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PORTAL_PROMISED_WHEN_DAYS_LEFT", 1)
+    page = client.get("/promised/", headers=EN).get_data(as_text=True)
+    assert "The balance lasts long enough" in page
+    answer = post(client, "/promised/", {"amount": "30000"})
+    assert answer.status_code == 400
+    assert count(session, PromisedPayment) == 0
+
+
+def test_pausing_resuming_and_cancelling(client, session, signed_in):
+    answer = post(client, "/pause/", {"starts_on": "2026-12-01", "ends_on": "2026-12-10"})
+    assert answer.status_code == 303
+    session.expire_all()
+    account = session.get(type(signed_in), signed_in.id)
+    assert account.status is AccountStatus.SUSPENDED
+    home = client.get("/", headers=EN).get_data(as_text=True)
+    assert "Paused until 10 December 2026" in home and "Resume now" in home
+    (pause,) = session.scalars(sa.select(Suspension)).all()
+    token = csrf_from(home)
+    resumed = client.post(
+        f"/pause/{pause.id}/resume", data={"confirm": "yes", "csrf_token": token}, headers=EN
+    )
+    assert resumed.status_code == 303
+    session.expire_all()
+    assert session.get(Suspension, pause.id).ends_on == date(2026, 12, 1)
+    assert session.get(type(signed_in), signed_in.id).status is AccountStatus.ACTIVE
+    # One to come, cancelled before its start.
+    later = post(client, "/pause/", {"starts_on": "2027-01-05", "ends_on": "2027-01-12"})
+    assert later.status_code == 303
+    coming = session.scalar(sa.select(Suspension).where(Suspension.starts_on == date(2027, 1, 5)))
+    home = client.get("/", headers=EN).get_data(as_text=True)
+    assert "Cancel the pause" in home
+    cancelled = client.post(
+        f"/pause/{coming.id}/cancel",
+        data={"confirm": "yes", "csrf_token": csrf_from(home)},
+        headers=EN,
+    )
+    assert cancelled.status_code == 303
+    session.expire_all()
+    assert session.get(Suspension, coming.id).cancelled_at is not None
+    events = session.scalars(
+        sa.select(AuditEvent.event).where(AuditEvent.event.like("suspension.%"))
+    ).all()
+    assert sorted(events) == [
+        "suspension.cancelled",
+        "suspension.requested",
+        "suspension.requested",
+        "suspension.resumed",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "Enter the first day."),
+        ({"starts_on": "2026-12-01"}, "Enter the last day."),
+        ({"starts_on": "1.12.2026", "ends_on": "2026-12-10"}, "Enter a date as YYYY-MM-DD."),
+        ({"starts_on": "2026-11-20", "ends_on": "2026-12-10"}, "cannot be in the past"),
+        ({"starts_on": "2026-12-10", "ends_on": "2026-12-01"}, "cannot be before the first"),
+        ({"starts_on": "2026-12-01", "ends_on": "2026-12-03"}, "at least 7 days"),
+        ({"starts_on": "2026-12-01", "ends_on": "2027-06-01"}, "at most 90 days"),
+    ],
+)
+def test_bad_pause_forms_are_400(client, session, signed_in, data, message):
+    answer = post(client, "/pause/", data)
+    assert answer.status_code == 400
+    assert message in answer.get_data(as_text=True)
+    assert count(session, Suspension) == 0
+
+
+def test_someone_elses_pause_is_404(client, session, signed_in):
+    other = create_subscriber(session, login="other")
+    session.add(
+        Suspension(
+            account_id=other.account.id,
+            starts_on=date(2026, 12, 1),
+            ends_on=date(2026, 12, 10),
+            created_at=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+    )
+    session.commit()
+    pause = session.scalar(sa.select(Suspension))
+    for action in ("resume", "cancel"):
+        answer = post(client, f"/pause/{pause.id}/{action}", {"confirm": "yes"}, page="/pause/")
+        assert answer.status_code == 404
+    session.expire_all()
+    assert session.get(Suspension, pause.id).ends_on == date(2026, 12, 10)
+
+
+def test_an_action_without_consent_is_400(client, session, signed_in):
+    post(client, "/pause/", {"starts_on": "2026-12-05", "ends_on": "2026-12-12"})
+    pause = session.scalar(sa.select(Suspension))
+    answer = post(client, f"/pause/{pause.id}/cancel", {}, page="/pause/")
+    assert answer.status_code == 400
+    session.expire_all()
+    assert session.get(Suspension, pause.id).cancelled_at is None
