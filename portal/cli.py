@@ -9,6 +9,7 @@ portal sms outbox           the latest text messages (sealed texts opened in dem
 portal sms deliver          send the due text messages now
 portal worker               run the jobs from Redis (RQ) when REDIS_URL is set
 portal payments reconcile   settle the payments left unfinished (asks the acquirer)
+portal visits remind        send the due evening-before visit reminders (safe to repeat)
 """
 
 import os
@@ -311,6 +312,23 @@ def payments_reconcile() -> None:
     )
 
 
+@click.group("visits")
+def visits_group() -> None:
+    """Technician visits."""
+
+
+@visits_group.command("remind")
+@with_appcontext
+def visits_remind() -> None:
+    """Send the evening-before reminders that are due, each once; safe to run every few
+    minutes (from cron or a timer)."""
+    from portal.domain import visits
+    from portal.domain.visits import reminders
+
+    sent = reminders.send_due(db.session, visits.policy_from(current_app.config))
+    click.echo(f"Reminders sent: {sent}")
+
+
 def init_app(app: Flask) -> None:
     for command in (
         subscriber_group,
@@ -319,6 +337,7 @@ def init_app(app: Flask) -> None:
         sms_group,
         worker_command,
         payments_group,
+        visits_group,
     ):
         app.cli.add_command(command)
 

@@ -29,6 +29,14 @@ from portal.models.sandbox import SandboxPayment
 from portal.models.sms import SmsMessage, SmsStatus
 from portal.models.staff import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 from portal.models.subscription import Subscription
+from portal.models.visits import (
+    Technician,
+    VisitCategory,
+    VisitRequest,
+    VisitState,
+    VisitWindow,
+    VisitWindowTemplate,
+)
 
 __all__ = [
     "Account",
@@ -65,5 +73,11 @@ __all__ = [
     "Tariff",
     "TariffGroup",
     "TariffKind",
+    "Technician",
+    "VisitCategory",
+    "VisitRequest",
+    "VisitState",
+    "VisitWindow",
+    "VisitWindowTemplate",
     "service_exclusions",
 ]

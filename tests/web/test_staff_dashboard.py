@@ -67,7 +67,7 @@ def test_todays_figures_count_the_providers_day(session, day_of_rows):
     assert found.on_review == 1
     assert found.noted_refunds == 1
     assert found.sms_failed == 1
-    assert found.open_visits is None
+    assert found.open_visits == 0
 
 
 def test_the_day_before_and_after(session, day_of_rows):
