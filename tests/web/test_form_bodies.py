@@ -36,6 +36,7 @@ NOT_FORMS = {
     "team_staff.reset_password": "no fields: the CSRF token alone asks for it",
     "team_staff.reset_second_factor": "no fields: the CSRF token alone asks for it",
     "subscribers_staff.view": "no fields: the CSRF token alone opens the view as the subscriber",
+    "visits.cancel": "no fields: the CSRF token alone asks for it",
 }
 # Posted without signing in: the forms a visitor fills.
 ANONYMOUS = {"auth.login", "auth.recover", "auth.language", "staff.login"}

@@ -1,0 +1,54 @@
+"""How the visit pages name categories, states and refusals, in the user's language."""
+
+from flask_babel import format_date
+from flask_babel import lazy_gettext as _l
+
+from portal.models import VisitCategory, VisitState
+
+CATEGORIES = {
+    VisitCategory.NO_INTERNET: _l("No internet"),
+    VisitCategory.SLOW_INTERNET: _l("Slow internet"),
+    VisitCategory.NO_TV: _l("No TV signal"),
+    VisitCategory.EQUIPMENT: _l("Equipment"),
+    VisitCategory.MOVING_CABLE: _l("Moving the cable"),
+    VisitCategory.NEW_SERVICE: _l("Connecting a new service"),
+    VisitCategory.OTHER: _l("Other"),
+}
+STATES = {
+    VisitState.REQUESTED: _l("Requested"),
+    VisitState.CONFIRMED: _l("Confirmed"),
+    VisitState.ON_THE_WAY: _l("Technician on the way"),
+    VisitState.DONE: _l("Done"),
+    VisitState.CANCELLED: _l("Cancelled"),
+}
+# The states in order with the column of the moment each was reached.
+TIMELINE = [
+    (VisitState.REQUESTED, "created_at"),
+    (VisitState.CONFIRMED, "confirmed_at"),
+    (VisitState.ON_THE_WAY, "on_the_way_at"),
+    (VisitState.DONE, "done_at"),
+    (VisitState.CANCELLED, "cancelled_at"),
+]
+# InvalidInput's codes from portal.domain.visits, as the subscriber reads them.
+INPUT_MESSAGES = {
+    "category": _l("Choose what does not work."),
+    "text_length": _l("The description is too long: at most 2000 characters."),
+    "address": _l("Enter the address for the visit."),
+    "address_length": _l("The address is too long: at most 300 characters."),
+    "phone": _l("Enter a mobile phone number, e.g. +7 978 000-00-00."),
+    "district": _l("Your contract has no district yet: call support to book a visit."),
+    "window": _l("Choose a visit window."),
+    "same_window": _l("That is the window already booked."),
+    "rating": _l("Choose from 1 to 5 stars."),
+    "comment_length": _l("The comment is too long: at most 2000 characters."),
+    "technician": _l("Choose a technician."),
+    "capacity": _l("Places: from 0 to 100."),
+    "capacity_below_booked": _l("More places are booked already: the capacity cannot be lower."),
+    "ends": _l("The window must end after it starts."),
+    "weekday": _l("Choose a day of the week."),
+}
+
+
+def window_label(day, starts, ends) -> str:
+    """Ср, 25 ноября · 09:00–12:00"""
+    return f"{format_date(day, 'EEE, d MMMM')} · {starts:%H:%M}–{ends:%H:%M}"
