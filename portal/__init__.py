@@ -85,6 +85,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.subscribers.imports import bp as imports_staff_bp
     from portal.web.subscribers.staff import bp as subscribers_staff_bp
     from portal.web.tariffs.views import bp as tariffs_bp
+    from portal.web.visits.staff import bp as visits_staff_bp
     from portal.web.visits.views import bp as visits_bp
 
     if app.config["PORTAL_SANDBOX_ACQUIRER"]:
@@ -112,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
         sms_staff_bp,
         team_staff_bp,
         catalog_staff_bp,
+        visits_staff_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)

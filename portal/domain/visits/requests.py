@@ -237,6 +237,20 @@ def rate(
 # --- the dispatcher's side ----------------------------------------------------------------
 
 
+def board(db: Session, first, last, district: str | None = None) -> list[VisitRequest]:
+    """The requests of windows from local day `first` to `last`, by window, for the
+    dispatcher's board (of one district, or all)."""
+    query = (
+        sa.select(VisitRequest)
+        .join(VisitWindow, VisitRequest.window_id == VisitWindow.id)
+        .where(VisitWindow.day >= first, VisitWindow.day <= last)
+        .order_by(VisitWindow.day, VisitWindow.starts, VisitWindow.district, VisitRequest.id)
+    )
+    if district:
+        query = query.where(VisitWindow.district == district)
+    return list(db.scalars(query))
+
+
 def for_staff(db: Session, visit_id: int) -> VisitRequest:
     visit = db.get(VisitRequest, visit_id)
     if visit is None:

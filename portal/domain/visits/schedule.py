@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.domain import audit
 from portal.domain.errors import InvalidInput
 from portal.domain.visits.errors import WindowFull, WindowUnavailable
 from portal.domain.visits.policy import VisitPolicy
@@ -73,10 +74,18 @@ def check_district(district: str, districts: tuple[str, ...]) -> str:
 
 
 def set_template(
-    db: Session, district: str, weekday: int, starts: time, ends: time, capacity: int
-) -> tuple[VisitWindowTemplate, dict, dict]:
+    db: Session,
+    district: str,
+    weekday: int,
+    starts: time,
+    ends: time,
+    capacity: int,
+    *,
+    actor: str = "system",
+    address: str | None = None,
+) -> VisitWindowTemplate:
     """Add or change a weekday's window of a district (capacity 0 takes it out of the
-    week). Returns the row and what changed (before, after) for the audit."""
+    week); an audit event says what changed."""
     _check_window(weekday, starts, ends, capacity)
     row = db.scalar(
         sa.select(VisitWindowTemplate).filter_by(district=district, weekday=weekday, starts=starts)
@@ -87,12 +96,32 @@ def set_template(
         db.add(row)
     row.ends, row.capacity = ends, capacity
     db.flush()
-    return row, before, {"ends": ends.isoformat(), "capacity": capacity}
+    after = {"ends": ends.isoformat(), "capacity": capacity}
+    _audit(
+        db,
+        "visit_template.set",
+        before,
+        after,
+        actor,
+        address,
+        weekday=weekday,
+        district=district,
+        starts=starts.isoformat(),
+    )
+    return row
 
 
 def set_day_window(
-    db: Session, district: str, day: date, starts: time, ends: time, capacity: int
-) -> tuple[VisitWindow, dict, dict]:
+    db: Session,
+    district: str,
+    day: date,
+    starts: time,
+    ends: time,
+    capacity: int,
+    *,
+    actor: str = "system",
+    address: str | None = None,
+) -> VisitWindow:
     """An exception for one date (a holiday: capacity 0, or an extra window). The
     capacity never goes below the places already booked."""
     _check_window(day.weekday(), starts, ends, capacity)
@@ -106,7 +135,23 @@ def set_day_window(
     if changed != 1:
         raise InvalidInput("capacity_below_booked")
     db.refresh(window)
-    return window, before, {"ends": ends.isoformat(), "capacity": capacity}
+    after = {"ends": ends.isoformat(), "capacity": capacity}
+    _audit(
+        db,
+        "visit_window.set",
+        before,
+        after,
+        actor,
+        address,
+        day=day.isoformat(),
+        district=district,
+        starts=starts.isoformat(),
+    )
+    return window
+
+
+def _audit(db, event, before, after, actor, address, **data) -> None:
+    audit.record(db, event, actor=actor, address=address, **data, **audit.changes(before, after))
 
 
 def _check_window(weekday: int, starts: time, ends: time, capacity: int) -> None:

@@ -1,13 +1,24 @@
 """The forms of the visit pages (the subscriber's and the dispatcher's)."""
 
+from datetime import time
+
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    ValidationError,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from portal.domain.visits.requests import ADDRESS_MAX, COMMENT_MAX, TEXT_MAX
+from portal.models import VisitState
 from portal.web.forms import Form
-from portal.web.validators import TOO_LONG, phone_field, printable, text_field
+from portal.web.validators import TOO_LONG, day_field, phone_field, printable, text_field
 from portal.web.visits.labels import CATEGORIES
 
 WINDOW_KEY_MAX = 16
@@ -54,3 +65,79 @@ class RateForm(Form):
     comment = TextAreaField(
         _l("Comment"), validators=[Optional(), Length(max=COMMENT_MAX, message=TOO_LONG)]
     )
+
+
+# --- the dispatcher's console ------------------------------------------------------------
+
+
+def clock_time(form, field) -> None:
+    """A local time typed as HH:MM (what <input type="time"> sends); kept in `field.time`."""
+    field.time = None
+    text = (field.data or "").strip()
+    try:
+        field.time = time.fromisoformat(text) if len(text) == 5 else None
+    except ValueError:
+        field.time = None
+    if field.time is None:
+        raise ValidationError(_l("Enter a time as HH:MM."))
+
+
+def time_field(label):
+    return StringField(label, validators=[InputRequired(_l("Enter a time as HH:MM.")), clock_time])
+
+
+def capacity_field():
+    return IntegerField(
+        _l("Places"),
+        validators=[
+            InputRequired(_l("Places: from 0 to 100.")),
+            NumberRange(min=0, max=100, message=_l("Places: from 0 to 100.")),
+        ],
+    )
+
+
+class BoardForm(Form):
+    """The board's filter (a GET form): a district or all, a day, one day or a week."""
+
+    district = SelectField(_l("District"), validate_choice=True, default="")
+    day = day_field(_l("Day"))
+    week = BooleanField(_l("The whole week"))
+
+
+class AdvanceForm(Form):
+    to = SelectField(
+        _l("State"),
+        choices=[SelectChoice(s.value) for s in VisitState],
+        validators=[InputRequired(_l("Choose what to do."))],
+    )
+    technician = SelectField(_l("Technician"), validate_choice=False)
+
+
+class StaffMoveForm(Form):
+    window = window_field()
+
+
+class TemplateForm(Form):
+    district = SelectField(_l("District"), validate_choice=True)
+    weekday = SelectField(
+        _l("Day of the week"),
+        choices=[SelectChoice(str(n)) for n in range(7)],
+        validators=[InputRequired(_l("Choose a day of the week."))],
+    )
+    starts = time_field(_l("Starts"))
+    ends = time_field(_l("Ends"))
+    capacity = capacity_field()
+
+
+class DayWindowForm(Form):
+    district = SelectField(_l("District"), validate_choice=True)
+    day = day_field(_l("Date"))
+    starts = time_field(_l("Starts"))
+    ends = time_field(_l("Ends"))
+    capacity = capacity_field()
+
+
+class TechnicianForm(Form):
+    name = text_field(_l("Name"), _l("Enter the technician's name (up to 200 characters)."), 200)
+    phone = StringField(_l("Phone"), validators=[Length(max=32), printable])
+    districts = SelectMultipleField(_l("Districts"), validate_choice=True)

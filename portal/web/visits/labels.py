@@ -21,6 +21,22 @@ STATES = {
     VisitState.DONE: _l("Done"),
     VisitState.CANCELLED: _l("Cancelled"),
 }
+WEEKDAYS = [
+    _l("Monday"),
+    _l("Tuesday"),
+    _l("Wednesday"),
+    _l("Thursday"),
+    _l("Friday"),
+    _l("Saturday"),
+    _l("Sunday"),
+]
+# The dispatcher's buttons that move a request to each state.
+ACTIONS = {
+    VisitState.CONFIRMED: _l("Confirm"),
+    VisitState.ON_THE_WAY: _l("On the way"),
+    VisitState.DONE: _l("Done"),
+    VisitState.CANCELLED: _l("Cancel the request"),
+}
 # The states in order with the column of the moment each was reached.
 TIMELINE = [
     (VisitState.REQUESTED, "created_at"),
@@ -46,6 +62,7 @@ INPUT_MESSAGES = {
     "capacity_below_booked": _l("More places are booked already: the capacity cannot be lower."),
     "ends": _l("The window must end after it starts."),
     "weekday": _l("Choose a day of the week."),
+    "technician_name": _l("Enter the technician's name (up to 200 characters)."),
 }
 
 
