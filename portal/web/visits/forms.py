@@ -124,16 +124,16 @@ class TemplateForm(Form):
         choices=[SelectChoice(str(n)) for n in range(7)],
         validators=[InputRequired(_l("Choose a day of the week."))],
     )
-    starts = time_field(_l("Starts"))
-    ends = time_field(_l("Ends"))
+    starts = time_field(_l("Window starts"))
+    ends = time_field(_l("Window ends"))
     capacity = capacity_field()
 
 
 class DayWindowForm(Form):
     district = SelectField(_l("District"), validate_choice=True)
     day = day_field(_l("Date"))
-    starts = time_field(_l("Starts"))
-    ends = time_field(_l("Ends"))
+    starts = time_field(_l("Window starts"))
+    ends = time_field(_l("Window ends"))
     capacity = capacity_field()
 
 
