@@ -263,3 +263,15 @@ def test_each_reminder_is_sent_once(session, frozen_clock):
     )
     session.refresh(visit)
     assert visit.reminded_at == frozen_clock()
+
+
+def test_the_remind_command_is_safe_to_repeat(runner, session, frozen_clock):
+    week(session)
+    book(session, subscriber(session))
+    session.commit()
+    frozen_clock.set(datetime(2026, 11, 24, 15, 5, tzinfo=UTC))
+    first = runner.invoke(args=["visits", "remind"])
+    again = runner.invoke(args=["visits", "remind"])
+    assert first.exit_code == 0 and "Reminders sent: 1" in first.output
+    assert "Reminders sent: 0" in again.output
+    assert len(reminder_texts(session)) == 1
