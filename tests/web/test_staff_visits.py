@@ -107,7 +107,7 @@ def test_the_schedule_template_and_a_holiday(client, session, dispatcher):
     holiday = data | {"day": "2026-11-25", "capacity": "0"}
     assert post(client, page + "/day", holiday, page).status_code == 303
     text = client.get(page + f"?district={DISTRICT}").get_data(as_text=True)
-    assert "забронировано 0 из 0" in text or "booked 0 of 0" in text
+    assert "занято 0 из 0" in text
     events = session.scalars(sa.select(AuditEvent.event).where(AuditEvent.event.like("visit_%")))
     assert list(events) == ["visit_template.set", "visit_window.set"]
 

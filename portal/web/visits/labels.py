@@ -1,8 +1,16 @@
 """How the visit pages name categories, states and refusals, in the user's language."""
 
 from flask_babel import format_date
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from portal.domain.visits.errors import (
+    InvalidInput,
+    InvalidTransition,
+    TooLateToChange,
+    WindowFull,
+    WindowUnavailable,
+)
 from portal.models import VisitCategory, VisitState
 
 CATEGORIES = {
@@ -69,3 +77,19 @@ INPUT_MESSAGES = {
 def window_label(day, starts, ends) -> str:
     """Ср, 25 ноября · 09:00–12:00"""
     return f"{format_date(day, 'EEE, d MMMM')} · {starts:%H:%M}–{ends:%H:%M}"
+
+
+def refusal(exc: Exception) -> tuple[str, int]:
+    """A visit rule's refusal as the reader reads it, and the answer's status."""
+    if isinstance(exc, WindowFull):
+        return _("That window has just been filled: choose another one."), 409
+    if isinstance(exc, WindowUnavailable):
+        return _("That window cannot be booked: choose one from the list."), 400
+    if isinstance(exc, TooLateToChange):
+        return _("It is too late to change this visit here: call support."), 409
+    if isinstance(exc, InvalidTransition):
+        return _("This visit cannot be changed any more."), 409
+    if isinstance(exc, InvalidInput):
+        message = INPUT_MESSAGES.get(str(exc))
+        return (str(message) if message else _("Check the form.")), 400
+    raise exc

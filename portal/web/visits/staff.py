@@ -47,19 +47,6 @@ def _district_choices(form_field, blank: str | None = None) -> None:
     form_field.choices = ([("", blank)] if blank is not None else []) + choices
 
 
-def _refusal(exc) -> tuple[str, int]:
-    if isinstance(exc, WindowFull):
-        return _("That window is full: choose another one."), 409
-    if isinstance(exc, WindowUnavailable):
-        return _("That window is not in the schedule."), 400
-    if isinstance(exc, InvalidTransition):
-        return _("The request is not in a state that allows this."), 409
-    if isinstance(exc, InvalidInput):
-        message = labels.INPUT_MESSAGES.get(str(exc))
-        return (str(message) if message else _("Check the form.")), 400
-    raise exc
-
-
 # --- the board ------------------------------------------------------------------------------
 
 
@@ -139,7 +126,7 @@ def advance(visit_id: int):
         )
     except (InvalidTransition, InvalidInput) as exc:
         db.session.rollback()
-        return _failed(visit_id, *_refusal(exc))
+        return _failed(visit_id, *labels.refusal(exc))
     db.session.commit()
     flash(_("Request №%(id)d: %(state)s.", id=visit.id, state=labels.STATES[visit.state]))
     return _back_to_board(visit)
@@ -166,7 +153,7 @@ def move(visit_id: int):
         )
     except (InvalidTransition, InvalidInput, WindowFull, WindowUnavailable) as exc:
         db.session.rollback()
-        return _failed(visit_id, *_refusal(exc))
+        return _failed(visit_id, *labels.refusal(exc))
     db.session.commit()
     flash(_("Request №%(id)d is moved.", id=visit.id))
     return _back_to_board(visit)
@@ -209,29 +196,13 @@ def _schedule_page(district, template_form=None, day_form=None, error=None, stat
 @requires_roles(*DISPATCH)
 def set_template():
     """A weekday's window of a district (capacity 0 takes it out of the week)."""
-    form = TemplateForm()
-    _district_choices(form.district)
-    district = form.district.data if form.district.data in _districts() else ""
-    if not form.validate_on_submit():
-        return _schedule_page(district, template_form=form, error=first_error(form), status=400)
-    try:
-        schedule.set_template(
-            db.session,
-            district,
-            int(form.weekday.data),
-            form.starts.time,
-            form.ends.time,
-            form.capacity.data,
-            actor=audit.staff_actor(current_staff().id),
-            address=client_address(),
-        )
-    except InvalidInput as exc:
-        db.session.rollback()
-        message, status = _refusal(exc)
-        return _schedule_page(district, template_form=form, error=message, status=status)
-    db.session.commit()
-    flash(_("The weekly window is saved."))
-    return redirect(url_for("visits_staff.schedule_page", district=district), 303)
+    return _save_window(
+        TemplateForm(),
+        "template_form",
+        schedule.set_template,
+        lambda form: int(form.weekday.data),
+        _("The weekly window is saved."),
+    )
 
 
 @bp.route("/schedule/day", methods=["POST"])
@@ -239,17 +210,27 @@ def set_template():
 def set_day():
     """An exception for one date: a holiday (capacity 0), more or fewer places, an extra
     window."""
-    form = DayWindowForm()
+    return _save_window(
+        DayWindowForm(),
+        "day_form",
+        schedule.set_day_window,
+        lambda form: form.day.day,
+        _("The window of the date is saved."),
+    )
+
+
+def _save_window(form, form_name: str, set_window, when, saved: str):
+    """One of the schedule's forms posted: `when` is its weekday or date."""
     _district_choices(form.district)
     district = form.district.data if form.district.data in _districts() else ""
-    if not form.validate_on_submit() or form.day.day is None:
+    if not form.validate_on_submit() or when(form) is None:
         message = first_error(form) or _("Enter a date as YYYY-MM-DD.")
-        return _schedule_page(district, day_form=form, error=message, status=400)
+        return _schedule_page(district, error=message, status=400, **{form_name: form})
     try:
-        schedule.set_day_window(
+        set_window(
             db.session,
             district,
-            form.day.day,
+            when(form),
             form.starts.time,
             form.ends.time,
             form.capacity.data,
@@ -258,10 +239,10 @@ def set_day():
         )
     except InvalidInput as exc:
         db.session.rollback()
-        message, status = _refusal(exc)
-        return _schedule_page(district, day_form=form, error=message, status=status)
+        message, status = labels.refusal(exc)
+        return _schedule_page(district, error=message, status=status, **{form_name: form})
     db.session.commit()
-    flash(_("The window of the date is saved."))
+    flash(saved)
     return redirect(url_for("visits_staff.schedule_page", district=district), 303)
 
 
@@ -304,7 +285,7 @@ def add_technician():
         )
     except InvalidInput as exc:
         db.session.rollback()
-        message, status = _refusal(exc)
+        message, status = labels.refusal(exc)
         return _technicians_page(form, error=message, status=status)
     db.session.commit()
     flash(_("The technician is added."))

@@ -40,22 +40,6 @@ def _days(account):
     return [(day, list(slots)) for day, slots in groupby(found, key=lambda s: s.day)]
 
 
-def _refusal(exc) -> tuple[str, int]:
-    """A domain refusal as the subscriber reads it, and its status."""
-    if isinstance(exc, WindowFull):
-        return _("That window has just been filled: choose another one."), 409
-    if isinstance(exc, WindowUnavailable):
-        return _("That window cannot be booked: choose one from the list."), 400
-    if isinstance(exc, TooLateToChange):
-        return _("It is too late to change this visit here: call support."), 409
-    if isinstance(exc, InvalidTransition):
-        return _("This visit cannot be changed any more."), 409
-    if isinstance(exc, InvalidInput):
-        message = labels.INPUT_MESSAGES.get(str(exc))
-        return (str(message) if message else _("Check the form.")), 400
-    raise exc
-
-
 @bp.route("/")
 @login_required
 def index():
@@ -102,7 +86,7 @@ def book():
         return _index_page(account, form, error=message, duplicate=exc.existing_id, status=409)
     except (WindowFull, WindowUnavailable, InvalidInput) as exc:
         db.session.rollback()
-        message, status = _refusal(exc)
+        message, status = labels.refusal(exc)
         return _index_page(account, form, error=message, status=status)
     db.session.commit()
     flash(_("The visit is booked. The dispatcher will confirm it and name the technician."))
@@ -148,7 +132,7 @@ def cancel(visit_id: int):
         requests.cancel_by_subscriber(db.session, visit, _policy(), address=client_address())
     except (TooLateToChange, InvalidTransition) as exc:
         db.session.rollback()
-        message, status = _refusal(exc)
+        message, status = labels.refusal(exc)
         return _show_page(visit, error=message, status=status)
     db.session.commit()
     flash(_("The visit is cancelled."))
@@ -168,7 +152,7 @@ def move(visit_id: int):
         )
     except (TooLateToChange, InvalidTransition, WindowFull, WindowUnavailable, InvalidInput) as exc:
         db.session.rollback()
-        message, status = _refusal(exc)
+        message, status = labels.refusal(exc)
         return _show_page(visit, error=message, status=status, move_form=form)
     db.session.commit()
     flash(_("The visit is moved."))
@@ -192,7 +176,7 @@ def rate(visit_id: int):
         )
     except (InvalidTransition, InvalidInput) as exc:
         db.session.rollback()
-        message, status = _refusal(exc)
+        message, status = labels.refusal(exc)
         return _show_page(visit, error=message, status=status, rate_form=form)
     db.session.commit()
     flash(_("Thank you for the rating."))
