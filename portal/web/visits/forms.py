@@ -82,17 +82,20 @@ def clock_time(form, field) -> None:
         raise ValidationError(_l("Enter a time as HH:MM."))
 
 
-def time_field(label):
-    return StringField(label, validators=[InputRequired(_l("Enter a time as HH:MM.")), clock_time])
+def time_field(label, **kwargs):
+    return StringField(
+        label, validators=[InputRequired(_l("Enter a time as HH:MM.")), clock_time], **kwargs
+    )
 
 
-def capacity_field():
+def capacity_field(**kwargs):
     return IntegerField(
         _l("Places"),
         validators=[
             InputRequired(_l("Places: from 0 to 100.")),
             NumberRange(min=0, max=100, message=_l("Places: from 0 to 100.")),
         ],
+        **kwargs,
     )
 
 
@@ -130,11 +133,13 @@ class TemplateForm(Form):
 
 
 class DayWindowForm(Form):
-    district = SelectField(_l("District"), validate_choice=True)
+    """Beside the weekly form on one page: its own element ids."""
+
+    district = SelectField(_l("District"), validate_choice=True, id="day-district")
     day = day_field(_l("Date"))
-    starts = time_field(_l("Window starts"))
-    ends = time_field(_l("Window ends"))
-    capacity = capacity_field()
+    starts = time_field(_l("Window starts"), id="day-starts")
+    ends = time_field(_l("Window ends"), id="day-ends")
+    capacity = capacity_field(id="day-capacity")
 
 
 class TechnicianForm(Form):
