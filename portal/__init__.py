@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.subscribers.staff import bp as subscribers_staff_bp
     from portal.web.suspension.views import bp as suspension_bp
     from portal.web.tariffs.views import bp as tariffs_bp
+    from portal.web.visits.staff import bp as visits_staff_bp
     from portal.web.visits.views import bp as visits_bp
 
     if app.config["PORTAL_SANDBOX_ACQUIRER"]:
@@ -119,6 +120,7 @@ def _register_blueprints(app: Flask) -> None:
         sms_staff_bp,
         team_staff_bp,
         catalog_staff_bp,
+        visits_staff_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)

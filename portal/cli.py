@@ -10,6 +10,7 @@ portal sms deliver          send the due text messages now
 portal worker               run the jobs from Redis (RQ) when REDIS_URL is set
 portal payments reconcile   settle the payments left unfinished (asks the acquirer)
 portal push keys            make the VAPID keys web push is signed with (instance/vapid.json)
+portal visits remind        send the due evening-before visit reminders (safe to repeat)
 """
 
 import os
@@ -351,6 +352,23 @@ def push_keys(replace: bool) -> None:
     click.echo(f"Public key: {made['public_key']}")
 
 
+@click.group("visits")
+def visits_group() -> None:
+    """Technician visits."""
+
+
+@visits_group.command("remind")
+@with_appcontext
+def visits_remind() -> None:
+    """Send the evening-before reminders that are due, each once; safe to run every few
+    minutes (from cron or a timer)."""
+    from portal.domain import visits
+    from portal.domain.visits import reminders
+
+    sent = reminders.send_due(db.session, visits.policy_from(current_app.config))
+    click.echo(f"Reminders sent: {sent}")
+
+
 def init_app(app: Flask) -> None:
     for command in (
         subscriber_group,
@@ -360,6 +378,7 @@ def init_app(app: Flask) -> None:
         worker_command,
         payments_group,
         push_group,
+        visits_group,
     ):
         app.cli.add_command(command)
 

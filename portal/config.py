@@ -122,6 +122,12 @@ def default_config(instance_path: str) -> dict:
             ).split(",")
             if d.strip()
         ),
+        # Technician visits: the subscriber cancels or moves a request until this many
+        # hours before its window; windows are offered this many days ahead (today
+        # included); the reminder goes from this local hour of the evening before.
+        "PORTAL_VISIT_CHANGE_HOURS": _env_int("PORTAL_VISIT_CHANGE_HOURS", 2),
+        "PORTAL_VISIT_DAYS_AHEAD": _env_int("PORTAL_VISIT_DAYS_AHEAD", 14),
+        "PORTAL_VISIT_REMIND_HOUR": _env_int("PORTAL_VISIT_REMIND_HOUR", 18),
         # The staff console: how long an idle session lives, sign-in failures per address.
         "PORTAL_STAFF_SESSION_IDLE": timedelta(hours=_env_int("PORTAL_STAFF_SESSION_HOURS", 8)),
         # How long a staff member's read-only view of a subscriber's pages lasts.

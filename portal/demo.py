@@ -157,7 +157,27 @@ def load(db: Session, today: date, *, tz: str, block_threshold: int) -> bool:
         db.scalar(sa.select(Tariff).where(Tariff.code == code)).archived_at = clock.now()
     _replay_history(db, start, today, monthly_payments, tz, block_threshold)
     _suspend(db, SUSPENDED, today)
+    _load_visits(db)
     return True
+
+
+DEMO_DISTRICT = "Ялта-центр"
+
+
+def _load_visits(db: Session) -> None:
+    """Technician visits: the demo's accounts in one district, its weekly windows
+    (Monday to Saturday, morning and afternoon) and two technicians."""
+    from portal.domain.visits import schedule
+    from portal.models import Account, Technician
+
+    for account in db.scalars(sa.select(Account)):
+        account.district = DEMO_DISTRICT
+    for weekday in range(6):
+        for starts, ends in ((time(9), time(12)), (time(14), time(17))):
+            schedule.set_template(db, DEMO_DISTRICT, weekday, starts, ends, 3, actor="demo")
+    for name, phone in (("Пётр Мастеров", "+79780000101"), ("Анна Кабельная", "+79780000102")):
+        db.add(Technician(name=name, phone=phone, districts=[DEMO_DISTRICT], active=True))
+    db.flush()
 
 
 def load_staff(db: Session) -> bool:

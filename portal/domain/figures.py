@@ -14,7 +14,15 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain.payments import review
-from portal.models import Account, AccountStatus, EntryKind, LedgerEntry, SmsMessage, SmsStatus
+from portal.models import (
+    Account,
+    AccountStatus,
+    EntryKind,
+    LedgerEntry,
+    SmsMessage,
+    SmsStatus,
+    VisitRequest,
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,7 @@ class Figures:
     on_review: int  # payments on review, unresolved
     noted_refunds: int  # refunds noted and not applied, unresolved
     sms_failed: int  # text messages of today that could not be sent
-    open_visits: int | None  # None until technician visits exist
+    open_visits: int  # visit requests not done or cancelled yet
 
 
 def today(db: Session, day: date, *, tz: str) -> Figures:
@@ -70,5 +78,7 @@ def today(db: Session, day: date, *, tz: str) -> Figures:
         on_review=review.review_count(db),
         noted_refunds=review.noted_refund_count(db),
         sms_failed=sms_failed,
-        open_visits=None,
+        open_visits=db.scalar(
+            sa.select(sa.func.count(VisitRequest.id)).where(VisitRequest.open_key.is_not(None))
+        ),
     )

@@ -38,6 +38,14 @@ from portal.models.staff import StaffMember, StaffRecoveryCode, StaffRole, Staff
 from portal.models.subscription import Subscription
 from portal.models.suspension import Suspension
 from portal.models.tariff_change import TariffChange
+from portal.models.visits import (
+    Technician,
+    VisitCategory,
+    VisitRequest,
+    VisitState,
+    VisitWindow,
+    VisitWindowTemplate,
+)
 
 __all__ = [
     "Account",
@@ -82,5 +90,11 @@ __all__ = [
     "TariffChange",
     "TariffGroup",
     "TariffKind",
+    "Technician",
+    "VisitCategory",
+    "VisitRequest",
+    "VisitState",
+    "VisitWindow",
+    "VisitWindowTemplate",
     "service_exclusions",
 ]

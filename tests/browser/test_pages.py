@@ -44,6 +44,9 @@ STAFF_PAGES = [
     ("staff-catalogue-group", "/staff/catalogue/groups/1"),
     ("staff-catalogue-new-tariff", "/staff/catalogue/tariffs/new"),
     ("staff-catalogue-addon", "/staff/catalogue/addons/1"),
+    ("staff-visits", "/staff/visits/?week=y"),
+    ("staff-visits-schedule", "/staff/visits/schedule"),
+    ("staff-visits-technicians", "/staff/visits/technicians"),
 ]
 
 

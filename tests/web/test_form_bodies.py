@@ -12,9 +12,11 @@ from flask import url_for
 from wtforms.fields.core import UnboundField
 
 from portal.db import Base
+from portal.domain.visits import VisitPolicy, requests, schedule
 from portal.models import StaffRole
 from portal.web.forms import Form
 from tests.conftest import csrf_from
+from tests.domain.test_visits import week
 from tests.factories import (
     PASSWORD,
     create_group,
@@ -38,6 +40,7 @@ NOT_FORMS = {
     "subscribers_staff.view": "no fields: the CSRF token alone opens the view as the subscriber",
     "notifications.read_all": "no fields: the CSRF token alone marks the centre read",
     "notifications.remove_device": "no fields: the CSRF token alone removes the device",
+    "visits.cancel": "no fields: the CSRF token alone asks for it",
 }
 # Posted without signing in: the forms a visitor fills.
 ANONYMOUS = {"auth.login", "auth.recover", "auth.language", "staff.login"}
@@ -58,6 +61,8 @@ def who_posts(app, endpoint: str) -> str:
     roles = getattr(app.view_functions[endpoint], "staff_roles", None)
     if roles is None:
         return "subscriber"
+    if roles == {StaffRole.DISPATCHER}:
+        return "staff-dispatcher"
     return "staff-admin" if roles == {StaffRole.ADMIN} else "staff"
 
 
@@ -133,7 +138,26 @@ def test_the_form_routes_are_found(app):
     assert {"subscribers_staff.block", "subscribers_staff.unblock", "view_as.end"} <= endpoints
     assert {"login", "password", "account_id", "contract", "phone"} <= field_names()
     groups = {who_posts(app, endpoint) for endpoint in endpoints}
-    assert groups == {"anonymous", "subscriber", "staff", "staff-admin", "staff-pending"}
+    assert groups == {
+        "anonymous",
+        "subscriber",
+        "staff",
+        "staff-admin",
+        "staff-dispatcher",
+        "staff-pending",
+    }
+
+
+def a_visit(session, account) -> int:
+    """A technician visit booked for `account`, so the visit forms are reached."""
+    account.district = "Массандра"
+    week(session, district="Массандра")
+    booking = requests.Booking("other", "", next_window_key(session), "Ялта", "+79781234567")
+    return requests.book(session, account, booking, VisitPolicy(), address=None).id
+
+
+def next_window_key(session) -> str:
+    return schedule.bookable(session, "Массандра", VisitPolicy())[0].key
 
 
 def sign_in_as(client, session, auth, who: str):
@@ -142,9 +166,13 @@ def sign_in_as(client, session, auth, who: str):
     account's id stands in for the rest)."""
     new = create_subscriber(session, login="bodies")
     ids = {"account_id": new.account.id}
+    if who in ("subscriber", "staff-dispatcher"):
+        ids["visit_id"] = a_visit(session, new.account)
     member = None
     if who.startswith("staff"):
-        role = StaffRole.OPERATOR if who == "staff" else StaffRole.ADMIN
+        role = {"staff": StaffRole.OPERATOR, "staff-dispatcher": StaffRole.DISPATCHER}.get(
+            who, StaffRole.ADMIN
+        )
         member = create_staff(session, role=role)
     if who == "staff-admin":
         group = create_group(session)
@@ -167,7 +195,7 @@ def sign_in_as(client, session, auth, who: str):
 
 
 @pytest.mark.parametrize(
-    "who", ["anonymous", "subscriber", "staff", "staff-admin", "staff-pending"]
+    "who", ["anonymous", "subscriber", "staff", "staff-admin", "staff-dispatcher", "staff-pending"]
 )
 def test_json_bodies_are_4xx_and_change_nothing(client, session, auth, who):
     page, ids = sign_in_as(client, session, auth, who)

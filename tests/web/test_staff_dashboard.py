@@ -68,7 +68,7 @@ def test_todays_figures_count_the_providers_day(session, day_of_rows):
     assert found.on_review == 1
     assert found.noted_refunds == 1
     assert found.sms_failed == 1
-    assert found.open_visits is None
+    assert found.open_visits == 0
 
 
 def test_the_day_before_and_after(session, day_of_rows):
@@ -102,7 +102,7 @@ def test_each_figure_is_one_query_whatever_the_rows(session, day_of_rows, frozen
         payment_on_review(session, account)
         noted_refund(session)
     session.commit()
-    assert queries_of_figures() == first == 6
+    assert queries_of_figures() == first == 7
 
 
 @pytest.mark.parametrize("role", list(StaffRole))
@@ -122,6 +122,8 @@ def test_every_role_sees_the_figures(client, session, day_of_rows, frozen_clock,
     assert figure("blocked") == "2" and figure("blocked-by-provider") == "1"
     assert figure("review") == "1" and figure("refunds") == "1"
     assert figure("sms-failed") == "1"
-    assert figure("visits") == "—"
+    assert figure("visits") == "0"
+    board = 'href="/staff/visits/?week=y"' in html
+    assert board == (role in (StaffRole.DISPATCHER, StaffRole.ADMIN))
     links = 'href="/staff/payments/review"' in html
     assert links == (role in (StaffRole.OPERATOR, StaffRole.ACCOUNTANT, StaffRole.ADMIN))

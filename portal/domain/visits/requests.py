@@ -1,0 +1,394 @@
+"""A subscriber's visit request through its states: the only way a request changes.
+
+    requested -> confirmed -> on_the_way -> done
+         \\____________\\___________\\______-> cancelled
+
+A request holds one place of its window from booking until it is cancelled (a done
+visit keeps it: the place was used). An open request carries `open_key`
+("account:category"), unique in the database, so an account has one open request per
+problem category even when two are sent at once; closing it sets the key to NULL.
+Every change is an audit event, and the subscriber is told of those that concern them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal import clock
+from portal.domain import audit, phones
+from portal.domain.errors import InvalidInput, NotFound
+from portal.domain.visits import schedule
+from portal.domain.visits.errors import DuplicateOpen, InvalidTransition, TooLateToChange
+from portal.domain.visits.notify import notify
+from portal.domain.visits.policy import VisitPolicy
+from portal.models import (
+    Account,
+    Technician,
+    VisitCategory,
+    VisitRequest,
+    VisitState,
+    VisitWindow,
+)
+
+S = VisitState
+ALLOWED: dict[VisitState, frozenset[VisitState]] = {
+    S.REQUESTED: frozenset({S.CONFIRMED, S.CANCELLED}),
+    S.CONFIRMED: frozenset({S.ON_THE_WAY, S.CANCELLED}),
+    S.ON_THE_WAY: frozenset({S.DONE, S.CANCELLED}),
+    S.DONE: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+# The column holding the moment each state was reached.
+STAMPS = {
+    S.CONFIRMED: "confirmed_at",
+    S.ON_THE_WAY: "on_the_way_at",
+    S.DONE: "done_at",
+    S.CANCELLED: "cancelled_at",
+}
+TEXT_MAX = 2000
+ADDRESS_MAX = 300
+COMMENT_MAX = 2000
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What a subscriber asks for: the problem, the window, where and whom to call."""
+
+    category: str
+    text: str
+    window_key: str
+    address: str
+    phone: str
+
+
+def open_key(account_id: int, category: VisitCategory) -> str:
+    return f"{account_id}:{category.value}"
+
+
+def _category(value: str) -> VisitCategory:
+    try:
+        return VisitCategory(value)
+    except ValueError:
+        raise InvalidInput("category") from None
+
+
+def _address(value: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise InvalidInput("address")
+    if len(text) > ADDRESS_MAX:
+        raise InvalidInput("address_length")
+    return text
+
+
+def open_request(db: Session, account_id: int, category: VisitCategory) -> VisitRequest | None:
+    return db.scalar(
+        sa.select(VisitRequest).where(VisitRequest.open_key == open_key(account_id, category))
+    )
+
+
+# --- the subscriber's side ---------------------------------------------------------------
+
+
+def book(
+    db: Session, account: Account, booking: Booking, policy: VisitPolicy, *, address: str | None
+) -> VisitRequest:
+    """Book a visit in a window of the account's district: DuplicateOpen (with the open
+    request), WindowFull, WindowUnavailable or InvalidInput; nothing is written then."""
+    category = _category(booking.category)
+    text = (booking.text or "").strip()
+    if len(text) > TEXT_MAX:
+        raise InvalidInput("text_length")
+    place = _address(booking.address)
+    phone = phones.to_e164(booking.phone)
+    existing = open_request(db, account.id, category)
+    if existing is not None:
+        raise DuplicateOpen(existing.id)
+    if not account.district:
+        raise InvalidInput("district")
+    window = schedule.bookable_window(db, account.district, booking.window_key, policy)
+    visit = VisitRequest(
+        account_id=account.id,
+        category=category,
+        text=text,
+        window_id=window.id,
+        address=place,
+        phone=phone,
+        state=S.REQUESTED,
+        open_key=open_key(account.id, category),
+        created_at=clock.now(),
+    )
+    try:
+        with db.begin_nested():
+            schedule.take_place(db, window.id)
+            db.add(visit)
+    except IntegrityError:
+        # Another tab of the same subscriber opened this category a moment ago.
+        existing = open_request(db, account.id, category)
+        if existing is None:
+            raise
+        raise DuplicateOpen(existing.id) from None
+    db.refresh(window)
+    audit.record(
+        db,
+        "visit.requested",
+        actor=audit.person_actor(account.person_id),
+        person_id=account.person_id,
+        account_id=account.id,
+        address=address,
+        visit_id=visit.id,
+        after={"state": S.REQUESTED.value, "window": window_text(window)},
+    )
+    return visit
+
+
+def of_account(db: Session, account_id: int, visit_id: int) -> VisitRequest:
+    """The account's own request; NotFound for anyone else's (a 404, never a 403)."""
+    visit = db.get(VisitRequest, visit_id)
+    if visit is None or visit.account_id != account_id:
+        raise NotFound
+    return visit
+
+
+def of_account_all(db: Session, account_id: int) -> list[VisitRequest]:
+    return list(
+        db.scalars(
+            sa.select(VisitRequest)
+            .where(VisitRequest.account_id == account_id)
+            .order_by(VisitRequest.id.desc())
+        )
+    )
+
+
+def change_deadline(visit: VisitRequest, policy: VisitPolicy):
+    """Until when the subscriber may cancel or move the request themself."""
+    starts = policy.moment(visit.window.day, visit.window.starts)
+    return starts - timedelta(hours=policy.change_hours)
+
+
+def may_change(visit: VisitRequest, policy: VisitPolicy) -> bool:
+    return visit.state in (S.REQUESTED, S.CONFIRMED) and clock.now() < change_deadline(
+        visit, policy
+    )
+
+
+def _subscriber_change(visit: VisitRequest, policy: VisitPolicy) -> None:
+    if visit.state not in (S.REQUESTED, S.CONFIRMED):
+        raise InvalidTransition(visit.state, S.CANCELLED)
+    if clock.now() >= change_deadline(visit, policy):
+        raise TooLateToChange
+
+
+def cancel_by_subscriber(
+    db: Session, visit: VisitRequest, policy: VisitPolicy, *, address: str | None
+) -> None:
+    _subscriber_change(visit, policy)
+    before = _state_of(visit)
+    _move(db, visit, S.CANCELLED)
+    _audit(db, "visit.cancelled", visit, before, actor=_person(visit), address=address)
+
+
+def move_by_subscriber(
+    db: Session, visit: VisitRequest, window_key: str, policy: VisitPolicy, *, address: str | None
+) -> None:
+    """Another window of the same district; a confirmed request goes back to requested
+    (the dispatcher confirms the new window)."""
+    _subscriber_change(visit, policy)
+    before = _state_of(visit)
+    window = schedule.bookable_window(db, visit.window.district, window_key, policy)
+    _rebook(db, visit, window)
+    if visit.state is S.CONFIRMED:
+        visit.state = S.REQUESTED
+        visit.confirmed_at = None
+    _audit(db, "visit.moved", visit, before, actor=_person(visit), address=address)
+
+
+def rate(
+    db: Session, visit: VisitRequest, rating: int, comment: str, *, address: str | None
+) -> None:
+    """1 to 5 stars and a comment, once the visit is done; may be changed."""
+    if visit.state is not S.DONE:
+        raise InvalidTransition(visit.state, "rated")
+    if not 1 <= rating <= 5:
+        raise InvalidInput("rating")
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX:
+        raise InvalidInput("comment_length")
+    before = {"rating": visit.rating, "rating_comment": visit.rating_comment}
+    visit.rating, visit.rating_comment, visit.rated_at = rating, comment or None, clock.now()
+    after = {"rating": visit.rating, "rating_comment": visit.rating_comment}
+    audit.record(
+        db,
+        "visit.rated",
+        actor=_person(visit),
+        person_id=visit.account.person_id,
+        account_id=visit.account_id,
+        address=address,
+        visit_id=visit.id,
+        **audit.changes(before, after),
+    )
+
+
+# --- the dispatcher's side ----------------------------------------------------------------
+
+
+def board(db: Session, first, last, district: str | None = None) -> list[VisitRequest]:
+    """The requests of windows from local day `first` to `last`, by window, for the
+    dispatcher's board (of one district, or all)."""
+    query = (
+        sa.select(VisitRequest)
+        .join(VisitWindow, VisitRequest.window_id == VisitWindow.id)
+        .where(VisitWindow.day >= first, VisitWindow.day <= last)
+        .order_by(VisitWindow.day, VisitWindow.starts, VisitWindow.district, VisitRequest.id)
+    )
+    if district:
+        query = query.where(VisitWindow.district == district)
+    return list(db.scalars(query))
+
+
+def for_staff(db: Session, visit_id: int) -> VisitRequest:
+    visit = db.get(VisitRequest, visit_id)
+    if visit is None:
+        raise NotFound
+    return visit
+
+
+def advance(
+    db: Session,
+    visit: VisitRequest,
+    to: VisitState,
+    policy: VisitPolicy,
+    *,
+    staff_id: int,
+    technician_id: int | None = None,
+    address: str | None = None,
+) -> None:
+    """The dispatcher moves a request on: confirm (with a technician), on the way, done,
+    or cancel. The subscriber is told of each but done."""
+    if to not in ALLOWED[visit.state]:
+        raise InvalidTransition(visit.state, to)
+    before = _state_of(visit)
+    if technician_id is not None:
+        visit.technician = _technician(db, technician_id)
+    if to is S.CONFIRMED and visit.technician is None:
+        raise InvalidInput("technician")
+    _move(db, visit, to)
+    _audit(
+        db, f"visit.{to.value}", visit, before, actor=audit.staff_actor(staff_id), address=address
+    )
+    text = _message(visit, to, policy)
+    if text:
+        notify(db, visit, text, purpose=f"visit_{to.value}")
+
+
+def move_by_staff(
+    db: Session,
+    visit: VisitRequest,
+    window: VisitWindow,
+    policy: VisitPolicy,
+    *,
+    staff_id: int,
+    address: str | None = None,
+) -> None:
+    """Another window (any time: the dispatcher agreed it with the subscriber)."""
+    if visit.state not in (S.REQUESTED, S.CONFIRMED):
+        raise InvalidTransition(visit.state, "moved")
+    before = _state_of(visit)
+    _rebook(db, visit, window)
+    _audit(db, "visit.moved", visit, before, actor=audit.staff_actor(staff_id), address=address)
+    notify(
+        db,
+        visit,
+        f"{policy.provider_name}: визит мастера перенесён на {window_text(window)}.",
+        purpose="visit_moved",
+    )
+
+
+def assign(
+    db: Session, visit: VisitRequest, technician_id: int, *, staff_id: int, address: str | None
+) -> None:
+    if not visit.state.is_open:
+        raise InvalidTransition(visit.state, "assigned")
+    before = _state_of(visit)
+    visit.technician = _technician(db, technician_id)
+    _audit(db, "visit.assigned", visit, before, actor=audit.staff_actor(staff_id), address=address)
+
+
+# --- inside --------------------------------------------------------------------------------
+
+
+def _technician(db: Session, technician_id: int) -> Technician:
+    technician = db.get(Technician, technician_id)
+    if technician is None or not technician.active:
+        raise InvalidInput("technician")
+    return technician
+
+
+def _move(db: Session, visit: VisitRequest, to: VisitState) -> None:
+    visit.state = to
+    setattr(visit, STAMPS[to], clock.now())
+    if to is S.CANCELLED:
+        schedule.release_place(db, visit.window_id)
+    if not to.is_open:
+        visit.open_key = None
+    db.flush()
+
+
+def _rebook(db: Session, visit: VisitRequest, window: VisitWindow) -> None:
+    if window.id == visit.window_id:
+        raise InvalidInput("same_window")
+    schedule.take_place(db, window.id)
+    schedule.release_place(db, visit.window_id)
+    visit.window = window
+    db.flush()
+    db.refresh(window)
+
+
+def _state_of(visit: VisitRequest) -> dict:
+    return {
+        "state": visit.state.value,
+        "window": window_text(visit.window),
+        "technician": visit.technician.name if visit.technician else None,
+    }
+
+
+def _audit(db, event, visit, before, *, actor, address) -> None:
+    audit.record(
+        db,
+        event,
+        actor=actor,
+        person_id=visit.account.person_id,
+        account_id=visit.account_id,
+        address=address,
+        visit_id=visit.id,
+        **audit.changes(before, _state_of(visit)),
+    )
+
+
+def _person(visit: VisitRequest) -> str:
+    return audit.person_actor(visit.account.person_id)
+
+
+def window_text(window: VisitWindow) -> str:
+    """A window as messages write it: 01.12.2026 09:00–12:00 (local times)."""
+    return (
+        f"{window.day.strftime('%d.%m.%Y')} "
+        f"{window.starts.strftime('%H:%M')}–{window.ends.strftime('%H:%M')}"
+    )
+
+
+def _message(visit: VisitRequest, to: VisitState, policy: VisitPolicy) -> str | None:
+    name = policy.provider_name
+    when = window_text(visit.window)
+    if to is S.CONFIRMED:
+        return f"{name}: визит мастера подтверждён на {when}, мастер {visit.technician.name}."
+    if to is S.ON_THE_WAY:
+        return f"{name}: мастер {visit.technician.name} выехал к вам."
+    if to is S.CANCELLED:
+        return f"{name}: визит мастера на {when} отменён."
+    return None
