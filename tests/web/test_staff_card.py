@@ -2,21 +2,35 @@
 trail's before and after, and the view as the subscriber (read only, marked, audited)."""
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from portal import clock
 from portal.domain.auth import credentials, view_as
 from portal.models import (
     Account,
     AccountStatus,
     AuditEvent,
     LoginSession,
+    Notification,
+    NotificationKind,
     StaffRole,
+    Subscription,
 )
 from tests.conftest import AuthActions, csrf_from
-from tests.factories import PASSWORD, create_payment, create_staff, create_subscriber, pay
+from tests.domain import test_visits as visits_test
+from tests.factories import (
+    PASSWORD,
+    create_group,
+    create_payment,
+    create_service,
+    create_staff,
+    create_subscriber,
+    create_tariff,
+    pay,
+)
 from tests.web.test_form_bodies import snapshot
 from tests.web.test_staff_subscribers import correction, signed_in_staff
 
@@ -184,8 +198,9 @@ def viewing(client, session, holder):
     return member
 
 
-def subscriber_pages(app, payment_id: int) -> list[str]:
-    """Every page of the subscriber's side, from the URL map (payments by a real id)."""
+def subscriber_pages(app, ids: dict[str, int]) -> list[str]:
+    """Every page of the subscriber's side, from the URL map (each id naming a real row
+    of the holder's: `ids` by the URL's argument name)."""
     skipped_areas = {"auth", "pwa", "sms", "sandbox_acquirer", "view_as", "static"}
     pages = []
     for rule in app.url_map.iter_rules():
@@ -195,14 +210,46 @@ def subscriber_pages(app, payment_id: int) -> list[str]:
             continue
         if rule.endpoint == "payments.preview":
             continue  # a fragment of the Pay page (without htmx: a redirect to it)
-        pages.append(rule.build(dict.fromkeys(rule.arguments, payment_id))[1])
+        pages.append(rule.build({name: ids[name] for name in rule.arguments})[1])
     return pages
 
 
-def test_every_subscriber_page_opens_read_only_with_the_banner(client, session, holder, viewing):
+def holders_rows(session, holder) -> dict[str, int]:
+    """A row of each kind a subscriber's page names by id, the holder's own: a payment,
+    a tariff of their group, an add-on, a visit request, a notification."""
     paid = pay(session, create_payment(session, holder.account, amount=450_00))
+    group = create_group(session)
+    current, other = create_tariff(session, group=group), create_tariff(session, group=group)
+    session.add(
+        Subscription(account_id=holder.account.id, tariff=current, started_on=date(2026, 1, 1))
+    )
+    holder.account.district = visits_test.DISTRICT
+    visits_test.week(session)
+    tomorrow = clock.local_today(visits_test.POLICY.tz) + timedelta(days=1)
+    visit = visits_test.book(session, holder.account, key=f"{tomorrow.isoformat()}T09:00")
+    notice = Notification(
+        person_id=holder.person.id,
+        kind=NotificationKind.PAYMENTS,
+        title="Платёж зачислен",
+        body="450 ₽",
+        url="/history/",
+        created_at=clock.now(),
+    )
+    session.add(notice)
     session.commit()
-    pages = subscriber_pages(client.application, paid.id)
+    return {
+        "payment_id": paid.id,
+        "tariff_id": other.id,
+        "addon_id": create_service(session).id,
+        "visit_id": visit.id,
+        "notification_id": notice.id,
+    }
+
+
+def test_every_subscriber_page_opens_read_only_with_the_banner(client, session, holder, viewing):
+    ids = holders_rows(session, holder)
+    session.commit()
+    pages = subscriber_pages(client.application, ids)
     assert {"/", "/history/", "/pay/", "/tariffs/", "/services/", "/profile/"} <= set(pages)
     for path in pages:
         answer = client.get(path)

@@ -120,3 +120,14 @@ def test_a_technician_is_added(client, session, dispatcher):
     assert (found.phone, found.districts) == ("+79781112233", [DISTRICT])
     assert post(client, page, data | {"districts": ["Атлантида"]}, page).status_code == 400
     assert post(client, page, data | {"name": ""}, page).status_code == 400
+
+
+def test_the_subscribers_card_lists_their_visit_requests(client, session, dispatcher):
+    week(session)
+    holder = subscriber(session)
+    visit = book(session, holder)
+    session.commit()
+    card = client.get(f"/staff/subscribers/{visit.account_id}").get_data(as_text=True)
+    row = card.split(f'id="visit-{visit.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Нет интернета" in row and "Заявка принята" in row
+    assert f'href="/staff/visits/?day={visit.window.day.isoformat()}"' in row

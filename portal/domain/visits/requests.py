@@ -155,12 +155,14 @@ def of_account(db: Session, account_id: int, visit_id: int) -> VisitRequest:
     return visit
 
 
-def of_account_all(db: Session, account_id: int) -> list[VisitRequest]:
+def of_account_all(db: Session, account_id: int, limit: int | None = None) -> list[VisitRequest]:
+    """The account's requests, newest first (`limit`: only that many)."""
     return list(
         db.scalars(
             sa.select(VisitRequest)
             .where(VisitRequest.account_id == account_id)
             .order_by(VisitRequest.id.desc())
+            .limit(limit)
         )
     )
 

@@ -14,6 +14,7 @@ from portal.domain.auth import view_as
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
 from portal.domain.payments import amounts, log
 from portal.domain.payments.errors import AmountError
+from portal.domain.visits import requests as visit_requests
 from portal.extensions import client_address, db
 from portal.htmx import render
 from portal.models import Account, StaffRole
@@ -22,6 +23,7 @@ from portal.web.staff.access import current_staff, requires_roles
 from portal.web.subscribers import view_as as viewing
 from portal.web.subscribers.forms import BlockForm, CorrectionForm, OnboardingForm
 from portal.web.urls import external_url
+from portal.web.visits import labels as visit_labels
 
 bp = Blueprint("subscribers_staff", __name__, url_prefix="/staff/subscribers")
 
@@ -29,6 +31,7 @@ bp = Blueprint("subscribers_staff", __name__, url_prefix="/staff/subscribers")
 READERS = (StaffRole.OPERATOR, StaffRole.ACCOUNTANT, StaffRole.DISPATCHER)
 CARD_ENTRIES = 20
 CARD_EVENTS = 30
+CARD_VISITS = 10
 CARD_PAYMENTS = 10
 
 
@@ -71,6 +74,8 @@ def _card(
         account=account,
         entries=ledger.latest(db.session, account.id, CARD_ENTRIES),
         payments=payments,
+        visits=visit_requests.of_account_all(db.session, account.id, limit=CARD_VISITS),
+        visit_labels=visit_labels,
         events=audit.latest_about(db.session, account.person_id, account.id, CARD_EVENTS),
         messages=sms.latest_to(db.session, account.person_id, CARD_EVENTS),
         form=form or CorrectionForm(key=secrets.token_urlsafe(16)),
