@@ -190,11 +190,13 @@ def test_the_state_machine(session, frozen_clock):
         with pytest.raises(InvalidTransition):
             requests.advance(session, visit, to, POLICY, **staff)
     events = session.scalars(
-        sa.select(AuditEvent.event).where(AuditEvent.account_id == visit.account_id)
+        sa.select(AuditEvent.event)
+        .where(AuditEvent.account_id == visit.account_id)
+        .order_by(AuditEvent.id)
     ).all()
     assert events[-4:] == ["visit.requested", "visit.confirmed", "visit.on_the_way", "visit.done"]
     texts = session.scalars(
-        sa.select(SmsMessage.body).where(SmsMessage.purpose.like("visit_%"))
+        sa.select(SmsMessage.body).where(SmsMessage.purpose.like("visit_%")).order_by(SmsMessage.id)
     ).all()
     assert len(texts) == 2 and "Пётр Мастеров" in texts[0]
 

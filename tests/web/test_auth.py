@@ -59,7 +59,11 @@ def test_unknown_login_and_wrong_password_get_the_same_answer(client, auth, anna
 
 def test_failed_sign_in_is_audited_without_the_password(session, auth, anna):
     auth.login("anna", "secret-guess-123")
-    failed = sa.select(AuditEvent).where(AuditEvent.event == "auth.sign_in_failed")
+    failed = (
+        sa.select(AuditEvent)
+        .where(AuditEvent.event == "auth.sign_in_failed")
+        .order_by(AuditEvent.id)
+    )
     events = session.scalars(failed).all()
     assert events and events[-1].data["login"] == "anna"
     assert "secret-guess-123" not in str(events[-1].data)

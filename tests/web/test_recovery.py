@@ -75,7 +75,9 @@ def test_every_request_is_audited_match_or_not(session, client, olga):
     ask(client, "555777", "+7 978 123-45-67")
     ask(client, "nope", "+7 978 123-45-67")
     events = session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.event == "recovery.requested")
+        sa.select(AuditEvent)
+        .where(AuditEvent.event == "recovery.requested")
+        .order_by(AuditEvent.id)
     ).all()
     assert [e.data["matched"] for e in events] == [True, False]
     assert all("secret" not in str(e.data) for e in events)
@@ -217,7 +219,9 @@ def test_sms_limit_per_contract_sends_nothing_more_and_says_nothing_more(app, se
     answers.add((unmatched.status_code, unmatched.get_data(), unmatched.headers["Location"]))
     assert len(answers) == 1 and answers.pop()[0] == 303
     events = session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.event == "recovery.requested")
+        sa.select(AuditEvent)
+        .where(AuditEvent.event == "recovery.requested")
+        .order_by(AuditEvent.id)
     ).all()
     assert [e.data["over_quota"] for e in events] == [False] * 3 + [True] * 2 + [False]
 
