@@ -2,6 +2,12 @@
 rolled back after each test, and a controllable clock.
 
 SQLite always runs; PostgreSQL runs when TEST_DATABASE_URL is set (.ci/run sets it).
+
+The concurrency tests (threads on PostgreSQL, each with its own connection) must commit
+for real, so their rows stay in the run's database for the tests after them: count and
+list rows per account or per object, never a whole table, and ask for an order (ORDER BY)
+wherever the order is asserted — PostgreSQL reuses freed space and returns rows in no
+promised order.
 """
 
 import os
