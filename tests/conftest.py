@@ -17,11 +17,17 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
 from portal import clock, create_app
+from portal.domain.auth import credentials
 from portal.extensions import db, limiter
+
+# argon2id at its lowest cost: about 2 ms a hash instead of 60-500 (see use_hasher). The
+# servers the browser, quick-start and start-up tests launch keep the library's cost.
+credentials.use_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 BACKENDS = ["sqlite", "postgres"]
 
