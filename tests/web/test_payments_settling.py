@@ -310,7 +310,7 @@ def test_yookassa_down_is_a_clean_try_again_later(yookassa_app, client, session,
     assert payment.status is PaymentStatus.CREATED and payment.provider_payment_id is None
 
 
-def test_trusted_proxy_header_is_used_only_when_configured(migrated_app, tmp_path):
+def test_trusted_proxy_header_is_used_only_when_configured(migrated_app, tmp_path, fake_api):
     app = make_test_app(
         migrated_app.config["DATABASE_URL"],
         tmp_path,
@@ -318,6 +318,9 @@ def test_trusted_proxy_header_is_used_only_when_configured(migrated_app, tmp_pat
         PORTAL_PAYMENT_PROVIDER="yookassa",
         PORTAL_YOOKASSA_SHOP_ID=SHOP_ID,
         PORTAL_YOOKASSA_SECRET_KEY=SECRET_KEY,
+        # The payment is looked up at the acquirer: the local pretend one answers at once
+        # (the real address is unreachable here and would cost a connect timeout).
+        PORTAL_YOOKASSA_API_URL=fake_api.api_url,
     )
     client = app.test_client()
     body = b'{"type": "notification", "event": "payment.succeeded", "object": {"id": "x"}}'
