@@ -2,7 +2,7 @@
 into a window; the dispatcher confirms it with a technician on the board (the row swaps
 in place); the subscriber sees it confirmed with the technician's name; after the visit
 is done they rate it, and the rating reaches the technicians page. A second request is
-cancelled by the subscriber."""
+moved and then cancelled by the subscriber."""
 
 import re
 
@@ -67,6 +67,10 @@ def test_book_confirm_see_the_technician_rate_and_cancel(page: Page, demo):
     expect(page.locator(".technician-comments")).to_contain_text("Пришёл вовремя")
 
     book(page, demo, "moving_cable")
+    before = page.locator("#visit-window").inner_text()
+    page.locator("#move-form input[name=window]").first.check()
+    page.click("#move-form button[type=submit]")
+    expect(page.locator("#visit-window")).not_to_have_text(before)
     page.click("#cancel-form button[type=submit]")
     expect(page.locator("#visit-title")).to_have_text("Отменён")
     expect(page.locator("#cancel-form")).to_have_count(0)

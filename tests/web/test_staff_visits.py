@@ -73,7 +73,15 @@ def test_confirm_on_the_way_done_with_audit_and_sms(client, session, dispatcher)
     assert purposes == ["visit_confirmed", "visit_on_the_way"]
 
 
-@pytest.mark.parametrize("data", [{"to": "flying"}, {"to": "confirmed", "technician": "x1"}, {}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"to": "flying"},
+        {"to": "confirmed", "technician": "x1"},
+        {"to": "confirmed", "technician": "999999"},  # a forged id
+        {},
+    ],
+)
 def test_bad_state_changes_are_4xx(client, session, dispatcher, data):
     week(session)
     visit = book(session, subscriber(session))
@@ -156,6 +164,8 @@ def test_the_move_picker_offers_windows_with_room_and_refuses_the_rest(client, s
     far = post(client, path, {"window": "2026-12-20T09:00"})
     assert far.status_code == 400 and "дальше, чем можно" in far.get_data(as_text=True)
     assert post(client, path, {"window": "2026-11-26T09:00"}).status_code == 409  # full
+    assert post(client, path, {"window": "nonsense"}).status_code == 400
+    assert post(client, path, {"window": "x" * 10_000}).status_code == 400
     session.refresh(visit)
     assert str(visit.window.day) == "2026-11-25"
 
