@@ -52,6 +52,23 @@ def book_in_own_session(engine, account_id: int, hold=None, release=None):
         session.commit()
 
 
+def second_waits_for_first(engine, first, second) -> list:
+    """`first(hold, release)` holds its transaction open until `second()` waits for its
+    lock (PostgreSQL; SQLite queues writers), then both finish: the errors raised."""
+    holding, release = threading.Event(), threading.Event()
+    errors: list = []
+    one = in_thread(lambda: first(holding, release), errors)
+    holding.wait()
+    two = in_thread(second, errors)
+    try:
+        wait_until_someone_waits_for_a_lock(engine)
+    finally:
+        release.set()  # a failed wait must not leave the first thread holding forever
+    one.join()
+    two.join()
+    return errors
+
+
 def booked(engine, district: str) -> tuple[int, int]:
     with Session(engine) as check:
         window = check.scalar(sa.select(VisitWindow).filter_by(district=district))
@@ -98,17 +115,11 @@ def test_two_tabs_opening_one_category_at_once_make_one_request(engine, frozen_c
     """The second tab passes the check for an open request before the first commits;
     the unique open key refuses it, and its place goes back with its savepoint."""
     [account_id] = setup(engine, "Кореиз-3", capacity=5, accounts=1, concrete=True)
-    holding, release = threading.Event(), threading.Event()
-    errors: list = []
-    one = in_thread(lambda: book_in_own_session(engine, account_id, holding, release), errors)
-    holding.wait()
-    two = in_thread(lambda: book_in_own_session(engine, account_id), errors)
-    try:
-        wait_until_someone_waits_for_a_lock(engine)
-    finally:
-        release.set()  # a failed wait must not leave the first thread holding forever
-    one.join()
-    two.join()
+    errors = second_waits_for_first(
+        engine,
+        lambda hold, release: book_in_own_session(engine, account_id, hold, release),
+        lambda: book_in_own_session(engine, account_id),
+    )
     assert [type(e) for e in errors] == [DuplicateOpen]
     assert booked(engine, "Кореиз-3") == (1, 1)
 
@@ -136,17 +147,11 @@ def test_two_dispatchers_cannot_give_one_technician_overlapping_requests(engine,
                 release.wait()
             session.commit()
 
-    holding, release = threading.Event(), threading.Event()
-    errors: list = []
-    one = in_thread(lambda: assign(visits[0], holding, release), errors)
-    holding.wait()
-    two = in_thread(lambda: assign(visits[1]), errors)
-    try:
-        wait_until_someone_waits_for_a_lock(engine)
-    finally:
-        release.set()  # a failed wait must not leave the first thread holding forever
-    one.join()
-    two.join()
+    errors = second_waits_for_first(
+        engine,
+        lambda hold, release: assign(visits[0], hold, release),
+        lambda: assign(visits[1]),
+    )
     assert [type(e) for e in errors] == [TechnicianBusy]
     with Session(engine) as check:
         assigned = check.scalars(

@@ -5,6 +5,7 @@ SMS (portal.domain.visits.notify). The board's actions answer an htmx request wi
 request's row alone (swapped in place), a plain form post with a redirect."""
 
 from datetime import timedelta
+from functools import partial
 from itertools import groupby
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
@@ -310,13 +311,22 @@ def _technicians_page(form, error=None, status=200):
 @bp.route("/technicians", methods=["POST"], endpoint="add_technician")
 @requires_roles(*DISPATCH)
 def add_technician():
+    return _save_technician(
+        partial(technicians.add, db.session),
+        lambda form, error, status: _technicians_page(form, error=error, status=status),
+        _("The technician is added."),
+    )
+
+
+def _save_technician(save, page, saved: str):
+    """The add or the edit form posted: `save(name, phone, districts, ...)` is the
+    domain's add or update; `page(form, error, status)` shows the form again."""
     form = TechnicianForm()
     _district_choices(form.districts)
     if not form.validate_on_submit():
-        return _technicians_page(form, error=first_error(form), status=400)
+        return page(form, first_error(form), 400)
     try:
-        technicians.add(
-            db.session,
+        save(
             form.name.data,
             form.phone.data or "",
             form.districts.data or [],
@@ -326,10 +336,9 @@ def add_technician():
         )
     except InvalidInput as exc:
         db.session.rollback()
-        message, status = labels.refusal(exc)
-        return _technicians_page(form, error=message, status=status)
+        return page(form, *labels.refusal(exc))
     db.session.commit()
-    flash(_("The technician is added."))
+    flash(saved)
     return redirect(url_for("visits_staff.technicians_page"), 303)
 
 
@@ -363,29 +372,13 @@ def technician_page(technician_id: int):
 @bp.route("/technicians/<id:technician_id>", methods=["POST"], endpoint="edit_technician")
 @requires_roles(*DISPATCH)
 def edit_technician(technician_id: int):
-    technician = _technician(technician_id)
-    form = TechnicianForm()
-    _district_choices(form.districts)
-    if not form.validate_on_submit():
-        return _technician_page(technician, form, error=first_error(form), status=400)
-    try:
-        technicians.update(
-            db.session,
-            technician,
-            form.name.data,
-            form.phone.data or "",
-            form.districts.data or [],
-            known_districts=_districts(),
-            staff_id=current_staff().id,
-            address=client_address(),
-        )
-    except InvalidInput as exc:
-        db.session.rollback()
-        message, status = labels.refusal(exc)
-        return _technician_page(_technician(technician_id), form, error=message, status=status)
-    db.session.commit()
-    flash(_("The technician is saved."))
-    return redirect(url_for("visits_staff.technicians_page"), 303)
+    return _save_technician(
+        partial(technicians.update, db.session, _technician(technician_id)),
+        lambda form, error, status: _technician_page(
+            _technician(technician_id), form, error=error, status=status
+        ),
+        _("The technician is saved."),
+    )
 
 
 @bp.route("/technicians/<id:technician_id>/deactivate", methods=["POST"])
