@@ -26,7 +26,9 @@ def trigger(response: Response, event: str, detail: object = True) -> Response:
     """Tell the page something happened (HX-Trigger); merges with events already set."""
     events = json.loads(response.headers.get("HX-Trigger", "{}") or "{}")
     events[event] = detail
-    response.headers["HX-Trigger"] = json.dumps(events, ensure_ascii=False)
+    # ASCII only (\u escapes, which htmx's JSON.parse reads back): a header is sent as
+    # Latin-1, and a Russian toast written raw fails the whole answer in the server.
+    response.headers["HX-Trigger"] = json.dumps(events)
     return response
 
 

@@ -47,6 +47,7 @@ STAFF_PAGES = [
     ("staff-visits", "/staff/visits/?week=y"),
     ("staff-visits-schedule", "/staff/visits/schedule"),
     ("staff-visits-technicians", "/staff/visits/technicians"),
+    ("staff-visits-technician", "/staff/visits/technicians/1"),
 ]
 
 

@@ -1,5 +1,7 @@
-"""The last place of a window, taken by two subscribers at the same moment, in real
-transactions on a database of its own (the billing concurrency tests' one).
+"""The last place of a window, taken by two subscribers at the same moment; one
+subscriber's two tabs opening the same category at once; one technician given two
+overlapping requests by two dispatchers at once: in real transactions on a database of
+its own (the billing concurrency tests' one).
 
 On PostgreSQL the second booking is seen waiting for the first one's row lock, then
 finds the window full. SQLite has one writer at a time, so the bookings queue and the
@@ -13,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.domain.visits import requests, schedule
-from portal.domain.visits.errors import WindowFull
-from portal.models import Account, VisitRequest, VisitWindow
+from portal.domain.visits.errors import DuplicateOpen, TechnicianBusy, WindowFull
+from portal.models import Account, Technician, VisitRequest, VisitWindow
 from tests.domain import test_billing_concurrency as billing_concurrency
 from tests.domain.test_billing_concurrency import in_thread, wait_until_someone_waits_for_a_lock
 from tests.domain.test_visits import POLICY, WEDNESDAY, booking
@@ -48,6 +50,23 @@ def book_in_own_session(engine, account_id: int, hold=None, release=None):
             hold.set()
             release.wait()
         session.commit()
+
+
+def second_waits_for_first(engine, first, second) -> list:
+    """`first(hold, release)` holds its transaction open until `second()` waits for its
+    lock (PostgreSQL; SQLite queues writers), then both finish: the errors raised."""
+    holding, release = threading.Event(), threading.Event()
+    errors: list = []
+    one = in_thread(lambda: first(holding, release), errors)
+    holding.wait()
+    two = in_thread(second, errors)
+    try:
+        wait_until_someone_waits_for_a_lock(engine)
+    finally:
+        release.set()  # a failed wait must not leave the first thread holding forever
+    one.join()
+    two.join()
+    return errors
 
 
 def booked(engine, district: str) -> tuple[int, int]:
@@ -90,3 +109,54 @@ def test_many_at_once_never_book_past_the_capacity(engine, frozen_clock):
         thread.join()
     assert [type(e) for e in errors] == [WindowFull] * 5
     assert booked(engine, "Кореиз-2") == (3, 3)
+
+
+def test_two_tabs_opening_one_category_at_once_make_one_request(engine, frozen_clock):
+    """The second tab passes the check for an open request before the first commits;
+    the unique open key refuses it, and its place goes back with its savepoint."""
+    [account_id] = setup(engine, "Кореиз-3", capacity=5, accounts=1, concrete=True)
+    errors = second_waits_for_first(
+        engine,
+        lambda hold, release: book_in_own_session(engine, account_id, hold, release),
+        lambda: book_in_own_session(engine, account_id),
+    )
+    assert [type(e) for e in errors] == [DuplicateOpen]
+    assert booked(engine, "Кореиз-3") == (1, 1)
+
+
+def test_two_dispatchers_cannot_give_one_technician_overlapping_requests(engine, frozen_clock):
+    """The technician's row is locked (FOR UPDATE) before the overlap is checked, so the
+    second dispatcher's check runs after the first one's commit and sees it."""
+    ids = setup(engine, "Кореиз-4", capacity=2, accounts=2, concrete=True)
+    with Session(engine) as session:
+        visits = [
+            requests.book(session, session.get(Account, a), booking(), POLICY, address=None).id
+            for a in ids
+        ]
+        who = Technician(name="Мастер Кореиза", districts=["Кореиз-4"])
+        session.add(who)
+        session.commit()
+        technician_id = who.id
+
+    def assign(visit_id, hold=None, release=None):
+        with Session(engine) as session:
+            visit = session.get(VisitRequest, visit_id)
+            requests.assign(session, visit, technician_id, staff_id=1, address=None)
+            if hold is not None:
+                hold.set()
+                release.wait()
+            session.commit()
+
+    errors = second_waits_for_first(
+        engine,
+        lambda hold, release: assign(visits[0], hold, release),
+        lambda: assign(visits[1]),
+    )
+    assert [type(e) for e in errors] == [TechnicianBusy]
+    with Session(engine) as check:
+        assigned = check.scalars(
+            sa.select(VisitRequest.id)
+            .where(VisitRequest.technician_id == technician_id)
+            .order_by(VisitRequest.id)
+        ).all()
+    assert assigned == visits[:1]

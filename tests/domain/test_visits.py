@@ -28,6 +28,13 @@ TUESDAY = date(2026, 11, 24)
 WEDNESDAY = date(2026, 11, 25)
 
 
+@pytest.fixture(autouse=True)
+def app_context(app):
+    """Visit messages are written in the subscriber's language (Flask-Babel)."""
+    with app.app_context():
+        yield
+
+
 def subscriber(session, district=DISTRICT, **fields):
     new = create_subscriber(session, **fields)
     new.account.district = district

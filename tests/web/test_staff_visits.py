@@ -1,6 +1,8 @@
 """The dispatcher's console: the board, each state change (an audit event with before
 and after, an SMS to the subscriber), the schedule and the technicians; the roles."""
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
@@ -71,7 +73,15 @@ def test_confirm_on_the_way_done_with_audit_and_sms(client, session, dispatcher)
     assert purposes == ["visit_confirmed", "visit_on_the_way"]
 
 
-@pytest.mark.parametrize("data", [{"to": "flying"}, {"to": "confirmed", "technician": "x1"}, {}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"to": "flying"},
+        {"to": "confirmed", "technician": "x1"},
+        {"to": "confirmed", "technician": "999999"},  # a forged id
+        {},
+    ],
+)
 def test_bad_state_changes_are_4xx(client, session, dispatcher, data):
     week(session)
     visit = book(session, subscriber(session))
@@ -131,3 +141,108 @@ def test_the_subscribers_card_lists_their_visit_requests(client, session, dispat
     row = card.split(f'id="visit-{visit.id}"', 1)[1].split("</tr>", 1)[0]
     assert "Нет интернета" in row and "Заявка принята" in row
     assert f'href="/staff/visits/?day={visit.window.day.isoformat()}"' in row
+
+
+def htmx(client, path, data, page="/staff/visits/"):
+    token = csrf_from(client.get(page).get_data(as_text=True))
+    return client.post(path, data={"csrf_token": token, **data}, headers={"HX-Request": "true"})
+
+
+def test_the_move_picker_offers_windows_with_room_and_refuses_the_rest(client, session, dispatcher):
+    week(session, capacity=1)
+    visit = book(session, subscriber(session))
+    book(session, subscriber(session), key="2026-11-26T09:00")  # that window is full
+    session.commit()
+    page = client.get("/staff/visits/?day=2026-11-25").get_data(as_text=True)
+    picker = page.split(f'id="window-{visit.id}"', 1)[1].split("</select>", 1)[0]
+    assert 'value="2026-11-24T14:00"' in picker and 'value="2026-11-26T14:00"' in picker
+    for absent in ("2026-11-24T09:00", "2026-11-25T09:00", "2026-11-26T09:00"):
+        assert f'value="{absent}"' not in picker
+    path = f"/staff/visits/{visit.id}/move"
+    past = post(client, path, {"window": "2026-11-24T09:00"})
+    assert past.status_code == 400 and "уже началось или прошло" in past.get_data(as_text=True)
+    far = post(client, path, {"window": "2026-12-20T09:00"})
+    assert far.status_code == 400 and "дальше, чем можно" in far.get_data(as_text=True)
+    assert post(client, path, {"window": "2026-11-26T09:00"}).status_code == 409  # full
+    assert post(client, path, {"window": "nonsense"}).status_code == 400
+    assert post(client, path, {"window": "x" * 10_000}).status_code == 400
+    session.refresh(visit)
+    assert str(visit.window.day) == "2026-11-25"
+
+
+def test_board_actions_swap_the_row_over_htmx(client, session, dispatcher):
+    week(session, capacity=2)
+    visit = book(session, subscriber(session))
+    other = book(session, subscriber(session))
+    who = technician(session)
+    session.commit()
+    path = f"/staff/visits/{visit.id}/state"
+    answer = htmx(client, path, {"to": "confirmed", "technician": str(who.id)})
+    row = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert row.lstrip().startswith(f'<article class="queue-item" id="visit-{visit.id}"')
+    assert "<html" not in row and "Пётр Мастеров" in row and "Подтверждён" in row
+    assert "№" in json.loads(answer.headers["HX-Trigger"])["toast"]
+    assert 'hx-target="closest article"' in row  # the next action swaps in place too
+    # A refusal comes back in the row, with its status (the page swaps 4xx answers).
+    busy = htmx(
+        client, f"/staff/visits/{other.id}/state", {"to": "confirmed", "technician": str(who.id)}
+    )
+    text = busy.get_data(as_text=True)
+    assert busy.status_code == 409 and f'id="visit-{other.id}"' in text
+    assert f"другой визит (заявка №{visit.id})" in text and 'role="alert"' in text
+    session.refresh(other)
+    assert other.state is VisitState.REQUESTED and other.technician_id is None
+    moved = htmx(client, f"/staff/visits/{visit.id}/move", {"window": "2026-11-27T14:00"})
+    assert moved.status_code == 200 and "27 ноября" in moved.get_data(as_text=True)
+
+
+def test_a_plain_post_still_redirects_to_the_board(client, session, dispatcher):
+    week(session)
+    visit = book(session, subscriber(session))
+    session.commit()
+    answer = post(client, f"/staff/visits/{visit.id}/state", {"to": "cancelled"})
+    assert answer.status_code == 303
+    assert answer.headers["Location"].endswith("/staff/visits/?day=2026-11-25")
+
+
+def test_a_technician_is_edited_and_deactivated(client, session, dispatcher):
+    week(session)
+    who = technician(session)
+    visit = book(session, subscriber(session))
+    session.commit()
+    page = f"/staff/visits/technicians/{who.id}"
+    assert client.get(page).status_code == 200
+    data = {"name": "Пётр Кабельщик", "phone": "", "districts": [DISTRICT]}
+    assert post(client, page, data, page).status_code == 303
+    session.refresh(who)
+    assert (who.name, who.phone) == ("Пётр Кабельщик", "")
+    assert post(client, page, data | {"districts": ["Атлантида"]}, page).status_code == 400
+    confirmed = post(
+        client, f"/staff/visits/{visit.id}/state", {"to": "confirmed", "technician": str(who.id)}
+    )
+    assert confirmed.status_code == 303
+    refused = post(client, page + "/deactivate", {}, page)
+    assert refused.status_code == 409 and "открытые заявки" in refused.get_data(as_text=True)
+    post(client, f"/staff/visits/{visit.id}/state", {"to": "cancelled"})
+    assert post(client, page + "/deactivate", {}, page).status_code == 303
+    session.refresh(who)
+    assert not who.active
+    assert client.get(page).status_code == 404
+    assert "Пётр Кабельщик" not in client.get("/staff/visits/technicians").get_data(as_text=True)
+    assert client.get("/staff/visits/technicians/999999").status_code == 404
+
+
+def test_the_technicians_page_sums_up_ratings(client, session, dispatcher):
+    week(session, capacity=3)
+    who = technician(session)
+    for n, (stars, comment) in enumerate([(5, "Всё починил"), (2, "Опоздал на час")]):
+        visit = book(session, subscriber(session), key=f"2026-11-2{5 + n}T09:00")
+        visit.technician, visit.state = who, VisitState.DONE
+        visit.rating, visit.rating_comment = stars, comment
+        visit.rated_at = visit.created_at
+    session.commit()
+    page = client.get("/staff/visits/technicians").get_data(as_text=True)
+    card = page.split(f'id="technician-{who.id}"', 1)[1].split("</article>", 1)[0]
+    assert "3.5 из 5" in card and "2 оценки" in card
+    assert "Всё починил" in card and "Опоздал на час" in card

@@ -148,3 +148,20 @@ def test_no_district_no_booking(client, session, signed_in):
     session.commit()
     assert post(client, "/visits/", form()).status_code == 400
     assert DISTRICT not in client.get("/visits/").get_data(as_text=True)
+
+
+def test_after_booking_the_visit_page_offers_push_without_asking_on_load(
+    client, signed_in, monkeypatch
+):
+    monkeypatch.setitem(client.application.config, "PORTAL_PUSH_ENABLED", True)
+    monkeypatch.setitem(client.application.config, "PORTAL_VAPID_PUBLIC_KEY", "BKey")
+    answer = post(client, "/visits/", form())
+    assert answer.status_code == 303
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    prompt = page.split('id="push"', 1)[1].split("</section>", 1)[0]
+    assert 'data-push-key="BKey"' in prompt
+    assert 'aria-labelledby="push-title" hidden' in prompt  # portal.js shows what fits
+    assert "когда мастер выехал" in prompt  # why here: the visit's news
+    assert 'id="push-on"' in prompt  # a button: permission is asked only when pressed
+    monkeypatch.setitem(client.application.config, "PORTAL_PUSH_ENABLED", False)
+    assert 'id="push"' not in client.get(answer.headers["Location"]).get_data(as_text=True)

@@ -7,9 +7,12 @@ __all__ = [
     "InvalidInput",
     "InvalidTransition",
     "NotFound",
+    "TechnicianBusy",
     "TooLateToChange",
     "VisitError",
+    "WindowBeyondHorizon",
     "WindowFull",
+    "WindowPast",
     "WindowUnavailable",
 ]
 
@@ -24,6 +27,22 @@ class WindowFull(VisitError):
 
 class WindowUnavailable(VisitError):
     """No such window in the schedule: past, too far ahead, closed, or another district."""
+
+
+class WindowPast(WindowUnavailable):
+    """The window has started or is over."""
+
+
+class WindowBeyondHorizon(WindowUnavailable):
+    """The window is further ahead than PORTAL_VISIT_DAYS_AHEAD."""
+
+
+class TechnicianBusy(VisitError):
+    """The technician has another open request (`other_id`) in an overlapping window."""
+
+    def __init__(self, other_id: int):
+        super().__init__(other_id)
+        self.other_id = other_id
 
 
 class TooLateToChange(VisitError):

@@ -16,6 +16,8 @@ class VisitPolicy:
     # The local hour of the evening before a visit from which its reminder goes.
     remind_hour: int = 18
     provider_name: str = "OneCity"
+    # Web push is on here (PORTAL_PUSH_ENABLED): visit messages may go to devices.
+    push: bool = False
 
     def moment(self, day: date, at: time) -> datetime:
         """The UTC moment of a local day and time of the provider."""
@@ -31,4 +33,5 @@ def policy_from(config) -> VisitPolicy:
         days_ahead=config["PORTAL_VISIT_DAYS_AHEAD"],
         remind_hour=config["PORTAL_VISIT_REMIND_HOUR"],
         provider_name=config["PORTAL_PROVIDER_NAME"],
+        push=bool(config["PORTAL_PUSH_ENABLED"]),
     )

@@ -14,9 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain.visits.notify import notify
+from portal.domain.visits.notify import Event, notify
 from portal.domain.visits.policy import VisitPolicy
-from portal.domain.visits.requests import window_text
 from portal.models import VisitRequest, VisitState, VisitWindow
 
 REMINDED = (VisitState.REQUESTED, VisitState.CONFIRMED)
@@ -62,14 +61,7 @@ def send_due(db: Session, policy: VisitPolicy) -> int:
         if claimed != 1:
             db.rollback()
             continue
-        who = f", мастер {visit.technician.name}" if visit.technician else ""
-        notify(
-            db,
-            visit,
-            f"{policy.provider_name}: напоминаем о визите мастера {window_text(visit.window)}"
-            f"{who}. Адрес: {visit.address}.",
-            purpose="visit_reminder",
-        )
+        notify(db, visit, Event.REMINDER, policy)
         db.commit()
         sent += 1
     return sent

@@ -23,8 +23,13 @@ from portal import clock
 from portal.domain import audit, phones
 from portal.domain.errors import InvalidInput, NotFound
 from portal.domain.visits import schedule
-from portal.domain.visits.errors import DuplicateOpen, InvalidTransition, TooLateToChange
-from portal.domain.visits.notify import notify
+from portal.domain.visits.errors import (
+    DuplicateOpen,
+    InvalidTransition,
+    TechnicianBusy,
+    TooLateToChange,
+)
+from portal.domain.visits.notify import Event, notify, window_text
 from portal.domain.visits.policy import VisitPolicy
 from portal.models import (
     Account,
@@ -207,6 +212,10 @@ def move_by_subscriber(
     if visit.state is S.CONFIRMED:
         visit.state = S.REQUESTED
         visit.confirmed_at = None
+    if visit.technician is not None and _busy_with(db, visit.technician, visit) is not None:
+        # The subscriber is never refused for the technician's day: the dispatcher
+        # assigns someone free when confirming the new window.
+        visit.technician = None
     _audit(db, "visit.moved", visit, before, actor=_person(visit), address=address)
 
 
@@ -279,36 +288,37 @@ def advance(
         visit.technician = _technician(db, technician_id)
     if to is S.CONFIRMED and visit.technician is None:
         raise InvalidInput("technician")
+    if to is S.CONFIRMED:
+        _check_free(db, visit.technician, visit)
     _move(db, visit, to)
     _audit(
         db, f"visit.{to.value}", visit, before, actor=audit.staff_actor(staff_id), address=address
     )
-    text = _message(visit, to, policy)
-    if text:
-        notify(db, visit, text, purpose=f"visit_{to.value}")
+    if to is not S.DONE:
+        notify(db, visit, Event(to.value), policy)
 
 
 def move_by_staff(
     db: Session,
     visit: VisitRequest,
-    window: VisitWindow,
+    window_key: str,
     policy: VisitPolicy,
     *,
     staff_id: int,
     address: str | None = None,
 ) -> None:
-    """Another window (any time: the dispatcher agreed it with the subscriber)."""
+    """Another window of the district with room, ahead of now and within the days ahead
+    (any time before it: the dispatcher agreed it with the subscriber). The assigned
+    technician must be free then: TechnicianBusy otherwise."""
     if visit.state not in (S.REQUESTED, S.CONFIRMED):
         raise InvalidTransition(visit.state, "moved")
     before = _state_of(visit)
+    window = schedule.bookable_window(db, visit.window.district, window_key, policy)
     _rebook(db, visit, window)
+    if visit.technician is not None:
+        _check_free(db, visit.technician, visit)
     _audit(db, "visit.moved", visit, before, actor=audit.staff_actor(staff_id), address=address)
-    notify(
-        db,
-        visit,
-        f"{policy.provider_name}: визит мастера перенесён на {window_text(window)}.",
-        purpose="visit_moved",
-    )
+    notify(db, visit, Event.MOVED, policy)
 
 
 def assign(
@@ -318,17 +328,67 @@ def assign(
         raise InvalidTransition(visit.state, "assigned")
     before = _state_of(visit)
     visit.technician = _technician(db, technician_id)
+    _check_free(db, visit.technician, visit)
     _audit(db, "visit.assigned", visit, before, actor=audit.staff_actor(staff_id), address=address)
 
 
 # --- inside --------------------------------------------------------------------------------
 
 
+def move_choices(
+    db: Session, visits: list[VisitRequest], policy: VisitPolicy
+) -> dict[int, list[schedule.Slot]]:
+    """For each request the dispatcher may still move: the windows of its district with
+    room, ahead of now and within the days ahead, its own window left out (the schedule
+    is read once per district)."""
+    by_district: dict[str, list[schedule.Slot]] = {}
+    found = {}
+    for visit in visits:
+        if visit.state not in (S.REQUESTED, S.CONFIRMED):
+            continue
+        district = visit.window.district
+        if district not in by_district:
+            by_district[district] = schedule.bookable(db, district, policy)
+        own = (visit.window.day, visit.window.starts)
+        found[visit.id] = [s for s in by_district[district] if (s.day, s.starts) != own]
+    return found
+
+
 def _technician(db: Session, technician_id: int) -> Technician:
-    technician = db.get(Technician, technician_id)
+    # FOR UPDATE: two dispatchers giving the same technician two requests at once are
+    # serialised here, so the overlap check of the second sees the first's request.
+    technician = db.scalar(
+        sa.select(Technician).where(Technician.id == technician_id).with_for_update()
+    )
     if technician is None or not technician.active:
         raise InvalidInput("technician")
     return technician
+
+
+def _busy_with(db: Session, technician: Technician, visit: VisitRequest) -> int | None:
+    """Another open request of the technician whose window overlaps `visit`'s, if any."""
+    window = visit.window
+    return db.scalar(
+        sa.select(VisitRequest.id)
+        .join(VisitWindow, VisitRequest.window_id == VisitWindow.id)
+        .where(
+            VisitRequest.technician_id == technician.id,
+            VisitRequest.id != visit.id,
+            VisitRequest.state.in_((S.REQUESTED, S.CONFIRMED, S.ON_THE_WAY)),
+            VisitWindow.day == window.day,
+            VisitWindow.starts < window.ends,
+            VisitWindow.ends > window.starts,
+        )
+        .order_by(VisitRequest.id)
+        .limit(1)
+    )
+
+
+def _check_free(db: Session, technician: Technician, visit: VisitRequest) -> None:
+    """A technician is in one place at a time: TechnicianBusy (with the other request)."""
+    other = _busy_with(db, technician, visit)
+    if other is not None:
+        raise TechnicianBusy(other)
 
 
 def _move(db: Session, visit: VisitRequest, to: VisitState) -> None:
@@ -374,23 +434,3 @@ def _audit(db, event, visit, before, *, actor, address) -> None:
 
 def _person(visit: VisitRequest) -> str:
     return audit.person_actor(visit.account.person_id)
-
-
-def window_text(window: VisitWindow) -> str:
-    """A window as messages write it: 01.12.2026 09:00–12:00 (local times)."""
-    return (
-        f"{window.day.strftime('%d.%m.%Y')} "
-        f"{window.starts.strftime('%H:%M')}–{window.ends.strftime('%H:%M')}"
-    )
-
-
-def _message(visit: VisitRequest, to: VisitState, policy: VisitPolicy) -> str | None:
-    name = policy.provider_name
-    when = window_text(visit.window)
-    if to is S.CONFIRMED:
-        return f"{name}: визит мастера подтверждён на {when}, мастер {visit.technician.name}."
-    if to is S.ON_THE_WAY:
-        return f"{name}: мастер {visit.technician.name} выехал к вам."
-    if to is S.CANCELLED:
-        return f"{name}: визит мастера на {when} отменён."
-    return None

@@ -23,7 +23,12 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.domain import audit
 from portal.domain.errors import InvalidInput
-from portal.domain.visits.errors import WindowFull, WindowUnavailable
+from portal.domain.visits.errors import (
+    WindowBeyondHorizon,
+    WindowFull,
+    WindowPast,
+    WindowUnavailable,
+)
 from portal.domain.visits.policy import VisitPolicy
 from portal.models import VisitWindow, VisitWindowTemplate
 
@@ -277,14 +282,14 @@ def release_place(db: Session, window_id: int) -> None:
 
 
 def bookable_window(db: Session, district: str, key: str, policy: VisitPolicy) -> VisitWindow:
-    """The concrete window a subscriber picked by its key: in the schedule, ahead of now
-    and within the days ahead; WindowUnavailable otherwise."""
+    """The concrete window picked by its key: in the schedule, ahead of now and within
+    the days ahead; WindowPast, WindowBeyondHorizon or WindowUnavailable otherwise."""
     day, starts = parse_key(key)
     today = clock.local_today(policy.tz)
-    if not today <= day < today + timedelta(days=policy.days_ahead):
-        raise WindowUnavailable
-    if policy.moment(day, starts) <= clock.now():
-        raise WindowUnavailable
+    if day < today or policy.moment(day, starts) <= clock.now():
+        raise WindowPast
+    if day >= today + timedelta(days=policy.days_ahead):
+        raise WindowBeyondHorizon
     window = window_for(db, district, day, starts)
     if window.capacity == 0:
         raise WindowUnavailable

@@ -146,3 +146,7 @@ class TechnicianForm(Form):
     name = text_field(_l("Name"), _l("Enter the technician's name (up to 200 characters)."), 200)
     phone = StringField(_l("Phone"), validators=[Length(max=32), printable])
     districts = SelectMultipleField(_l("Districts"), validate_choice=True)
+
+
+class DeactivateForm(Form):
+    """Deactivating a technician: nothing but the CSRF token."""

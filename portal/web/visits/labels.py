@@ -7,8 +7,11 @@ from flask_babel import lazy_gettext as _l
 from portal.domain.visits.errors import (
     InvalidInput,
     InvalidTransition,
+    TechnicianBusy,
     TooLateToChange,
+    WindowBeyondHorizon,
     WindowFull,
+    WindowPast,
     WindowUnavailable,
 )
 from portal.models import VisitCategory, VisitState
@@ -71,6 +74,9 @@ INPUT_MESSAGES = {
     "ends": _l("The window must end after it starts."),
     "weekday": _l("Choose a day of the week."),
     "technician_name": _l("Enter the technician's name (up to 200 characters)."),
+    "technician_has_visits": _l(
+        "The technician has open visits: give them to another technician first."
+    ),
 }
 
 
@@ -83,6 +89,16 @@ def refusal(exc: Exception) -> tuple[str, int]:
     """A visit rule's refusal as the reader reads it, and the answer's status."""
     if isinstance(exc, WindowFull):
         return _("That window has just been filled: choose another one."), 409
+    if isinstance(exc, WindowPast):
+        return _("That window has already started or is over: choose a later one."), 400
+    if isinstance(exc, WindowBeyondHorizon):
+        return _("That window is further ahead than visits are booked: choose an earlier one."), 400
+    if isinstance(exc, TechnicianBusy):
+        return _(
+            "The technician has another visit at that time (request №%(id)d): choose another"
+            " technician or window.",
+            id=exc.other_id,
+        ), 409
     if isinstance(exc, WindowUnavailable):
         return _("That window cannot be booked: choose one from the list."), 400
     if isinstance(exc, TooLateToChange):

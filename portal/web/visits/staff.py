@@ -1,8 +1,11 @@
 """Technician visits in the console: the dispatcher's board (a day or a week), each
 request moved through its states, the schedule (a weekly template and dated exceptions)
-and the technicians. Every change is an audit event; the subscriber is told by SMS."""
+and the technicians. Every change is an audit event; the subscriber is told by push or
+SMS (portal.domain.visits.notify). The board's actions answer an htmx request with the
+request's row alone (swapped in place), a plain form post with a redirect."""
 
 from datetime import timedelta
+from functools import partial
 from itertools import groupby
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
@@ -12,9 +15,14 @@ from portal import clock
 from portal.domain import audit, visits
 from portal.domain.errors import InvalidInput, NotFound
 from portal.domain.visits import requests, schedule, technicians
-from portal.domain.visits.errors import InvalidTransition, WindowFull, WindowUnavailable
+from portal.domain.visits.errors import (
+    InvalidTransition,
+    TechnicianBusy,
+    WindowFull,
+    WindowUnavailable,
+)
 from portal.extensions import client_address, db
-from portal.htmx import render
+from portal.htmx import is_htmx, render, trigger
 from portal.models import StaffRole, VisitState
 from portal.web.staff.access import current_staff, requires_roles
 from portal.web.validators import first_error
@@ -23,6 +31,7 @@ from portal.web.visits.forms import (
     AdvanceForm,
     BoardForm,
     DayWindowForm,
+    DeactivateForm,
     StaffMoveForm,
     TechnicianForm,
     TemplateForm,
@@ -75,23 +84,49 @@ def _board_page(form, error=None, failed=None, status=200):
         labels=labels,
         technicians=technicians.active(db.session),
         next_states={v.id: _next(v.state) for v in found},
+        move_choices=requests.move_choices(db.session, found, _policy()),
         error=error or (first_error(form) if not valid else None),
         failed=failed,
     )
+
+
+def _row(visit, error=None, status=200, done=None):
+    """The request's row alone, for htmx: the refusal in it, or a toast of what was done."""
+    response = render(
+        "visits/staff/_row.html",
+        block="row",
+        status=status,
+        visit=visit,
+        labels=labels,
+        technicians=technicians.active(db.session),
+        next_states=_next(visit.state),
+        move_choices=requests.move_choices(db.session, [visit], _policy()).get(visit.id, []),
+        error=error,
+        failed=visit.id if error else None,
+    )
+    return trigger(response, "toast", done) if done else response
 
 
 def _next(state: VisitState) -> list[VisitState]:
     return [s for s in requests.ALLOWED[state] if s is not VisitState.CONFIRMED]
 
 
-def _back_to_board(visit):
+def _done(visit, message: str):
+    """After an action: the row (htmx) or back to the board of the request's day."""
+    if is_htmx():
+        return _row(visit, done=message)
+    flash(message)
     return redirect(url_for("visits_staff.board", day=visit.window.day.isoformat()), 303)
 
 
-def _failed(visit_id, message, status):
+def _failed(visit, message, status):
+    """A refused action: the row with the refusal (htmx) or the board with it."""
+    if is_htmx():
+        db.session.refresh(visit)
+        return _row(visit, error=message, status=status)
     form = BoardForm(meta={"csrf": False})
     _district_choices(form.district, _("All districts"))
-    return _board_page(form, error=message, failed=visit_id, status=status)
+    return _board_page(form, error=message, failed=visit.id, status=status)
 
 
 def _visit(visit_id: int):
@@ -108,11 +143,11 @@ def advance(visit_id: int):
     visit = _visit(visit_id)
     form = AdvanceForm()
     if not form.validate_on_submit():
-        return _failed(visit_id, first_error(form) or _("Choose what to do."), 400)
+        return _failed(visit, first_error(form) or _("Choose what to do."), 400)
     technician_id = None
     if form.technician.data:
         if not form.technician.data.isdigit() or len(form.technician.data) > 12:
-            return _failed(visit_id, _("Choose a technician."), 400)
+            return _failed(visit, _("Choose a technician."), 400)
         technician_id = int(form.technician.data)
     try:
         requests.advance(
@@ -124,39 +159,44 @@ def advance(visit_id: int):
             technician_id=technician_id,
             address=client_address(),
         )
-    except (InvalidTransition, InvalidInput) as exc:
+    except (InvalidTransition, InvalidInput, TechnicianBusy) as exc:
         db.session.rollback()
-        return _failed(visit_id, *labels.refusal(exc))
+        return _failed(visit, *labels.refusal(exc))
     db.session.commit()
-    flash(_("Request №%(id)d: %(state)s.", id=visit.id, state=labels.STATES[visit.state]))
-    return _back_to_board(visit)
+    return _done(
+        visit, _("Request №%(id)d: %(state)s.", id=visit.id, state=labels.STATES[visit.state])
+    )
 
 
 @bp.route("/<id:visit_id>/move", methods=["POST"])
 @requires_roles(*DISPATCH)
 def move(visit_id: int):
-    """Another window of the request's district (agreed with the subscriber)."""
+    """Another window of the request's district with room (agreed with the subscriber):
+    one of the board's choices; a past window or one beyond the days ahead is refused."""
     visit = _visit(visit_id)
     form = StaffMoveForm()
     if not form.validate_on_submit():
-        return _failed(visit_id, first_error(form), 400)
+        return _failed(visit, first_error(form), 400)
     try:
-        day, starts = schedule.parse_key(form.window.data)
-        window = schedule.window_for(db.session, visit.window.district, day, starts)
         requests.move_by_staff(
             db.session,
             visit,
-            window,
+            form.window.data,
             _policy(),
             staff_id=current_staff().id,
             address=client_address(),
         )
-    except (InvalidTransition, InvalidInput, WindowFull, WindowUnavailable) as exc:
+    except (
+        InvalidTransition,
+        InvalidInput,
+        WindowFull,
+        WindowUnavailable,
+        TechnicianBusy,
+    ) as exc:
         db.session.rollback()
-        return _failed(visit_id, *labels.refusal(exc))
+        return _failed(visit, *labels.refusal(exc))
     db.session.commit()
-    flash(_("Request №%(id)d is moved.", id=visit.id))
-    return _back_to_board(visit)
+    return _done(visit, _("Request №%(id)d is moved.", id=visit.id))
 
 
 # --- the schedule ------------------------------------------------------------------------------
@@ -257,11 +297,13 @@ def technicians_page():
 
 def _technicians_page(form, error=None, status=200):
     _district_choices(form.districts)
+    found = technicians.active(db.session)
     return render(
         "visits/staff/technicians.html",
         status=status,
         form=form,
-        found=technicians.active(db.session),
+        found=found,
+        ratings=technicians.ratings(db.session, [t.id for t in found]),
         error=error,
     )
 
@@ -269,13 +311,22 @@ def _technicians_page(form, error=None, status=200):
 @bp.route("/technicians", methods=["POST"], endpoint="add_technician")
 @requires_roles(*DISPATCH)
 def add_technician():
+    return _save_technician(
+        partial(technicians.add, db.session),
+        lambda form, error, status: _technicians_page(form, error=error, status=status),
+        _("The technician is added."),
+    )
+
+
+def _save_technician(save, page, saved: str):
+    """The add or the edit form posted: `save(name, phone, districts, ...)` is the
+    domain's add or update; `page(form, error, status)` shows the form again."""
     form = TechnicianForm()
     _district_choices(form.districts)
     if not form.validate_on_submit():
-        return _technicians_page(form, error=first_error(form), status=400)
+        return page(form, first_error(form), 400)
     try:
-        technicians.add(
-            db.session,
+        save(
             form.name.data,
             form.phone.data or "",
             form.districts.data or [],
@@ -285,8 +336,68 @@ def add_technician():
         )
     except InvalidInput as exc:
         db.session.rollback()
-        message, status = labels.refusal(exc)
-        return _technicians_page(form, error=message, status=status)
+        return page(form, *labels.refusal(exc))
     db.session.commit()
-    flash(_("The technician is added."))
+    flash(saved)
+    return redirect(url_for("visits_staff.technicians_page"), 303)
+
+
+def _technician(technician_id: int):
+    try:
+        return technicians.get(db.session, technician_id)
+    except NotFound:
+        abort(404)
+
+
+def _technician_page(technician, form=None, error=None, status=200):
+    form = form or TechnicianForm(obj=technician)
+    _district_choices(form.districts)
+    return render(
+        "visits/staff/technician.html",
+        status=status,
+        technician=technician,
+        form=form,
+        open_assigned=technicians.open_assigned(db.session, technician.id),
+        error=error,
+    )
+
+
+@bp.route("/technicians/<id:technician_id>")
+@requires_roles(*DISPATCH)
+def technician_page(technician_id: int):
+    """A technician's name, phone and districts to change; deactivating them."""
+    return _technician_page(_technician(technician_id))
+
+
+@bp.route("/technicians/<id:technician_id>", methods=["POST"], endpoint="edit_technician")
+@requires_roles(*DISPATCH)
+def edit_technician(technician_id: int):
+    return _save_technician(
+        partial(technicians.update, db.session, _technician(technician_id)),
+        lambda form, error, status: _technician_page(
+            _technician(technician_id), form, error=error, status=status
+        ),
+        _("The technician is saved."),
+    )
+
+
+@bp.route("/technicians/<id:technician_id>/deactivate", methods=["POST"])
+@requires_roles(*DISPATCH)
+def deactivate_technician(technician_id: int):
+    """Out of the lists (their past visits keep their name); refused while open
+    requests are assigned to them."""
+    technician = _technician(technician_id)
+    form = TechnicianForm(obj=technician)
+    if not DeactivateForm().validate_on_submit():
+        return _technician_page(technician, form, error=_("Try again."), status=400)
+    try:
+        technicians.deactivate(
+            db.session, technician, staff_id=current_staff().id, address=client_address()
+        )
+    except InvalidInput as exc:
+        db.session.rollback()
+        message, _status = labels.refusal(exc)
+        return _technician_page(_technician(technician_id), form, error=message, status=409)
+    db.session.commit()
+    flash(_("%(name)s is deactivated.", name=technician.name))
     return redirect(url_for("visits_staff.technicians_page"), 303)
