@@ -194,7 +194,7 @@ def _stage_others(db: Session, day: date, taken_back: sa.Select) -> None:
                 -2 * back.c.promise_id,
                 -back.c.amount,
                 promised.back_key_sql(back.c.promise_id),
-                sa.literal("Возврат обещанного платежа", sa.String),
+                sa.literal(promised.BACK_DESCRIPTION, sa.String),
             ),
         )
     )
