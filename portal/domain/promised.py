@@ -98,6 +98,18 @@ def running(db: Session, account_id: int, *, lock: bool = False) -> PromisedPaym
     return db.scalar(query)
 
 
+def latest(db: Session, account_id: int, limit: int) -> list[PromisedPayment]:
+    """The account's promised payments, newest first (the staff's card)."""
+    return list(
+        db.scalars(
+            sa.select(PromisedPayment)
+            .where(PromisedPayment.account_id == account_id)
+            .order_by(PromisedPayment.taken_on.desc(), PromisedPayment.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def repaid_so_far(db: Session, promise: PromisedPayment) -> int:
     """What the payments posted after the promise's credit add up to, kopecks."""
     return int(

@@ -5,7 +5,7 @@ from flask_login import login_required
 
 from portal import clock
 from portal.auth_session import current_person
-from portal.domain import billing, catalog, promised, subscribers, suspension
+from portal.domain import billing, catalog, coming, promised, subscribers, suspension
 from portal.domain.errors import NotFound
 from portal.extensions import db
 from portal.htmx import render
@@ -42,6 +42,7 @@ def index():
         promise=promise,
         promise_repaid=promise is not None and promised.is_repaid(db.session, promise),
         pauses=suspension.current_and_coming(pauses, today),
+        coming=coming.coming(db.session, account, today),
         today=today,
         switch_form=SwitchAccountForm(),
         read_at=clock.now(),  # shown with the balance when the app is offline later
