@@ -14,6 +14,29 @@ def person_actor(person_id: int) -> str:
     return f"person:{person_id}"
 
 
+def by_person(
+    db: Session,
+    event: str,
+    person_id: int,
+    /,
+    *,
+    account_id: int,
+    address: str | None = None,
+    **data: object,
+) -> AuditEvent:
+    """`record` for a change a subscriber made on one of their accounts (a tariff, an
+    add-on): the person is the actor."""
+    return record(
+        db,
+        event,
+        actor=person_actor(person_id),
+        person_id=person_id,
+        account_id=account_id,
+        address=address,
+        **data,
+    )
+
+
 def staff_actor(staff_id: int) -> str:
     """How an audit event names a member of the provider's staff who acted."""
     return f"staff:{staff_id}"

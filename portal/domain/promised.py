@@ -32,9 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, ledger, suspension
+from portal.domain import audit, errors, ledger, suspension
 from portal.domain.billing import charges, debt
-from portal.domain.errors import DomainError
 from portal.models import (
     Account,
     AccountStatus,
@@ -73,14 +72,8 @@ class Terms:
         )
 
 
-class Refused(DomainError):
-    """A promised payment the terms do not allow; `reason` names the rule (the web
-    layer words it), `detail` carries what the message shows."""
-
-    def __init__(self, reason: str, **detail: object) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
+class Refused(errors.Refused):
+    """A promised payment the terms do not allow (errors.Refused: reason and detail)."""
 
 
 BACK_DESCRIPTION = "Возврат обещанного платежа"

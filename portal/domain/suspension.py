@@ -36,9 +36,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, ledger
+from portal.domain import audit, errors, ledger
 from portal.domain.billing import charges, debt
-from portal.domain.errors import DomainError, NotFound
+from portal.domain.errors import NotFound
 from portal.models import (
     Account,
     AccountStatus,
@@ -80,14 +80,8 @@ class Terms:
         )
 
 
-class Refused(DomainError):
-    """A suspension the terms do not allow; `reason` names the rule (the web layer
-    words it), `detail` carries what the message shows."""
-
-    def __init__(self, reason: str, **detail: object) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
+class Refused(errors.Refused):
+    """A suspension the terms do not allow (errors.Refused: reason and detail)."""
 
 
 def days_of(first: date, last: date) -> int:

@@ -336,11 +336,10 @@ def change(
         )
     if proposal.takes_effect_on == today:
         _swap_todays_charge(db, account.id, old, new, today, record.id)
-    audit.record(
+    audit.by_person(
         db,
         CHANGED,
-        actor=audit.person_actor(person_id),
-        person_id=person_id,
+        person_id,
         account_id=account.id,
         address=address,
         tariff_change_id=record.id,
@@ -437,11 +436,10 @@ def cancel(
             description=f"{record.from_tariff.name} → {record.to_tariff.name}",
             service_date=today,
         )
-    audit.record(
+    audit.by_person(
         db,
         CANCELLED,
-        actor=audit.person_actor(person_id),
-        person_id=person_id,
+        person_id,
         account_id=account_id,
         address=address,
         tariff_change_id=record.id,
