@@ -105,6 +105,31 @@ def record_each(db: Session, event: str, rows: sa.Select, /, *, actor: str, **da
     )
 
 
+def record_rows(
+    db: Session, event: str, rows: list[Mapping[str, object]], /, *, actor: str, **data: object
+) -> None:
+    """One audit event per row of `rows` (each with its `account_id` and its own data;
+    `data` goes with every one) in one INSERT: for the rows a set-based UPDATE ...
+    RETURNING changed, so the events name exactly what it changed, whatever another
+    transaction changed meanwhile."""
+    if not rows:
+        return
+    now = clock.now()
+    db.execute(
+        sa.insert(AuditEvent.__table__),
+        [
+            {
+                "at": now,
+                "event": event,
+                "actor": actor,
+                "account_id": row["account_id"],
+                "data": {**{k: v for k, v in row.items() if k != "account_id"}, **data},
+            }
+            for row in rows
+        ],
+    )
+
+
 def _json_object(db: Session, data: dict) -> sa.ColumnElement:
     """A JSON object built by the database from columns and plain values."""
     build = (

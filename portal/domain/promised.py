@@ -310,18 +310,24 @@ def close_due(db: Session, day: date, *, actor: str) -> sa.Select:
         (PromisedState.EXPIRED, PromisedPayment.ends_on < day),
     ]:
         due = sa.and_(PromisedPayment.state == PromisedState.OPEN, condition)
-        audit.record_each(
+        # Updated first, then audited from what the UPDATE returns: a promise that a
+        # payment closed meanwhile (it waits for its row lock) is neither closed nor
+        # audited again.
+        closed = db.execute(
+            sa.update(table)
+            .where(due)
+            .values(state=state, closed_on=day)
+            .returning(table.c.id, table.c.account_id)
+        ).all()
+        audit.record_rows(
             db,
             CLOSED,
-            sa.select(
-                PromisedPayment.account_id, PromisedPayment.id.label("promised_payment_id")
-            ).where(due),
+            [{"account_id": account_id, "promised_payment_id": id_} for id_, account_id in closed],
             actor=actor,
             day=day.isoformat(),
             before={"state": PromisedState.OPEN.value},
             after={"state": state.value},
         )
-        db.execute(sa.update(table).where(due).values(state=state, closed_on=day))
     return sa.select(
         PromisedPayment.id.label("promise_id"),
         PromisedPayment.account_id,
