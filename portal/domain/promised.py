@@ -142,7 +142,7 @@ def repay_if_covered(
     if not back.created:  # taken back already (a run closed it): nothing more to do
         return False
     promise.state = PromisedState.REPAID
-    promise.closed_on = today
+    promise.closed_on = max(today, promise.taken_on)
     db.flush()
     audit.record(
         db,
