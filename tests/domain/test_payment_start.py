@@ -1,5 +1,6 @@
 """What the Pay page offers, decided in the domain: the preset sums and the sum filled in."""
 
+import dataclasses
 from datetime import date
 
 from portal.domain.payments import start
@@ -63,17 +64,10 @@ def test_the_pay_page_forecast_counts_a_coming_pause_as_the_home_page_does(sessi
     """One days-left rule: the Pay page's forecast (before and after paying) is the
     account's forecast with its pauses, the one the home page shows."""
     from portal.domain import billing, suspension
+    from tests.domain.test_suspension import TERMS
 
     account = account_at(session, monthly=310_00, balance=100_00)  # 10 roubles a day
-    terms = suspension.Terms(
-        min_days=1,
-        max_days=30,
-        daily_fee=0,
-        activation_fee=0,
-        year_days=60,
-        min_interval_days=0,
-        ahead_days=30,
-    )
+    terms = dataclasses.replace(TERMS, min_days=1)
     suspension.request(
         session, account.id, date(2026, 12, 3), date(2026, 12, 7), DAY, terms, actor="person:1"
     )
