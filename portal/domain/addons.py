@@ -74,11 +74,10 @@ def connect(
     )
     db.add(subscription)
     db.flush()
-    audit.record(
+    audit.by_person(
         db,
         CONNECTED,
-        actor=audit.person_actor(person_id),
-        person_id=person_id,
+        person_id,
         account_id=account.id,
         address=address,
         subscription_id=subscription.id,
@@ -120,11 +119,10 @@ def disconnect(
         subscription.ended_on = today
         data["ended_on"] = today.isoformat()
     db.flush()
-    audit.record(
+    audit.by_person(
         db,
         DISCONNECTED,
-        actor=audit.person_actor(person_id),
-        person_id=person_id,
+        person_id,
         account_id=account.id,
         address=address,
         before={"addon": addon.code},

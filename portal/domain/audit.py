@@ -14,6 +14,29 @@ def person_actor(person_id: int) -> str:
     return f"person:{person_id}"
 
 
+def by_person(
+    db: Session,
+    event: str,
+    person_id: int,
+    /,
+    *,
+    account_id: int,
+    address: str | None = None,
+    **data: object,
+) -> AuditEvent:
+    """`record` for a change a subscriber made on one of their accounts (a tariff, an
+    add-on): the person is the actor."""
+    return record(
+        db,
+        event,
+        actor=person_actor(person_id),
+        person_id=person_id,
+        account_id=account_id,
+        address=address,
+        **data,
+    )
+
+
 def staff_actor(staff_id: int) -> str:
     """How an audit event names a member of the provider's staff who acted."""
     return f"staff:{staff_id}"
@@ -79,6 +102,31 @@ def record_each(db: Session, event: str, rows: sa.Select, /, *, actor: str, **da
         sa.insert(AuditEvent.__table__).from_select(
             ["at", "event", "account_id", "actor", "data"], select
         )
+    )
+
+
+def record_rows(
+    db: Session, event: str, rows: list[Mapping[str, object]], /, *, actor: str, **data: object
+) -> None:
+    """One audit event per row of `rows` (each with its `account_id` and its own data;
+    `data` goes with every one) in one INSERT: for the rows a set-based UPDATE ...
+    RETURNING changed, so the events name exactly what it changed, whatever another
+    transaction changed meanwhile."""
+    if not rows:
+        return
+    now = clock.now()
+    db.execute(
+        sa.insert(AuditEvent.__table__),
+        [
+            {
+                "at": now,
+                "event": event,
+                "actor": actor,
+                "account_id": row["account_id"],
+                "data": {**{k: v for k, v in row.items() if k != "account_id"}, **data},
+            }
+            for row in rows
+        ],
     )
 
 

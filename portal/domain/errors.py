@@ -27,3 +27,14 @@ class OwnAccount(DomainError):
 
 class LastAdmin(DomainError):
     """The last active admin may be neither deactivated nor demoted."""
+
+
+class Refused(DomainError):
+    """A request the provider's terms do not allow (a promised payment, a pause):
+    `reason` names the rule (the web layer words it), `detail` carries what the
+    message shows."""
+
+    def __init__(self, reason: str, **detail: object) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail

@@ -8,16 +8,21 @@ The lifetime of one, and where its money goes (the ledger stays the only truth):
   amount must bring the balance back to the block threshold (else it is refused);
 - running, from the day taken to `ends_on` (taken_on + days - 1): the daily run does
   not block the account for debt (billing.debt.block_below: one rule);
-- repaid, when the payments posted after its credit add up to its amount: the run
-  takes the credit back (a `charge` of the amount, key promised:<id>:back) and closes
-  it; the payments stay, less what repaid the promise;
+- repaid, when the payments posted after its credit add up to its amount: the credit
+  is taken back (a `charge` of the amount, key promised:<id>:back) and the promise
+  closed at the moment the payment that covers it is credited, in that transaction
+  (`repay_if_covered`, called by payments.settle.credit); the payments stay, less what
+  repaid the promise. The run closes one repaid by a payment posted another way;
 - expired, when its last day has passed unrepaid: the run takes the credit back the
   same way, and the usual rule blocks the account if the balance is below the
   threshold ("expiry with the debt still there blocks again").
 
 Money is never made up: the credit in and the credit back are the same amount; only
-the fee is the provider's. Closing is set-based and once per promise (the key of the
-credit back, and the state moved in one UPDATE): billing.run calls `close_due`.
+the fee is the provider's. Closing is once per promise (the key of the credit back,
+and the state moved from open): billing.run calls `close_due` (set-based), a payment
+`repay_if_covered`. Both take the promise's row before the account's (the run moves
+the states before the balances), so a payment and the run never wait for each other
+the other way round.
 """
 
 from dataclasses import dataclass
@@ -27,9 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, ledger, suspension
+from portal.domain import audit, errors, ledger, suspension
 from portal.domain.billing import charges, debt
-from portal.domain.errors import DomainError
 from portal.models import (
     Account,
     AccountStatus,
@@ -68,22 +72,33 @@ class Terms:
         )
 
 
-class Refused(DomainError):
-    """A promised payment the terms do not allow; `reason` names the rule (the web
-    layer words it), `detail` carries what the message shows."""
-
-    def __init__(self, reason: str, **detail: object) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
+class Refused(errors.Refused):
+    """A promised payment the terms do not allow (errors.Refused: reason and detail)."""
 
 
-def running(db: Session, account_id: int) -> PromisedPayment | None:
-    """The account's open promised payment, if any."""
-    return db.scalar(
-        sa.select(PromisedPayment).where(
-            PromisedPayment.account_id == account_id,
-            PromisedPayment.state == PromisedState.OPEN,
+BACK_DESCRIPTION = "Возврат обещанного платежа"
+
+
+def running(db: Session, account_id: int, *, lock: bool = False) -> PromisedPayment | None:
+    """The account's open promised payment, if any (`lock`: its row locked until the
+    transaction ends, read afresh: one the run closes meanwhile is not open any more)."""
+    query = sa.select(PromisedPayment).where(
+        PromisedPayment.account_id == account_id,
+        PromisedPayment.state == PromisedState.OPEN,
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return db.scalar(query)
+
+
+def latest(db: Session, account_id: int, limit: int) -> list[PromisedPayment]:
+    """The account's promised payments, newest first (the staff's card)."""
+    return list(
+        db.scalars(
+            sa.select(PromisedPayment)
+            .where(PromisedPayment.account_id == account_id)
+            .order_by(PromisedPayment.taken_on.desc(), PromisedPayment.id.desc())
+            .limit(limit)
         )
     )
 
@@ -102,15 +117,53 @@ def repaid_so_far(db: Session, promise: PromisedPayment) -> int:
 
 
 def is_repaid(db: Session, promise: PromisedPayment) -> bool:
-    """Whether the payments since the promise cover it (the run closes it tonight)."""
+    """Whether the payments since the promise cover it."""
     return repaid_so_far(db, promise) >= promise.amount
+
+
+def repay_if_covered(
+    db: Session, promise: PromisedPayment | None, today: date, *, actor: str, **why: object
+) -> bool:
+    """After a payment is posted to the account of `promise` (its row locked by
+    `running(..., lock=True)` before the payment's posting): if the payments since its
+    credit cover it, take the credit back and close it as repaid on `today`, with an
+    audit event carrying `why` (e.g. payment_id). True if it closed."""
+    if promise is None or not is_repaid(db, promise):
+        return False
+    back = ledger.post(
+        db,
+        promise.account_id,
+        EntryKind.CHARGE,
+        -promise.amount,
+        key=back_key(promise.id),
+        description=BACK_DESCRIPTION,
+        service_date=today,
+    )
+    if not back.created:  # taken back already (a run closed it): nothing more to do
+        return False
+    promise.state = PromisedState.REPAID
+    promise.closed_on = max(today, promise.taken_on)
+    db.flush()
+    audit.record(
+        db,
+        CLOSED,
+        actor=actor,
+        account_id=promise.account_id,
+        promised_payment_id=promise.id,
+        day=today.isoformat(),
+        before={"state": PromisedState.OPEN.value},
+        after={"state": PromisedState.REPAID.value},
+        **why,
+    )
+    return True
 
 
 def credit_back(
     db: Session, promise: PromisedPayment | None, today: date
 ) -> tuple[date, int] | None:
     """For the forecast: the day the run takes a running promise's credit back (the
-    next run once repaid, else the day after its last), and the amount; None if none."""
+    day after its last: a payment that covers it closes it at once; the next run
+    if it is covered by other means), and the amount; None if none."""
     if promise is None:
         return None
     if is_repaid(db, promise):
@@ -223,8 +276,13 @@ def take(
     return promise
 
 
+def back_key(promise_id: int) -> str:
+    """The ledger key of a promise's credit taken back: taken back once."""
+    return f"promised:{promise_id}:back"
+
+
 def back_key_sql(promise_id: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
-    """The ledger key of a promise's credit taken back, in SQL: promised:<id>:back."""
+    """`back_key` in SQL."""
     return (
         sa.literal("promised:", sa.String)
         + sa.cast(promise_id, sa.String)
@@ -252,18 +310,24 @@ def close_due(db: Session, day: date, *, actor: str) -> sa.Select:
         (PromisedState.EXPIRED, PromisedPayment.ends_on < day),
     ]:
         due = sa.and_(PromisedPayment.state == PromisedState.OPEN, condition)
-        audit.record_each(
+        # Updated first, then audited from what the UPDATE returns: a promise that a
+        # payment closed meanwhile (it waits for its row lock) is neither closed nor
+        # audited again.
+        closed = db.execute(
+            sa.update(table)
+            .where(due)
+            .values(state=state, closed_on=day)
+            .returning(table.c.id, table.c.account_id)
+        ).all()
+        audit.record_rows(
             db,
             CLOSED,
-            sa.select(
-                PromisedPayment.account_id, PromisedPayment.id.label("promised_payment_id")
-            ).where(due),
+            [{"account_id": account_id, "promised_payment_id": id_} for id_, account_id in closed],
             actor=actor,
             day=day.isoformat(),
             before={"state": PromisedState.OPEN.value},
             after={"state": state.value},
         )
-        db.execute(sa.update(table).where(due).values(state=state, closed_on=day))
     return sa.select(
         PromisedPayment.id.label("promise_id"),
         PromisedPayment.account_id,

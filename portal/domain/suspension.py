@@ -17,6 +17,10 @@ What it does to money and status:
 - the account is `suspended` during it: the run sets and ends the status each day
   (`start_and_end`), and asking for one that starts today, or resuming, changes the
   status at once;
+- one that starts today, asked for after today's run has charged the account, makes
+  today a paused day all the same (`_pause_today`): the day's monthly charges come
+  back in one credit (key suspension:<id>:today_back, so once) and the daily fee is
+  charged under the run's own key; asked for before the run, the run does just that;
 - a scheduled suspension may be cancelled before its first day; a running one may be
   resumed early: it then ends today (today stays a paused day) and the days after are
   released. A resume leaves the account active, or blocked for debt if its balance is
@@ -32,10 +36,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, ledger
+from portal.domain import audit, errors, ledger
 from portal.domain.billing import charges, debt
-from portal.domain.errors import DomainError, NotFound
-from portal.models import Account, AccountStatus, EntryKind, Suspension
+from portal.domain.errors import NotFound
+from portal.models import (
+    Account,
+    AccountStatus,
+    BillingDay,
+    EntryKind,
+    LedgerEntry,
+    Suspension,
+)
 
 REQUESTED = "suspension.requested"
 CANCELLED = "suspension.cancelled"
@@ -69,14 +80,8 @@ class Terms:
         )
 
 
-class Refused(DomainError):
-    """A suspension the terms do not allow; `reason` names the rule (the web layer
-    words it), `detail` carries what the message shows."""
-
-    def __init__(self, reason: str, **detail: object) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
+class Refused(errors.Refused):
+    """A suspension the terms do not allow (errors.Refused: reason and detail)."""
 
 
 def days_of(first: date, last: date) -> int:
@@ -188,7 +193,47 @@ def request(
     )
     if first == today and account.status is AccountStatus.ACTIVE:
         _set_status(db, account, AccountStatus.SUSPENDED, actor, suspension.id)
+        _pause_today(db, account_id, suspension, today)
     return suspension
+
+
+def _pause_today(db: Session, account_id: int, suspension: Suspension, today: date) -> None:
+    """A pause from today when the run has charged today already: the day's monthly
+    charges (the run's, less what a tariff change today gave back) come back, and the
+    daily fee is charged as the run charges a paused day. Nothing when the run has not
+    been: it will leave the day uncharged and charge the fee itself."""
+    if db.get(BillingDay, today) is None:
+        return
+    charged = db.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.account_id == account_id,
+            LedgerEntry.service_date == today,
+            sa.or_(
+                LedgerEntry.idempotency_key.like("charge:%"),
+                LedgerEntry.idempotency_key.like("tariff_change:%:today"),
+            ),
+        )
+    )
+    if charged < 0:
+        ledger.post(
+            db,
+            account_id,
+            EntryKind.CREDIT,
+            -int(charged),
+            key=f"suspension:{suspension.id}:today_back",
+            description="Возврат списания за день добровольной блокировки",
+            service_date=today,
+        )
+    if suspension.daily_fee:
+        ledger.post(
+            db,
+            account_id,
+            EntryKind.CHARGE,
+            -suspension.daily_fee,
+            key=fee_key(suspension.id, today),
+            description=FEE_DESCRIPTION,
+            service_date=today,
+        )
 
 
 def own(db: Session, account_id: int, suspension_id: int) -> Suspension:
@@ -308,10 +353,18 @@ def start_and_end(db: Session, day: date, *, actor: str) -> None:
         db.execute(sa.update(table).where(which).values(status=new))
 
 
+FEE_DESCRIPTION = "Плата за добровольную блокировку"
+
+
+def fee_key(suspension_id: int, day: date) -> str:
+    """The ledger key of a suspension's daily fee for a day: charged once."""
+    return f"suspension:{suspension_id}:{day.isoformat()}"
+
+
 def fees_on(day: date) -> sa.Select:
     """The daily fees the run charges for `day`: suspension_id, account_id, daily_fee,
-    idempotency_key of each suspension paused that day with a fee, of a suspended
-    account."""
+    idempotency_key (`fee_key` in SQL) of each suspension paused that day with a fee,
+    of a suspended account."""
     key = (
         sa.literal("suspension:", sa.String)
         + sa.cast(Suspension.id, sa.String)

@@ -14,8 +14,16 @@ direction, the day it takes effect); this module adds the account's side:
   tariff was charged for today already (the run for today has been) gives that charge
   back and charges the new tariff's share of today under the run's own key, so the
   month adds up exactly: the old price for the days before, the new from today;
+- add-ons that require the old tariff or its group (catalog's rules) and that the new
+  tariff does not give are disconnected with the change, as a subscriber expects when
+  the tariff they came with goes: the side-by-side page names them and their last day
+  (`Proposal.ending_addons`), and confirming ends them the day before the change takes
+  effect (a change today: they run to the end of today, as a disconnection does; one
+  not started by then is removed, never charged), so the run charges them up to that
+  day and not after. The change keeps their ids (`ended_addon_ids`);
 - a scheduled change may be cancelled until its day: the old subscription runs on, the
-  new one, never charged, is removed, and the fee comes back (a credit).
+  new one, never charged, is removed, the add-ons it ended run on, and the fee comes
+  back (a credit).
 
 Every change and cancellation is an audit event (actor person:N, the tariff before
 and after), the fee a ledger charge whose key names the change.
@@ -84,6 +92,8 @@ class Proposal:
     difference: int  # kopecks a month, the target's price less the current one's
     forecast: billing.Forecast  # the balance after the fee, with the change made
     refusal: ChangeRefused | None  # why it cannot be confirmed, or None
+    ending_addons: list[Subscription]  # add-ons the change disconnects, by name
+    addons_last_day: date  # the last day they run
 
 
 def current_subscription(account: Account, kind, today: date) -> Subscription | None:
@@ -127,6 +137,48 @@ def changes_this_month(db: Session, account_id: int, group_id: int, today: date)
             TariffChange.made_on <= today,
         )
     )
+
+
+def addons_last_day(takes_effect_on: date, today: date) -> date:
+    """The last day of the add-ons a change ends: the day before it takes effect, or
+    today for a change today (disconnected from tomorrow, as a disconnection is)."""
+    return max(today, takes_effect_on - timedelta(days=1))
+
+
+def addons_ending(
+    account: Account, current: Subscription, target: Tariff, takes_effect_on: date
+) -> list[Subscription]:
+    """The account's add-on subscriptions running on or after `takes_effect_on` whose
+    required tariff or group the account no longer has once `current` gives way to
+    `target` (catalog.addon_problems), by name."""
+    tariffs = [
+        s.tariff
+        for s in account.subscriptions
+        if s.tariff is not None and s is not current and billing.is_running(s, takes_effect_on)
+    ] + [target]
+    needs = (catalog.AddonProblemKind.REQUIRES_GROUP, catalog.AddonProblemKind.REQUIRES_TARIFF)
+    ending = [
+        s
+        for s in account.subscriptions
+        if s.service is not None
+        and (s.ended_on is None or s.ended_on >= takes_effect_on)
+        and any(p.kind in needs for p in catalog.addon_problems(tariffs, [], s.service))
+    ]
+    return sorted(ending, key=lambda s: (s.service.name, s.id))
+
+
+def _end_addons(db: Session, ending: list[Subscription], last_day: date) -> list[str]:
+    """End the add-ons a change disconnects on `last_day` (remove one that starts after
+    it: never charged); their codes, for the audit event."""
+    codes = []
+    for subscription in ending:
+        codes.append(subscription.service.code)
+        if subscription.started_on > last_day:
+            db.delete(subscription)
+        else:
+            subscription.ended_on = last_day
+    db.flush()
+    return codes
 
 
 def missing_for(balance: int, fee: int, block_threshold: int) -> int:
@@ -176,10 +228,18 @@ def propose(
     why = catalog.change_refusal(current.tariff, target)
     fee = 0 if why is not None else catalog.change_fee(current.tariff, target)
     takes_effect_on = catalog.change_takes_effect_on(target, today)
+    ending = addons_ending(account, current, target, takes_effect_on)
+    last_day = addons_last_day(takes_effect_on, today)
     # The account's subscriptions with the change made (transient copies: never saved).
-    others = [s for s in account.subscriptions if s is not current]
+    others = [s for s in account.subscriptions if s is not current and s not in ending]
+    ended = [
+        Subscription(service=s.service, started_on=s.started_on, ended_on=last_day)
+        for s in ending
+        if s.started_on <= last_day
+    ]
     after = [
         *others,
+        *ended,
         Subscription(
             tariff=current.tariff,
             started_on=current.started_on,
@@ -195,12 +255,19 @@ def propose(
         direction=catalog.change_direction(current.tariff, target),
         takes_effect_on=takes_effect_on,
         difference=target.monthly_price - current.tariff.monthly_price,
-        forecast=billing.forecast(
-            account.balance - fee, after, today, block_threshold=block_threshold
+        forecast=billing.account_forecast(
+            db,
+            account,
+            today,
+            block_threshold=block_threshold,
+            balance=account.balance - fee,
+            subscriptions=after,
         ),
         refusal=_refusal(
             db, account, current, target, today, fee=fee, block_threshold=block_threshold
         ),
+        ending_addons=ending,
+        addons_last_day=last_day,
     )
 
 
@@ -231,6 +298,8 @@ def change(
     if proposal.refusal is not None:
         raise proposal.refusal
     old = proposal.subscription
+    ended_ids = [s.id for s in proposal.ending_addons]
+    ended_codes = _end_addons(db, proposal.ending_addons, proposal.addons_last_day)
     new = Subscription(
         account_id=account.id, tariff_id=target.id, started_on=proposal.takes_effect_on
     )
@@ -251,6 +320,7 @@ def change(
         form_key=form_key,
         created_at=now,
         applied_at=now,
+        ended_addon_ids=ended_ids,
     )
     db.add(record)
     db.flush()
@@ -266,19 +336,27 @@ def change(
         )
     if proposal.takes_effect_on == today:
         _swap_todays_charge(db, account.id, old, new, today, record.id)
-    audit.record(
+    audit.by_person(
         db,
         CHANGED,
-        actor=audit.person_actor(person_id),
-        person_id=person_id,
+        person_id,
         account_id=account.id,
         address=address,
         tariff_change_id=record.id,
         takes_effect_on=record.takes_effect_on.isoformat(),
         fee=record.fee,
-        before={"tariff": proposal.current.code, "tariff_name": proposal.current.name},
-        after={"tariff": target.code, "tariff_name": target.name},
+        before={
+            "tariff": proposal.current.code,
+            "tariff_name": proposal.current.name,
+            **({"addons": ended_codes} if ended_codes else {}),
+        },
+        after={
+            "tariff": target.code,
+            "tariff_name": target.name,
+            **({"addons": []} if ended_codes else {}),
+        },
     )
+    db.expire(account, ["subscriptions"])
     return record
 
 
@@ -336,6 +414,12 @@ def cancel(
     old = db.get(Subscription, record.old_subscription_id)
     new = db.get(Subscription, record.new_subscription_id) if record.new_subscription_id else None
     old.ended_on = None
+    last_day = addons_last_day(record.takes_effect_on, record.made_on)
+    for addon in db.scalars(
+        sa.select(Subscription).where(Subscription.id.in_(record.ended_addon_ids))
+    ):
+        if addon.ended_on == last_day:  # not disconnected since by the subscriber
+            addon.ended_on = None
     record.new_subscription_id = None
     record.cancelled_at = clock.now()
     db.flush()
@@ -352,11 +436,10 @@ def cancel(
             description=f"{record.from_tariff.name} → {record.to_tariff.name}",
             service_date=today,
         )
-    audit.record(
+    audit.by_person(
         db,
         CANCELLED,
-        actor=audit.person_actor(person_id),
-        person_id=person_id,
+        person_id,
         account_id=account_id,
         address=address,
         tariff_change_id=record.id,

@@ -21,7 +21,8 @@ class PromisedState(enum.StrEnum):
 class PromisedPayment(Base):
     """One promised payment: the credit posted when taken (ledger kind credit, key
     promised:<id>), its fee (a charge), and the credit taken back (a charge, key
-    promised:<id>:back) by the billing run once repaid or expired."""
+    promised:<id>:back) once repaid (when the covering payment is credited) or expired
+    (by the billing run)."""
 
     __tablename__ = "promised_payments"
     __table_args__ = (

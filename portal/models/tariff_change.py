@@ -20,6 +20,9 @@ class TariffChange(Base):
     switch was recorded; a change whose day has not come may be cancelled
     (`cancelled_at`), which puts the old subscription back and removes the new one.
     `form_key` is the confirming form's key: a form sent twice changes once.
+    `ended_addon_ids` are the add-on subscriptions the change ends because they require
+    the old tariff or its group (ended the day before, or removed if not started by
+    then): a cancelled change lets those it ended run on.
     """
 
     __tablename__ = "tariff_changes"
@@ -40,6 +43,7 @@ class TariffChange(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_addon_ids: Mapped[list[int]] = mapped_column(sa.JSON, default=list, server_default="[]")
 
     from_tariff: Mapped[Tariff] = relationship(foreign_keys=[from_tariff_id])  # noqa: F821
     to_tariff: Mapped[Tariff] = relationship(foreign_keys=[to_tariff_id])  # noqa: F821

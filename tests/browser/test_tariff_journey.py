@@ -1,5 +1,6 @@
-"""Changing a tariff with the side-by-side page, cancelling a scheduled change, and
-connecting and disconnecting an add-on, in the browser, as the demo subscriber.
+"""Changing a tariff with the side-by-side page (the home page naming the scheduled
+change), cancelling a scheduled change, and connecting and disconnecting an add-on, in
+the browser, as the demo subscriber.
 
 Once (on a phone): the demo's state changes (a tariff changed today cannot be changed
 again the same day)."""
@@ -32,6 +33,10 @@ def test_change_a_tariff_side_by_side_and_cancel_a_scheduled_one(page: Page, dem
     page.wait_for_url(re.compile(r"/tariffs/$"))
     scheduled = page.locator("#pending-changes")
     expect(scheduled).to_contain_text("Город → Старт")
+    # The home page says what changes on which date.
+    page.goto("/")
+    expect(page.locator("#coming")).to_contain_text("Тариф «Старт» вместо «Город»")
+    page.goto("/tariffs/")
     scheduled.get_by_role("button", name="Отменить смену").click()
     page.wait_for_url(re.compile(r"/tariffs/$"))
     expect(page.locator("#pending-changes")).to_have_count(0)

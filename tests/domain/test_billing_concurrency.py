@@ -120,6 +120,38 @@ def wait_until_someone_waits_for_a_lock(engine) -> None:
             time.sleep(0.01)
 
 
+def run_and_pay(engine, day: date, payment_id: int, *, payment_first: bool) -> None:
+    """The run of `day` and the payment's settling in two transactions, the first
+    holding its locks until the second is seen waiting for them; both commit."""
+    holding, finish = threading.Event(), threading.Event()
+    errors = []
+
+    def run() -> None:
+        with Session(engine) as session:
+            billing.run_day(session, day, block_threshold=0)
+            if not payment_first:
+                holding.set()
+                finish.wait()
+            session.commit()
+
+    def paying() -> None:
+        with Session(engine) as session:
+            pay(session, session.get(Payment, payment_id))
+            if payment_first:
+                holding.set()
+                finish.wait()
+            session.commit()
+
+    first = in_thread(paying if payment_first else run, errors)
+    holding.wait()
+    second = in_thread(run if payment_first else paying, errors)
+    wait_until_someone_waits_for_a_lock(engine)
+    finish.set()
+    first.join()
+    second.join()
+    assert errors == []
+
+
 def charges_on(session, account_id: int, day: date) -> list[LedgerEntry]:
     return list(
         session.scalars(
@@ -202,33 +234,7 @@ def test_a_payment_during_a_run_is_neither_lost_nor_counted_twice(engine, paymen
     with Session(engine) as setup:
         payment_id = create_payment(setup, setup.get(Account, poor), amount=50_00).id
         setup.commit()
-    holding, finish = threading.Event(), threading.Event()
-    errors = []
-
-    def run() -> None:
-        with Session(engine) as session:
-            billing.run_day(session, day, block_threshold=0)
-            if not payment_first:
-                holding.set()
-                finish.wait()
-            session.commit()
-
-    def paying() -> None:
-        with Session(engine) as session:
-            pay(session, session.get(Payment, payment_id))
-            if payment_first:
-                holding.set()
-                finish.wait()
-            session.commit()
-
-    first = in_thread(paying if payment_first else run, errors)
-    holding.wait()
-    second = in_thread(run if payment_first else paying, errors)
-    wait_until_someone_waits_for_a_lock(engine)
-    finish.set()
-    first.join()
-    second.join()
-    assert errors == []
+    run_and_pay(engine, day, payment_id, payment_first=payment_first)
     with Session(engine) as check:
         account = check.get(Account, poor)
         assert account.balance == 5_00 - 10_00 + 50_00
@@ -243,4 +249,44 @@ def test_a_payment_during_a_run_is_neither_lost_nor_counted_twice(engine, paymen
         ).all()
         assert blocked == ([] if payment_first else [debt.BLOCKED, debt.UNBLOCKED])
         assert check.get(Account, other).balance == 300_00 - 10_00
+        assert ledger.inconsistent_accounts(check) == []
+
+
+@pytest.mark.parametrize("payment_first", [False, True], ids=["run first", "payment first"])
+def test_a_payment_covering_a_promise_the_run_expires_takes_its_credit_back_once(
+    engine, payment_first
+):
+    """The promise's last day has passed and the payment that covers it arrives as the
+    run closes it: one of them closes it (the other waits for its row), the credit goes
+    back once, one audit event says how it closed."""
+    from portal.domain import promised
+
+    day = date(2031, 12, 6) if payment_first else date(2031, 10, 6)
+    terms = promised.Terms(
+        amount=100_00, days=3, fee=0, first_day=1, last_day=31, per_month=1, when_days_left=99
+    )
+    (account_id,) = subscribers(engine, [0], day.replace(day=1))
+    with Session(engine) as setup:
+        taken = promised.take(
+            setup, account_id, day.replace(day=3), terms, block_threshold=0, actor="person:1"
+        )
+        promise_id = taken.id  # its last day is the 5th: the run of the 6th expires it
+        payment_id = create_payment(setup, setup.get(Account, account_id), amount=100_00).id
+        setup.commit()
+    run_and_pay(engine, day, payment_id, payment_first=payment_first)
+    with Session(engine) as check:
+        back = check.scalars(
+            sa.select(LedgerEntry).where(
+                LedgerEntry.idempotency_key == promised.back_key(promise_id)
+            )
+        ).all()
+        assert [e.amount for e in back] == [-100_00]
+        closed = check.scalars(
+            sa.select(AuditEvent).where(
+                AuditEvent.account_id == account_id, AuditEvent.event == promised.CLOSED
+            )
+        ).all()
+        state = "repaid" if payment_first else "expired"
+        assert [e.data["after"] for e in closed] == [{"state": state}]
+        assert check.get(promised.PromisedPayment, promise_id).state.value == state
         assert ledger.inconsistent_accounts(check) == []

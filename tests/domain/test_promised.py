@@ -68,22 +68,58 @@ def test_a_promised_payment_lifts_a_debt_block_at_once(session):
     assert ledger.inconsistent_accounts(session) == []
 
 
-def test_payments_that_cover_it_repay_it_and_the_credit_goes_back(session):
+def test_the_payment_that_covers_it_repays_it_at_once_and_the_credit_goes_back(session):
     account = blocked_subscriber(session)
     promise = take(session, account)
     pay(session, create_payment(session, account, amount=200_00))
-    pay(session, create_payment(session, account, amount=100_00))
-    run(session, DAY + timedelta(days=1))
+    session.refresh(promise)
+    assert promise.state is PromisedState.OPEN  # 200 of 300: not yet
+    covering = create_payment(session, account, amount=100_00)
+    pay(session, covering)
+    # Closed in the transaction that credited the payment, before any run.
     session.refresh(promise)
     session.refresh(account)
+    assert promise.state is PromisedState.REPAID
+    assert promise.closed_on is not None
+    back = [e for e in entries(session, account.id) if e.idempotency_key.endswith(":back")]
+    assert [(e.kind, e.amount) for e in back] == [(EntryKind.CHARGE, -300_00)]
+    assert entries(session, account.id)[-1].idempotency_key == promised.back_key(promise.id)
+    # 5 paid, 10 charged, 10 fee, 300 paid: the credit came and went.
+    assert account.balance == 5_00 - 10_00 - 10_00 + 300_00
+    assert account.status is AccountStatus.ACTIVE
+    (closed,) = session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.event == promised.CLOSED, AuditEvent.account_id == account.id
+        )
+    ).all()
+    assert closed.data["payment_id"] == covering.id
+    assert closed.data["after"] == {"state": "repaid"}
+    assert promised.running(session, account.id) is None
+    # The runs after it neither take the credit back again nor close it again.
+    run(session, DAY + timedelta(days=1), DAY + timedelta(days=8))
+    assert len([e for e in entries(session, account.id) if "back" in e.idempotency_key]) == 1
+    assert (
+        session.scalar(
+            sa.select(sa.func.count()).where(
+                AuditEvent.event == promised.CLOSED, AuditEvent.account_id == account.id
+            )
+        )
+        == 1
+    )
+    assert ledger.inconsistent_accounts(session) == []
+
+
+def test_a_promise_covered_by_another_way_is_closed_by_the_run(session):
+    """A payment entry posted without settle.credit (an import, the demo): the run
+    finds the promise covered and closes it."""
+    account = blocked_subscriber(session)
+    promise = take(session, account)
+    ledger.post(session, account.id, EntryKind.PAYMENT, 300_00, key="elsewhere:1")
+    run(session, DAY + timedelta(days=1))
+    session.refresh(promise)
     assert (promise.state, promise.closed_on) == (PromisedState.REPAID, DAY + timedelta(days=1))
     back = [e for e in entries(session, account.id) if e.idempotency_key.endswith(":back")]
     assert [e.amount for e in back] == [-300_00]
-    # 5 paid, 10 charged, 10 fee, 300 paid: the credit came and went.
-    assert account.balance == 5_00 - 10_00 - 10_00 + 300_00 - 10_00
-    assert account.status is AccountStatus.ACTIVE
-    run(session, DAY + timedelta(days=2), DAY + timedelta(days=8))
-    assert len([e for e in entries(session, account.id) if "back" in e.idempotency_key]) == 1
     assert ledger.inconsistent_accounts(session) == []
 
 

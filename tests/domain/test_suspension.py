@@ -245,3 +245,32 @@ def test_the_forecast_charges_nothing_while_paused(session):
         pause_fee=10_00,
     )
     assert with_fee.days_left == plain.days_left
+
+
+@pytest.mark.parametrize("run_first", [True, False], ids=["run before", "run after"])
+def test_a_pause_from_today_leaves_today_uncharged_whenever_the_run_is(session, run_first):
+    """Today's monthly charge is not kept (given back once if the run had charged it),
+    the daily fee is charged once, whether the run is before or after the request."""
+    terms = suspension.Terms(**{**TERMS.__dict__, "daily_fee": 5_00})
+    account = subscriber(session)  # 10 roubles a day
+    if run_first:
+        run(session, TODAY, TODAY)
+        assert account.balance == 1000_00 - 10_00
+    paused = ask(session, account, TODAY, TODAY + timedelta(days=9), terms=terms)
+    run(session, TODAY, TODAY + timedelta(days=1))
+    billing.run_day(session, TODAY, block_threshold=0)  # again: nothing more
+    session.refresh(account)
+    today = session.scalars(
+        sa.select(LedgerEntry)
+        .where(LedgerEntry.account_id == account.id, LedgerEntry.service_date == TODAY)
+        .order_by(LedgerEntry.id)
+    ).all()
+    assert sum(e.amount for e in today) == -5_00
+    fees = [e for e in today if e.idempotency_key == suspension.fee_key(paused.id, TODAY)]
+    assert [e.amount for e in fees] == [-5_00]
+    back = [e for e in today if e.idempotency_key.endswith("today_back")]
+    assert [e.amount for e in back] == ([10_00] if run_first else [])
+    # Today and tomorrow paused: the fee only.
+    assert account.balance == 1000_00 - 2 * 5_00
+    assert account.status is AccountStatus.SUSPENDED
+    assert ledger.inconsistent_accounts(session) == []

@@ -281,3 +281,89 @@ def test_an_addon_whose_rule_fails_is_refused(session, home):
     assert refused.value.problems[0].kind is catalog.AddonProblemKind.EXCLUDED
     with pytest.raises(NotFound):
         addons.connect(session, new.account.id, 10**6, today, person_id=new.person.id)
+
+
+def addon_charged(session, subscription_id, first, last) -> int:
+    """What the run charged one subscription for the days first..last."""
+    total = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+            LedgerEntry.idempotency_key.like(f"charge:{subscription_id}:%"),
+            LedgerEntry.service_date.between(first, last),
+        )
+    )
+    return -int(total)
+
+
+@pytest.fixture
+def with_addon(session, home):
+    """The home subscriber with an add-on (310 a month) that requires its tariff, one
+    that requires nothing."""
+    new, base, _, later = home
+    tied = create_service(session, price=310_00, name="IP", requires_tariff=base)
+    free = create_service(session, price=31_00, name="Антивирус")
+    for service in (tied, free):
+        session.add(Subscription(account_id=new.account.id, service=service, started_on=START))
+    session.flush()
+    session.expire(new.account, ["subscriptions"])
+    held = {s.service_id: s for s in new.account.subscriptions if s.service_id}
+    return new, later, held[tied.id], held[free.id]
+
+
+def test_a_scheduled_change_ends_the_addons_that_need_the_old_tariff_on_its_eve(
+    session, with_addon
+):
+    new, later, tied, free = with_addon
+    account = new.account
+    today = date(2026, 1, 20)
+    proposal = tc.propose(session, account, later, today, block_threshold=0)
+    assert proposal.ending_addons == [tied]
+    assert proposal.addons_last_day == date(2026, 1, 31)
+    made = change(session, account, later, today)
+    assert made.ended_addon_ids == [tied.id]
+    session.refresh(tied)
+    session.refresh(free)
+    assert (tied.ended_on, free.ended_on) == (date(2026, 1, 31), None)
+    (event,) = session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.event == tc.CHANGED, AuditEvent.account_id == account.id
+        )
+    ).all()
+    assert (event.data["before"]["addons"], event.data["after"]["addons"]) == (
+        [tied.service.code],
+        [],
+    )
+    # The runs up to and after the change's day: the add-on to the end of January only.
+    run(session, date(2026, 1, 1), date(2026, 2, 28))
+    assert addon_charged(session, tied.id, date(2026, 1, 1), date(2026, 1, 31)) == 310_00
+    assert addon_charged(session, tied.id, date(2026, 2, 1), date(2026, 2, 28)) == 0
+    assert addon_charged(session, free.id, date(2026, 2, 1), date(2026, 2, 28)) == 31_00
+    assert charged(session, account.id, date(2026, 2, 1), date(2026, 2, 28)) == 465_00 + 31_00
+    session.expire_all()
+    assert [a.subscription.id for a in addons.held(account, date(2026, 2, 1))] == [free.id]
+    assert ledger.inconsistent_accounts(session) == []
+
+
+def test_cancelling_the_change_lets_the_addons_it_ended_run_on(session, with_addon):
+    new, later, tied, _ = with_addon
+    made = change(session, new.account, later, date(2026, 1, 20))
+    tc.cancel(session, new.account.id, made.id, date(2026, 1, 21), person_id=new.person.id)
+    session.refresh(tied)
+    assert tied.ended_on is None
+    run(session, date(2026, 2, 1), date(2026, 2, 28))
+    assert addon_charged(session, tied.id, date(2026, 2, 1), date(2026, 2, 28)) == 310_00
+
+
+def test_a_change_today_disconnects_those_addons_from_tomorrow(session, home, with_addon):
+    new, _, tied, _ = with_addon
+    fast = home[2]
+    today = date(2026, 1, 15)
+    run(session, date(2026, 1, 1), today)  # today charged already: the add-on stays for it
+    proposal = tc.propose(session, new.account, fast, today, block_threshold=0)
+    assert (proposal.ending_addons, proposal.addons_last_day) == ([tied], today)
+    change(session, new.account, fast, today)
+    session.refresh(tied)
+    assert tied.ended_on == today
+    run(session, today + timedelta(days=1), date(2026, 1, 31))
+    assert addon_charged(session, tied.id, date(2026, 1, 1), date(2026, 1, 31)) == share(
+        310_00, date(2026, 1, 1), today
+    )

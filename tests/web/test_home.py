@@ -181,3 +181,35 @@ def test_history_refuses_a_nonsense_cursor_with_a_message(client, signed_in):
         answer = client.get(f"/history/?before={value}", headers=EN)
         assert answer.status_code == 400
         assert "This link to earlier entries is broken" in answer.get_data(as_text=True)
+
+
+def test_home_says_what_changes_on_which_date(client, session, signed_in):
+    """A scheduled tariff change and an add-on starting tomorrow, each with its date."""
+    from portal.domain import tariff_change as tc
+    from portal.models import Subscription
+    from tests.factories import create_group
+
+    account = signed_in.account
+    group = create_group(session)
+    current = next(s for s in account.subscriptions if s.tariff and s.tariff.kind == "internet")
+    current.tariff.group = group
+    faster = create_tariff(session, price=465_00, name="Город 200", group=group)
+    tc.change(
+        session,
+        account.id,
+        faster.id,
+        date(2026, 12, 1),
+        person_id=account.person_id,
+        form_key="home-coming",
+        block_threshold=0,
+    )
+    antivirus = create_service(session, price=31_00, name="Антивирус")
+    session.add(
+        Subscription(account_id=account.id, service=antivirus, started_on=date(2026, 12, 2))
+    )
+    session.commit()
+    html = client.get("/", headers=EN).get_data(as_text=True)
+    coming = html[html.index('id="coming"') :]
+    assert "2 December 2026" in coming and "Антивирус is connected" in coming
+    assert "1 January 2027" in coming and "Tariff Город 200 instead of Город" in coming
+    assert coming.index("2 December 2026") < coming.index("1 January 2027")

@@ -478,3 +478,59 @@ def test_signing_out_of_the_console_ends_the_open_view(client, session, holder, 
     answer = client.get("/")
     assert answer.headers["Location"] == f"/staff/subscribers/{holder.account.id}"
     assert client.get(answer.headers["Location"]).headers["Location"].startswith("/staff/login")
+
+
+def test_the_card_shows_promised_payments_pauses_and_scheduled_changes(
+    client, session, holder, frozen_clock
+):
+    from datetime import UTC, datetime
+
+    from portal.domain import ledger
+    from portal.domain import tariff_change as tc
+    from portal.models import EntryKind, PromisedPayment, PromisedState, Suspension
+
+    frozen_clock.set(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    account = holder.account
+    group = create_group(session)
+    base = create_tariff(session, price=310_00, group=group, name="Город")
+    later = create_tariff(session, price=465_00, group=group, name="Город+")
+    session.add(Subscription(account_id=account.id, tariff=base, started_on=date(2026, 11, 1)))
+    session.flush()
+    session.expire(account, ["subscriptions"])
+    tc.change(
+        session,
+        account.id,
+        later.id,
+        date(2026, 12, 1),
+        person_id=account.person_id,
+        form_key="card-test",
+        block_threshold=0,
+    )
+    credit = ledger.post(session, account.id, EntryKind.CREDIT, 300_00, key="card-test-promise")
+    promise = PromisedPayment(
+        account_id=account.id,
+        amount=300_00,
+        fee=10_00,
+        taken_on=date(2026, 11, 20),
+        ends_on=date(2026, 11, 24),
+        credit_entry_id=credit.entry.id,
+        state=PromisedState.EXPIRED,
+        closed_on=date(2026, 11, 25),
+        created_at=clock.now(),
+    )
+    pause = Suspension(
+        account_id=account.id,
+        starts_on=date(2026, 12, 10),
+        ends_on=date(2026, 12, 19),
+        created_at=clock.now(),
+    )
+    session.add_all([promise, pause])
+    session.commit()
+    signed_in_staff(client, session)
+    page = card(client, account.id)
+    section = page[page.index('id="card-changes"') : page.index('id="visits-title"')]
+    assert "Город+" in section and "1 января 2027" in section
+    promise_row = re.search(rf'id="promise-{promise.id}">(.*?)</tr>', section, re.S).group(1)
+    assert "300\xa0₽" in promise_row and "24 ноября 2026" in promise_row
+    pause_row = re.search(rf'id="pause-{pause.id}">(.*?)</tr>', section, re.S).group(1)
+    assert "10 декабря 2026" in pause_row and "19 декабря 2026" in pause_row

@@ -220,3 +220,23 @@ def test_over_the_monthly_limit_is_refused_in_the_subscribers_language(
     assert answer.status_code == 409
     assert "Лимит смен тарифа в этом месяце исчерпан (1)" in answer.get_data(as_text=True)
     assert session.scalar(sa.select(sa.func.count()).select_from(TariffChange)) == 1
+
+
+def test_the_side_by_side_page_names_the_addons_the_change_disconnects(client, session, home):
+    new, base, _, later, _ = home
+    tied = create_service(session, price=150_00, name="Выделенный IP", requires_tariff=base)
+    session.add(Subscription(account_id=new.account.id, service=tied, started_on=date(2026, 1, 1)))
+    session.commit()
+    html = client.get(f"/tariffs/{later.id}", headers=EN).get_data(as_text=True)
+    notice = html[html.index('id="ending-addons"') :]
+    assert "31 December 2026 is their last day" in notice and "Выделенный IP" in notice
+    answer, _ = confirm(client, later)
+    assert answer.status_code == 303
+    ended = session.scalar(
+        sa.select(Subscription.ended_on).where(
+            Subscription.account_id == new.account.id, Subscription.service_id == tied.id
+        )
+    )
+    assert ended == date(2026, 12, 31)
+    ru = client.get("/", headers=RU).get_data(as_text=True)
+    assert "«Выделенный IP»: последний день" in ru

@@ -19,6 +19,7 @@ from portal.domain.billing.charges import (
 from portal.domain.billing.days_left import (
     FORECAST_HORIZON_DAYS,
     Forecast,
+    account_forecast,
     forecast,
     recommended_top_up,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "FORECAST_HORIZON_DAYS",
     "Forecast",
     "RunResult",
+    "account_forecast",
     "charge_for_day",
     "charged_between",
     "daily_share",

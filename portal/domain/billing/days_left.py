@@ -11,15 +11,21 @@ nothing of the monthly prices but `pause_fee` a day, as the run charges them. A
 running promised payment (`credit_back`: the day the run takes its credit back, and
 the amount) holds the block off until that day, and the balance is less the credit
 from it on.
+
+`account_forecast` gathers all of that for one account (its subscriptions, scheduled
+tariff changes and add-ons ending included, its pauses and its promised payment): the
+one forecast the home page, the Pay page and the tariff change page show.
 """
 
 import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy.orm import Session
+
 from portal.domain.billing.charges import Paused, charge_for_day, charged_between, pause_fees
 from portal.domain.billing.debt import is_below
-from portal.models import Subscription
+from portal.models import Account, Subscription
 
 # A forecast longer than this says "more than a year" rather than a date.
 FORECAST_HORIZON_DAYS = 366
@@ -86,6 +92,35 @@ def forecast(
             paused=paused,
             pause_fee=pause_fee,
         ),
+    )
+
+
+def account_forecast(
+    db: Session,
+    account: Account,
+    today: date,
+    *,
+    block_threshold: int,
+    balance: int | None = None,
+    subscriptions: list[Subscription] | None = None,
+) -> Forecast:
+    """How long the account's balance lasts, by the run's rules: its subscriptions (a
+    scheduled tariff change is a subscription ending and another starting), its pauses
+    and their fee, its running promised payment. `balance` or `subscriptions` in place
+    of the account's show it after something not yet done (a sum paid, a change made)."""
+    # Here, not at the top: both modules build on billing (charges, debt).
+    from portal.domain import promised, suspension
+
+    pauses = suspension.of_account(db, account.id)
+    promise = promised.running(db, account.id)
+    return forecast(
+        account.balance if balance is None else balance,
+        account.subscriptions if subscriptions is None else subscriptions,
+        today,
+        block_threshold=block_threshold,
+        paused=suspension.paused_ranges(pauses),
+        pause_fee=max((p.daily_fee for p in pauses if p.ends_on > today), default=0),
+        credit_back=promised.credit_back(db, promise, today),
     )
 
 

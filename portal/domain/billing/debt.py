@@ -23,9 +23,8 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal import clock
 from portal.domain import audit
-from portal.models import Account, AccountStatus, AuditEvent, PromisedPayment, PromisedState
+from portal.models import Account, AccountStatus, PromisedPayment, PromisedState
 
 BLOCKED = "account.blocked_for_debt"
 UNBLOCKED = "account.unblocked"
@@ -86,28 +85,17 @@ def lift_covered_blocks(db: Session, day: date, *, block_threshold: int, actor: 
         .values(status=AccountStatus.ACTIVE)
         .returning(Account.id, Account.balance)
     ).all()
-    if lifted:
-        # Returned by the UPDATE rather than selected beside it: exactly the blocks this
-        # statement lifted, whatever a payment lifted meanwhile.
-        now = clock.now()
-        db.execute(
-            sa.insert(AuditEvent.__table__),
-            [
-                {
-                    "at": now,
-                    "event": UNBLOCKED,
-                    "actor": actor,
-                    "account_id": account_id,
-                    "data": {
-                        "balance": balance,
-                        "threshold": block_threshold,
-                        "day": day.isoformat(),
-                        **_LIFT,
-                    },
-                }
-                for account_id, balance in lifted
-            ],
-        )
+    # Returned by the UPDATE rather than selected beside it: exactly the blocks this
+    # statement lifted, whatever a payment lifted meanwhile.
+    audit.record_rows(
+        db,
+        UNBLOCKED,
+        [{"account_id": account_id, "balance": balance} for account_id, balance in lifted],
+        actor=actor,
+        threshold=block_threshold,
+        day=day.isoformat(),
+        **_LIFT,
+    )
     return len(lifted)
 
 

@@ -194,7 +194,7 @@ def _stage_others(db: Session, day: date, taken_back: sa.Select) -> None:
                 -2 * back.c.promise_id,
                 -back.c.amount,
                 promised.back_key_sql(back.c.promise_id),
-                sa.literal("Возврат обещанного платежа", sa.String),
+                sa.literal(promised.BACK_DESCRIPTION, sa.String),
             ),
         )
     )
@@ -207,7 +207,7 @@ def _stage_others(db: Session, day: date, taken_back: sa.Select) -> None:
                 -2 * fees.c.suspension_id - 1,
                 -fees.c.daily_fee,
                 fees.c.idempotency_key,
-                sa.literal("Плата за добровольную блокировку", sa.String),
+                sa.literal(suspension.FEE_DESCRIPTION, sa.String),
             ).where(~sa.exists().where(LedgerEntry.idempotency_key == fees.c.idempotency_key)),
         )
     )

@@ -16,7 +16,8 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.domain import audit, ledger, notifications
+from portal import clock
+from portal.domain import audit, ledger, notifications, promised
 from portal.domain.billing import debt
 from portal.domain.errors import NotFound
 from portal.domain.payments import receipts, states
@@ -133,9 +134,12 @@ def credit(
 ) -> ledger.Posted:
     """Credit a payment (its own amount, or `amount` received instead: the staff's
     resolution of a payment on review) with its one ledger entry and its numbered
-    receipt, and lift a block for debt once the balance is back at `block_threshold`
-    (billing.debt)."""
+    receipt; close the account's promised payment if the payments since it now cover
+    it (promised.repay_if_covered: its credit taken back at once); and lift a block for
+    debt once the balance is back at `block_threshold` (billing.debt)."""
     amount = payment.amount if amount is None else amount
+    # The promise's row before the account's (ledger.post), the order the run takes them.
+    promise = promised.running(db, payment.account_id, lock=True)
     posted = ledger.post(
         db,
         payment.account_id,
@@ -157,6 +161,9 @@ def credit(
         **audit.changes({"balance": balance - amount}, {"balance": balance}),
     )
     notifications.payment_credited(db, payment, amount, balance)  # centre + push
+    # The day the promise closes on: the payment's day in UTC (a record only: no rule
+    # reads it; the settling paths do not carry the provider's day).
+    promised.repay_if_covered(db, promise, clock.now().date(), actor=actor, payment_id=payment.id)
     debt.lift_debt_block(
         db,
         payment.account_id,

@@ -57,11 +57,11 @@ class AfterPaying:
     forecast: billing.Forecast
 
 
-def offer(account: Account, today: date, limits: Limits, *, block_threshold: int) -> Offer:
+def offer(
+    db: Session, account: Account, today: date, limits: Limits, *, block_threshold: int
+) -> Offer:
     """The recommended sum, the monthly price, then round sums; each once, in limits."""
-    forecast = billing.forecast(
-        account.balance, account.subscriptions, today, block_threshold=block_threshold
-    )
+    forecast = billing.account_forecast(db, account, today, block_threshold=block_threshold)
     candidates = (
         Preset(PresetKind.RECOMMENDED, forecast.recommended_top_up),
         Preset(PresetKind.MONTHLY, billing.monthly_total(account.subscriptions, today)),
@@ -76,11 +76,11 @@ def offer(account: Account, today: date, limits: Limits, *, block_threshold: int
 
 
 def after_paying(
-    account: Account, amount: int, today: date, *, block_threshold: int
+    db: Session, account: Account, amount: int, today: date, *, block_threshold: int
 ) -> AfterPaying:
     balance = account.balance + amount
-    forecast = billing.forecast(
-        balance, account.subscriptions, today, block_threshold=block_threshold
+    forecast = billing.account_forecast(
+        db, account, today, block_threshold=block_threshold, balance=balance
     )
     return AfterPaying(amount, balance, forecast)
 

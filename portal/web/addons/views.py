@@ -3,17 +3,17 @@ connecting (a confirm page with the price and the start) and disconnecting.
 
 The URL stays /services/, the word subscribers know."""
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from portal import clock
 from portal.auth_session import current_person
 from portal.domain import addons, catalog
-from portal.domain.errors import NotFound
 from portal.extensions import client_address, db
 from portal.htmx import render
 from portal.models import Service
+from portal.web.actions import form_refused, perform, refused_page
 from portal.web.addons.forms import ConnectForm, DisconnectForm
 from portal.web.context import current_account
 from portal.web.validators import first_error
@@ -91,54 +91,52 @@ def connect(addon_id: int):
     form = ConnectForm()
     if not form.validate_on_submit():
         return _connect_page(addon, error=first_error(form), status=400)
-    try:
-        subscription = addons.connect(
+    today = clock.provider_today()
+
+    def connected(subscription) -> str:
+        if subscription.started_on == today:
+            return _("%(name)s is connected from today.", name=addon.name)
+        return _("%(name)s is connected from tomorrow.", name=addon.name)
+
+    return perform(
+        lambda: addons.connect(
             db.session,
             current_account().id,
             addon.id,
-            clock.provider_today(),
+            today,
             person_id=current_person().id,
             address=client_address(),
-        )
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except catalog.AddonRefused as refused:
-        db.session.rollback()
-        message = " ".join(problem_message(p) for p in refused.problems)
-        return _connect_page(addon, error=message, status=409)
-    starts_on = subscription.started_on
-    db.session.commit()
-    if starts_on == clock.provider_today():
-        flash(_("%(name)s is connected from today.", name=addon.name))
-    else:
-        flash(_("%(name)s is connected from tomorrow.", name=addon.name))
-    return redirect(url_for(".index"), 303)
+        ),
+        refusals={
+            catalog.AddonRefused: lambda refused: _connect_page(
+                addon,
+                error=" ".join(problem_message(p) for p in refused.problems),
+                status=409,
+            )
+        },
+        done=connected,
+        to=url_for(".index"),
+    )
 
 
 @bp.route("/connected/<id:subscription_id>/disconnect", methods=["POST"])
 @login_required
 def disconnect(subscription_id: int):
     """End one's own add-on today; someone else's is a 404."""
-    form = DisconnectForm()
-    if not form.validate_on_submit():
-        return render("errors/error.html", status=400, code=400, message=first_error(form))
-    try:
-        addon = addons.disconnect(
+    return form_refused(DisconnectForm()) or perform(
+        lambda: addons.disconnect(
             db.session,
             current_account().id,
             subscription_id,
             clock.provider_today(),
             person_id=current_person().id,
             address=client_address(),
-        )
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except addons.NotConnected:
-        db.session.rollback()
-        message = _("This service is disconnected already.")
-        return render("errors/error.html", status=409, code=409, message=message)
-    db.session.commit()
-    flash(_("%(name)s is disconnected: today is its last day.", name=addon.name))
-    return redirect(url_for(".index"), 303)
+        ),
+        refusals={
+            addons.NotConnected: lambda _refused: refused_page(409)(
+                _("This service is disconnected already.")
+            )
+        },
+        done=lambda addon: _("%(name)s is disconnected: today is its last day.", name=addon.name),
+        to=url_for(".index"),
+    )

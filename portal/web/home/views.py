@@ -5,7 +5,7 @@ from flask_login import login_required
 
 from portal import clock
 from portal.auth_session import current_person
-from portal.domain import billing, catalog, promised, subscribers, suspension
+from portal.domain import billing, catalog, coming, promised, subscribers, suspension
 from portal.domain.errors import NotFound
 from portal.extensions import db
 from portal.htmx import render
@@ -32,19 +32,17 @@ def index():
         tariffs=now.tariffs,
         services=now.addons,
         monthly_total=billing.monthly_total(now.subscriptions, today),
-        forecast=billing.forecast(
-            account.balance,
-            account.subscriptions,
+        forecast=billing.account_forecast(
+            db.session,
+            account,
             today,
             block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
-            paused=suspension.paused_ranges(pauses),
-            pause_fee=max((p.daily_fee for p in pauses if p.ends_on > today), default=0),
-            credit_back=promised.credit_back(db.session, promise, today),
         ),
         # The promised payment until it is repaid or expires; the pauses running or to come.
         promise=promise,
         promise_repaid=promise is not None and promised.is_repaid(db.session, promise),
         pauses=suspension.current_and_coming(pauses, today),
+        coming=coming.coming(db.session, account, today),
         today=today,
         switch_form=SwitchAccountForm(),
         read_at=clock.now(),  # shown with the balance when the app is offline later

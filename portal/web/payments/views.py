@@ -79,7 +79,9 @@ def _pay_page(
 ):
     account = current_account()
     today = clock.provider_today()
-    offer = offer or start.offer(account, today, _limits(), block_threshold=_block_threshold())
+    offer = offer or start.offer(
+        db.session, account, today, _limits(), block_threshold=_block_threshold()
+    )
     amount = None
     if form.amount.data and not form.amount.errors:
         try:
@@ -97,7 +99,9 @@ def _pay_page(
         form=form,
         amount=amount,
         preview=(
-            start.after_paying(account, amount, today, block_threshold=_block_threshold())
+            start.after_paying(
+                db.session, account, amount, today, block_threshold=_block_threshold()
+            )
             if amount is not None
             else None
         ),
@@ -126,6 +130,7 @@ def index():
     form = PayForm(formdata=None)
     form.creation_key.data = secrets.token_hex(16)
     offer = start.offer(
+        db.session,
         current_account(),
         clock.provider_today(),
         _limits(),

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, flash, redirect, url_for
+from flask import Blueprint, current_app, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -11,6 +11,7 @@ from portal.auth_session import current_person
 from portal.domain import audit, promised
 from portal.extensions import db
 from portal.htmx import render
+from portal.web.actions import perform
 from portal.web.context import current_account
 from portal.web.filters import day, rub_plain
 from portal.web.promised.forms import TakePromisedForm
@@ -89,25 +90,20 @@ def take():
         return page(400, form, first_error(form))
     if form.amount.data != terms().amount:
         return page(400, form, _("The terms have changed: read them again and confirm."))
-    account = current_account()
-    try:
-        promise = promised.take(
+    return perform(
+        lambda: promised.take(
             db.session,
-            account.id,
+            current_account().id,
             clock.provider_today(),
             terms(),
             block_threshold=threshold(),
             actor=audit.person_actor(current_person().id),
-        )
-    except promised.Refused as refused:
-        db.session.rollback()
-        return page(400, form, why_not(refused))
-    db.session.commit()
-    flash(
-        _(
+        ),
+        refusals={promised.Refused: lambda refused: page(400, form, why_not(refused))},
+        done=lambda promise: _(
             "The promised payment of %(sum)s is credited until %(date)s.",
             sum=rub_plain(promise.amount),
             date=day(promise.ends_on),
-        )
+        ),
+        to=url_for("home.index"),
     )
-    return redirect(url_for("home.index"), 303)

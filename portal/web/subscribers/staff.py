@@ -9,7 +9,17 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _
 
 from portal import clock
-from portal.domain import audit, catalog, ledger, profile, sms, subscribers
+from portal.domain import (
+    audit,
+    catalog,
+    coming,
+    ledger,
+    profile,
+    promised,
+    sms,
+    subscribers,
+    suspension,
+)
 from portal.domain.auth import view_as
 from portal.domain.errors import DuplicateContract, DuplicateLogin, InvalidInput
 from portal.domain.payments import amounts, log
@@ -33,6 +43,8 @@ CARD_ENTRIES = 20
 CARD_EVENTS = 30
 CARD_VISITS = 10
 CARD_PAYMENTS = 10
+CARD_PROMISES = 10
+CARD_PAUSES = 10
 
 
 @bp.route("/")
@@ -76,6 +88,11 @@ def _card(
         payments=payments,
         visits=visit_requests.of_account_all(db.session, account.id, limit=CARD_VISITS),
         visit_labels=visit_labels,
+        promises=promised.latest(db.session, account.id, CARD_PROMISES),
+        # Not cancelled, newest first.
+        pauses=suspension.of_account(db.session, account.id)[::-1][:CARD_PAUSES],
+        coming=coming.coming(db.session, account, clock.provider_today()),
+        today=clock.provider_today(),
         events=audit.latest_about(db.session, account.person_id, account.id, CARD_EVENTS),
         messages=sms.latest_to(db.session, account.person_id, CARD_EVENTS),
         form=form or CorrectionForm(key=secrets.token_urlsafe(16)),

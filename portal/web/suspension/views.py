@@ -1,16 +1,18 @@
 """The voluntary suspension: pausing the services for some days, cancelling a pause
 before it starts, resuming early."""
 
-from flask import Blueprint, current_app, flash, redirect, url_for
+from functools import partial
+
+from flask import Blueprint, current_app, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from portal import clock
 from portal.auth_session import current_person
 from portal.domain import audit, suspension
-from portal.domain.errors import NotFound
 from portal.extensions import db
 from portal.htmx import render
+from portal.web.actions import perform
 from portal.web.context import current_account
 from portal.web.filters import day, rub_plain
 from portal.web.suspension.forms import PauseActionForm, PauseForm
@@ -91,8 +93,8 @@ def create():
     form = PauseForm()
     if not form.validate_on_submit():
         return page(400, form, first_error(form))
-    try:
-        paused = suspension.request(
+    return perform(
+        lambda: suspension.request(
             db.session,
             current_account().id,
             form.starts_on.day,
@@ -100,19 +102,15 @@ def create():
             clock.provider_today(),
             terms(),
             actor=audit.person_actor(current_person().id),
-        )
-    except suspension.Refused as refused:
-        db.session.rollback()
-        return page(400, form, why_not(refused))
-    db.session.commit()
-    flash(
-        _(
+        ),
+        refusals={suspension.Refused: lambda refused: page(400, form, why_not(refused))},
+        done=lambda paused: _(
             "The services are paused from %(first)s to %(last)s.",
             first=day(paused.starts_on),
             last=day(paused.ends_on),
-        )
+        ),
+        to=url_for("home.index"),
     )
-    return redirect(url_for("home.index"), 303)
 
 
 def _act(suspension_id: int, action: str):
@@ -123,29 +121,28 @@ def _act(suspension_id: int, action: str):
     account = current_account()
     actor = audit.person_actor(current_person().id)
     today = clock.provider_today()
-    try:
-        if action == "cancel":
-            suspension.cancel(db.session, account.id, suspension_id, today, actor=actor)
-            done = _("The pause is cancelled.")
-        else:
-            suspension.resume(
-                db.session,
-                account.id,
-                suspension_id,
-                today,
-                block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
-                actor=actor,
-            )
-            done = _("The services are on again.")
-    except NotFound:
-        db.session.rollback()
-        return render("errors/error.html", status=404, code=404, message=None)
-    except suspension.Refused as refused:
-        db.session.rollback()
-        return page(400, error=why_not(refused))
-    db.session.commit()
-    flash(done)
-    return redirect(url_for("home.index"), 303)
+    if action == "cancel":
+        change = partial(
+            suspension.cancel, db.session, account.id, suspension_id, today, actor=actor
+        )
+        done = _("The pause is cancelled.")
+    else:
+        change = partial(
+            suspension.resume,
+            db.session,
+            account.id,
+            suspension_id,
+            today,
+            block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+            actor=actor,
+        )
+        done = _("The services are on again.")
+    return perform(
+        change,
+        refusals={suspension.Refused: lambda refused: page(400, error=why_not(refused))},
+        done=lambda _result: done,
+        to=url_for("home.index"),
+    )
 
 
 @bp.route("/<id:suspension_id>/cancel", methods=["POST"])

@@ -3,7 +3,7 @@ of its group (the side-by-side page, then confirm)."""
 
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -11,11 +11,11 @@ from portal import clock
 from portal.auth_session import current_person
 from portal.domain import catalog
 from portal.domain import tariff_change as tc
-from portal.domain.errors import NotFound
 from portal.domain.payments import amounts
 from portal.extensions import client_address, db
 from portal.htmx import render
 from portal.models import Tariff, TariffKind
+from portal.web.actions import form_refused, perform, refused_page
 from portal.web.context import current_account
 from portal.web.filters import day, rub_plain
 from portal.web.tariffs.forms import CancelForm, ChangeForm
@@ -127,8 +127,18 @@ def compare(tariff_id: int):
     if not form.validate_on_submit():
         return _compare_page(target, error=first_error(form), status=400)
     account = current_account()
-    try:
-        made = tc.change(
+
+    def changed(made) -> str:
+        if made.takes_effect_on == made.made_on:
+            return _("The tariff is changed to %(name)s from today.", name=target.name)
+        return _(
+            "The tariff changes to %(name)s on %(day)s.",
+            name=target.name,
+            day=day(made.takes_effect_on),
+        )
+
+    return perform(
+        lambda: tc.change(
             db.session,
             account.id,
             target.id,
@@ -137,54 +147,40 @@ def compare(tariff_id: int):
             form_key=form.key.data,
             block_threshold=_threshold(),
             address=client_address(),
-        )
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except tc.AlreadyMade:
-        db.session.rollback()
-        return _compare_page(target, error=_("This change has been made already."), status=409)
-    except tc.ChangeRefused as refused:
-        db.session.rollback()
-        status = 400 if isinstance(refused.why, catalog.ChangeRefusal) else 409
-        return _compare_page(target, error=refusal_message(refused), status=status)
-    db.session.commit()
-    if made.takes_effect_on == made.made_on:
-        flash(_("The tariff is changed to %(name)s from today.", name=target.name))
-    else:
-        flash(
-            _(
-                "The tariff changes to %(name)s on %(day)s.",
-                name=target.name,
-                day=day(made.takes_effect_on),
-            )
-        )
-    return redirect(url_for(".index"), 303)
+        ),
+        refusals={
+            tc.AlreadyMade: lambda _made: _compare_page(
+                target, error=_("This change has been made already."), status=409
+            ),
+            tc.ChangeRefused: lambda refused: _compare_page(
+                target,
+                error=refusal_message(refused),
+                status=400 if isinstance(refused.why, catalog.ChangeRefusal) else 409,
+            ),
+        },
+        done=changed,
+        to=url_for(".index"),
+    )
 
 
 @bp.route("/changes/<id:change_id>/cancel", methods=["POST"])
 @login_required
 def cancel(change_id: int):
     """Cancel a scheduled change of one's own account; someone else's is a 404."""
-    form = CancelForm()
-    if not form.validate_on_submit():
-        return render("errors/error.html", status=400, code=400, message=first_error(form))
-    try:
-        tc.cancel(
+    return form_refused(CancelForm()) or perform(
+        lambda: tc.cancel(
             db.session,
             current_account().id,
             change_id,
             clock.provider_today(),
             person_id=current_person().id,
             address=client_address(),
-        )
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except tc.NotCancellable:
-        db.session.rollback()
-        message = _("This change cannot be cancelled: it was cancelled or has taken effect.")
-        return render("errors/error.html", status=409, code=409, message=message)
-    db.session.commit()
-    flash(_("The tariff change is cancelled."))
-    return redirect(url_for(".index"), 303)
+        ),
+        refusals={
+            tc.NotCancellable: lambda _refused: refused_page(409)(
+                _("This change cannot be cancelled: it was cancelled or has taken effect.")
+            )
+        },
+        done=lambda _cancelled: _("The tariff change is cancelled."),
+        to=url_for(".index"),
+    )
