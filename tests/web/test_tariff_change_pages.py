@@ -67,8 +67,13 @@ def test_confirming_changes_the_tariff_once(client, session, home):
     again = client.post(f"/tariffs/{fast.id}", data=data, headers=EN)
     assert again.status_code == 409
     assert "made already" in again.get_data(as_text=True)
-    assert session.scalar(sa.select(sa.func.count()).select_from(TariffChange)) == 1
-    events = session.scalars(sa.select(AuditEvent).where(AuditEvent.event == "tariff.changed"))
+    mine = sa.select(sa.func.count()).where(TariffChange.account_id == new.account.id)
+    assert session.scalar(mine) == 1
+    events = session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.event == "tariff.changed", AuditEvent.account_id == new.account.id
+        )
+    )
     event = events.one()
     assert event.actor == f"person:{new.person.id}"
     assert (
@@ -83,7 +88,9 @@ def test_a_scheduled_change_is_listed_and_cancelled(client, session, home):
     assert confirm(client, later)[0].status_code == 303
     page = client.get("/tariffs/", headers=EN).get_data(as_text=True)
     assert "Scheduled changes" in page and "1 January 2027" in page
-    change = session.scalar(sa.select(TariffChange))
+    change = session.scalar(
+        sa.select(TariffChange).where(TariffChange.account_id == new.account.id)
+    )
     token = csrf_from(page)
     answer = client.post(f"/tariffs/changes/{change.id}/cancel", data={"csrf_token": token})
     assert answer.status_code == 303
