@@ -4,6 +4,7 @@
 - run.py       the daily run, set-based, and the days a late run catches up
 - debt.py      blocks for debt: the threshold rule, set and lifted only there
 - days_left.py the forecast and the recommended top-up, by the run's rules
+- low_balance.py the warnings when the balance will last only a few days more
 
 The names below are the ones the rest of the portal uses.
 """
@@ -20,6 +21,7 @@ from portal.domain.billing.days_left import (
     FORECAST_HORIZON_DAYS,
     Forecast,
     forecast,
+    forecast_of,
     recommended_top_up,
 )
 from portal.domain.billing.run import RunResult, days_to_run, run_day
@@ -33,6 +35,7 @@ __all__ = [
     "daily_share",
     "days_to_run",
     "forecast",
+    "forecast_of",
     "is_running",
     "monthly_price",
     "monthly_total",

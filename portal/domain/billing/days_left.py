@@ -17,9 +17,12 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy.orm import Session
+
+from portal.domain import promised, suspension
 from portal.domain.billing.charges import Paused, charge_for_day, charged_between, pause_fees
 from portal.domain.billing.debt import is_below
-from portal.models import Subscription
+from portal.models import Account, Subscription
 
 # A forecast longer than this says "more than a year" rather than a date.
 FORECAST_HORIZON_DAYS = 366
@@ -86,6 +89,21 @@ def forecast(
             paused=paused,
             pause_fee=pause_fee,
         ),
+    )
+
+
+def forecast_of(db: Session, account: Account, today: date, *, block_threshold: int) -> Forecast:
+    """The account's forecast as it stands: its subscriptions, its pauses (their fee) and
+    its running promised payment (the home page and the low-balance warnings)."""
+    pauses = suspension.of_account(db, account.id)
+    return forecast(
+        account.balance,
+        account.subscriptions,
+        today,
+        block_threshold=block_threshold,
+        paused=suspension.paused_ranges(pauses),
+        pause_fee=max((p.daily_fee for p in pauses if p.ends_on > today), default=0),
+        credit_back=promised.credit_back(db, promised.running(db, account.id), today),
     )
 
 

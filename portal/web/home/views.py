@@ -32,14 +32,11 @@ def index():
         tariffs=now.tariffs,
         services=now.addons,
         monthly_total=billing.monthly_total(now.subscriptions, today),
-        forecast=billing.forecast(
-            account.balance,
-            account.subscriptions,
+        forecast=billing.forecast_of(
+            db.session,
+            account,
             today,
             block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
-            paused=suspension.paused_ranges(pauses),
-            pause_fee=max((p.daily_fee for p in pauses if p.ends_on > today), default=0),
-            credit_back=promised.credit_back(db.session, promise, today),
         ),
         # The promised payment until it is repaid or expires; the pauses running or to come.
         promise=promise,
