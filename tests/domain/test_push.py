@@ -2,20 +2,16 @@
 which checks what a real one would (the VAPID JWT, the aes128gcm body, the headers);
 removal on 404/410, retries on 429/5xx; and the notification centre."""
 
-import base64
 import json
-import os
 import time
 from datetime import timedelta
 
-import http_ece
 import pytest
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from portal import clock, jobs
 from portal.domain import notifications
@@ -31,11 +27,7 @@ from portal.models import (
     PushSubscription,
 )
 from tests.factories import create_subscriber, credited_payment
-from tests.push_service import PushService
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+from tests.push_service import Browser, PushService
 
 
 @pytest.fixture
@@ -55,27 +47,6 @@ def vapid(app, monkeypatch):
 def push_service():
     with PushService() as service:
         yield service
-
-
-class Browser:
-    """What a browser keeps of its subscription: the ECDH key pair and the auth secret."""
-
-    def __init__(self, endpoint: str):
-        self.private_key = ec.generate_private_key(ec.SECP256R1())
-        self.auth = os.urandom(16)
-        self.endpoint = endpoint
-
-    def subscription(self) -> dict:
-        point = self.private_key.public_key().public_bytes(
-            Encoding.X962, PublicFormat.UncompressedPoint
-        )
-        return {"endpoint": self.endpoint, "keys": {"p256dh": b64(point), "auth": b64(self.auth)}}
-
-    def decrypt(self, body: bytes) -> dict:
-        plain = http_ece.decrypt(
-            body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm"
-        )
-        return json.loads(plain)
 
 
 def subscribed(app, session, push_service, path="/push/device-1"):
