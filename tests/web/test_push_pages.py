@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from portal import config
 from portal.domain import notifications
 from portal.domain.push import keys, subscriptions
-from portal.models import NotificationKind, NotificationPreference, PushSubscription
+from portal.models import Account, NotificationKind, NotificationPreference, PushSubscription
 from tests.conftest import csrf_from
-from tests.factories import PASSWORD, create_subscriber
+from tests.factories import PASSWORD, create_subscriber, credited_payment
 from tests.test_startup import start
 
 
@@ -295,3 +295,21 @@ def test_production_refuses_internal_push_endpoints(tmp_path):
             PORTAL_VAPID_PRIVATE_KEY=pair["private_key"],
             PORTAL_PUSH_ALLOW_LOCAL=True,
         )
+
+
+def test_the_prompt_is_in_the_profile(client, person, push_on):
+    profile = client.get("/profile/").get_data(as_text=True)
+    assert f'data-push-key="{push_on["public_key"]}"' in profile
+    assert "data-offer-only" not in profile  # there it also turns push off
+    assert 'href="/notifications/settings"' in profile
+
+
+def test_after_a_payment_the_prompt_only_offers(app, client, session, person, push_on):
+    account = session.scalar(sa.select(Account).where(Account.person_id == person.id))
+    with app.app_context():
+        payment = credited_payment(session, account, amount=300_00)
+        session.commit()
+    page = client.get(f"/pay/{payment.id}").get_data(as_text=True)
+    prompt = page[page.index('id="push"') :]
+    assert f'data-push-key="{push_on["public_key"]}"' in prompt
+    assert "data-offer-only" in prompt.split(">")[0]
