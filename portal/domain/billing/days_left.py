@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from portal.domain import promised, suspension
 from portal.domain.billing.charges import Paused, charge_for_day, charged_between, pause_fees
 from portal.domain.billing.debt import is_below
-from portal.models import Account, Subscription
+from portal.models import Account, Subscription, Suspension
 
 # A forecast longer than this says "more than a year" rather than a date.
 FORECAST_HORIZON_DAYS = 366
@@ -95,7 +95,25 @@ def forecast(
 def forecast_of(db: Session, account: Account, today: date, *, block_threshold: int) -> Forecast:
     """The account's forecast as it stands: its subscriptions, its pauses (their fee) and
     its running promised payment (the home page and the low-balance warnings)."""
-    pauses = suspension.of_account(db, account.id)
+    return forecast_with(
+        account,
+        today,
+        block_threshold=block_threshold,
+        pauses=suspension.of_account(db, account.id),
+        credit_back=promised.credit_back(db, promised.running(db, account.id), today),
+    )
+
+
+def forecast_with(
+    account: Account,
+    today: date,
+    *,
+    block_threshold: int,
+    pauses: list[Suspension],
+    credit_back: tuple[date, int] | None,
+) -> Forecast:
+    """`forecast_of` with the account's pauses (not cancelled) and its promised payment's
+    credit back already read (for many accounts at once)."""
     return forecast(
         account.balance,
         account.subscriptions,
@@ -103,7 +121,7 @@ def forecast_of(db: Session, account: Account, today: date, *, block_threshold: 
         block_threshold=block_threshold,
         paused=suspension.paused_ranges(pauses),
         pause_fee=max((p.daily_fee for p in pauses if p.ends_on > today), default=0),
-        credit_back=promised.credit_back(db, promised.running(db, account.id), today),
+        credit_back=credit_back,
     )
 
 

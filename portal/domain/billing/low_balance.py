@@ -9,8 +9,9 @@ notification centre and by push ("balance and payments").
    subscription's share at most price // 28 + 1 a day, the pause fees of the window, an
    open promised payment's credit taken back). Every account the forecast would warn is
    among them; a well-funded account costs nothing more than that SELECT;
-2. the forecast decides for each candidate, with its subscriptions and pauses loaded in a
-   handful of queries for all of them (no ledger history is read);
+2. the forecast decides for each candidate (days_left.forecast_with, as forecast_of
+   does for one account), with the subscriptions, pauses and promised payments of all of
+   them loaded in a handful of queries (no ledger history is read);
 3. one DELETE ends the occasions of the accounts no longer low (recovered: the balance
    lasts longer than `days` again), so the next fall warns anew;
 4. one INSERT ... ON CONFLICT DO NOTHING keeps the occasions (the key is the account) and
@@ -18,6 +19,7 @@ notification centre and by push ("balance and payments").
    same day, or two runs at once, warn nobody twice.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -25,8 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from portal.domain import notifications
-from portal.domain.billing.days_left import Forecast, forecast_of
+from portal.domain import notifications, promised
+from portal.domain.billing.days_left import Forecast, forecast_with
 from portal.models import (
     Account,
     AccountStatus,
@@ -60,15 +62,38 @@ def warn(db: Session, today: date, *, days: int, block_threshold: int) -> WarnRe
             sa.select(Account)
             .where(Account.id.in_(candidates(today, days=days, block_threshold=block_threshold)))
             .options(
+                selectinload(Account.person),
                 selectinload(Account.subscriptions).selectinload(Subscription.tariff),
                 selectinload(Account.subscriptions).selectinload(Subscription.service),
             )
             .order_by(Account.id)
         )
     )
+    ids = [account.id for account in accounts]
+    pauses: dict[int, list[Suspension]] = defaultdict(list)
+    for pause in db.scalars(
+        sa.select(Suspension)
+        .where(Suspension.account_id.in_(ids), Suspension.cancelled_at.is_(None))
+        .order_by(Suspension.starts_on)
+    ):
+        pauses[pause.account_id].append(pause)
+    promises = {
+        promise.account_id: promise
+        for promise in db.scalars(
+            sa.select(PromisedPayment).where(
+                PromisedPayment.account_id.in_(ids), PromisedPayment.state == PromisedState.OPEN
+            )
+        )
+    }
     low: dict[int, tuple[Account, Forecast]] = {}
     for account in accounts:
-        forecast = forecast_of(db, account, today, block_threshold=block_threshold)
+        forecast = forecast_with(
+            account,
+            today,
+            block_threshold=block_threshold,
+            pauses=pauses[account.id],
+            credit_back=promised.credit_back(db, promises.get(account.id), today),
+        )
         if forecast.days_left is not None and forecast.days_left <= days:
             low[account.id] = (account, forecast)
     recovered = db.execute(
