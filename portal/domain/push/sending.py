@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal import clock, jobs
+from portal.domain.claims import claim_due
 from portal.domain.notifications import path_of
 from portal.domain.push import subscriptions
 from portal.models import (
@@ -283,33 +284,11 @@ def _claim(db: Session, settings: PushSettings, delivery_id: int) -> PushDeliver
     """Count the attempt and hold the delivery while it runs (longer than a send can
     take: a worker that dies mid-send leaves it to the sweep then); None if not ours."""
     now = clock.now()
-    if db.get_bind().dialect.name == "postgresql":
-        # A delivery another worker is claiming right now is skipped, not waited for.
-        locked = db.scalar(
-            sa.select(PushDelivery.id)
-            .where(PushDelivery.id == delivery_id)
-            .with_for_update(skip_locked=True)
-        )
-        if locked is None:
-            db.rollback()
-            return None
-    # The conditions make the claim safe on SQLite too (one writer, the latest state).
-    claimed = db.execute(
-        sa.update(PushDelivery)
-        .where(
-            PushDelivery.id == delivery_id,
-            PushDelivery.state == DeliveryState.PENDING,
-            PushDelivery.next_attempt_at <= now,
-        )
-        .values(
-            attempts=PushDelivery.attempts + 1,
-            next_attempt_at=now + timedelta(seconds=settings.timeout + CLAIM_MARGIN),
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
-        db.rollback()
+    hold = timedelta(seconds=settings.timeout + CLAIM_MARGIN)
+    pending = PushDelivery.state == DeliveryState.PENDING
+    if not claim_due(
+        db, PushDelivery, delivery_id, pending, now=now, hold_until=now + hold, updated_at=now
+    ):
         return None
     db.commit()
     return db.get(PushDelivery, delivery_id, populate_existing=True)
