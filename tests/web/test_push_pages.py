@@ -317,3 +317,16 @@ def test_after_a_payment_the_prompt_only_offers(app, client, session, person, pu
     prompt = page[page.index('id="push"') :]
     assert f'data-push-key="{push_on["public_key"]}"' in prompt
     assert "data-offer-only" in prompt.split(">")[0]
+
+
+def test_production_refuses_push_turned_on_by_the_environment_without_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_PUSH", "1")
+    monkeypatch.delenv("PORTAL_VAPID_PRIVATE_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="no valid VAPID key"):
+        start(tmp_path)
+
+
+def test_production_refuses_a_vapid_key_that_is_no_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_VAPID_PRIVATE_KEY", "not-a-key")
+    with pytest.raises(RuntimeError, match="no valid VAPID key"):
+        start(tmp_path)
