@@ -49,7 +49,6 @@ from portal.models import (
 log = logging.getLogger("portal.push")
 
 DELIVER_JOB = "portal.domain.push.sending:deliver_job"
-SWEEP_JOB = "portal.domain.push.sending:sweep_job"
 SWEEP_BATCH = 200
 # Seconds beyond the send timeout that a claimed delivery is left alone.
 CLAIM_MARGIN = 60
