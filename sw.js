@@ -106,7 +106,8 @@ async function openOrFocus(url) {
   const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
   const mine = windows.find((client) => new URL(client.url).origin === self.location.origin);
   if (mine) {
-    const focused = await mine.focus();
+    // Focusing needs the click's activation; without it the window is still taken there.
+    const focused = await mine.focus().catch(() => null);
     return (focused || mine).navigate(url);
   }
   return self.clients.openWindow(url);

@@ -8,7 +8,8 @@ creates a database of its own on that server and drops it afterwards. It builds 
 subscribers with a few set-based statements (2 or 3 subscriptions each, some accounts
 blocked, suspended or short of money, a few subscriptions ended or not started), then
 times one day's run, the same day again with its billing_days row removed (so every
-charge is found by its ledger key), and, on the last line, a second run of the day.
+charge is found by its ledger key), the low-balance warnings after it (twice: the second
+warns no one), and, on the last line, a second run of the day.
 Goals: the first run under 10 s for 100,000 subscribers, the second under 1 s.
 """
 
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/ is bes
 from portal import clock
 from portal.domain import billing
 from portal.domain.auth import credentials
+from portal.domain.billing import low_balance
 from portal.extensions import db
 from portal.models import BillingDay, Service, Tariff, TariffKind
 from portal.models.types import UTCDateTime
@@ -159,6 +161,17 @@ def run_once(day: date) -> billing.RunResult:
         session.close()
 
 
+def warn_once(day: date) -> low_balance.WarnResult:
+    """The low-balance warnings after the run, as `portal billing run` does them."""
+    session = db.new_session()
+    try:
+        result = low_balance.warn(session, day, days=3, block_threshold=0)
+        session.commit()
+        return result
+    finally:
+        session.close()
+
+
 def bench(subscribers: int) -> tuple[float, float]:
     session = db.new_session()
     seconds, _ = timed(lambda: (build(session, subscribers), session.commit()))
@@ -186,6 +199,13 @@ def bench(subscribers: int) -> tuple[float, float]:
         f"the day again with its billing_days row removed: {keyed:.2f} s, "
         f"{result.charges} charges (each found by its ledger key)"
     )
+    warned_in, warned = timed(lambda: warn_once(DAY))
+    print(
+        f"low-balance warnings after the run: {warned_in:.2f} s, {warned.candidates} "
+        f"candidates forecast, {warned.warned} warned"
+    )
+    rewarned_in, warned = timed(lambda: warn_once(DAY))
+    print(f"the warnings again: {rewarned_in:.2f} s, {warned.warned} warned (once per occasion)")
     again, result = timed(lambda: run_once(DAY))
     assert result.already_run
     print(f"second run of the same day: {again:.3f} s (goal: under {AGAIN_GOAL_SECONDS} s)")

@@ -4,7 +4,8 @@ portal demo                 migrate, load demo data (once), serve on 127.0.0.1:5
 portal db upgrade           apply the migrations (Flask-Migrate)
 portal subscriber add ...   create an account as a contract is signed
 portal staff add ...        create a staff account for the console (the first admin)
-portal billing run          charge every day not charged yet, up to today (or --date)
+portal billing run          charge every day not charged yet, up to today (or --date), then
+                            warn the accounts whose balance lasts a few days more (once)
 portal sms outbox           the latest text messages (sealed texts opened in demo/dev only)
 portal sms deliver          send the due text messages now
 portal worker               run the jobs from Redis (RQ) when REDIS_URL is set
@@ -25,6 +26,7 @@ from werkzeug.serving import run_simple
 
 from portal import clock, config
 from portal.domain import billing, staff, subscribers
+from portal.domain.billing import low_balance
 from portal.domain.errors import DomainError, DuplicateContract, DuplicateLogin
 from portal.extensions import db
 from portal.models import StaffRole
@@ -222,6 +224,17 @@ def billing_run(day) -> None:
             f"{result.kopecks / 100:.2f} RUB, blocked for debt: {result.blocked}, "
             f"unblocked: {result.unblocked}"
         )
+    warned = low_balance.warn(
+        db.session,
+        through,
+        days=current_app.config["PORTAL_LOW_BALANCE_DAYS"],
+        block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+    )
+    db.session.commit()
+    click.echo(
+        f"{through}: low-balance warnings: {warned.warned} sent, "
+        f"{warned.recovered} accounts recovered"
+    )
 
 
 @click.group("sms")

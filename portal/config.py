@@ -200,6 +200,9 @@ def default_config(instance_path: str) -> dict:
         # is blocked for debt, and unblocked as soon as money brings it back to it (0:
         # blocked below zero; -10000 lets a debt of 100 roubles run before the block).
         "PORTAL_BLOCK_THRESHOLD": _env_int("PORTAL_BLOCK_THRESHOLD", 0),
+        # Low-balance warnings (portal.domain.billing.low_balance): once per occasion, when
+        # the daily run finds the balance lasts this many days or fewer.
+        "PORTAL_LOW_BALANCE_DAYS": _env_int("PORTAL_LOW_BALANCE_DAYS", 3),
         # Promised payments (portal.domain.promised): the credit (kopecks), how many days
         # it runs (the day taken included), its fee (kopecks), the days of the month it
         # may be taken on (first..last), how many a month, and when it is offered: the

@@ -1,11 +1,19 @@
 """A push service for the tests: an HTTP server on 127.0.0.1 that records every request
-and answers with the statuses a test queues (201 when none is queued)."""
+and answers with the statuses a test queues (201 when none is queued); and a Browser,
+which keeps what a real one keeps of its subscription, to decrypt what arrived."""
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import http_ece
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 
 @dataclass
@@ -58,3 +66,28 @@ class PushService:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Browser:
+    """What a browser keeps of its subscription: the ECDH key pair and the auth secret."""
+
+    def __init__(self, endpoint: str):
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = os.urandom(16)
+        self.endpoint = endpoint
+
+    def subscription(self) -> dict:
+        point = self.private_key.public_key().public_bytes(
+            Encoding.X962, PublicFormat.UncompressedPoint
+        )
+        return {"endpoint": self.endpoint, "keys": {"p256dh": b64(point), "auth": b64(self.auth)}}
+
+    def decrypt(self, body: bytes) -> dict:
+        plain = http_ece.decrypt(
+            body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm"
+        )
+        return json.loads(plain)

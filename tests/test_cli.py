@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.domain.auth import credentials
-from portal.models import Account, Person, StaffMember, StaffRole
+from portal.models import Account, Notification, Person, StaffMember, StaffRole
 from tests.conftest import csrf_from
 from tests.factories import create_staff, create_subscriber, create_tariff
 
@@ -101,15 +101,18 @@ def test_billing_run_catches_up_the_days_it_missed(runner, session):
     first = runner.invoke(args=["billing", "run", "--date", "2026-12-02"])
     late = runner.invoke(args=["billing", "run", "--date", "2026-12-05"])
     again = runner.invoke(args=["billing", "run", "--date", "2026-12-05"])
-    assert first.output.splitlines() == [
+    # Each run ends with the low-balance warnings (their counts are the whole database's).
+    assert first.output.splitlines()[:-1] == [
         "2026-12-02: charged 1 accounts, 10.00 RUB, blocked for debt: 0, unblocked: 0"
     ]
+    assert first.output.splitlines()[-1].startswith("2026-12-02: low-balance warnings: ")
     assert [line[:10] for line in late.output.splitlines()] == [
         "2026-12-03",
         "2026-12-04",
         "2026-12-05",
+        "2026-12-05",
     ]
-    assert again.output == "2026-12-05: already charged\n"
+    assert again.output.startswith("2026-12-05: already charged\n2026-12-05: low-balance")
     session.expire_all()
     assert session.get(Account, new.account.id).balance == 100_00 - 4 * 10_00
 
@@ -179,3 +182,16 @@ def test_staff_password_for_an_unknown_login_changes_nothing(runner, session):
     result = runner.invoke(args=["staff", "password", "--login", "nobody"])
     assert result.exit_code != 0 and "No staff member" in result.output
     assert "Password:" not in result.output
+
+
+def test_billing_run_warns_a_low_balance_once(runner, session):
+    tariff = create_tariff(session, price=310_00)
+    new = create_subscriber(session, balance=40_00, tariffs=[tariff], start=date(2026, 12, 1))
+    session.commit()
+    for day in ("2026-12-02", "2026-12-02", "2026-12-03"):
+        result = runner.invoke(args=["billing", "run", "--date", day])
+        assert result.exit_code == 0, result.output
+    titles = session.scalars(
+        sa.select(Notification.title).where(Notification.person_id == new.person.id)
+    ).all()
+    assert titles == ["Средства заканчиваются"]

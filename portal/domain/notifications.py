@@ -4,12 +4,14 @@ pushes it to the person's devices (portal.domain.push.sending)."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import sqlalchemy as sa
+from babel.dates import format_date
 from babel.numbers import format_currency
 from flask import current_app, has_request_context, url_for
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
@@ -55,6 +57,41 @@ def payment_credited(db: Session, payment: Payment, amount: int, balance: int) -
             balance=_rub(balance, locale),
         )
     return notify(db, person.id, NotificationKind.PAYMENTS, title, body, "history/")
+
+
+def low_balance(
+    db: Session, account: Account, days_left: int, runs_out_on: date | None, top_up: int
+) -> Notification:
+    """ "Low balance": how many days the balance lasts (billing.forecast's days_left, 0 when
+    it has run out), the day the services stop, and the recommended top-up; it leads to
+    the Pay page."""
+    person = db.get(Person, account.person_id)
+    locale = person.locale or DEFAULT_LOCALE
+    with force_locale(locale):
+        amount = _rub(top_up, locale)
+        if days_left == 0:
+            title = _("The balance has run out")
+            body = _(
+                "Account %(contract)s: the balance has run out.", contract=account.contract_number
+            )
+            if top_up > 0:
+                body += " " + _(
+                    "Top up with %(amount)s to have the services on again.", amount=amount
+                )
+        else:
+            title = _("Low balance")
+            body = ngettext(
+                "The balance of account %(contract)s will last %(num)d more day: the services "
+                "stop on %(date)s.",
+                "The balance of account %(contract)s will last %(num)d more days: the services "
+                "stop on %(date)s.",
+                days_left,
+                contract=account.contract_number,
+                date=format_date(runs_out_on, "d MMMM", locale=locale),
+            )
+            if top_up > 0:
+                body += " " + _("Top up with %(amount)s to keep them on.", amount=amount)
+    return notify(db, person.id, NotificationKind.PAYMENTS, title, body, "pay/")
 
 
 def _rub(kopecks: int, locale: str) -> str:

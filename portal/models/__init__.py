@@ -3,7 +3,7 @@ the rules live in portal.domain."""
 
 from portal.models.account import Account, AccountStatus
 from portal.models.audit import AuditEvent
-from portal.models.billing import BillingDay
+from portal.models.billing import BillingDay, LowBalanceWarning
 from portal.models.catalog import (
     AddonStart,
     Service,
@@ -25,9 +25,11 @@ from portal.models.payment import (
 from portal.models.person import LoginSession, Person
 from portal.models.promised import PromisedPayment, PromisedState
 from portal.models.push import (
+    DeliveryState,
     Notification,
     NotificationKind,
     NotificationPreference,
+    PushDelivery,
     PushSubscription,
 )
 from portal.models.receipt import Receipt
@@ -53,11 +55,13 @@ __all__ = [
     "AddonStart",
     "AuditEvent",
     "BillingDay",
+    "DeliveryState",
     "EntryKind",
     "ImportRow",
     "ImportState",
     "LedgerEntry",
     "LoginSession",
+    "LowBalanceWarning",
     "Notification",
     "NotificationKind",
     "NotificationPreference",
@@ -69,6 +73,7 @@ __all__ = [
     "PhoneChange",
     "PromisedPayment",
     "PromisedState",
+    "PushDelivery",
     "PushSubscription",
     "QueueResolution",
     "Receipt",

@@ -26,3 +26,16 @@ class BillingDay(Base):
     kopecks: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # charged in all
     blocked: Mapped[int] = mapped_column(default=0)  # accounts blocked for debt
     unblocked: Mapped[int] = mapped_column(default=0)  # blocks lifted before charging
+
+
+class LowBalanceWarning(Base):
+    """An account warned that its balance runs out soon, until it recovers: the key on
+    the account makes the warning once per occasion (however many runs see the balance
+    low), and the row goes when the balance lasts longer than the warning's days again,
+    so the next fall is a new occasion."""
+
+    __tablename__ = "low_balance_warnings"
+
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), primary_key=True)
+    warned_on: Mapped[date] = mapped_column(sa.Date)
+    days_left: Mapped[int]  # what the forecast said then

@@ -35,6 +35,40 @@ class PushSubscription(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"  # to be tried at next_attempt_at
+    SENT = "sent"
+    REMOVED = "removed"  # the push service said the subscription is gone
+    FAILED = "failed"  # given up
+
+
+class PushDelivery(Base):
+    """One notification's way to one device: the send state lives here, not in a job, so
+    a retry after 429/5xx survives a restart (the sweep takes up what is due)."""
+
+    __tablename__ = "push_deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("notification_id", "subscription_id"),
+        sa.Index("ix_push_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("notifications.id", ondelete="CASCADE")
+    )
+    # Emptied when the device is removed; the state says what became of the push.
+    subscription_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("push_subscriptions.id", ondelete="SET NULL"), index=True
+    )
+    state: Mapped[DeliveryState] = mapped_column(enum_type(DeliveryState))
+    attempts: Mapped[int] = mapped_column(default=0)
+    # When it is due; while an attempt runs, when that attempt counts as lost (a crash
+    # mid-send), so that another worker takes it up then.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_status: Mapped[int | None]  # the push service's last answer (None: no answer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class NotificationPreference(Base):
     """What a person wants pushed (the centre keeps every kind regardless)."""
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from portal.domain.push import keys
 from tests.browser.helpers import SCREENS
 from tools.browser import CHROMIUM, CHROMIUM_FLAGS
 from tools.demo_server import running_demo
@@ -33,7 +34,11 @@ def browser_type_launch_args():
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
     """The demo portal in a child process: its URL and the sign-in it printed."""
-    with running_demo(tmp_path_factory.mktemp("demo")) as server:
+    # Push on, with keys of the session's own: the opt-in prompt is drawn where it belongs.
+    vapid_key = keys.generate()["private_key"]
+    with running_demo(
+        tmp_path_factory.mktemp("demo"), PORTAL_VAPID_PRIVATE_KEY=vapid_key
+    ) as server:
         yield server
 
 

@@ -1,13 +1,27 @@
-"""A push message delivered to the service worker (CDP ServiceWorker.deliverPushMessage,
-as a push service would) shows the notification with its text and the page to open.
+"""Web push in the browser: the prompt (never on the first load; in the profile), turning
+push on, the devices list, and a push message delivered to the service worker (CDP
+ServiceWorker.deliverPushMessage, as a push service would) shown, then clicked.
 
-Headless Chromium here reaches no real push service, so the subscription's way through
-the push service is tested in tests/domain/test_push.py against a local one."""
+What headless Chromium here allows (see the recipe browser-push-audits): its own
+PushManager.subscribe() is refused in a Playwright (incognito) context, so one test checks
+the page says so, and another injects a subscription in its place (a stub of
+PushManager.subscribe with real keys) to follow the rest: the page posts it, the server
+stores it, the device is listed and removed. The way through a push service is tested in
+tests/domain/test_push.py against a local one. The click on a notification: no CDP call
+clicks one, so the test dispatches a notificationclick in the worker itself; an untrusted
+event has no click activation, so that test covers taking an open window to the
+notification's page, not opening a new window (clients.openWindow needs the real click)."""
 
+import base64
 import json
+import os
+import re
+import uuid
 
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.helpers import phone_only, sign_in
 from tools.browser import wait_for_service_worker
@@ -67,3 +81,113 @@ def test_a_push_message_shows_the_notification(context: BrowserContext, page: Pa
             "data": {"url": "/notifications/1/open"},
         }
     ]
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def worker_of(context: BrowserContext):
+    return (
+        context.service_workers[0]
+        if context.service_workers
+        else context.wait_for_event("serviceworker")
+    )
+
+
+@phone_only
+def test_the_prompt_is_not_on_the_first_load_and_is_in_the_profile(
+    context: BrowserContext, page: Page, demo
+):
+    sign_in(page, demo)
+    wait_for_service_worker(page)
+    assert page.locator("#push").count() == 0
+    assert page.evaluate("Notification.permission") == "default"  # nothing asked by itself
+    page.goto("/profile/")
+    expect(page.locator("#push")).to_be_visible()
+    expect(page.locator("#push-on")).to_be_visible()
+    expect(page.locator("#push-ios")).to_be_hidden()
+    assert page.evaluate("Notification.permission") == "default"
+
+
+@phone_only
+def test_chromium_here_refuses_its_own_subscription_and_the_page_says_so(
+    context: BrowserContext, page: Page, demo
+):
+    context.grant_permissions(["notifications"])
+    sign_in(page, demo)
+    page.goto("/profile/")
+    page.click("#push-on")
+    expect(page.locator("#push-state")).to_have_text(
+        "Не удалось включить уведомления. Попробуйте позже."
+    )
+
+
+@phone_only
+def test_a_subscription_is_stored_listed_and_removed(context: BrowserContext, page: Page, demo):
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    )
+    subscription = {
+        "endpoint": f"https://push.example.com/send/{uuid.uuid4().hex}",
+        "expirationTime": None,
+        "keys": {"p256dh": b64(point), "auth": b64(os.urandom(16))},
+    }
+    # In place of the push service Chromium cannot reach here: subscribe() answers with a
+    # subscription of the test's own; everything after it is the page's own code.
+    context.add_init_script(
+        "const pushSubscriptionJson = "
+        + json.dumps(subscription)
+        + """;
+        (() => {
+          const json = pushSubscriptionJson;
+          let current = null;
+          const made = { endpoint: json.endpoint, toJSON: () => json,
+                         unsubscribe: async () => { current = null; return true; } };
+          PushManager.prototype.subscribe = async () => (current = made);
+          PushManager.prototype.getSubscription = async () => current;
+        })();"""
+    )
+    context.grant_permissions(["notifications"])
+    sign_in(page, demo)
+    page.goto("/profile/")
+    page.click("#push-on")
+    expect(page.locator("#push-state")).to_have_text("Уведомления на этом устройстве включены.")
+    expect(page.locator("#push-off")).to_be_visible()
+
+    page.goto("/notifications/settings")
+    device = page.locator("form.device").filter(has=page.locator("strong", has_text="Chrome"))
+    expect(device).to_have_count(1)
+    expect(device).to_contain_text("Добавлено")
+    device.locator("button").click()
+    page.wait_for_url(re.compile(r".*/notifications/settings$"))
+    expect(page.locator("form.device").filter(has_text="Chrome")).to_have_count(0)
+
+
+@phone_only
+def test_a_click_on_the_notification_takes_the_open_window_to_its_page(
+    context: BrowserContext, page: Page, demo
+):
+    context.grant_permissions(["notifications"])
+    sign_in(page, demo)
+    wait_for_service_worker(page)
+    page.goto("/history/")
+    origin = page.evaluate("location.origin")
+    registration, cdp = registration_id(context, page)
+    message = {"title": "Мастер придёт завтра", "body": "С 10 до 12", "url": "/profile/"}
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": origin, "registrationId": registration, "data": json.dumps(message)},
+    )
+    worker = worker_of(context)
+    worker.evaluate(
+        """async () => {
+          let shown = [];
+          while (!shown.length) shown = await self.registration.getNotifications();
+          self.dispatchEvent(new NotificationEvent("notificationclick", {notification: shown[0]}));
+        }"""
+    )
+    page.wait_for_url(demo.url + "/profile/")
+    assert worker.evaluate("self.registration.getNotifications().then((l) => l.length)") == 0

@@ -15,11 +15,15 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from portal import jobs
+from portal.domain import notifications
+from portal.domain.push import keys, subscriptions
 from portal.domain.sms import delivery, queue
 from portal.domain.sms.base import SendResult, SmsGateway, TemporaryGatewayError
 from portal.extensions import db
-from portal.models import SmsMessage, SmsStatus
+from portal.models import DeliveryState, NotificationKind, PushDelivery, SmsMessage, SmsStatus
 from tests.conftest import make_test_app
+from tests.factories import create_subscriber
+from tests.push_service import Browser, PushService
 
 PHONE = "+79781234567"
 
@@ -229,3 +233,63 @@ def test_rq_retry_is_scheduled_for_later(redis_app, monkeypatch):
 
     rq_queue = jobs.redis_queue(redis_app)
     assert rq_queue.scheduled_job_registry.count == 1  # waits for the RQ scheduler
+
+
+# --- web push through RQ --------------------------------------------------------------
+
+
+def push_on(app) -> None:
+    pair = keys.generate()
+    app.config.update(
+        PORTAL_PUSH_ENABLED=True,
+        PORTAL_VAPID_PRIVATE_KEY=pair["private_key"],
+        PORTAL_VAPID_PUBLIC_KEY=pair["public_key"],
+        PORTAL_PUSH_ALLOW_LOCAL=True,
+    )
+
+
+def notify_subscribed(app, service: PushService) -> tuple[Browser, int]:
+    """A person with one device on the test's push service, and a notification committed."""
+    browser = Browser(service.origin + "/push/rq")
+    with app.app_context():
+        person = create_subscriber(db.session).person
+        subscriptions.subscribe(
+            db.session, person.id, browser.subscription(), user_agent="", allow_local=True
+        )
+        db.session.commit()
+        notification = notifications.notify(
+            db.session, person.id, NotificationKind.PAYMENTS, "Через RQ", "Тело", "history/"
+        )
+        db.session.commit()
+        return browser, notification.id
+
+
+@pytest.mark.redis
+def test_a_push_goes_through_rq_to_the_push_service(redis_app):
+    push_on(redis_app)
+    with PushService() as service:
+        browser, _notification_id = notify_subscribed(redis_app, service)
+        assert jobs.redis_queue(redis_app).count == 1  # the send job, not run in the request
+        assert service.received == []
+
+        jobs.run_worker(redis_app, burst=True)  # RQ's SimpleWorker, in this process
+
+        [request] = service.received
+    assert browser.decrypt(request.body)["title"] == "Через RQ"
+    assert request.headers["authorization"].startswith("vapid t=")
+
+
+@pytest.mark.redis
+def test_an_rq_push_retry_waits_in_the_scheduler_and_in_the_database(redis_app):
+    push_on(redis_app)
+    with PushService() as service:
+        service.answer(503)
+        _browser, notification_id = notify_subscribed(redis_app, service)
+        jobs.run_worker(redis_app, burst=True)
+        assert len(service.received) == 1
+    assert jobs.redis_queue(redis_app).scheduled_job_registry.count == 1
+    with redis_app.app_context():
+        delivery = db.session.scalars(
+            sa.select(PushDelivery).where(PushDelivery.notification_id == notification_id)
+        ).one()
+        assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 1)

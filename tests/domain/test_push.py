@@ -2,32 +2,31 @@
 which checks what a real one would (the VAPID JWT, the aes128gcm body, the headers);
 removal on 404/410, retries on 429/5xx; and the notification centre."""
 
-import base64
 import json
-import os
 import time
+from datetime import timedelta
 
-import http_ece
 import pytest
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from portal import jobs
+from portal import clock, jobs
 from portal.domain import notifications
 from portal.domain.errors import NotFound
-from portal.domain.push import keys, subscriptions
+from portal.domain.push import keys, sending, subscriptions
 from portal.domain.push.sending import Outcome, PushSettings, deliver
-from portal.models import Account, Notification, NotificationKind, PushSubscription
+from portal.models import (
+    Account,
+    DeliveryState,
+    NotificationKind,
+    PushDelivery,
+    PushSubscription,
+)
 from tests.factories import create_subscriber, credited_payment
-from tests.push_service import PushService
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+from tests.push_service import Browser, PushService
 
 
 @pytest.fixture
@@ -47,27 +46,6 @@ def vapid(app, monkeypatch):
 def push_service():
     with PushService() as service:
         yield service
-
-
-class Browser:
-    """What a browser keeps of its subscription: the ECDH key pair and the auth secret."""
-
-    def __init__(self, endpoint: str):
-        self.private_key = ec.generate_private_key(ec.SECP256R1())
-        self.auth = os.urandom(16)
-        self.endpoint = endpoint
-
-    def subscription(self) -> dict:
-        point = self.private_key.public_key().public_bytes(
-            Encoding.X962, PublicFormat.UncompressedPoint
-        )
-        return {"endpoint": self.endpoint, "keys": {"p256dh": b64(point), "auth": b64(self.auth)}}
-
-    def decrypt(self, body: bytes) -> dict:
-        plain = http_ece.decrypt(
-            body, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm"
-        )
-        return json.loads(plain)
 
 
 def subscribed(app, session, push_service, path="/push/device-1"):
@@ -312,7 +290,10 @@ def test_subscribing_again_updates_the_device_and_a_new_owner_takes_it(session):
     one = subscriptions.subscribe(session, first.id, data, user_agent="a", allow_local=False)
     again = subscriptions.subscribe(session, second.id, valid(), user_agent="b", allow_local=False)
     assert again.id == one.id and again.person_id == second.id and again.user_agent == "b"
-    assert session.scalar(sa.select(sa.func.count(PushSubscription.id))) == 1
+    endpoint = data["endpoint"]
+    assert session.scalars(
+        sa.select(PushSubscription.id).where(PushSubscription.endpoint == endpoint)
+    ).all() == [one.id]
 
 
 def test_removing_another_persons_device_is_not_found(session):
@@ -323,7 +304,7 @@ def test_removing_another_persons_device_is_not_found(session):
     with pytest.raises(NotFound):
         subscriptions.remove_device(session, other.id, device_id)
     subscriptions.remove_device(session, owner.id, device_id)
-    assert session.scalar(sa.select(sa.func.count(PushSubscription.id))) == 0
+    assert session.get(PushSubscription, device_id) is None
 
 
 @pytest.mark.parametrize(
@@ -368,4 +349,128 @@ def test_the_centre_counts_unread_and_marks_read(app, session):
     assert notifications.mark_all_read(session, person.id) == 1
     assert notifications.unread_count(session, person.id) == 0
     assert notifications.unread_count(session, other.id) == 1
-    assert session.scalar(sa.select(sa.func.count(Notification.id))) == 3
+    assert len(notifications.latest(session, other.id)) == 1
+
+
+# --- the send state in the database ----------------------------------------------------
+
+
+def delivery_of(session, notification_id: int) -> PushDelivery:
+    session.expire_all()
+    return session.scalars(
+        sa.select(PushDelivery).where(PushDelivery.notification_id == notification_id)
+    ).one()
+
+
+def restart(app) -> None:
+    """What a restart does to the in-process queue: every job in it is gone."""
+    queue = app.extensions["portal_jobs"]
+    with queue._wakeup:
+        queue._jobs.clear()
+
+
+def test_a_retry_survives_a_restart(app, session, vapid, push_service, frozen_clock):
+    person, browser, _device = subscribed(app, session, push_service)
+    push_service.answer(503)
+    notification = notify_and_send(app, session, person)
+    waiting = delivery_of(session, notification.id)
+    assert (waiting.state, waiting.attempts, waiting.last_status) == (
+        DeliveryState.PENDING,
+        1,
+        503,
+    )
+    restart(app)
+    with app.app_context():
+        jobs.drain(app, sweep=True)
+        assert len(push_service.received) == 1  # not before the pause
+        frozen_clock.advance(seconds=app.config["PORTAL_PUSH_RETRY_DELAY"] + 1)
+        jobs.drain(app, sweep=True)
+    assert len(push_service.received) == 2
+    assert browser.decrypt(push_service.received[1].body)["title"] == "Hello"
+    sent = delivery_of(session, notification.id)
+    assert (sent.state, sent.attempts, sent.last_status) == (DeliveryState.SENT, 2, 201)
+
+
+def test_the_pause_doubles_from_attempt_to_attempt(app, session, vapid, push_service, frozen_clock):
+    person, _browser, _device = subscribed(app, session, push_service)
+    push_service.answer(500)
+    push_service.answer(500)
+    notification = notify_and_send(app, session, person)
+    first_due = delivery_of(session, notification.id).next_attempt_at
+    delay = app.config["PORTAL_PUSH_RETRY_DELAY"]
+    assert first_due == clock.now() + timedelta(seconds=delay)
+    restart(app)
+    with app.app_context():
+        frozen_clock.advance(seconds=delay)
+        jobs.drain(app, sweep=True)
+    second = delivery_of(session, notification.id)
+    assert second.attempts == 2
+    assert second.next_attempt_at == clock.now() + timedelta(seconds=2 * delay)
+
+
+def test_a_send_whose_worker_died_is_taken_up_after_its_hold(
+    app, session, vapid, push_service, frozen_clock
+):
+    """A claim that never finished (the process died mid-send) is sent by the sweep once
+    the hold is over, not before."""
+    person, browser, device = subscribed(app, session, push_service)
+    with app.app_context():
+        notification = notifications.notify(
+            session, person.id, NotificationKind.VISITS, "Техник", "Завтра", "visits/"
+        )
+        session.commit()
+        restart(app)  # the send job is lost with the process
+        [delivery_id] = sending.plan(session, notification.id, [device])
+        settings = PushSettings.from_config(app.config)
+        assert sending._claim(session, settings, delivery_id) is not None  # ... and dies
+        jobs.drain(app, sweep=True)
+        assert push_service.received == []
+        frozen_clock.advance(seconds=settings.timeout + sending.CLAIM_MARGIN)
+        jobs.drain(app, sweep=True)
+    [request] = push_service.received
+    assert browser.decrypt(request.body)["title"] == "Техник"
+    assert delivery_of(session, notification.id).state == DeliveryState.SENT
+
+
+def test_a_send_job_run_twice_pushes_once(app, session, vapid, push_service):
+    person, _browser, _device = subscribed(app, session, push_service)
+    notification = notify_and_send(app, session, person)
+    with app.app_context():
+        jobs.run_job_in(app, notifications.SEND_JOB, notification.id)
+    assert len(push_service.received) == 1
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_gone_subscription_leaves_its_delivery_marked_removed(
+    app, session, vapid, push_service, status
+):
+    person, _browser, device = subscribed(app, session, push_service)
+    push_service.answer(status)
+    notification = notify_and_send(app, session, person)
+    gone = delivery_of(session, notification.id)
+    assert (gone.state, gone.last_status, gone.subscription_id) == (
+        DeliveryState.REMOVED,
+        status,
+        None,
+    )
+    assert session.get(PushSubscription, device) is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "urgency"),
+    [
+        (NotificationKind.PAYMENTS, "normal"),
+        (NotificationKind.VISITS, "high"),
+        (NotificationKind.PROMOTIONS, "low"),
+    ],
+)
+def test_each_kind_has_its_urgency_and_topic_and_the_ttl(
+    app, session, vapid, push_service, monkeypatch, kind, urgency
+):
+    monkeypatch.setitem(app.config, "PORTAL_PUSH_TTL", 3600)
+    person, _browser, _device = subscribed(app, session, push_service)
+    notify_and_send(app, session, person, kind=kind)
+    [request] = push_service.received
+    assert request.headers["ttl"] == "3600"
+    assert request.headers["urgency"] == urgency
+    assert request.headers["topic"] == kind.value

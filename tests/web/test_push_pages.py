@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from portal import config
 from portal.domain import notifications
 from portal.domain.push import keys, subscriptions
-from portal.models import NotificationKind, NotificationPreference, PushSubscription
+from portal.models import Account, NotificationKind, NotificationPreference, PushSubscription
 from tests.conftest import csrf_from
-from tests.factories import PASSWORD, create_subscriber
+from tests.factories import PASSWORD, create_subscriber, credited_payment
 from tests.test_startup import start
 
 
@@ -62,8 +62,11 @@ def post_json(client, path, body, token, **headers):
     )
 
 
-def count(session, model) -> int:
-    return session.scalar(sa.select(sa.func.count()).select_from(model))
+def devices_of(session, person) -> int:
+    """The person's own devices (other tests may leave rows in a shared database)."""
+    return session.scalar(
+        sa.select(sa.func.count(PushSubscription.id)).where(PushSubscription.person_id == person.id)
+    )
 
 
 def test_subscribing_stores_the_device_with_its_browser(client, session, person, push_on):
@@ -88,7 +91,7 @@ def test_subscribing_without_the_csrf_header_is_refused(client, session, person,
     client.get("/notifications/settings")
     answer = post_json(client, "/notifications/push/subscribe", browser_subscription(), None)
     assert answer.status_code == 400
-    assert count(session, PushSubscription) == 0
+    assert devices_of(session, person) == 0
 
 
 @pytest.mark.parametrize(
@@ -106,7 +109,7 @@ def test_a_bad_subscription_is_a_clear_400(client, session, person, push_on, bod
     answer = post_json(client, "/notifications/push/subscribe", body, token_of(client))
     assert answer.status_code == 400
     assert answer.get_json()["error"]
-    assert count(session, PushSubscription) == 0
+    assert devices_of(session, person) == 0
 
 
 def test_an_internal_endpoint_is_refused_where_local_is_not_allowed(
@@ -116,7 +119,7 @@ def test_an_internal_endpoint_is_refused_where_local_is_not_allowed(
     body = browser_subscription("https://10.1.2.3/push")
     answer = post_json(client, "/notifications/push/subscribe", body, token_of(client))
     assert answer.status_code == 400
-    assert count(session, PushSubscription) == 0
+    assert devices_of(session, person) == 0
 
 
 def test_a_megabyte_body_is_refused_without_a_500(client, session, person, push_on):
@@ -128,7 +131,7 @@ def test_a_megabyte_body_is_refused_without_a_500(client, session, person, push_
         headers={"X-CSRFToken": token},
     )
     assert answer.status_code == 413
-    assert count(session, PushSubscription) == 0
+    assert devices_of(session, person) == 0
 
 
 def test_with_push_off_subscribing_is_refused(client, session, person, monkeypatch):
@@ -137,7 +140,7 @@ def test_with_push_off_subscribing_is_refused(client, session, person, monkeypat
         client, "/notifications/push/subscribe", browser_subscription(), token_of(client)
     )
     assert answer.status_code == 409
-    assert count(session, PushSubscription) == 0
+    assert devices_of(session, person) == 0
 
 
 def test_unsubscribing_forgets_the_device(client, session, person, push_on):
@@ -150,7 +153,7 @@ def test_unsubscribing_forgets_the_device(client, session, person, push_on):
         client, "/notifications/push/unsubscribe", {"endpoint": data["endpoint"]}, token
     )
     assert answer.status_code == 204
-    assert count(session, PushSubscription) == 0
+    assert devices_of(session, person) == 0
 
 
 def test_removing_a_device_and_another_persons_is_404(client, session, person, push_on):
@@ -172,7 +175,8 @@ def test_removing_a_device_and_another_persons_is_404(client, session, person, p
     assert answer.status_code == 404
     answer = client.post(f"/notifications/devices/{mine_id}/remove", data={"csrf_token": token})
     assert answer.status_code == 303
-    assert session.scalars(sa.select(PushSubscription.id)).all() == [theirs_id]
+    left = sa.select(PushSubscription.id).where(PushSubscription.id.in_([mine_id, theirs_id]))
+    assert session.scalars(left).all() == [theirs_id]
 
 
 def test_choosing_the_kinds(client, session, person):
@@ -295,3 +299,34 @@ def test_production_refuses_internal_push_endpoints(tmp_path):
             PORTAL_VAPID_PRIVATE_KEY=pair["private_key"],
             PORTAL_PUSH_ALLOW_LOCAL=True,
         )
+
+
+def test_the_prompt_is_in_the_profile(client, person, push_on):
+    profile = client.get("/profile/").get_data(as_text=True)
+    assert f'data-push-key="{push_on["public_key"]}"' in profile
+    assert "data-offer-only" not in profile  # there it also turns push off
+    assert 'href="/notifications/settings"' in profile
+
+
+def test_after_a_payment_the_prompt_only_offers(app, client, session, person, push_on):
+    account = session.scalar(sa.select(Account).where(Account.person_id == person.id))
+    with app.app_context():
+        payment = credited_payment(session, account, amount=300_00)
+        session.commit()
+    page = client.get(f"/pay/{payment.id}").get_data(as_text=True)
+    prompt = page[page.index('id="push"') :]
+    assert f'data-push-key="{push_on["public_key"]}"' in prompt
+    assert "data-offer-only" in prompt.split(">")[0]
+
+
+def test_production_refuses_push_turned_on_by_the_environment_without_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_PUSH", "1")
+    monkeypatch.delenv("PORTAL_VAPID_PRIVATE_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="no valid VAPID key"):
+        start(tmp_path)
+
+
+def test_production_refuses_a_vapid_key_that_is_no_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_VAPID_PRIVATE_KEY", "not-a-key")
+    with pytest.raises(RuntimeError, match="no valid VAPID key"):
+        start(tmp_path)

@@ -4,6 +4,7 @@
 - run.py       the daily run, set-based, and the days a late run catches up
 - debt.py      blocks for debt: the threshold rule, set and lifted only there
 - days_left.py the forecast and the recommended top-up, by the run's rules
+- low_balance.py the warnings when the balance will last only a few days more
 
 The names below are the ones the rest of the portal uses.
 """

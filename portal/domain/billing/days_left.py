@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from portal.domain.billing.charges import Paused, charge_for_day, charged_between, pause_fees
 from portal.domain.billing.debt import is_below
-from portal.models import Account, Subscription
+from portal.models import Account, Subscription, Suspension
 
 # A forecast longer than this says "more than a year" rather than a date.
 FORECAST_HORIZON_DAYS = 366
@@ -111,8 +111,31 @@ def account_forecast(
     # Here, not at the top: both modules build on billing (charges, debt).
     from portal.domain import promised, suspension
 
-    pauses = suspension.of_account(db, account.id)
-    promise = promised.running(db, account.id)
+    return forecast_with(
+        account,
+        today,
+        block_threshold=block_threshold,
+        pauses=suspension.of_account(db, account.id),
+        credit_back=promised.credit_back(db, promised.running(db, account.id), today),
+        balance=balance,
+        subscriptions=subscriptions,
+    )
+
+
+def forecast_with(
+    account: Account,
+    today: date,
+    *,
+    block_threshold: int,
+    pauses: list[Suspension],
+    credit_back: tuple[date, int] | None,
+    balance: int | None = None,
+    subscriptions: list[Subscription] | None = None,
+) -> Forecast:
+    """`account_forecast` with the account's pauses (not cancelled) and its promised
+    payment's credit back already read (for many accounts at once)."""
+    from portal.domain import suspension
+
     return forecast(
         account.balance if balance is None else balance,
         account.subscriptions if subscriptions is None else subscriptions,
@@ -120,7 +143,7 @@ def account_forecast(
         block_threshold=block_threshold,
         paused=suspension.paused_ranges(pauses),
         pause_fee=max((p.daily_fee for p in pauses if p.ends_on > today), default=0),
-        credit_back=promised.credit_back(db, promise, today),
+        credit_back=credit_back,
     )
 
 

@@ -1,10 +1,19 @@
 """Sending pushes through pywebpush, in background jobs only (never in a web request).
 
-A notification goes to each device of its person that wants its kind. The push service
-answers 404 or 410 for a subscription that is gone: it is removed. 429 and 5xx (and a
-network failure) are retried with growing pauses (the service's Retry-After when it
-gives one), up to PORTAL_PUSH_MAX_ATTEMPTS; anything else is given up. The notification
-stays in the centre whatever happens to its pushes.
+A notification goes to each device of its person that wants its kind: one delivery row
+each (push_deliveries), where the send state lives, so nothing depends on a job
+surviving. An attempt claims its delivery (counts the attempt and holds it for the send
+timeout and a margin), sends, and records the outcome. The push service answers 404 or
+410 for a subscription that is gone: it is removed. 429 and 5xx (and a network failure)
+are retried with growing pauses (the service's Retry-After when it gives one), up to
+PORTAL_PUSH_MAX_ATTEMPTS; anything else is given up. A retry is a job at the due time and
+the delivery's row: the sweep (jobs.SWEEPS) sends whatever is due, so a retry survives a
+restart, and a worker that died mid-send is taken over when its hold runs out. The
+notification stays in the centre whatever happens to its pushes.
+
+Every push carries a TTL (PORTAL_PUSH_TTL), an Urgency by kind and a Topic (the kind), so
+a push service keeps it for a device that is off, wakes the device as it deserves, and
+replaces a push of the same kind still waiting with the newer one.
 """
 
 from __future__ import annotations
@@ -19,18 +28,30 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
+import sqlalchemy as sa
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal import clock, jobs
+from portal.domain.claims import claim_due
 from portal.domain.notifications import path_of
 from portal.domain.push import subscriptions
-from portal.models import Notification, NotificationKind, PushSubscription
+from portal.models import (
+    DeliveryState,
+    Notification,
+    NotificationKind,
+    PushDelivery,
+    PushSubscription,
+)
 
 log = logging.getLogger("portal.push")
 
 DELIVER_JOB = "portal.domain.push.sending:deliver_job"
+SWEEP_BATCH = 200
+# Seconds beyond the send timeout that a claimed delivery is left alone.
+CLAIM_MARGIN = 60
 
 # How soon the push service should wake the device (RFC 8030 5.3).
 URGENCY = {
@@ -76,25 +97,95 @@ class PushSettings:
 
 
 def send_job(db: Session, config: Mapping, notification_id: int) -> None:
-    """The job `notifications.notify` schedules: push to every device that wants it."""
+    """The job `notifications.notify` schedules: a delivery for every device that wants
+    the notification (kept in the database first), then each one tried."""
     settings = PushSettings.from_config(config)
     notification = db.get(Notification, notification_id)
     if not settings.enabled or notification is None:
         return
     if not subscriptions.wants(db, notification.person_id, notification.kind):
         return
-    for device in subscriptions.devices(db, notification.person_id):
-        deliver(db, settings, notification, device.id, attempt=1)
+    devices = [device.id for device in subscriptions.devices(db, notification.person_id)]
+    for delivery_id in plan(db, notification.id, devices):
+        attempt_delivery(db, settings, delivery_id)
 
 
 def deliver_job(
     db: Session, config: Mapping, notification_id: int, subscription_id: int, attempt: int
 ) -> None:
-    """A retry of one device's push."""
+    """A retry of one device's push, when it is due (`attempt` is what the queue was told;
+    the delivery's own count decides)."""
     settings = PushSettings.from_config(config)
-    notification = db.get(Notification, notification_id)
-    if settings.enabled and notification is not None:
-        deliver(db, settings, notification, subscription_id, attempt=attempt)
+    if not settings.enabled:
+        return
+    delivery_id = db.scalar(
+        sa.select(PushDelivery.id).where(
+            PushDelivery.notification_id == notification_id,
+            PushDelivery.subscription_id == subscription_id,
+        )
+    )
+    if delivery_id is not None:
+        attempt_delivery(db, settings, delivery_id)
+
+
+def sweep_job(db: Session, config: Mapping) -> None:
+    """The periodic sweep (jobs.SWEEPS): every delivery that is due, whatever became of
+    its job (a restart empties the in-process queue), and those whose worker died."""
+    settings = PushSettings.from_config(config)
+    if not settings.enabled:
+        return
+    while True:
+        due = db.scalars(
+            sa.select(PushDelivery.id)
+            .where(
+                PushDelivery.state == DeliveryState.PENDING,
+                PushDelivery.next_attempt_at <= clock.now(),
+            )
+            .order_by(PushDelivery.next_attempt_at, PushDelivery.id)
+            .limit(SWEEP_BATCH)
+        ).all()
+        db.rollback()  # end the read: each delivery is claimed in a transaction of its own
+        outcomes = [attempt_delivery(db, settings, delivery_id) for delivery_id in due]
+        if len(due) < SWEEP_BATCH or all(o is Outcome.SKIPPED for o in outcomes):
+            return
+
+
+def plan(db: Session, notification_id: int, subscription_ids: list[int]) -> list[int]:
+    """The deliveries of a notification to these devices (made once: a job run twice
+    finds them), committed; the ids of those still to be tried."""
+    if subscription_ids:
+        insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+        now = clock.now()
+        db.execute(
+            insert(PushDelivery)
+            .values(
+                [
+                    {
+                        "notification_id": notification_id,
+                        "subscription_id": subscription_id,
+                        "state": DeliveryState.PENDING,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "updated_at": now,
+                    }
+                    for subscription_id in subscription_ids
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["notification_id", "subscription_id"])
+        )
+    ids = list(
+        db.scalars(
+            sa.select(PushDelivery.id)
+            .where(
+                PushDelivery.notification_id == notification_id,
+                PushDelivery.subscription_id.in_(subscription_ids),
+                PushDelivery.state == DeliveryState.PENDING,
+            )
+            .order_by(PushDelivery.id)
+        )
+    )
+    db.commit()
+    return ids
 
 
 def payload(notification: Notification) -> str:
@@ -118,21 +209,57 @@ def deliver(
     notification: Notification,
     subscription_id: int,
     *,
-    attempt: int,
+    attempt: int | None = None,
 ) -> Outcome:
-    """One attempt at one device; commits what it learns (last success, removal)."""
-    device = db.get(PushSubscription, subscription_id)
-    if device is None:
+    """Push `notification` to one device now (a new series of attempts if an earlier one
+    ended), unless it is waiting for a retry or being sent (RETRY then); commits what it
+    learns. `attempt` is kept for callers of old: the delivery counts its attempts."""
+    if db.get(PushSubscription, subscription_id) is None:
         return Outcome.SKIPPED
+    [delivery_id] = plan(db, notification.id, [subscription_id]) or [None]
+    if delivery_id is None:  # it had ended: start again
+        db.execute(
+            sa.update(PushDelivery)
+            .where(
+                PushDelivery.notification_id == notification.id,
+                PushDelivery.subscription_id == subscription_id,
+            )
+            .values(
+                state=DeliveryState.PENDING,
+                attempts=0,
+                next_attempt_at=clock.now(),
+                updated_at=clock.now(),
+            )
+        )
+        [delivery_id] = plan(db, notification.id, [subscription_id])
+    outcome = attempt_delivery(db, settings, delivery_id)
+    return Outcome.RETRY if outcome is Outcome.SKIPPED else outcome
+
+
+def attempt_delivery(db: Session, settings: PushSettings, delivery_id: int) -> Outcome:
+    """One attempt at one delivery, if it is due and no one else is at it (SKIPPED
+    otherwise); commits what it learns (last success, removal, the next try)."""
+    delivery = _claim(db, settings, delivery_id)
+    if delivery is None:
+        return Outcome.SKIPPED
+    notification = db.get(Notification, delivery.notification_id)
+    device = (
+        db.get(PushSubscription, delivery.subscription_id) if delivery.subscription_id else None
+    )
+    if device is None or notification is None:  # removed meanwhile
+        return _end(db, delivery, DeliveryState.FAILED, None, Outcome.SKIPPED)
+    if delivery.attempts > settings.max_attempts:
+        # The last attempt was claimed but never finished (the worker died).
+        return _end(db, delivery, DeliveryState.FAILED, delivery.last_status, Outcome.FAILED)
     if not settings.allow_local and _resolves_locally(device.endpoint):
         log.warning("push.refused subscription=%s internal address", device.id)
-        return Outcome.FAILED
+        return _end(db, delivery, DeliveryState.FAILED, None, Outcome.FAILED)
     try:
-        webpush(
+        response = webpush(
             {"endpoint": device.endpoint, "keys": {"p256dh": device.p256dh, "auth": device.auth}},
             data=payload(notification),
             vapid_private_key=Vapid.from_string(settings.private_key),
-            vapid_claims={"sub": settings.subject},
+            vapid_claims={"sub": settings.subject},  # a fresh dict: webpush writes aud and exp
             ttl=settings.ttl,
             timeout=settings.timeout,
             headers={
@@ -143,33 +270,68 @@ def deliver(
         )
     except WebPushException as error:
         status = error.response.status_code if error.response is not None else None
-        return _after_failure(db, settings, notification, device, attempt, status, error)
+        return _after_failure(db, settings, notification, device, delivery, status, error)
     except requests.RequestException as error:
-        return _after_failure(db, settings, notification, device, attempt, None, error)
+        return _after_failure(db, settings, notification, device, delivery, None, error)
     device.last_success_at = clock.now()
+    return _end(
+        db, delivery, DeliveryState.SENT, getattr(response, "status_code", None), Outcome.SENT
+    )
+
+
+def _claim(db: Session, settings: PushSettings, delivery_id: int) -> PushDelivery | None:
+    """Count the attempt and hold the delivery while it runs (longer than a send can
+    take: a worker that dies mid-send leaves it to the sweep then); None if not ours."""
+    now = clock.now()
+    hold = timedelta(seconds=settings.timeout + CLAIM_MARGIN)
+    pending = PushDelivery.state == DeliveryState.PENDING
+    if not claim_due(
+        db, PushDelivery, delivery_id, pending, now=now, hold_until=now + hold, updated_at=now
+    ):
+        return None
     db.commit()
-    return Outcome.SENT
+    return db.get(PushDelivery, delivery_id, populate_existing=True)
 
 
-def _after_failure(db, settings, notification, device, attempt, status, error) -> Outcome:
+def _end(
+    db: Session,
+    delivery: PushDelivery,
+    state: DeliveryState,
+    status: int | None,
+    outcome: Outcome,
+) -> Outcome:
+    delivery.state = state
+    delivery.last_status = status
+    delivery.updated_at = clock.now()
+    db.commit()
+    return outcome
+
+
+def _after_failure(db, settings, notification, device, delivery, status, error) -> Outcome:
     if status in (404, 410):
         log.info("push.removed subscription=%s status=%s", device.id, status)
-        db.delete(device)
+        delivery.state = DeliveryState.REMOVED
+        delivery.last_status = status
+        db.flush()
+        db.delete(device)  # the delivery keeps its state, its device emptied (SET NULL)
         db.commit()
         return Outcome.REMOVED
     retriable = status is None or status == 429 or status >= 500
-    if not retriable or attempt >= settings.max_attempts:
-        log.warning("push.failed subscription=%s status=%s attempt=%s", device.id, status, attempt)
-        return Outcome.FAILED
-    delay = min(settings.retry_delay * 2 ** (attempt - 1), settings.max_retry_delay)
+    if not retriable or delivery.attempts >= settings.max_attempts:
+        log.warning(
+            "push.failed subscription=%s status=%s attempt=%s", device.id, status, delivery.attempts
+        )
+        return _end(db, delivery, DeliveryState.FAILED, status, Outcome.FAILED)
+    delay = min(settings.retry_delay * 2 ** (delivery.attempts - 1), settings.max_retry_delay)
     delay = max(delay, _retry_after(error))
-    jobs.enqueue(
-        DELIVER_JOB,
-        notification.id,
-        device.id,
-        attempt + 1,
-        at=clock.now() + timedelta(seconds=delay),
-    )
+    due = clock.now() + timedelta(seconds=delay)
+    delivery.next_attempt_at = due
+    _end(db, delivery, DeliveryState.PENDING, status, Outcome.RETRY)
+    # The job is the quick way back; the delivery's row is the sure one (the sweep).
+    try:
+        jobs.enqueue(DELIVER_JOB, notification.id, device.id, delivery.attempts + 1, at=due)
+    except Exception:
+        log.exception("push.retry_enqueue_failed subscription=%s", device.id)
     log.info("push.retry subscription=%s status=%s in=%ss", device.id, status, delay)
     return Outcome.RETRY
 

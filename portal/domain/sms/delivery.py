@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from portal import clock, jobs
 from portal.config import is_test_mode
 from portal.domain import secretbox
+from portal.domain.claims import claim_due
 from portal.domain.sms import REDACTED, make_gateway
 from portal.domain.sms.base import (
     GatewayError,
@@ -169,28 +170,10 @@ def sweep_job(db: Session, config: Mapping) -> None:
 def _claim(db: Session, message_id: int, policy: RetryPolicy) -> SmsMessage | None:
     """Count the attempt and hold the message for claim_timeout; None if not ours."""
     now = clock.now()
-    if db.get_bind().dialect.name == "postgresql":
-        # A message another worker is claiming right now is skipped, not waited for.
-        locked = db.scalar(
-            sa.select(SmsMessage.id)
-            .where(SmsMessage.id == message_id)
-            .with_for_update(skip_locked=True)
-        )
-        if locked is None:
-            db.rollback()
-            return None
-    # The conditions make the claim safe on SQLite too: its single writer runs this
-    # UPDATE against the latest state, so only one worker sees a row updated.
-    claimed = db.execute(
-        sa.update(SmsMessage)
-        .where(SmsMessage.id == message_id)
-        .where(SmsMessage.status == SmsStatus.PENDING)
-        .where(SmsMessage.next_attempt_at <= now)
-        .values(attempts=SmsMessage.attempts + 1, next_attempt_at=now + policy.claim_timeout)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
-        db.rollback()
+    pending = SmsMessage.status == SmsStatus.PENDING
+    if not claim_due(
+        db, SmsMessage, message_id, pending, now=now, hold_until=now + policy.claim_timeout
+    ):
         return None
     message = db.get(SmsMessage, message_id, populate_existing=True)
     assert message is not None

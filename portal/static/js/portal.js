@@ -238,7 +238,8 @@
   });
 
   // --- Notifications on this device (components/push_prompt.html): shown only where the
-  // page includes the prompt, i.e. after a payment or in the notification settings.
+  // page includes the prompt, i.e. after a payment, in the profile and in the
+  // notification settings; never on its own on a first load.
   function base64UrlBytes(text) {
     const padded = (text + "===".slice((text.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
     return Uint8Array.from(atob(padded), (ch) => ch.charCodeAt(0));
@@ -283,6 +284,8 @@
     if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
     const registration = await navigator.serviceWorker.ready;
     const current = await registration.pushManager.getSubscription();
+    // After a payment the prompt only offers: nothing to show once on, or when blocked.
+    if ("offerOnly" in box.dataset && (current || Notification.permission === "denied")) return;
     on.hidden = Boolean(current) || Notification.permission === "denied";
     off.hidden = !current;
     box.querySelector("#push-blocked").hidden = Notification.permission !== "denied" || Boolean(current);
