@@ -24,6 +24,7 @@ from portal.models.payment import (
 )
 from portal.models.person import LoginSession, Person
 from portal.models.promised import PromisedPayment, PromisedState
+from portal.models.promo import Promotion, PromotionImage, PromotionPush, PromotionState
 from portal.models.push import (
     Notification,
     NotificationKind,
@@ -69,6 +70,10 @@ __all__ = [
     "PhoneChange",
     "PromisedPayment",
     "PromisedState",
+    "Promotion",
+    "PromotionImage",
+    "PromotionPush",
+    "PromotionState",
     "PushSubscription",
     "QueueResolution",
     "Receipt",
