@@ -19,7 +19,6 @@ from portal.models import (
     AuditEvent,
     Notification,
     NotificationKind,
-    PromotionPush,
     PromotionState,
     PushSubscription,
     StaffRole,

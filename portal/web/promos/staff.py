@@ -157,7 +157,8 @@ def _show_page(promotion, error=None, status=200, image_form=None):
         today=today,
         push=pushing.of(db.session, promotion),
         tariffs=[db.session.get(Tariff, i) for i in promotion.tariff_ids],
-        form=ActionForm(),
+        # No form data read: after a body too large, reading it again would fail again.
+        form=ActionForm(formdata=None),
         image_form=image_form or ImageForm(formdata=None),
         **shown_with(promotion, "promos_staff.image"),
     )
