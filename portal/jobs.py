@@ -47,6 +47,7 @@ _AFTER_COMMIT = "portal.jobs.after_commit"
 SWEEPS: list[str] = [
     "portal.domain.sms.delivery:sweep_job",
     "portal.domain.imports:sweep_job",
+    "portal.domain.promos.pushing:sweep_job",
 ]
 
 

@@ -72,6 +72,9 @@ class PromotionPush(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_by: Mapped[int] = mapped_column(sa.ForeignKey("staff_members.id"))
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the last batch moved the cursor: a push unfinished and quiet for long lost
+    # its next job (a restart), and the sweep hands it on again.
+    progressed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The last person reached: the next batch starts after them.
     cursor: Mapped[int] = mapped_column(default=0)
     people: Mapped[int] = mapped_column(default=0)  # written to the notification centre

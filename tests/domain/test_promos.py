@@ -19,6 +19,7 @@ from portal.models import (
     AuditEvent,
     Notification,
     NotificationKind,
+    PromotionPush,
     PromotionState,
     PushSubscription,
     StaffRole,
@@ -366,3 +367,38 @@ def test_only_a_running_published_promotion_is_pushed(session, marketing):
     for promotion in (draft, coming):
         with pytest.raises(pushing.NotRunning):
             pushing.start(session, promotion, TODAY, staff_id=marketing.id)
+
+
+def test_a_push_whose_next_job_was_lost_is_resumed_by_the_sweep(
+    app, session, marketing, push_on, frozen_clock
+):
+    tariff = create_tariff(session)
+    accounts = [subscriber_with(session, tariff) for _ in range(3)]
+    promotion = create_promotion(session, marketing, tariffs=[tariff])
+    # Started in a process that stopped before its queue ran anything.
+    push = PromotionPush(
+        promotion_id=promotion.id,
+        started_at=frozen_clock(),
+        progressed_at=frozen_clock(),
+        started_by=marketing.id,
+        cursor=0,
+        people=0,
+        sent=0,
+        failed=0,
+        removed=0,
+        retrying=0,
+    )
+    session.add(push)
+    session.commit()
+    with app.app_context():
+        jobs.drain(app, sweep=True)  # not quiet for long yet: left alone
+        session.refresh(push)
+        assert push.people == 0
+        frozen_clock.advance(minutes=6)
+        jobs.drain(app, sweep=True)
+    session.refresh(push)
+    assert push.people == 3 and push.finished_at is not None
+    mine = sa.select(sa.func.count()).where(
+        Notification.person_id.in_([a.person_id for a in accounts])
+    )
+    assert session.scalar(mine) == 3

@@ -6,14 +6,15 @@ cursor in one commit, hands the next batch to the queue, then pushes to the devi
 those who allow the "promotions" kind through portal.domain.push.sending and adds what
 happened to the push's counts (sent, failed, removed: the push service said 404/410,
 retrying: left to the push's own retries). A job run twice (a retry, a sweep) finds the
-cursor moved and does nothing, so nobody gets the promotion twice.
+cursor moved and does nothing, so nobody gets the promotion twice; a push whose next
+job was lost (a restart of the in-process queue) is handed on by the sweep.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +30,8 @@ from portal.models import NotificationKind, Promotion, PromotionPush, PromotionS
 BATCH_JOB = "portal.domain.promos.pushing:batch_job"
 PUSHED = "promotion.pushed"
 BODY_MAX = 180  # of the terms, in the notification
+# A push unfinished and with no batch done for this long has lost its next job.
+QUIET = timedelta(minutes=5)
 
 
 class NotRunning(DomainError):
@@ -55,6 +58,7 @@ def start(
     push = PromotionPush(
         promotion_id=promotion.id,
         started_at=clock.now(),
+        progressed_at=clock.now(),
         started_by=staff_id,
         cursor=0,
         people=0,
@@ -105,6 +109,7 @@ def batch_job(db: Session, config: Mapping, push_id: int, cursor: int) -> None:
         for person_id in people
     ]
     push.people += len(written)
+    push.progressed_at = clock.now()
     if len(people) < size:
         push.finished_at = clock.now()
     else:
@@ -125,6 +130,18 @@ def batch_job(db: Session, config: Mapping, push_id: int, cursor: int) -> None:
             )
         )
         db.commit()
+
+
+def sweep_job(db: Session, config: Mapping) -> None:
+    """Hand on every push whose next batch was lost (the batch's own check keeps a
+    batch that is only slow from running twice)."""
+    quiet = db.execute(
+        sa.select(PromotionPush.id, PromotionPush.cursor).where(
+            PromotionPush.finished_at.is_(None), PromotionPush.progressed_at < clock.now() - QUIET
+        )
+    ).all()
+    for push_id, cursor in quiet:
+        jobs.enqueue(BATCH_JOB, push_id, cursor)
 
 
 _COUNTED = {
