@@ -177,7 +177,7 @@ def test_forms_without_their_token_are_400(client, session, marketing):
     promotion = create_promotion(session, marketing, publish=False)
     session.commit()
     base = f"{CONSOLE}{promotion.id}"
-    for path in ("/publish", "/withdraw", "/push", "/image/remove", "/image", "/edit"):
+    for path in ("/publish", "/withdraw", "/push", "/image/remove", "/image/upload", "/edit"):
         assert client.post(base + path, data={}).status_code == 400, path
     assert client.post(CONSOLE + "new", data=GOOD).status_code == 400
     session.refresh(promotion)
@@ -197,7 +197,7 @@ def upload(client, promotion, data: bytes, name="banner.png"):
     page = f"{CONSOLE}{promotion.id}"
     token = csrf_from(client.get(page).get_data(as_text=True))
     return client.post(
-        f"{page}/image",
+        f"{page}/image/upload",
         data={"csrf_token": token, "image": (io.BytesIO(data), name)},
         content_type="multipart/form-data",
     )
@@ -250,7 +250,7 @@ def test_a_missing_file_is_400(client, session, marketing):
     session.commit()
     page = f"{CONSOLE}{promotion.id}"
     token = csrf_from(client.get(page).get_data(as_text=True))
-    answer = client.post(f"{page}/image", data={"csrf_token": token})
+    answer = client.post(f"{page}/image/upload", data={"csrf_token": token})
     assert answer.status_code == 400
 
 

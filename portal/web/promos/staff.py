@@ -189,7 +189,8 @@ def image(promotion_id: int):
     return picture(_promotion(promotion_id))
 
 
-@bp.route("/<id:promotion_id>/image", methods=["POST"])
+# A path of its own: on one path with the GET above, an id out of range would be a 405.
+@bp.route("/<id:promotion_id>/image/upload", methods=["POST"])
 @csrf.exempt  # the form checks its own token: the global check would read the body first
 @requires_roles(*MARKETING)
 def upload_image(promotion_id: int):
