@@ -381,12 +381,6 @@ def test_a_push_whose_next_job_was_lost_is_resumed_by_the_sweep(
         started_at=frozen_clock(),
         progressed_at=frozen_clock(),
         started_by=marketing.id,
-        cursor=0,
-        people=0,
-        sent=0,
-        failed=0,
-        removed=0,
-        retrying=0,
     )
     session.add(push)
     session.commit()

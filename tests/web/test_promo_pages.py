@@ -344,6 +344,8 @@ def test_push_from_the_console_with_counts_updating(app, client, session, market
     assert '<dd id="count-people">2</dd>' in fragment
     assert "every 2s" not in fragment  # finished: the polling stops
     assert "<html" not in fragment
+    whole = client.get(f"{CONSOLE}{promotion.id}/counts")
+    assert whole.status_code == 200 and "<html" in whole.get_data(as_text=True)
 
 
 def test_a_draft_or_coming_promotion_is_not_pushed(client, session, marketing):

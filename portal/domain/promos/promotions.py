@@ -239,7 +239,8 @@ def for_account(db: Session, account: Account, today: date) -> Offers:
         .where(Promotion.state == S.PUBLISHED, Promotion.ends_on >= today)
         .order_by(Promotion.starts_on, Promotion.ends_on, Promotion.id)
     ).all()
-    mine = [p for p in found if _audience_of(account, today)(p)]
+    includes = _audience_of(account, today)
+    mine = [p for p in found if includes(p)]
     current = sorted((p for p in mine if p.starts_on <= today), key=lambda p: (p.ends_on, p.id))
     return Offers(current=current, coming=[p for p in mine if p.starts_on > today])
 

@@ -60,12 +60,6 @@ def start(
         started_at=clock.now(),
         progressed_at=clock.now(),
         started_by=staff_id,
-        cursor=0,
-        people=0,
-        sent=0,
-        failed=0,
-        removed=0,
-        retrying=0,
     )
     try:
         with db.begin_nested():

@@ -1,41 +1,16 @@
 """The promotions' forms in the console: compose or edit, the picture, and the buttons
 that publish, withdraw and push (the CSRF token alone)."""
 
-import unicodedata
-
-from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
-from flask_wtf.form import _Auto
-from werkzeug.datastructures import CombinedMultiDict
-from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField, ValidationError
+from wtforms import SelectField, SelectMultipleField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from portal.domain.promos.promotions import TEXT_MAX, TITLE_MAX
-from portal.web.forms import Form
-from portal.web.validators import TOO_LONG, day_value, text_field
+from portal.web.forms import FileForm, Form
+from portal.web.validators import TOO_LONG, printable_lines, required_day_field, text_field
 
 NO_ACTION = ""
-
-
-def _typed_text(form, field) -> None:
-    """Like `printable`, but line breaks and tabs belong in the terms."""
-    value = field.data or ""
-    if any(
-        (unicodedata.category(ch) == "Cc" and ch not in "\r\n\t") or ch == "\ufffd" for ch in value
-    ):
-        raise ValidationError(_l("Contains characters that cannot be typed."))
-
-
-def _required_day(label, message):
-    return StringField(
-        label,
-        validators=[
-            InputRequired(message),
-            Length(max=10, message=_l("Enter a date as YYYY-MM-DD.")),
-            day_value,
-        ],
-    )
 
 
 class PromotionForm(Form):
@@ -45,11 +20,11 @@ class PromotionForm(Form):
         validators=[
             InputRequired(_l("Enter the terms of the promotion.")),
             Length(max=TEXT_MAX, message=TOO_LONG),
-            _typed_text,
+            printable_lines,
         ],
     )
-    starts_on = _required_day(_l("First day"), _l("Enter the first day."))
-    ends_on = _required_day(_l("Last day"), _l("Enter the last day."))
+    starts_on = required_day_field(_l("First day"), _l("Enter the first day."))
+    ends_on = required_day_field(_l("Last day"), _l("Enter the last day."))
     tariffs = SelectMultipleField(_l("Only for holders of these tariffs"), coerce=int)
     districts = SelectMultipleField(_l("Only in these districts"))
     action = SelectField(_l("Action"))
@@ -73,19 +48,10 @@ class PromotionForm(Form):
         self.action.data = str(promotion.action_service_id or NO_ACTION)
 
 
-class ImageForm(Form):
+class ImageForm(FileForm):
     image = FileField(
         _l("Picture (JPEG, PNG or WebP)"), validators=[FileRequired(_l("Choose the picture."))]
     )
-
-    class Meta:
-        def wrap_formdata(self, form, formdata):
-            # The portal's forms read only form fields; this one reads the file too.
-            if formdata is _Auto:
-                if request.method != "POST":
-                    return None
-                return CombinedMultiDict((request.files, request.form))
-            return formdata
 
 
 class ActionForm(Form):

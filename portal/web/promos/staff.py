@@ -11,7 +11,7 @@ from portal.domain import catalog
 from portal.domain.errors import InvalidInput, NotFound
 from portal.domain.promos import images, promotions, pushing
 from portal.extensions import client_address, csrf, db
-from portal.htmx import render
+from portal.htmx import is_htmx, render
 from portal.models import PromotionState, Service, StaffRole, Tariff
 from portal.web.promos import labels
 from portal.web.promos.forms import NO_ACTION, ActionForm, ImageForm, PromotionForm
@@ -130,7 +130,7 @@ def edit(promotion_id: int):
     promotion = _promotion(promotion_id)
     form = _form()
     if promotion.state is not PromotionState.DRAFT:
-        return _compose_page(form, promotion, _("Only a draft can be changed."), 409)
+        return _show_page(promotion, _("Only a draft can be changed."), 409)
     if request.method == "GET":
         form.fill(promotion)
         return _compose_page(form, promotion)
@@ -173,8 +173,11 @@ def show(promotion_id: int):
 @bp.route("/<id:promotion_id>/counts")
 @requires_roles(*MARKETING)
 def counts(promotion_id: int):
-    """The push's counts (the page polls it while the push goes on)."""
+    """The push's counts (the page polls it while the push goes on); without htmx, the
+    whole page."""
     promotion = _promotion(promotion_id)
+    if not is_htmx():
+        return _show_page(promotion)
     return render(
         "promos/staff/show.html",
         block="push_counts",
