@@ -11,8 +11,8 @@ import warnings
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
-from portal.domain import audit
 from portal.domain.errors import InvalidInput
+from portal.domain.promos import promotions
 from portal.domain.promos.promotions import NotEditable
 from portal.models import Promotion, PromotionImage, PromotionState
 
@@ -76,12 +76,12 @@ def set_image(
     promotion.has_image = True
     promotion.image_version += 1
     db.flush()
-    audit.record(
+    promotions.record(
         db,
         CHANGED,
-        actor=audit.staff_actor(staff_id),
+        promotion,
+        staff_id=staff_id,
         address=address,
-        promotion=promotion.id,
         content_type=content_type,
         size=len(data),
         width=width,
@@ -102,9 +102,7 @@ def remove_image(
     promotion.has_image = False
     promotion.image_version += 1
     db.flush()
-    audit.record(
-        db, REMOVED, actor=audit.staff_actor(staff_id), address=address, promotion=promotion.id
-    )
+    promotions.record(db, REMOVED, promotion, staff_id=staff_id, address=address)
 
 
 def image_of(db: Session, promotion: Promotion) -> PromotionImage | None:

@@ -86,6 +86,26 @@ def check(db: Session, draft: Draft, known_districts: tuple[str, ...]) -> None:
             raise InvalidInput("action")
 
 
+def record(
+    db: Session,
+    event: str,
+    promotion: Promotion,
+    *,
+    staff_id: int,
+    address: str | None,
+    **data: object,
+) -> None:
+    """The audit event of a staff member's change to a promotion."""
+    audit.record(
+        db,
+        event,
+        actor=audit.staff_actor(staff_id),
+        address=address,
+        promotion=promotion.id,
+        **data,
+    )
+
+
 def _fields(promotion: Promotion) -> dict[str, object]:
     """The audited fields, as plain JSON values."""
     return {
@@ -122,14 +142,7 @@ def create(
     _apply(promotion, draft)
     db.add(promotion)
     db.flush()
-    audit.record(
-        db,
-        CREATED,
-        actor=audit.staff_actor(staff_id),
-        address=address,
-        promotion=promotion.id,
-        after=_fields(promotion),
-    )
+    record(db, CREATED, promotion, staff_id=staff_id, address=address, after=_fields(promotion))
     return promotion
 
 
@@ -151,14 +164,8 @@ def update(
     db.flush()
     after = _fields(promotion)
     if before != after:
-        audit.record(
-            db,
-            CHANGED,
-            actor=audit.staff_actor(staff_id),
-            address=address,
-            promotion=promotion.id,
-            **audit.changes(before, after),
-        )
+        changed = audit.changes(before, after)
+        record(db, CHANGED, promotion, staff_id=staff_id, address=address, **changed)
     return promotion
 
 
@@ -185,14 +192,8 @@ def move(
         promotion.withdrawn_at = now
     promotion.updated_at = now
     db.flush()
-    audit.record(
-        db,
-        f"promotion.{to.value}",
-        actor=audit.staff_actor(staff_id),
-        address=address,
-        promotion=promotion.id,
-        **audit.changes({"state": before.value}, {"state": to.value}),
-    )
+    changed = audit.changes({"state": before.value}, {"state": to.value})
+    record(db, f"promotion.{to.value}", promotion, staff_id=staff_id, address=address, **changed)
     return promotion
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock, jobs
-from portal.domain import audit, notifications
+from portal.domain import notifications
 from portal.domain.errors import DomainError
 from portal.domain.promos import promotions
 from portal.domain.push import sending, subscriptions
@@ -67,9 +67,7 @@ def start(
     except IntegrityError:
         # Pushed already (a second click, another member at the same moment).
         raise AlreadyPushed(promotion.id) from None
-    audit.record(
-        db, PUSHED, actor=audit.staff_actor(staff_id), address=address, promotion=promotion.id
-    )
+    promotions.record(db, PUSHED, promotion, staff_id=staff_id, address=address)
     jobs.enqueue_after_commit(db, BATCH_JOB, push.id, 0)
     return push
 
