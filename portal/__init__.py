@@ -76,6 +76,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.payments.views import bp as payments_bp
     from portal.web.profile.views import bp as profile_bp
     from portal.web.promised.views import bp as promised_bp
+    from portal.web.promos.staff import bp as promos_staff_bp
     from portal.web.promos.views import bp as promos_bp
     from portal.web.push.views import bp as push_bp
     from portal.web.pwa.views import bp as pwa_bp
@@ -121,6 +122,7 @@ def _register_blueprints(app: Flask) -> None:
         team_staff_bp,
         catalog_staff_bp,
         visits_staff_bp,
+        promos_staff_bp,
     ):
         app.register_blueprint(bp)
     init_errors(app)

@@ -175,6 +175,10 @@ def default_config(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": 64 * 1024,
         # The largest CSV the staff may import (that one form alone takes more than 64 KiB).
         "PORTAL_IMPORT_MAX_BYTES": _env_int("PORTAL_IMPORT_MAX_BYTES", 10 * 1024 * 1024),
+        # A promotion's picture (JPEG, PNG or WebP), and how many people one job of a
+        # promotion's push reaches.
+        "PORTAL_PROMO_IMAGE_MAX_BYTES": _env_int("PORTAL_PROMO_IMAGE_MAX_BYTES", 2 * 1024 * 1024),
+        "PORTAL_PROMO_PUSH_BATCH": _env_int("PORTAL_PROMO_PUSH_BATCH", 200),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "BABEL_DEFAULT_LOCALE": "ru",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "Europe/Simferopol"),

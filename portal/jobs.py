@@ -48,6 +48,7 @@ SWEEPS: list[str] = [
     "portal.domain.sms.delivery:sweep_job",
     "portal.domain.imports:sweep_job",
     "portal.domain.push.sending:sweep_job",
+    "portal.domain.promos.pushing:sweep_job",
 ]
 
 

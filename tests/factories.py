@@ -232,3 +232,38 @@ def credited_payment(session, account, *, amount: int = 500_00, fiscal_receipt=N
         payment.fiscal_receipt = fiscal_receipt
         session.flush()
     return payment
+
+
+def create_promotion(
+    session,
+    member,
+    *,
+    title="Скорость ×2",
+    text="Два месяца удвоенной скорости.\nБез доплаты.",
+    starts_on=date(2026, 11, 20),
+    ends_on=date(2026, 12, 31),
+    tariffs=(),
+    districts=(),
+    addon=None,
+    publish=True,
+):
+    """A promotion by staff `member` (published unless `publish` is False), running on
+    the frozen clock's day by default."""
+    from portal.domain.promos import promotions
+    from portal.models import PromotionState
+
+    draft = promotions.Draft(
+        title=title,
+        text=text,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        tariff_ids=tuple(t.id for t in tariffs),
+        districts=tuple(districts),
+        action_service_id=addon.id if addon is not None else None,
+    )
+    known = ("Ялта-центр", "Массандра", "Ливадия")
+    promotion = promotions.create(session, draft, known_districts=known, staff_id=member.id)
+    if publish:
+        promotions.move(session, promotion, PromotionState.PUBLISHED, starts_on, staff_id=member.id)
+    session.flush()
+    return promotion

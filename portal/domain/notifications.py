@@ -25,10 +25,18 @@ PAGE_SIZE = 50
 
 
 def notify(
-    db: Session, person_id: int, kind: NotificationKind, title: str, body: str, url: str
+    db: Session,
+    person_id: int,
+    kind: NotificationKind,
+    title: str,
+    body: str,
+    url: str,
+    *,
+    push: bool = True,
 ) -> Notification:
     """Keep a notification in the person's centre; push it once this is committed.
-    `url`: the page it leads to, relative to the portal's root ("history/")."""
+    `url`: the page it leads to, relative to the portal's root ("history/").
+    `push=False`: the caller pushes it itself (a promotion's push, which counts them)."""
     notification = Notification(
         person_id=person_id,
         kind=kind,
@@ -39,7 +47,8 @@ def notify(
     )
     db.add(notification)
     db.flush()
-    jobs.enqueue_after_commit(db, SEND_JOB, notification.id)
+    if push:
+        jobs.enqueue_after_commit(db, SEND_JOB, notification.id)
     return notification
 
 

@@ -24,6 +24,7 @@ from portal.models.payment import (
 )
 from portal.models.person import LoginSession, Person
 from portal.models.promised import PromisedPayment, PromisedState
+from portal.models.promo import Promotion, PromotionImage, PromotionPush, PromotionState
 from portal.models.push import (
     DeliveryState,
     Notification,
@@ -73,6 +74,10 @@ __all__ = [
     "PhoneChange",
     "PromisedPayment",
     "PromisedState",
+    "Promotion",
+    "PromotionImage",
+    "PromotionPush",
+    "PromotionState",
     "PushDelivery",
     "PushSubscription",
     "QueueResolution",

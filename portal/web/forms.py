@@ -3,6 +3,7 @@
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.form import _Auto  # FlaskForm's "formdata not given" marker
+from werkzeug.datastructures import CombinedMultiDict
 
 
 class Form(FlaskForm):
@@ -17,4 +18,16 @@ class Form(FlaskForm):
         def wrap_formdata(self, form, formdata):
             if formdata is _Auto:
                 return request.form if request.method in ("POST", "PUT", "PATCH") else None
+            return formdata
+
+
+class FileForm(Form):
+    """A form that posts a file too (multipart): it reads the files besides the fields."""
+
+    class Meta:
+        def wrap_formdata(self, form, formdata):
+            if formdata is _Auto:
+                if request.method != "POST":
+                    return None
+                return CombinedMultiDict((request.files, request.form))
             return formdata

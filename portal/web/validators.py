@@ -10,12 +10,20 @@ from wtforms.validators import InputRequired, Length, ValidationError
 from portal.domain.auth.credentials import PASSWORD_MAX
 
 
-def printable(form, field) -> None:
+def printable(form, field, *, allowed: str = "") -> None:
     """Refuse control characters (and the replacement character that stands for bytes
-    that were not UTF-8): they never belong in a login, a name or a number."""
+    that were not UTF-8): they never belong in a login, a name or a number. `allowed`:
+    the ones that do belong (line breaks in a text of paragraphs)."""
     value = field.data or ""
-    if any(unicodedata.category(ch) == "Cc" or ch == "\ufffd" for ch in value):
+    if any(
+        (unicodedata.category(ch) == "Cc" and ch not in allowed) or ch == "\ufffd" for ch in value
+    ):
         raise ValidationError(_l("Contains characters that cannot be typed."))
+
+
+def printable_lines(form, field) -> None:
+    """`printable`, with line breaks and tabs (a text of paragraphs)."""
+    printable(form, field, allowed="\r\n\t")
 
 
 def first_error(form) -> str:
@@ -76,6 +84,18 @@ def day_value(form, field) -> None:
     if value is None or not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise ValidationError(_l("Enter a date as YYYY-MM-DD."))
     field.day = value
+
+
+def required_day_field(label, message) -> StringField:
+    """A day that must be given, typed as YYYY-MM-DD (kept as a date in `field.day`)."""
+    return StringField(
+        label,
+        validators=[
+            InputRequired(message),
+            Length(max=10, message=_l("Enter a date as YYYY-MM-DD.")),
+            day_value,
+        ],
+    )
 
 
 def day_field(label) -> StringField:

@@ -41,6 +41,9 @@ OWN_GUARD = {
 NO_CSRF = {
     "payments.notify": "posted by the acquirer's servers, which hold no session",
 }
+# Uploads check their own token (the global check would read the whole body first), after
+# finding their row: with no such row, a 404 (test_promo_pages posts to a real one).
+CSRF_AFTER_LOOKUP = {"promos_staff.upload_image"}
 
 pytestmark = pytest.mark.parametrize("migrated_app", ["sqlite"], indirect=True)
 
@@ -112,7 +115,7 @@ def test_every_post_without_its_csrf_token_is_refused(client, session, auth):
     wrong = []
     for endpoint, url in post_routes(client.application):
         answer = client.post(url, data={"anything": "1"})
-        if answer.status_code != 400:
+        if answer.status_code != (404 if endpoint in CSRF_AFTER_LOOKUP else 400):
             wrong.append(f"POST {url} ({endpoint}): {answer.status_code}")
     assert wrong == []
     assert len(list(post_routes(client.application))) > 40

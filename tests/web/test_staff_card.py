@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from portal import clock
 from portal.domain.auth import credentials, view_as
+from portal.domain.promos import images, promotions
 from portal.models import (
     Account,
     AccountStatus,
@@ -16,15 +17,18 @@ from portal.models import (
     LoginSession,
     Notification,
     NotificationKind,
+    PromotionState,
     StaffRole,
     Subscription,
 )
 from tests.conftest import AuthActions, csrf_from
+from tests.domain import test_promos as promo_test
 from tests.domain import test_visits as visits_test
 from tests.factories import (
     PASSWORD,
     create_group,
     create_payment,
+    create_promotion,
     create_service,
     create_staff,
     create_subscriber,
@@ -236,6 +240,7 @@ def holders_rows(session, holder) -> dict[str, int]:
         created_at=clock.now(),
     )
     session.add(notice)
+    offer = promotion_with_picture(session)
     session.commit()
     return {
         "payment_id": paid.id,
@@ -243,7 +248,21 @@ def holders_rows(session, holder) -> dict[str, int]:
         "addon_id": create_service(session).id,
         "visit_id": visit.id,
         "notification_id": notice.id,
+        "promotion_id": offer.id,
     }
+
+
+def promotion_with_picture(session):
+    """A promotion for everyone, running today, with its picture."""
+    author = create_staff(session, role=StaffRole.MARKETING)
+    today = clock.local_today(visits_test.POLICY.tz)
+    offer = create_promotion(
+        session, author, publish=False, starts_on=today, ends_on=today + timedelta(days=30)
+    )
+    picture = promo_test.picture("PNG")
+    images.set_image(session, offer, picture, max_bytes=2**20, staff_id=author.id)
+    promotions.move(session, offer, PromotionState.PUBLISHED, today, staff_id=author.id)
+    return offer
 
 
 def test_every_subscriber_page_opens_read_only_with_the_banner(client, session, holder, viewing):

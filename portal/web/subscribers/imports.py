@@ -7,8 +7,6 @@ from flask import Blueprint, Response, abort, current_app, redirect, request, ur
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
-from flask_wtf.form import _Auto  # FlaskForm's "formdata not given" marker
-from werkzeug.datastructures import CombinedMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal import jobs
@@ -18,7 +16,7 @@ from portal.extensions import client_address, csrf, db
 from portal.htmx import is_htmx, render
 from portal.models import ImportState, RowOutcome, StaffRole, TariffKind
 from portal.web.filters import tariff_kind
-from portal.web.forms import Form
+from portal.web.forms import FileForm
 from portal.web.staff.access import current_staff, requires_roles
 from portal.web.urls import external_url
 
@@ -29,19 +27,10 @@ SHOWN = 200  # rows of each kind listed on the page; the report has them all
 _FORM_ROOM = 64 * 1024
 
 
-class UploadForm(Form):
+class UploadForm(FileForm):
     """The file exported from the billing system (kept here: only this page uses it)."""
 
     file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose the file to import."))])
-
-    class Meta:
-        def wrap_formdata(self, form, formdata):
-            # The portal's forms read only form fields; this one reads the file too.
-            if formdata is _Auto:
-                if request.method != "POST":
-                    return None
-                return CombinedMultiDict((request.files, request.form))
-            return formdata
 
 
 COLUMN_LABELS = {

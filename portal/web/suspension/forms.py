@@ -1,27 +1,16 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, StringField
-from wtforms.validators import AnyOf, InputRequired, Length
+from wtforms import HiddenField
+from wtforms.validators import AnyOf, InputRequired
 
 from portal.web.forms import Form
-from portal.web.validators import day_value
-
-
-def _required_day(label, message):
-    return StringField(
-        label,
-        validators=[
-            InputRequired(message),
-            Length(max=10, message=_l("Enter a date as YYYY-MM-DD.")),
-            day_value,
-        ],
-    )
+from portal.web.validators import required_day_field
 
 
 class PauseForm(Form):
     """The days to pause, first and last included (each a YYYY-MM-DD date field)."""
 
-    starts_on = _required_day(_l("First day"), _l("Enter the first day."))
-    ends_on = _required_day(_l("Last day"), _l("Enter the last day."))
+    starts_on = required_day_field(_l("First day"), _l("Enter the first day."))
+    ends_on = required_day_field(_l("Last day"), _l("Enter the last day."))
 
 
 class PauseActionForm(Form):

@@ -369,7 +369,8 @@ def technician_page(technician_id: int):
     return _technician_page(_technician(technician_id))
 
 
-@bp.route("/technicians/<id:technician_id>", methods=["POST"], endpoint="edit_technician")
+# A path of its own: on one path with the page's GET, an id out of range would be a 405.
+@bp.route("/technicians/<id:technician_id>/edit", methods=["POST"], endpoint="edit_technician")
 @requires_roles(*DISPATCH)
 def edit_technician(technician_id: int):
     return _save_technician(

@@ -1,0 +1,164 @@
+"""Pushing a published promotion to its audience, in batches of background jobs.
+
+Each job takes the next PORTAL_PROMO_PUSH_BATCH people of the audience after the push's
+cursor: it writes the promotion into each one's notification centre and moves the
+cursor in one commit, hands the next batch to the queue, then pushes to the devices of
+those who allow the "promotions" kind through portal.domain.push.sending and adds what
+happened to the push's counts (sent, failed, removed: the push service said 404/410,
+retrying: left to the push's own retries). A job run twice (a retry, a sweep) finds the
+cursor moved and does nothing, so nobody gets the promotion twice; a push whose next
+job was lost (a restart of the in-process queue) is handed on by the sweep.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal import clock, jobs
+from portal.domain import notifications
+from portal.domain.errors import DomainError
+from portal.domain.promos import promotions
+from portal.domain.push import sending, subscriptions
+from portal.models import NotificationKind, Promotion, PromotionPush, PromotionState
+
+BATCH_JOB = "portal.domain.promos.pushing:batch_job"
+PUSHED = "promotion.pushed"
+BODY_MAX = 180  # of the terms, in the notification
+# A push unfinished and with no batch done for this long has lost its next job.
+QUIET = timedelta(minutes=5)
+
+
+class NotRunning(DomainError):
+    """Only a published promotion, between its first and last day, is pushed."""
+
+
+class AlreadyPushed(DomainError):
+    """A promotion is pushed once."""
+
+
+def start(
+    db: Session,
+    promotion: Promotion,
+    today: date,
+    *,
+    staff_id: int,
+    address: str | None = None,
+) -> PromotionPush:
+    """Begin the push; the first batch runs once this is committed."""
+    if promotion.state is not PromotionState.PUBLISHED or not (
+        promotion.starts_on <= today <= promotion.ends_on
+    ):
+        raise NotRunning(promotion.id)
+    push = PromotionPush(
+        promotion_id=promotion.id,
+        started_at=clock.now(),
+        progressed_at=clock.now(),
+        started_by=staff_id,
+    )
+    try:
+        with db.begin_nested():
+            db.add(push)
+    except IntegrityError:
+        # Pushed already (a second click, another member at the same moment).
+        raise AlreadyPushed(promotion.id) from None
+    promotions.record(db, PUSHED, promotion, staff_id=staff_id, address=address)
+    jobs.enqueue_after_commit(db, BATCH_JOB, push.id, 0)
+    return push
+
+
+def of(db: Session, promotion: Promotion) -> PromotionPush | None:
+    return db.scalar(sa.select(PromotionPush).where(PromotionPush.promotion_id == promotion.id))
+
+
+def batch_job(db: Session, config: Mapping, push_id: int, cursor: int) -> None:
+    """One batch of the push (see the module's docstring)."""
+    size = int(config["PORTAL_PROMO_PUSH_BATCH"])
+    push = db.scalar(sa.select(PromotionPush).where(PromotionPush.id == push_id).with_for_update())
+    if push is None or push.finished_at is not None or push.cursor != cursor:
+        db.rollback()
+        return
+    promotion = db.get(Promotion, push.promotion_id)
+    today = clock.local_today(config["PORTAL_TIMEZONE"])
+    people = list(db.scalars(promotions.audience(promotion, today, after=cursor).limit(size)))
+    if promotion.state is not PromotionState.PUBLISHED:
+        people = []  # withdrawn meanwhile: the rest of the audience gets nothing
+    written = [
+        notifications.notify(
+            db,
+            person_id,
+            NotificationKind.PROMOTIONS,
+            promotion.title,
+            _body(promotion.text),
+            f"promos/{promotion.id}",
+            push=False,
+        )
+        for person_id in people
+    ]
+    push.people += len(written)
+    push.progressed_at = clock.now()
+    if len(people) < size:
+        push.finished_at = clock.now()
+    else:
+        push.cursor = people[-1]
+        jobs.enqueue_after_commit(db, BATCH_JOB, push.id, push.cursor)
+    db.commit()
+    counts = _deliver(db, config, written)
+    if counts:
+        db.execute(
+            sa.update(PromotionPush)
+            .where(PromotionPush.id == push_id)
+            .values(
+                {
+                    name: getattr(PromotionPush, name) + counts[outcome]
+                    for name, outcome in _COUNTED.items()
+                    if counts[outcome]
+                }
+            )
+        )
+        db.commit()
+
+
+def sweep_job(db: Session, config: Mapping) -> None:
+    """Hand on every push whose next batch was lost (the batch's own check keeps a
+    batch that is only slow from running twice)."""
+    quiet = db.execute(
+        sa.select(PromotionPush.id, PromotionPush.cursor).where(
+            PromotionPush.finished_at.is_(None), PromotionPush.progressed_at < clock.now() - QUIET
+        )
+    ).all()
+    for push_id, cursor in quiet:
+        jobs.enqueue(BATCH_JOB, push_id, cursor)
+
+
+_COUNTED = {
+    "sent": sending.Outcome.SENT,
+    "failed": sending.Outcome.FAILED,
+    "removed": sending.Outcome.REMOVED,
+    "retrying": sending.Outcome.RETRY,
+}
+
+
+def _deliver(db: Session, config: Mapping, written) -> Counter:
+    """Push each notification to the devices of those who allow promotions."""
+    settings = sending.PushSettings.from_config(config)
+    counts: Counter = Counter()
+    if not settings.enabled:
+        return counts
+    for notification in written:
+        if not subscriptions.wants(db, notification.person_id, NotificationKind.PROMOTIONS):
+            continue
+        for device in subscriptions.devices(db, notification.person_id):
+            counts[sending.deliver(db, settings, notification, device.id, attempt=1)] += 1
+    return counts
+
+
+def _body(text: str) -> str:
+    """The start of the terms, on one line."""
+    line = " ".join(text.split())
+    return line if len(line) <= BODY_MAX else line[: BODY_MAX - 1].rstrip() + "…"
