@@ -68,6 +68,8 @@ def make_test_app(database_url: str, tmp_path, **overrides):
         "REDIS_URL": None,
         # The public origin absolute URLs are made from (production requires one).
         "PORTAL_PUBLIC_URL": "https://portal.test",
+        # Every record reaches caplog (the tests that check no secret is ever logged).
+        "PORTAL_LOG_LEVEL": "DEBUG",
     }
     config.update(overrides)
     return create_app(config)
