@@ -139,40 +139,32 @@ class ScrapeCollector(Collector):
             yield metric
         yield ok
 
-    def _by_state(self, table: str) -> dict[str, int]:
+    def _rows_by_state(self, model) -> Metric:
+        """portal_payments / portal_sms_messages: the table's rows by status, every
+        status listed (at 0 when there is none)."""
         from portal.extensions import db
 
+        name, text = _BY_STATE[model.__tablename__]
         session = db.new_session()
         try:
-            column = sa.column("status")
             rows = session.execute(
-                sa.select(column, sa.func.count()).select_from(sa.table(table)).group_by(column)
+                sa.select(model.status, sa.func.count()).group_by(model.status)
             ).all()
-            return {str(status): int(count) for status, count in rows}
         finally:
             session.close()
+        counts = {str(getattr(status, "value", status)): int(count) for status, count in rows}
+        every = [s.value for s in model.status.type.enum_class]
+        return _gauge(name, text, "state", counts, every)
 
     def _payments(self) -> Metric:
-        from portal.models import PaymentStatus
+        from portal.models import Payment
 
-        return _gauge(
-            "portal_payments",
-            "Payments by state.",
-            "state",
-            self._by_state("payments"),
-            [s.value for s in PaymentStatus],
-        )
+        return self._rows_by_state(Payment)
 
     def _sms(self) -> Metric:
-        from portal.models import SmsStatus
+        from portal.models import SmsMessage
 
-        return _gauge(
-            "portal_sms_messages",
-            "SMS messages in the outbox by state.",
-            "state",
-            self._by_state("sms_messages"),
-            [s.value for s in SmsStatus],
-        )
+        return self._rows_by_state(SmsMessage)
 
     def _jobs(self) -> Metric:
         from portal import jobs
@@ -181,6 +173,12 @@ class ScrapeCollector(Collector):
         return _gauge(
             "portal_jobs_queued", "Jobs waiting in the queue, by state.", "state", depth, []
         )
+
+
+_BY_STATE = {
+    "payments": ("portal_payments", "Payments by state."),
+    "sms_messages": ("portal_sms_messages", "SMS messages in the outbox by state."),
+}
 
 
 def _gauge(name: str, text: str, label: str, values: dict[str, int], every: list[str]) -> Metric:

@@ -219,15 +219,20 @@ class AuthActions:
         return self.client.post("/logout", data={"csrf_token": token})
 
 
+def required_server(variable: str) -> str:
+    """TEST_DATABASE_URL or TEST_REDIS_URL; the test skips without it (fails on CI)."""
+    url = os.environ.get(variable)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{variable} is not set: CI must run the tests that need it")
+        pytest.skip(f"this test needs {variable}")
+    return url
+
+
 @pytest.fixture
 def redis_url() -> str:
     """TEST_REDIS_URL; the test skips without it (fails on CI)."""
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_REDIS_URL is not set: CI must run the Redis tests")
-        pytest.skip("Redis tests need TEST_REDIS_URL")
-    return url
+    return required_server("TEST_REDIS_URL")
 
 
 @pytest.fixture

@@ -358,12 +358,9 @@ def test_nginx_accepts_the_site(tmp_path):
 @pytest.fixture
 def postgres_server() -> str:
     """TEST_DATABASE_URL as libpq takes it; the test skips without it (fails on CI)."""
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_DATABASE_URL is not set: CI must run the PostgreSQL tests")
-        pytest.skip("backup tests need TEST_DATABASE_URL")
-    return url.replace("postgresql+psycopg:", "postgresql:", 1)
+    from tests.conftest import required_server
+
+    return required_server("TEST_DATABASE_URL").replace("postgresql+psycopg:", "postgresql:", 1)
 
 
 def backup_env() -> dict[str, str]:
@@ -375,27 +372,26 @@ def backup_env() -> dict[str, str]:
     }
 
 
-def scratch_database(server: str, name: str) -> str:
+def admin_sql(server: str, statement: str) -> None:
     import sqlalchemy as sa
 
     admin = sa.create_engine(
         server.replace("postgresql:", "postgresql+psycopg:", 1), isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        conn.exec_driver_sql(statement)
     admin.dispose()
+
+
+def scratch_database(server: str, name: str) -> str:
+    import sqlalchemy as sa
+
+    admin_sql(server, f'CREATE DATABASE "{name}"')
     return str(sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False))
 
 
 def drop_database(server: str, name: str) -> None:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(
-        server.replace("postgresql:", "postgresql+psycopg:", 1), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    admin_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def leftover_check_databases(server: str) -> list[str]:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from portal.extensions import db
 from portal.models import SmsMessage, SmsStatus
-from tests.conftest import csrf_from, make_test_app
+from tests.conftest import csrf_from, make_test_app, required_server
 from tests.factories import PASSWORD, create_subscriber
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,11 +45,7 @@ def shared_database(tmp_path_factory):
 
     saved_limiter = dict(limiter.__dict__)  # as isolated_limiter does, for the module
     tmp_path = tmp_path_factory.mktemp("scale")
-    server = os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_DATABASE_URL is not set: CI must run the PostgreSQL tests")
-        pytest.skip("scale-out tests need TEST_DATABASE_URL")
+    server = required_server("TEST_DATABASE_URL")
     name = f"portal_scale_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -123,19 +119,9 @@ class Instances:
 
 
 @pytest.fixture(scope="module")
-def test_redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_REDIS_URL is not set: CI must run the Redis tests")
-        pytest.skip("scale-out tests need TEST_REDIS_URL")
-    return url
-
-
-@pytest.fixture(scope="module")
-def instances(tmp_path_factory, shared_database, test_redis_url):
+def instances(tmp_path_factory, shared_database):
     """Two web instances ("one", "two"), started once for the module."""
-    redis_url = test_redis_url
+    redis_url = required_server("TEST_REDIS_URL")
     tmp_path = tmp_path_factory.mktemp("instances")
     queue = f"portal-test-{uuid.uuid4().hex[:8]}"
     env = {
