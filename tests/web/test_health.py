@@ -107,9 +107,14 @@ def test_probes_are_not_rate_limited(app, tmp_path, isolated_limiter):
     limited = make_test_app(
         app.config["DATABASE_URL"], tmp_path, RATELIMIT_APPLICATION="3 per minute"
     )
-    client = limited.test_client()
-    assert [client.get("/login").status_code for _ in range(4)][-1] == 429
-    for path in ("/healthz", "/readyz"):
-        assert {client.get(path).status_code for _ in range(10)} == {200}
-    with limited.app_context():
-        db.engine.dispose()
+    try:
+        client = limited.test_client()
+        assert [client.get("/login").status_code for _ in range(4)][-1] == 429
+        for path in ("/healthz", "/readyz"):
+            assert {client.get(path).status_code for _ in range(10)} == {200}
+    finally:
+        # The one limiter object keeps application limits in its limit manager, which
+        # isolated_limiter does not put back: no other app of the run has any.
+        isolated_limiter.limit_manager.set_application_limits([])
+        with limited.app_context():
+            db.engine.dispose()
