@@ -12,6 +12,7 @@ RuntimeDirectory=portal and the socket's group set to nginx's.
 """
 
 import multiprocessing
+import os
 
 # Loopback or a unix socket, never 0.0.0.0 or a public address (see above).
 bind = "127.0.0.1:8000"
@@ -38,6 +39,22 @@ max_requests_jitter = 200
 # client's address is the app's business (PORTAL_TRUSTED_PROXIES, werkzeug's ProxyFix).
 forwarded_allow_ips = "127.0.0.1"
 
-# One line per request on stdout and errors on stderr: journald keeps them.
-accesslog = "-"
+# The portal writes its own line per request (portal.access: JSON with the request id,
+# the endpoint and the time taken, no query string), so gunicorn's access log stays off;
+# gunicorn's own messages go to stderr. journald keeps both.
+accesslog = None
 errorlog = "-"
+
+
+# Metrics (portal.metrics): with PROMETHEUS_MULTIPROC_DIR set (deploy/systemd/portal.service)
+# every worker writes its counts into files there, and /metrics adds them up. A worker
+# that exits is told to prometheus_client, so its live gauges stop counting. The app is
+# not preloaded: each worker imports it after the fork, with files of its own.
+preload_app = False
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

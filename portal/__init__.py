@@ -50,9 +50,12 @@ def _check_startup(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from portal import auth_session, compression, i18n, jobs
+    from portal import auth_session, compression, i18n, jobs, logs, metrics
     from portal.extensions import csrf, db, limiter, login_manager, migrate
 
+    # First: every later hook's log lines carry the request id, and the timing covers them.
+    logs.init_app(app)
+    metrics.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
@@ -70,6 +73,7 @@ def _register_blueprints(app: Flask) -> None:
     from portal.web.catalog.staff import bp as catalog_staff_bp
     from portal.web.errors import init_app as init_errors
     from portal.web.filters import init_app as init_filters
+    from portal.web.health.views import bp as health_bp
     from portal.web.history.views import bp as history_bp
     from portal.web.home.views import bp as home_bp
     from portal.web.payments.staff import bp as payments_staff_bp
@@ -100,6 +104,7 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (
         # First: its guard of a staff member's read-only view runs before any other hook.
         view_as.bp,
+        health_bp,
         auth_bp,
         home_bp,
         history_bp,

@@ -229,6 +229,16 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_SUSPENSION_YEAR_DAYS": _env_int("PORTAL_SUSPENSION_YEAR_DAYS", 90),
         "PORTAL_SUSPENSION_MIN_INTERVAL_DAYS": _env_int("PORTAL_SUSPENSION_MIN_INTERVAL_DAYS", 30),
         "PORTAL_SUSPENSION_AHEAD_DAYS": _env_int("PORTAL_SUSPENSION_AHEAD_DAYS", 60),
+        # Logs: one JSON object per line (production) or text, on stderr (the journal).
+        "PORTAL_LOG_FORMAT": os.environ.get("PORTAL_LOG_FORMAT")
+        or ("json" if mode == "production" else "text"),
+        "PORTAL_LOG_LEVEL": os.environ.get("PORTAL_LOG_LEVEL", "INFO"),
+        # Prometheus metrics at /metrics (portal.metrics), readable only from these
+        # addresses or networks (comma-separated; loopback by default); the directories
+        # whose multiprocess files it adds up (default: PROMETHEUS_MULTIPROC_DIR).
+        "PORTAL_METRICS": _env_bool("PORTAL_METRICS", True),
+        "PORTAL_METRICS_ALLOW": os.environ.get("PORTAL_METRICS_ALLOW", "127.0.0.0/8,::1"),
+        "PORTAL_METRICS_DIRS": os.environ.get("PORTAL_METRICS_DIRS") or None,
         # Jobs: in-process by default, on Redis (RQ, `portal worker`) when REDIS_URL is set.
         "PORTAL_JOBS_BACKGROUND": _env_bool("PORTAL_JOBS_BACKGROUND", True),
         "PORTAL_JOBS_SWEEP_SECONDS": _env_float("PORTAL_JOBS_SWEEP_SECONDS", 60),

@@ -15,6 +15,9 @@ Two modes, chosen by configuration:
 
 Work that belongs to a transaction is enqueued with `enqueue_after_commit`, so a job
 never runs before its data is committed, and never for a transaction rolled back.
+
+A job carries the request id of the request that queued it (portal.logs), in memory or
+in the RQ job's meta, and runs with it bound: its log lines name that request.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, scoped_session
 
-from portal import clock
-from portal.logs import event
+from portal import clock, metrics
+from portal.logs import bind_request_id, current_request_id, event, unbind_request_id
 
 log = logging.getLogger("portal.jobs")
 
@@ -54,7 +57,7 @@ SWEEPS: list[str] = [
 
 def enqueue(job: JobRef, *args: Any, at: datetime | None = None) -> None:
     """Run `job(db, config, *args)` soon (or at `at`) on the current app's queue."""
-    _queue_of(current_app._get_current_object()).put(_ref(job), args, at)
+    _queue_of(current_app._get_current_object()).put(_ref(job), args, at, current_request_id())
 
 
 def enqueue_after_commit(db: Session | scoped_session, job: JobRef, *args: Any) -> None:
@@ -67,13 +70,13 @@ def enqueue_after_commit(db: Session | scoped_session, job: JobRef, *args: Any) 
     if not waiting and not sa_event.contains(db, "after_commit", _after_commit):
         sa_event.listen(db, "after_commit", _after_commit)
         sa_event.listen(db, "after_rollback", _after_rollback)
-    waiting.append((current_app._get_current_object(), _ref(job), args))
+    waiting.append((current_app._get_current_object(), _ref(job), args, current_request_id()))
 
 
 def _after_commit(db: Session) -> None:
-    for app, ref, args in db.info.pop(_AFTER_COMMIT, []):
+    for app, ref, args, request_id in db.info.pop(_AFTER_COMMIT, []):
         try:
-            _queue_of(app).put(ref, args, None)
+            _queue_of(app).put(ref, args, None, request_id)
         except Exception:
             # Redis down: the data is committed, and the next sweep finds the work.
             log.exception("jobs.enqueue_failed job=%s", ref)
@@ -84,25 +87,39 @@ def _after_rollback(db: Session) -> None:
 
 
 def run_job(ref: str, *args: Any) -> None:
-    """Run one job (what RQ calls): in the current app, else in the worker's app."""
+    """Run one job (what RQ calls): in the current app, else in the worker's app; with
+    the request id the job's meta carries."""
+    from rq import get_current_job
+
     app = current_app._get_current_object() if has_app_context() else _standalone_app()
-    run_job_in(app, ref, *args)
+    rq_job = get_current_job()
+    request_id = rq_job.meta.get("request_id") if rq_job is not None else None
+    run_job_in(app, ref, *args, request_id=request_id)
 
 
-def run_job_in(app: Flask, ref: str, *args: Any) -> None:
-    """Run one job in an app context of its own, with a session of its own."""
+def run_job_in(app: Flask, ref: str, *args: Any, request_id: str | None = None) -> None:
+    """Run one job in an app context of its own, with a session of its own, the request
+    id of the request that queued it bound for its log lines, timed and counted."""
     func = _resolve(ref)
-    with app.app_context():
-        from portal.extensions import db
+    token = bind_request_id(request_id)
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        with app.app_context():
+            from portal.extensions import db
 
-        session = db.new_session()
-        try:
-            func(session, app.config, *args)
-        except Exception:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+            session = db.new_session()
+            try:
+                func(session, app.config, *args)
+                outcome = "ok"
+            except Exception:
+                session.rollback()
+                raise
+            finally:
+                session.close()
+    finally:
+        metrics.observe_job(ref, outcome, time.perf_counter() - started)
+        unbind_request_id(token)
 
 
 def run_sweeps(app: Flask) -> None:
@@ -130,6 +147,7 @@ class _Job:
     seq: int
     ref: str = field(compare=False)
     args: tuple = field(compare=False)
+    request_id: str | None = field(compare=False, default=None)
 
 
 class InProcessQueue:
@@ -145,14 +163,24 @@ class InProcessQueue:
         self._pid: int | None = None
         self._stopping = False
 
-    def put(self, ref: str, args: tuple, at: datetime | None) -> None:
+    def put(
+        self, ref: str, args: tuple, at: datetime | None, request_id: str | None = None
+    ) -> None:
+        job = _Job(at or clock.now(), next(self._seq), ref, args, request_id)
         with self._wakeup:
-            heapq.heappush(self._jobs, _Job(at or clock.now(), next(self._seq), ref, args))
+            heapq.heappush(self._jobs, job)
             self._wakeup.notify()
 
     def pending(self) -> int:
         with self._wakeup:
             return len(self._jobs)
+
+    def depth(self) -> dict[str, int]:
+        """This process's jobs: due now, and waiting for a later time."""
+        now = clock.now()
+        with self._wakeup:
+            due = sum(1 for job in self._jobs if job.at <= now)
+            return {"queued": due, "scheduled": len(self._jobs) - due}
 
     def run_due(self) -> int:
         ran = 0
@@ -186,7 +214,7 @@ class InProcessQueue:
 
     def _run(self, job: _Job) -> None:
         try:
-            run_job_in(self.app, job.ref, *job.args)
+            run_job_in(self.app, job.ref, *job.args, request_id=job.request_id)
         except Exception:
             log.exception("jobs.failed job=%s", job.ref)
 
@@ -222,12 +250,25 @@ class RedisQueue:
         self.redis = Redis.from_url(app.config["REDIS_URL"])
         self.queue = Queue(app.config["PORTAL_JOBS_QUEUE"], connection=self.redis)
 
-    def put(self, ref: str, args: tuple, at: datetime | None) -> None:
+    def put(
+        self, ref: str, args: tuple, at: datetime | None, request_id: str | None = None
+    ) -> None:
+        meta = {"request_id": request_id} if request_id else None
         if at is not None and at > clock.now():
-            self.queue.enqueue_at(at, run_job, ref, *args)
+            self.queue.enqueue_at(at, run_job, ref, *args, meta=meta)
         else:
-            self.queue.enqueue(run_job, ref, *args)
+            self.queue.enqueue(run_job, ref, *args, meta=meta)
         event(log, "jobs.enqueued", job=ref, at=at.isoformat() if at else None)
+
+    def depth(self) -> dict[str, int]:
+        """The queue in Redis: waiting, waiting for their time, running, failed."""
+        queue = self.queue
+        return {
+            "queued": queue.count,
+            "scheduled": queue.scheduled_job_registry.get_job_count(),
+            "started": queue.started_job_registry.get_job_count(),
+            "failed": queue.failed_job_registry.get_job_count(),
+        }
 
     def start(self) -> None:
         """Nothing runs in the web process: `portal worker` does."""
@@ -249,6 +290,11 @@ def start(app: Flask) -> None:
     """Start the background worker of this process (in-process mode); idempotent."""
     if app.config["PORTAL_JOBS_BACKGROUND"]:
         _queue_of(app).start()
+
+
+def queue_depth(app: Flask) -> dict[str, int]:
+    """How many jobs wait, by state (portal.metrics)."""
+    return _queue_of(app).depth()
 
 
 def is_redis(app: Flask) -> bool:

@@ -80,6 +80,8 @@ def make_test_app(database_url: str, tmp_path, **overrides):
         "REDIS_URL": None,
         # The public origin absolute URLs are made from (production requires one).
         "PORTAL_PUBLIC_URL": "https://portal.test",
+        # Every record reaches caplog (the tests that check no secret is ever logged).
+        "PORTAL_LOG_LEVEL": "DEBUG",
     }
     config.update(overrides)
     return create_app(config)
@@ -229,15 +231,20 @@ class AuthActions:
         return self.client.post("/logout", data={"csrf_token": token})
 
 
+def required_server(variable: str) -> str:
+    """TEST_DATABASE_URL or TEST_REDIS_URL; the test skips without it (fails on CI)."""
+    url = os.environ.get(variable)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{variable} is not set: CI must run the tests that need it")
+        pytest.skip(f"this test needs {variable}")
+    return url
+
+
 @pytest.fixture
 def redis_url() -> str:
     """TEST_REDIS_URL; the test skips without it (fails on CI)."""
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_REDIS_URL is not set: CI must run the Redis tests")
-        pytest.skip("Redis tests need TEST_REDIS_URL")
-    return url
+    return required_server("TEST_REDIS_URL")
 
 
 @pytest.fixture
