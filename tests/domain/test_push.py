@@ -81,9 +81,14 @@ def verify_jwt(token: str, public_key: str) -> dict:
     return json.loads(keys.b64url_decode(claims))
 
 
-def test_a_push_is_signed_encrypted_and_readable_by_the_device(app, session, vapid, push_service):
+def test_a_push_is_signed_encrypted_and_readable_by_the_device(
+    app, session, vapid, push_service, caplog
+):
     person, browser, device = subscribed(app, session, push_service)
-    notification = notify_and_send(app, session, person)
+    with caplog.at_level("INFO", logger="portal.push"):
+        notification = notify_and_send(app, session, person)
+    # The line portal.metrics counts as portal_push_total{outcome="sent"}.
+    assert f"push.sent subscription={device}" in caplog.messages
 
     [request] = push_service.received
     assert request.path == "/push/device-1"

@@ -274,9 +274,11 @@ def attempt_delivery(db: Session, settings: PushSettings, delivery_id: int) -> O
     except requests.RequestException as error:
         return _after_failure(db, settings, notification, device, delivery, None, error)
     device.last_success_at = clock.now()
-    return _end(
+    outcome = _end(
         db, delivery, DeliveryState.SENT, getattr(response, "status_code", None), Outcome.SENT
     )
+    log.info("push.sent subscription=%s", device.id)  # counted by portal.metrics
+    return outcome
 
 
 def _claim(db: Session, settings: PushSettings, delivery_id: int) -> PushDelivery | None:
