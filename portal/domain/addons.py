@@ -3,7 +3,9 @@
 What the account holds, for the rules (catalog.addon_problems), is every add-on
 subscription not ended before today: running, starting tomorrow, or disconnected with
 today as its last day (it may be connected again from tomorrow). Connecting starts a
-subscription on catalog.addon_starts_on; disconnecting ends it today, so tomorrow is
+subscription on catalog.addon_starts_on (and ends it the day before a scheduled tariff
+change that takes away the tariff it requires, as the change ends those held when it was
+made); disconnecting ends it today, so tomorrow is
 not charged (one that has not started yet is removed: it was never charged). Each is
 an audit event (actor person:N).
 """
@@ -13,9 +15,9 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from portal.domain import audit, catalog, ledger
+from portal.domain import audit, catalog, ledger, tariff_change
 from portal.domain.errors import DomainError, NotFound
-from portal.models import Account, Service, Subscription
+from portal.models import Account, Service, Subscription, TariffChange
 
 CONNECTED = "addon.connected"
 DISCONNECTED = "addon.disconnected"
@@ -72,8 +74,13 @@ def connect(
     subscription = Subscription(
         account_id=account.id, service_id=addon.id, started_on=catalog.addon_starts_on(addon, today)
     )
+    ending = _ended_by_a_coming_change(db, account, addon, subscription.started_on, today)
+    if ending is not None:
+        change, subscription.ended_on = ending
     db.add(subscription)
     db.flush()
+    if ending is not None:  # as if it had been held when the change was made
+        change.ended_addon_ids = [*change.ended_addon_ids, subscription.id]
     audit.by_person(
         db,
         CONNECTED,
@@ -82,11 +89,44 @@ def connect(
         address=address,
         subscription_id=subscription.id,
         starts_on=subscription.started_on.isoformat(),
+        ends_on=subscription.ended_on.isoformat() if subscription.ended_on else None,
         before={"addon": None},
         after={"addon": addon.code},
     )
     db.expire(account, ["subscriptions"])
     return subscription
+
+
+def ends_by_a_coming_change(
+    db: Session, account: Account, addon: Service, today: date
+) -> date | None:
+    """The last day `addon` would have if connected today, when a scheduled tariff change
+    ends it (None: no end, or the change leaves it no day at all, which connect refuses)."""
+    starts_on = catalog.addon_starts_on(addon, today)
+    try:
+        ending = _ended_by_a_coming_change(db, account, addon, starts_on, today)
+    except catalog.AddonRefused:
+        return None
+    return ending[1] if ending is not None else None
+
+
+def _ended_by_a_coming_change(
+    db: Session, account: Account, addon: Service, starts_on: date, today: date
+) -> tuple[TariffChange, date] | None:
+    """A scheduled tariff change that takes away the tariff or group `addon` requires, and
+    the add-on's last day by it (the day before the change, as for the add-ons held when
+    the change was made). One that would end before it starts is refused."""
+    needs = (catalog.AddonProblemKind.REQUIRES_GROUP, catalog.AddonProblemKind.REQUIRES_TARIFF)
+    for change in tariff_change.pending(db, account.id, today):
+        tariffs = catalog.connected(account, change.takes_effect_on).tariffs
+        lacking = [p for p in catalog.addon_problems(tariffs, [], addon) if p.kind in needs]
+        if not lacking:
+            continue
+        last_day = tariff_change.addons_last_day(change.takes_effect_on, today)
+        if last_day < starts_on:
+            raise catalog.AddonRefused(addon, lacking)
+        return change, last_day
+    return None
 
 
 def disconnect(

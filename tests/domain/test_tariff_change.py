@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from portal.domain import addons, billing, catalog, ledger
 from portal.domain import tariff_change as tc
 from portal.domain.errors import NotFound
-from portal.models import AuditEvent, EntryKind, LedgerEntry, Subscription, TakesEffect
+from portal.models import (
+    AddonStart,
+    AuditEvent,
+    EntryKind,
+    LedgerEntry,
+    Subscription,
+    TakesEffect,
+)
 from tests.factories import create_group, create_service, create_subscriber, create_tariff
 
 START = date(2026, 1, 1)
@@ -367,3 +374,48 @@ def test_a_change_today_disconnects_those_addons_from_tomorrow(session, home, wi
     assert addon_charged(session, tied.id, date(2026, 1, 1), date(2026, 1, 31)) == share(
         310_00, date(2026, 1, 1), today
     )
+
+
+def test_an_addon_connected_after_a_change_is_scheduled_ends_with_the_old_tariff(session, home):
+    """Connected while a change away from the tariff it requires waits for its day, the
+    add-on ends on the change's eve like those held when the change was made, and runs
+    on if the change is cancelled."""
+    new, base, _, later = home
+    tied = create_service(session, price=310_00, name="IP", requires_tariff=base)
+    free = create_service(session, price=31_00, name="Антивирус")
+    made = change(session, new.account, later, date(2026, 1, 20))
+    connected = addons.connect(
+        session, new.account.id, tied.id, date(2026, 1, 22), person_id=new.person.id
+    )
+    other = addons.connect(
+        session, new.account.id, free.id, date(2026, 1, 22), person_id=new.person.id
+    )
+    assert (connected.ended_on, other.ended_on) == (date(2026, 1, 31), None)
+    assert made.ended_addon_ids == [connected.id]
+    run(session, date(2026, 1, 23), date(2026, 2, 28))
+    assert addon_charged(session, connected.id, date(2026, 2, 1), date(2026, 2, 28)) == 0
+    assert addon_charged(session, connected.id, date(2026, 1, 23), date(2026, 1, 31)) > 0
+
+
+def test_an_addon_that_would_end_before_it_starts_is_refused(session, home):
+    new, base, fast, _ = home
+    tied = create_service(
+        session, price=310_00, name="IP", requires_tariff=base, starts=AddonStart.TOMORROW
+    )
+    later = create_tariff(session, price=700_00, group=fast.group)  # next month
+    change(session, new.account, later, date(2026, 1, 31))  # takes effect on 1 February
+    with pytest.raises(catalog.AddonRefused):
+        addons.connect(session, new.account.id, tied.id, date(2026, 1, 31), person_id=1)
+    assert all(s.service_id != tied.id for s in new.account.subscriptions)
+
+
+def test_cancelling_the_change_lets_an_addon_connected_meanwhile_run_on(session, home):
+    new, base, _, later = home
+    tied = create_service(session, price=310_00, name="IP", requires_tariff=base)
+    made = change(session, new.account, later, date(2026, 1, 20))
+    connected = addons.connect(
+        session, new.account.id, tied.id, date(2026, 1, 22), person_id=new.person.id
+    )
+    tc.cancel(session, new.account.id, made.id, date(2026, 1, 23), person_id=new.person.id)
+    session.refresh(connected)
+    assert connected.ended_on is None

@@ -247,3 +247,19 @@ def test_the_side_by_side_page_names_the_addons_the_change_disconnects(client, s
     assert ended == date(2026, 12, 31)
     ru = client.get("/", headers=RU).get_data(as_text=True)
     assert "«Выделенный IP»: последний день" in ru
+
+
+def test_the_confirm_page_of_an_addon_the_scheduled_change_will_end_says_when(
+    client, session, home
+):
+    _, base, _, later, _ = home
+    tied = create_service(session, price=150_00, name="Выделенный IP", requires_tariff=base)
+    free = create_service(session, price=50_00, name="Антивирус")
+    session.commit()
+    before = client.get(f"/services/{tied.id}/connect", headers=EN).get_data(as_text=True)
+    assert 'id="ends"' not in before
+    assert confirm(client, later)[0].status_code == 303
+    html = client.get(f"/services/{tied.id}/connect", headers=EN).get_data(as_text=True)
+    assert 'id="ends">31 December 2026' in html and 'id="ends-why"' in html
+    untied = client.get(f"/services/{free.id}/connect", headers=EN).get_data(as_text=True)
+    assert 'id="ends"' not in untied

@@ -75,6 +75,7 @@ def _connect_page(addon: Service, *, error: str | None = None, status: int = 200
         problems=problems,
         error=error,
         starts_on=catalog.addon_starts_on(addon, today),
+        ends_on=addons.ends_by_a_coming_change(db.session, account, addon, today),
         today=today,
         form=ConnectForm(),
     )
