@@ -138,6 +138,13 @@ def drain(app: Flask, *, sweep: bool = False) -> int:
     return _queue_of(app).run_due()
 
 
+def forget_pending(app: Flask) -> int:
+    """Drop the jobs waiting in this process's in-process queue, done or not (the tests,
+    after each test: a job one test queued must not run in the next); how many."""
+    queue = _queue_of(app)
+    return queue.clear() if isinstance(queue, InProcessQueue) else 0
+
+
 # --- the queues ---------------------------------------------------------------------
 
 
@@ -174,6 +181,12 @@ class InProcessQueue:
     def pending(self) -> int:
         with self._wakeup:
             return len(self._jobs)
+
+    def clear(self) -> int:
+        """Forget every job waiting here; how many there were."""
+        with self._wakeup:
+            dropped, self._jobs = len(self._jobs), []
+            return dropped
 
     def depth(self) -> dict[str, int]:
         """This process's jobs: due now, and waiting for a later time."""

@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
-from portal import clock, create_app
+from portal import clock, create_app, jobs
 from portal.domain.auth import credentials
 from portal.extensions import db, limiter
 
@@ -120,6 +120,7 @@ def app(migrated_app):
     try:
         yield migrated_app
     finally:
+        jobs.forget_pending(migrated_app)  # queued in this test: its rows are gone
         db.session.remove()
         outer.rollback()
         connection.close()

@@ -293,3 +293,18 @@ def test_an_rq_push_retry_waits_in_the_scheduler_and_in_the_database(redis_app):
             sa.select(PushDelivery).where(PushDelivery.notification_id == notification_id)
         ).one()
         assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 1)
+
+
+def test_forgetting_pending_jobs_drops_them_before_they_run(app):
+    with app.app_context():
+        jobs.enqueue(record_call, "first")
+        jobs.enqueue(record_call, "second")
+    assert jobs.forget_pending(app) == 2
+    assert jobs.drain(app) == 0 and CALLS == []
+
+
+CALLS: list[str] = []
+
+
+def record_call(db, config, label: str) -> None:
+    CALLS.append(label)
