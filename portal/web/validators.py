@@ -5,7 +5,7 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, StringField
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from portal.domain.auth.credentials import PASSWORD_MAX
 
@@ -91,7 +91,7 @@ def required_day_field(label, message) -> StringField:
     return StringField(
         label,
         validators=[
-            InputRequired(message),
+            DataRequired(message),  # spaces alone are no day either
             Length(max=10, message=_l("Enter a date as YYYY-MM-DD.")),
             day_value,
         ],

@@ -134,6 +134,7 @@ def test_pausing_resuming_and_cancelling(client, session, signed_in):
     [
         ({}, "Enter the first day."),
         ({"starts_on": "2026-12-01"}, "Enter the last day."),
+        ({"starts_on": " ", "ends_on": " "}, "Enter the first day."),  # was a 500
         ({"starts_on": "1.12.2026", "ends_on": "2026-12-10"}, "Enter a date as YYYY-MM-DD."),
         ({"starts_on": "2026-11-20", "ends_on": "2026-12-10"}, "cannot be in the past"),
         ({"starts_on": "2026-12-10", "ends_on": "2026-12-01"}, "cannot be before the first"),
