@@ -9,13 +9,19 @@ gunicorn instances, `portal worker`, a Redis server of the test's own, PostgreSQ
 - PostgreSQL drops the connections (as a restart does; pg_terminate_backend on the
   scratch database's own backends, the shared server stays up): a request in flight gets
   a 503 with Retry-After and the retry page, never a 500 with a trace, and the next
-  request is served on a new connection (pool_pre_ping).
+  request is served on a new connection (pool_pre_ping). The same with the server really
+  restarted: bench/faults.py (a PostgreSQL cluster of its own).
+- One of two instances SIGKILLed while six subscribers pay (sandbox acquirer): the
+  requests it cut are sent again to the other, as a balancer would; afterwards every
+  payment tried exists once and succeeded, each credited once, and every balance is the
+  sum of its entries.
 
 Every test needs PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL: the Redis
 server is only used to find redis-server; the tests run one of their own on a free port).
 """
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -23,16 +29,27 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from portal.models import SmsMessage, SmsStatus
+from portal.domain.payments.acquirers.sandbox import CARD_SUCCEEDS
+from portal.models import (
+    Account,
+    EntryKind,
+    LedgerEntry,
+    Payment,
+    PaymentStatus,
+    SmsMessage,
+    SmsStatus,
+)
 from tests import test_scale_out
-from tests.conftest import required_server
-from tests.factories import PASSWORD
+from tests.conftest import csrf_from, required_server
+from tests.factories import PASSWORD, create_subscriber
 from tests.smpp_server import Behaviour, SmppTestServer, join_parts
 from tests.test_scale_out import (
     BIN,
@@ -343,3 +360,117 @@ def test_connections_dropped_by_postgresql_fail_in_flight_with_a_503_then_reconn
         assert browser.get(f"{web}/", timeout=15).status_code == 200  # reconnected, still signed in
     finally:
         admin.dispose()
+
+
+def kill_instance(instances: Instances, index: int) -> None:
+    """SIGKILL a gunicorn instance: its worker processes, then the master (no shutdown)."""
+    master = instances.processes[index]
+    children = Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()
+    for pid in map(int, children):
+        os.kill(pid, signal.SIGKILL)
+    master.kill()
+    master.wait(timeout=15)
+
+
+def test_one_instance_killed_during_payments_loses_and_doubles_none(
+    shared_database, own_redis, running
+):
+    payers = 6
+    engine = sa.create_engine(shared_database)
+    with Session(engine) as session:
+        accounts = [
+            create_subscriber(
+                session,
+                login=f"payer{n}-{uuid.uuid4().hex[:6]}",
+                contract=str(random.randrange(10**8, 10**9)),
+                phone=f"+7978556{random.randrange(10**4):04d}",
+            )
+            for n in range(payers)
+        ]
+        session.commit()
+        logins = [(subscriber.person.login, subscriber.account.id) for subscriber in accounts]
+
+    two_port = free_port()  # the survivor receives the acquirer's notifications
+    env = portal_env(
+        shared_database, own_redis.url, PORTAL_PUBLIC_URL=f"http://127.0.0.1:{two_port}"
+    )
+    instances = running(env)
+    one = instances.start_web("one")
+    two = instances.start_web("two", port=two_port)
+    alive = [one, two]
+    tried: dict[int, list[str]] = {account_id: [] for _, account_id in logins}
+    done = threading.Semaphore(0)
+    refused: list[str] = []  # requests cut or refused by the dead instance, sent again
+
+    def send(browser: requests.Session, method: str, path: str, n: int, **kwargs):
+        """As a balancer would: to an instance that answers, the other if it does not."""
+        for attempt in range(len(alive) * 3):
+            base = alive[(n + attempt) % len(alive)]
+            try:
+                return browser.request(method, base + path, timeout=15, **kwargs)
+            except requests.ConnectionError as error:
+                refused.append(f"{method} {path}: {error}")
+                time.sleep(0.1)
+        raise AssertionError(f"no instance answered {method} {path}")
+
+    def pay(login: str, account_id: int, payments: int) -> None:
+        browser = requests.Session()
+        browser.headers["X-Forwarded-For"] = a_client_address()
+        page = send(browser, "GET", "/login", 0)
+        data = {"login": login, "password": PASSWORD, "csrf_token": csrf_from(page.text)}
+        assert send(browser, "POST", "/login", 0, data=data).status_code == 200
+        for n in range(payments):
+            key = uuid.uuid4().hex
+            tried[account_id].append(key)
+            form = send(browser, "GET", "/pay/", n)
+            data = {
+                "amount": str(100 + n),
+                "method": "card",
+                "creation_key": key,
+                "csrf_token": csrf_from(form.text),
+            }
+            started = send(browser, "POST", "/pay/", n, data=data, allow_redirects=False)
+            assert started.status_code == 303, started.text[:300]
+            pay_path = urlsplit(started.headers["Location"]).path  # the acquirer's card page
+            card = send(browser, "GET", pay_path, n)
+            data = {"card_number": CARD_SUCCEEDS, "csrf_token": csrf_from(card.text)}
+            send(browser, "POST", pay_path, n, data=data, allow_redirects=False)
+            done.release()
+
+    threads = [
+        threading.Thread(target=pay, args=(login, account_id, 6), daemon=True)
+        for login, account_id in logins
+    ]
+    for thread in threads:
+        thread.start()
+    for _ in range(payers * 2):  # a third of the payments made, then one dies
+        assert done.acquire(timeout=60), "the payments did not start"
+    kill_instance(instances, 0)
+    alive.remove(one)
+    for thread in threads:
+        thread.join(120)
+        assert not thread.is_alive()
+
+    # What an operator's timer runs: payments whose notification was lost are settled.
+    reconciled = subprocess.run(
+        [str(BIN / "portal"), "payments", "reconcile"],
+        cwd=instances.tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    assert refused  # the dead instance cut or refused requests: the other one served them
+
+    with Session(engine) as session:
+        for _login, account_id in logins:
+            payments = session.scalars(
+                sa.select(Payment).where(Payment.account_id == account_id).order_by(Payment.id)
+            ).all()
+            assert sorted(p.creation_key for p in payments) == sorted(tried[account_id])
+            assert {p.status for p in payments} == {PaymentStatus.SUCCEEDED}
+            entries = session.scalars(
+                sa.select(LedgerEntry).where(LedgerEntry.account_id == account_id)
+            ).all()
+            credited = [e.amount for e in entries if e.kind == EntryKind.PAYMENT]
+            assert sorted(credited) == sorted(p.amount for p in payments)  # each once
+            balance = session.get(Account, account_id).balance
+            assert balance == sum(e.amount for e in entries)
+    engine.dispose()

@@ -77,8 +77,8 @@ class Instances:
     def __init__(self, tmp_path: Path, env: dict[str, str]):
         self.tmp_path, self.env, self.processes, self.logs = tmp_path, env, [], []
 
-    def start_web(self, label: str) -> str:
-        port = free_port()
+    def start_web(self, label: str, port: int | None = None) -> str:
+        port = port or free_port()
         log = (self.tmp_path / f"{label}.log").open("w")
         self.logs.append(log)
         self.processes.append(
