@@ -57,6 +57,7 @@ from tests.test_scale_out import (
     a_client_address,
     form_token,
     free_port,
+    sign_in,
 )
 
 # The scratch database (migrated, one subscriber) of the scale-out tests, for these too.
@@ -182,16 +183,10 @@ def ask_for_recovery_sms(base: str) -> requests.Response:
     return browser.post(f"{base}/recover", data=data, allow_redirects=False, timeout=15)
 
 
-def sign_in(base: str) -> requests.Session:
+def signed_in(base: str) -> requests.Session:
     browser = requests.Session()
     browser.headers["X-Forwarded-For"] = a_client_address()
-    token = form_token(browser, f"{base}/login")
-    response = browser.post(
-        f"{base}/login",
-        data={"login": "shared", "password": PASSWORD, "csrf_token": token},
-        allow_redirects=False,
-        timeout=15,
-    )  # fmt: skip
+    response = sign_in(browser, base)
     assert response.status_code == 303, response.text[:500]
     return browser
 
@@ -205,7 +200,7 @@ def test_with_redis_down_pages_and_sign_in_work_and_the_sms_waits_for_its_return
     web = instances.start_web("web")
     own_redis.stop()
 
-    browser = sign_in(web)
+    browser = signed_in(web)
     home = browser.get(f"{web}/", allow_redirects=False, timeout=15)
     assert home.status_code == 200 and CONTRACT in home.text
 
@@ -214,14 +209,7 @@ def test_with_redis_down_pages_and_sign_in_work_and_the_sms_waits_for_its_return
     stranger.headers["X-Forwarded-For"] = a_client_address()
 
     def wrong() -> int:
-        data = {
-            "login": "shared",
-            "password": "wrong",
-            "csrf_token": form_token(stranger, f"{web}/login"),
-        }
-        return stranger.post(
-            f"{web}/login", data=data, allow_redirects=False, timeout=15
-        ).status_code
+        return sign_in(stranger, web, password="wrong").status_code
 
     assert [wrong(), wrong(), wrong(), wrong()] == [401, 401, 401, 429]
     assert "falling back to in-memory storage" in instances.log("web")
@@ -302,7 +290,7 @@ def test_connections_dropped_by_postgresql_fail_in_flight_with_a_503_then_reconn
 ):
     env = portal_env(shared_database, own_redis.url)
     web = running(env).start_web("web")
-    browser = sign_in(web)
+    browser = signed_in(web)
     assert browser.get(f"{web}/", timeout=15).status_code == 200  # a pooled connection
 
     admin = sa.create_engine(shared_database, isolation_level="AUTOCOMMIT")
