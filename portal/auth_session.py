@@ -8,7 +8,7 @@ is over at once, whoever holds a copy of the cookie.
 import logging
 from dataclasses import dataclass
 
-from flask import Flask, current_app, redirect, request, session, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import AnonymousUserMixin, current_user
 from sqlalchemy.exc import DBAPIError
@@ -17,7 +17,7 @@ from portal.domain.auth import credentials
 from portal.extensions import db, login_manager
 from portal.htmx import hx_redirect, is_htmx
 from portal.models import LoginSession, Person
-from portal.web.errors import database_unavailable
+from portal.web.errors import database_unavailable, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,18 @@ def load_user(token: str) -> SignedIn | None:
     try:
         record = credentials.live_session(db.session, token)
         return SignedIn(record.person, record, token) if record is not None else None
-    except DBAPIError:
+    except DBAPIError as error:
         db.session.rollback()
+        # Not signed out: a page that needs the sign-in says to try again (_unauthorized).
+        g.database_unavailable = database_unavailable(error)
         return None
 
 
 def _unauthorized():
+    if g.get("database_unavailable"):
+        # The sign-in could not be read (the database is down or restarting): a 503 with
+        # the retry page, not the sign-in form, which would say the session is over.
+        return unavailable()
     login_url = url_for("auth.login")
     if is_htmx():
         # A 302 would be swapped into a fragment; tell htmx to go to the page instead.

@@ -1,5 +1,7 @@
 """Flask extensions: created here once, bound to the app in create_app."""
 
+import logging
+
 from flask import request
 from flask_babel import Babel
 from flask_compress import Compress
@@ -25,3 +27,7 @@ def client_address() -> str:
 
 
 limiter = Limiter(key_func=client_address, default_limits=[])
+# flask-limiter's own logger has only a NullHandler: its warning that Redis is out of
+# reach and limits are counted per process from now on would be lost. A "portal" logger
+# writes it where the app's other lines go (portal.logs).
+limiter.logger = logging.getLogger("portal.limiter")

@@ -77,8 +77,8 @@ class Instances:
     def __init__(self, tmp_path: Path, env: dict[str, str]):
         self.tmp_path, self.env, self.processes, self.logs = tmp_path, env, [], []
 
-    def start_web(self, label: str) -> str:
-        port = free_port()
+    def start_web(self, label: str, port: int | None = None) -> str:
+        port = port or free_port()
         log = (self.tmp_path / f"{label}.log").open("w")
         self.logs.append(log)
         self.processes.append(
@@ -164,17 +164,22 @@ def form_token(browser: requests.Session, url: str) -> str:
     return csrf_from(browser.get(url, timeout=10).text)
 
 
+def sign_in(browser: requests.Session, base: str, password: str = PASSWORD) -> requests.Response:
+    """Sign in as the subscriber of shared_database at `base`; the answer (303 if it worked)."""
+    token = form_token(browser, f"{base}/login")
+    return browser.post(
+        f"{base}/login",
+        data={"login": "shared", "password": password, "csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )  # fmt: skip
+
+
 def test_a_sign_in_on_one_instance_holds_on_the_other_and_ends_on_both(instances):
     one, two = instances.one, instances.two
     browser = requests.Session()  # one cookie jar for both: the balancer's one origin
     browser.headers["X-Forwarded-For"] = a_client_address()
-    token = form_token(browser, f"{one}/login")
-    signed_in = browser.post(
-        f"{one}/login",
-        data={"login": "shared", "password": PASSWORD, "csrf_token": token},
-        allow_redirects=False,
-        timeout=10,
-    )  # fmt: skip
+    signed_in = sign_in(browser, one)
     assert signed_in.status_code == 303
 
     home = browser.get(f"{two}/", allow_redirects=False, timeout=10)
@@ -196,14 +201,7 @@ def test_the_sign_in_limit_counts_across_instances(instances):
     stranger.headers["X-Forwarded-For"] = a_client_address()
 
     def wrong(base: str) -> int:
-        data = {
-            "login": "shared",
-            "password": "wrong",
-            "csrf_token": form_token(stranger, f"{base}/login"),
-        }
-        return stranger.post(
-            f"{base}/login", data=data, allow_redirects=False, timeout=10
-        ).status_code
+        return sign_in(stranger, base, password="wrong").status_code
 
     # 3 per hour per address: kept per process, the second instance would allow 3 more.
     assert [wrong(one), wrong(one), wrong(two), wrong(two)] == [401, 401, 401, 429]

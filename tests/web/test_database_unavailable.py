@@ -117,3 +117,25 @@ def test_other_database_errors_are_still_500s(auth, anna, monkeypatch):
 
     monkeypatch.setattr(signin, "sign_in", broken)
     assert auth.login("anna", PASSWORD).status_code == 500
+
+
+def test_a_sign_in_that_cannot_be_read_is_a_503_not_the_sign_in_form(
+    client, auth, anna, monkeypatch
+):
+    """The database down or restarting: the page says to try again; the cookie holds."""
+    from portal.domain.auth import credentials
+
+    auth.login("anna", PASSWORD)
+
+    def gone(*_args, **_kwargs):
+        raise OperationalError("SELECT ... FROM login_sessions", {}, Exception("server closed"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(credentials, "resume_session", gone)
+        patched.setattr(credentials, "live_session", gone)
+        response = client.get("/", headers={"Accept-Language": "en"})
+        assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+        assert "Please try again in a minute" in response.get_data(as_text=True)
+        htmx = client.get("/", headers={"HX-Request": "true"})
+        assert htmx.status_code == 503 and "<html" not in htmx.get_data(as_text=True)
+    assert client.get("/").status_code == 200  # back, and still signed in
