@@ -10,6 +10,7 @@ from portal import clock
 from portal.domain import catalog
 from portal.domain.errors import InvalidInput, NotFound
 from portal.domain.payments import amounts
+from portal.domain.payments.errors import AmountError
 from portal.domain.promos import images, promotions, pushing
 from portal.extensions import client_address, csrf, db
 from portal.htmx import is_htmx, render
@@ -91,7 +92,7 @@ def _promo_price(text: str | None) -> int | None:
         return None
     try:
         return amounts.parse_amount(text, minimum=0)
-    except amounts.AmountError:
+    except AmountError:
         raise InvalidInput("promo_price") from None
 
 
