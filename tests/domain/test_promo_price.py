@@ -132,6 +132,13 @@ def marketing(session):
     return member
 
 
+def connect_through(session, new, addon, promotion_id):
+    """The subscriber `new` connects `addon` through the promotion, today."""
+    return addons.connect(
+        session, new.account.id, addon.id, TODAY, person_id=new.person.id, promotion_id=promotion_id
+    )
+
+
 def connected_events(session, account_id):
     return list(
         session.scalars(
@@ -146,9 +153,7 @@ def test_connecting_through_the_promotion_records_its_price(session, marketing, 
     addon = create_service(session, price=300_00)
     promotion = create_promotion(session, marketing, addon=addon, promo_price=99_00, promo_months=2)
     new = create_subscriber(session)
-    subscription = addons.connect(
-        session, new.account.id, addon.id, TODAY, person_id=new.person.id, promotion_id=promotion.id
-    )
+    subscription = connect_through(session, new, addon, promotion.id)
     assert subscription.started_on == date(2026, 11, 25)
     assert (subscription.price_override, subscription.price_override_until) == (
         99_00,
@@ -170,9 +175,7 @@ def test_a_promotion_without_a_price_connects_at_the_catalogues(session, marketi
     addon = create_service(session, price=300_00)
     promotion = create_promotion(session, marketing, addon=addon)
     new = create_subscriber(session)
-    subscription = addons.connect(
-        session, new.account.id, addon.id, TODAY, person_id=new.person.id, promotion_id=promotion.id
-    )
+    subscription = connect_through(session, new, addon, promotion.id)
     assert subscription.price_override is None and subscription.promotion_id == promotion.id
 
 
@@ -214,14 +217,7 @@ def test_refused_offers_write_nothing(session, marketing, frozen_clock):
     new = create_subscriber(session)
     for promotion_id, reason in cases:
         with pytest.raises(Refused) as refused, session.begin_nested():
-            addons.connect(
-                session,
-                new.account.id,
-                addon.id,
-                TODAY,
-                person_id=new.person.id,
-                promotion_id=promotion_id,
-            )
+            connect_through(session, new, addon, promotion_id)
         assert refused.value.reason == reason, promotion_id
     session.expire_all()
     assert new.account.subscriptions == []
@@ -233,14 +229,7 @@ def test_an_addon_held_already_is_refused_through_the_promotion(session, marketi
     promotion = create_promotion(session, marketing, addon=addon, promo_price=0, promo_months=1)
     new = create_subscriber(session, services=[addon])
     with pytest.raises(catalog.AddonRefused):
-        addons.connect(
-            session,
-            new.account.id,
-            addon.id,
-            TODAY,
-            person_id=new.person.id,
-            promotion_id=promotion.id,
-        )
+        connect_through(session, new, addon, promotion.id)
     assert promotions.connected_through(session, promotion.id) == 0
 
 
