@@ -67,6 +67,8 @@ def test_the_confirm_page_shows_the_price_and_connecting_charges_it(app, session
         )
     )
     assert event.actor.startswith("person:") and event.data["promotion"] == promotion.id
+    services = browser.get("/services/", headers=EN).get_data(as_text=True)
+    assert "Promotional price until 24 January 2027, then 300" in services
 
 
 def test_offers_that_cannot_be_taken_are_4xx_and_write_nothing(app, session, author):
