@@ -68,6 +68,7 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
             block_threshold=app.config["PORTAL_BLOCK_THRESHOLD"],
         )
         demo.load_staff(db.session)
+        demo.load_promotion(db.session, today)
         db.session.commit()
     click.echo("Demo data loaded." if created else "Demo data already present: kept as is.")
     click.echo(f"Portal: http://{host}:{port}/")

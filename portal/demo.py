@@ -195,6 +195,34 @@ def load_staff(db: Session) -> bool:
     return True
 
 
+def load_promotion(db: Session, today: date) -> bool:
+    """One promotion for everyone, running from a few days ago for a month, whose action
+    connects the Wi-Fi router at a promotional price: the Offers page is not empty. Made
+    by the demo's administrator, unless there is a promotion already; True when made now."""
+    from portal.domain.promos import promotions
+    from portal.models import Promotion, PromotionState
+
+    if db.scalar(sa.select(Promotion.id).limit(1)) is not None:
+        return False
+    admin = staff.find_by_login(db, DEMO_ADMIN_LOGIN)
+    router = db.scalar(sa.select(Service).where(Service.code == "wifi-rent"))
+    if admin is None or router is None:
+        return False
+    draft = promotions.Draft(
+        title="Wi-Fi роутер за 1 ₽",
+        text="Три месяца аренды двухдиапазонного роутера — за 1 ₽ в месяц, потом по "
+        "обычной цене. Подключите до конца акции.",
+        starts_on=today - timedelta(days=3),
+        ends_on=today + timedelta(days=30),
+        action_service_id=router.id,
+        promo_price=1_00,
+        promo_months=3,
+    )
+    promotion = promotions.create(db, draft, known_districts=(), staff_id=admin.id)
+    promotions.move(db, promotion, PromotionState.PUBLISHED, today, staff_id=admin.id)
+    return True
+
+
 def _load_catalogue(db: Session) -> None:
     groups = {
         code: TariffGroup(

@@ -246,6 +246,8 @@ def create_promotion(
     districts=(),
     addon=None,
     publish=True,
+    promo_price=None,
+    promo_months=None,
 ):
     """A promotion by staff `member` (published unless `publish` is False), running on
     the frozen clock's day by default."""
@@ -260,6 +262,8 @@ def create_promotion(
         tariff_ids=tuple(t.id for t in tariffs),
         districts=tuple(districts),
         action_service_id=addon.id if addon is not None else None,
+        promo_price=promo_price,
+        promo_months=promo_months,
     )
     known = ("Ялта-центр", "Массандра", "Ливадия")
     promotion = promotions.create(session, draft, known_districts=known, staff_id=member.id)

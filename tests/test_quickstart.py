@@ -44,14 +44,18 @@ def test_demo_command_serves_and_its_printed_sign_in_works(tmp_path):
             output = "".join(lines)
             assert f"http://127.0.0.1:{port}/" in output, output
             login, password = re.search(r"login: (\S+)\s+password: (\S+)", output).groups()
-            home = _sign_in(f"http://127.0.0.1:{port}/login", login, password)
+            home, opener = _sign_in(f"http://127.0.0.1:{port}/login", login, password)
             html = home.read().decode()
             assert home.url == f"http://127.0.0.1:{port}/"
             assert 'id="balance"' in html and "₽" in html
+            offers = opener.open(f"http://127.0.0.1:{port}/promos/", timeout=10).read().decode()
+            assert "Wi-Fi роутер за 1 ₽" in offers
             staff_login, staff_password = re.search(
                 r"Staff console: \S+\s+login: (\S+)\s+password: (\S+)", output
             ).groups()
-            console = _sign_in(f"http://127.0.0.1:{port}/staff/login", staff_login, staff_password)
+            console, _ = _sign_in(
+                f"http://127.0.0.1:{port}/staff/login", staff_login, staff_password
+            )
             # The demo admin signs in, then must turn on two-step sign-in before anything.
             assert console.url == f"http://127.0.0.1:{port}/staff/totp"
         finally:
@@ -65,7 +69,8 @@ def test_demo_command_serves_and_its_printed_sign_in_works(tmp_path):
 
 
 def _sign_in(url: str, login: str, password: str):
-    """Post a sign-in form as a browser would, with its own cookies; the final answer."""
+    """Post a sign-in form as a browser would, with its own cookies; the final answer and
+    the browser (signed in)."""
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
@@ -74,7 +79,7 @@ def _sign_in(url: str, login: str, password: str):
     data = urllib.parse.urlencode(
         {"login": login, "password": password, "csrf_token": token}
     ).encode()
-    return opener.open(url, data=data, timeout=10)
+    return opener.open(url, data=data, timeout=10), opener
 
 
 def _wait_for(opener, url: str) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from portal.domain import audit, catalog, ledger, tariff_change
 from portal.domain.errors import DomainError, NotFound
+from portal.domain.promos import promotions
 from portal.models import Account, Service, Subscription, TariffChange
 
 CONNECTED = "addon.connected"
@@ -61,9 +62,12 @@ def connect(
     *,
     person_id: int,
     address: str | None = None,
+    promotion_id: int | None = None,
 ) -> Subscription:
     """Connect the add-on (NotFound: no such add-on), refused with catalog.AddonRefused
-    when a rule fails (a form sent twice finds it connected)."""
+    when a rule fails (a form sent twice finds it connected). Through a promotion's
+    action (`promotion_id`) at its promotional price, recorded on the subscription;
+    refused (errors.Refused) as promotions.promo_price says."""
     account = ledger.lock_account(db, account_id)
     addon = db.get(Service, addon_id)
     if addon is None:
@@ -74,6 +78,13 @@ def connect(
     subscription = Subscription(
         account_id=account.id, service_id=addon.id, started_on=catalog.addon_starts_on(addon, today)
     )
+    if promotion_id is not None:
+        offer = promotions.promo_price(
+            db, account, promotion_id, addon.id, subscription.started_on, today
+        )
+        subscription.promotion_id = offer.promotion.id
+        subscription.price_override = offer.price
+        subscription.price_override_until = offer.until
     ending = _ended_by_a_coming_change(db, account, addon, subscription.started_on, today)
     if ending is not None:
         change, subscription.ended_on = ending
@@ -90,11 +101,24 @@ def connect(
         subscription_id=subscription.id,
         starts_on=subscription.started_on.isoformat(),
         ends_on=subscription.ended_on.isoformat() if subscription.ended_on else None,
+        **_promotional(subscription),
         before={"addon": None},
         after={"addon": addon.code},
     )
     db.expire(account, ["subscriptions"])
     return subscription
+
+
+def _promotional(subscription: Subscription) -> dict[str, object]:
+    """The audit's data of a connection through a promotion (none otherwise)."""
+    if subscription.promotion_id is None:
+        return {}
+    until = subscription.price_override_until
+    return {
+        "promotion": subscription.promotion_id,
+        "price_override": subscription.price_override,
+        "price_override_until": until.isoformat() if until else None,
+    }
 
 
 def ends_by_a_coming_change(

@@ -233,7 +233,13 @@ def propose(
     # The account's subscriptions with the change made (transient copies: never saved).
     others = [s for s in account.subscriptions if s is not current and s not in ending]
     ended = [
-        Subscription(service=s.service, started_on=s.started_on, ended_on=last_day)
+        Subscription(
+            service=s.service,
+            started_on=s.started_on,
+            ended_on=last_day,
+            price_override=s.price_override,  # charged at its promotional price still
+            price_override_until=s.price_override_until,
+        )
         for s in ending
         if s.started_on <= last_day
     ]

@@ -22,7 +22,14 @@ class PromotionState(enum.StrEnum):
 
 class Promotion(Base):
     __tablename__ = "promotions"
-    __table_args__ = (sa.CheckConstraint("ends_on >= starts_on", name="dates_in_order"),)
+    __table_args__ = (
+        sa.CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
+        sa.CheckConstraint(
+            "(promo_price IS NULL) = (promo_months IS NULL) AND (promo_price IS NULL"
+            " OR (promo_price >= 0 AND promo_months >= 1 AND promo_months <= 24))",
+            name="promo_price_whole",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(120))
@@ -35,6 +42,10 @@ class Promotion(Base):
     districts: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     # The action: "connect this add-on", leading to its confirm page.
     action_service_id: Mapped[int | None] = mapped_column(sa.ForeignKey("services.id"))
+    # The action's promotional price: the add-on's monthly price, kopecks, for its first
+    # promo_months months from the day it starts (both or neither; None: the catalogue's).
+    promo_price: Mapped[int | None] = mapped_column()
+    promo_months: Mapped[int | None] = mapped_column()
     state: Mapped[PromotionState] = mapped_column(
         enum_type(PromotionState), default=PromotionState.DRAFT
     )

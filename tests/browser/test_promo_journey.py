@@ -53,3 +53,22 @@ def test_publish_a_promotion_and_see_it_under_offers(page: Page, demo):
     expect(page.locator(".promotion-terms")).to_contain_text("Первый месяц бесплатно.")
     assert not accessibility_violations(page)
     save_screenshot(page, "offer")
+
+
+@phone_only
+def test_connect_the_demo_offer_at_its_promotional_price(page: Page, demo):
+    """The demo's own promotion (portal/demo.py): its action leads to the confirm page
+    with the promotional price, until when and the regular price after, ready to confirm.
+    (Not confirmed here: the session's demo is shared, and test_pages shows the router's
+    confirm page; the web tests confirm.)"""
+    sign_in(page, demo)
+    page.goto("/promos/")
+    page.locator(".offer", has_text="Wi-Fi роутер за 1 ₽").locator("a").first.click()
+    expect(page.locator("#promo-terms")).to_contain_text("на 3 месяца")
+    page.click("text=Подключить «Аренда Wi-Fi роутера»")
+    expect(page.locator("#promo-price")).to_contain_text("1")
+    expect(page.locator("#promo-until")).to_be_visible()
+    expect(page.locator("#price")).to_contain_text("120")
+    assert not accessibility_violations(page)
+    save_screenshot(page, "offer-confirm")
+    expect(page.locator("text=Подтвердить подключение")).to_be_visible()

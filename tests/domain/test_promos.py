@@ -321,10 +321,20 @@ def test_the_push_goes_in_batches_and_counts_each_outcome(
             session.commit()
             jobs.drain(app)
         paths = [r.path for r in service.received]
+        session.refresh(push)
+        counts = (push.people, push.sent, push.removed, push.failed, push.retrying)
+        assert counts == (6, 1, 1, 1, 2)
+        # The retries come due: "busy" is accepted now, "down" is still down and, at
+        # its last attempt, given up; both leave "being retried".
+        service.answer(201)
+        with app.app_context():
+            frozen_clock.advance(seconds=app.config["PORTAL_PUSH_RETRY_DELAY"] + 1)
+            assert jobs.drain(app) == 2
     session.refresh(push)
-    assert (push.people, push.sent, push.removed, push.failed, push.retrying) == (6, 1, 1, 1, 2)
+    assert (push.people, push.sent, push.removed, push.failed, push.retrying) == (6, 2, 1, 2, 0)
     assert push.finished_at is not None
     assert paths == ["/ok", "/gone", "/busy", "/bad"]
+    assert [r.path for r in service.received][4:] == ["/busy"]
     assert sent.decrypt(service.received[0].body)["title"] == promotion.title
     assert (
         session.scalar(

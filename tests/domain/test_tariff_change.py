@@ -350,6 +350,19 @@ def test_a_scheduled_change_ends_the_addons_that_need_the_old_tariff_on_its_eve(
     assert ledger.inconsistent_accounts(session) == []
 
 
+def test_the_proposal_charges_an_ending_addon_its_promotional_price(session, with_addon):
+    new, later, tied, _free = with_addon
+    tied.price_override, tied.price_override_until = 0, date(2026, 3, 31)
+    session.flush()
+    today = date(2026, 1, 20)
+    proposal = tc.propose(session, new.account, later, today, block_threshold=0)
+    # Tomorrow: the old tariff (310) and the free add-on (31), the tied one at 0.
+    tomorrow = today + timedelta(days=1)
+    assert proposal.forecast.daily_charge == billing.daily_share(
+        310_00, tomorrow
+    ) + billing.daily_share(31_00, tomorrow)
+
+
 def test_cancelling_the_change_lets_the_addons_it_ended_run_on(session, with_addon):
     new, later, tied, _ = with_addon
     made = change(session, new.account, later, date(2026, 1, 20))

@@ -273,7 +273,7 @@ def test_offers_show_only_the_subscribers_own_audience(app, client, session, mar
     assert page.index("Для быстрых") < page.index("Скоро")
     assert "Для других" not in page and "Для Ливадии" not in page
     own = browser.get(f"/promos/{mine.id}").get_data(as_text=True)
-    assert f'href="/services/{addon.id}/connect"' in own
+    assert f'href="/services/{addon.id}/connect?promotion={mine.id}"' in own
     assert "31 декабря 2026" in own
     assert browser.get(f"/promos/{coming.id}").status_code == 200
     for promotion in (theirs, local):

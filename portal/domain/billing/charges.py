@@ -16,6 +16,12 @@ the monthly prices: `billable_on` leaves out the account's subscriptions for it,
 `charged_between` / `charge_for_day` take the paused ranges (`paused`) and leave them
 out too. The suspension's own daily fee, if any, is the run's (run.py) and the
 forecast's (`pause_fees`) to add.
+
+A subscription connected at a promotional price (Subscription.price_override) is charged
+that monthly price up to price_override_until, included, and the catalogue's after it:
+each day's share is taken of the price of that day (`price_on`), so a month where the
+price changes costs the promotional price's shares of its days up to the change plus
+the regular price's shares of the rest, to the kopeck, in the run and the forecast alike.
 """
 
 import calendar
@@ -78,7 +84,10 @@ def billable_on(day: date) -> sa.Select:
         sa.select(
             Subscription.id.label("subscription_id"),
             Subscription.account_id,
-            sa.func.coalesce(Tariff.monthly_price, Service.monthly_price).label("monthly_price"),
+            sa.case(
+                (Subscription.price_override_until >= day, Subscription.price_override),
+                else_=sa.func.coalesce(Tariff.monthly_price, Service.monthly_price),
+            ).label("monthly_price"),
             sa.func.coalesce(Tariff.name, Service.name).label("description"),
         )
         .join(Account, Account.id == Subscription.account_id)
@@ -105,15 +114,45 @@ def paused_on(day: date, account_id: sa.ColumnElement[int]) -> sa.ColumnElement[
 
 
 def monthly_price(subscription: Subscription) -> int:
+    """The catalogue's monthly price of what the subscription holds."""
     item = subscription.tariff or subscription.service
     return item.monthly_price
+
+
+def price_on(subscription: Subscription, day: date) -> int:
+    """The monthly price charged for `day`: the promotional one up to its last day, then
+    the catalogue's (`billable_on` in Python)."""
+    until = subscription.price_override_until
+    if subscription.price_override is not None and until is not None and day <= until:
+        return subscription.price_override
+    return monthly_price(subscription)
+
+
+def _priced_spans(
+    subscription: Subscription, first: date, last: date
+) -> list[tuple[date, date, int]]:
+    """The days `first` to `last` the subscription runs, as (first, last, monthly price)
+    spans: the promotional price's, then the catalogue's."""
+    start = max(first, subscription.started_on)
+    end = min(last, subscription.ended_on or last)
+    if start > end:
+        return []
+    until = subscription.price_override_until
+    if subscription.price_override is None or until is None or until < start:
+        return [(start, end, monthly_price(subscription))]
+    if until >= end:
+        return [(start, end, subscription.price_override)]
+    return [
+        (start, until, subscription.price_override),
+        (until + timedelta(days=1), end, monthly_price(subscription)),
+    ]
 
 
 def charge_for_day(subscriptions: list[Subscription], day: date, paused: Paused = ()) -> int:
     """What the running subscriptions cost on `day`, in kopecks (nothing on a paused day)."""
     if any(first <= day <= last for first, last in paused):
         return 0
-    return sum(daily_share(monthly_price(s), day) for s in subscriptions if is_running(s, day))
+    return sum(daily_share(price_on(s, day), day) for s in subscriptions if is_running(s, day))
 
 
 def pause_fees(paused: Paused, daily_fee: int, first: date, last: date) -> int:
@@ -124,7 +163,7 @@ def pause_fees(paused: Paused, daily_fee: int, first: date, last: date) -> int:
 
 def monthly_total(subscriptions: list[Subscription], day: date) -> int:
     """The monthly price of everything running on `day`."""
-    return sum(monthly_price(s) for s in subscriptions if is_running(s, day))
+    return sum(price_on(s, day) for s in subscriptions if is_running(s, day))
 
 
 def charged_between(
@@ -139,14 +178,12 @@ def charged_between(
     """
     total = 0
     for subscription in subscriptions:
-        start = max(first, subscription.started_on)
-        end = min(last, subscription.ended_on or last)
-        price = monthly_price(subscription)
-        while start <= end:
-            days = days_in_month(start)
-            stop = min(end, start.replace(day=days))
-            total += price * stop.day // days - price * (start.day - 1) // days
-            start = stop + timedelta(days=1)
+        for start, end, price in _priced_spans(subscription, first, last):
+            while start <= end:
+                days = days_in_month(start)
+                stop = min(end, start.replace(day=days))
+                total += price * stop.day // days - price * (start.day - 1) // days
+                start = stop + timedelta(days=1)
     for start, end in paused:
         start, end = max(first, start), min(last, end)
         if start <= end:

@@ -12,20 +12,23 @@ Each change is an audit event (actor staff:N) with what changed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import audit, catalog
-from portal.domain.errors import DomainError, InvalidInput, NotFound
+from portal.domain.billing.charges import days_in_month
+from portal.domain.errors import DomainError, InvalidInput, NotFound, Refused
 from portal.models import Account, Promotion, PromotionState, Service, Subscription, Tariff
 
 TITLE_MAX = 120
 TEXT_MAX = 4000
 # The longest a promotion may run (a typo in a year is refused, not published).
 LONGEST_DAYS = 366
+# The longest a promotional price may last, in months from the add-on's first day.
+LONGEST_PROMO_MONTHS = 24
 
 S = PromotionState
 # What each state may become, and the audit event of the move.
@@ -62,6 +65,8 @@ class Draft:
     tariff_ids: tuple[int, ...] = ()
     districts: tuple[str, ...] = ()
     action_service_id: int | None = None
+    promo_price: int | None = None  # kopecks a month, for the action's add-on
+    promo_months: int | None = None  # how long, from the add-on's first day
 
 
 def check(db: Session, draft: Draft, known_districts: tuple[str, ...]) -> None:
@@ -84,6 +89,15 @@ def check(db: Session, draft: Draft, known_districts: tuple[str, ...]) -> None:
         addon = db.get(Service, draft.action_service_id)
         if addon is None or catalog.is_archived(addon):
             raise InvalidInput("action")
+    if draft.promo_price is not None or draft.promo_months is not None:
+        if draft.action_service_id is None:
+            raise InvalidInput("promo_without_action")
+        if draft.promo_price is None or draft.promo_months is None:
+            raise InvalidInput("promo_incomplete")
+        if draft.promo_price < 0 or draft.promo_price > addon.monthly_price:
+            raise InvalidInput("promo_price")
+        if not 1 <= draft.promo_months <= LONGEST_PROMO_MONTHS:
+            raise InvalidInput("promo_months")
 
 
 def record(
@@ -116,6 +130,8 @@ def _fields(promotion: Promotion) -> dict[str, object]:
         "tariff_ids": list(promotion.tariff_ids),
         "districts": list(promotion.districts),
         "action_service_id": promotion.action_service_id,
+        "promo_price": promotion.promo_price,
+        "promo_months": promotion.promo_months,
     }
 
 
@@ -279,3 +295,56 @@ def audience(promotion: Promotion, today: date, *, after: int = 0) -> sa.Select:
             either.append(Account.district.in_(promotion.districts))
         query = query.where(sa.or_(*either))
     return query.order_by(Account.person_id)
+
+
+# --- the action at the promotional price ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromoPrice:
+    """What connecting the add-on through a promotion costs: `price` a month (kopecks)
+    up to `until`, included, then the catalogue's; price None: the catalogue's only."""
+
+    promotion: Promotion
+    price: int | None
+    until: date | None
+
+
+def months_later(day: date, months: int) -> date:
+    """The same day `months` months on (the month's last day where it has fewer)."""
+    year, month = divmod(day.month - 1 + months, 12)
+    first = date(day.year + year, month + 1, 1)
+    return first.replace(day=min(day.day, days_in_month(first)))
+
+
+def promo_price(
+    db: Session, account: Account, promotion_id: int, addon_id: int, starts_on: date, today: date
+) -> PromoPrice:
+    """The price of connecting `addon_id` through the promotion today, for an add-on
+    starting on `starts_on`: the promotional price lasts promo_months months from that
+    day (what "3 months at 99 roubles" says), whatever the promotion's own end. Refused:
+    "promotion_unknown" (none such, or not published for this account: a forged id
+    learns nothing), "promotion_not_running" (ended or not begun), "promotion_other_addon"
+    (its action is not this add-on)."""
+    promotion = db.get(Promotion, promotion_id)
+    if (
+        promotion is None
+        or promotion.state is not S.PUBLISHED
+        or not _audience_of(account, today)(promotion)
+    ):
+        raise Refused("promotion_unknown")
+    if not promotion.starts_on <= today <= promotion.ends_on:
+        raise Refused("promotion_not_running", ends_on=promotion.ends_on)
+    if promotion.action_service_id != addon_id:
+        raise Refused("promotion_other_addon")
+    if promotion.promo_price is None or promotion.promo_months is None:
+        return PromoPrice(promotion, None, None)
+    until = months_later(starts_on, promotion.promo_months) - timedelta(days=1)
+    return PromoPrice(promotion, promotion.promo_price, until)
+
+
+def connected_through(db: Session, promotion_id: int) -> int:
+    """How many add-ons were connected through the promotion."""
+    return (
+        db.scalar(sa.select(sa.func.count()).where(Subscription.promotion_id == promotion_id)) or 0
+    )

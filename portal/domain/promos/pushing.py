@@ -5,9 +5,11 @@ cursor: it writes the promotion into each one's notification centre and moves th
 cursor in one commit, hands the next batch to the queue, then pushes to the devices of
 those who allow the "promotions" kind through portal.domain.push.sending and adds what
 happened to the push's counts (sent, failed, removed: the push service said 404/410,
-retrying: left to the push's own retries). A job run twice (a retry, a sweep) finds the
-cursor moved and does nothing, so nobody gets the promotion twice; a push whose next
-job was lost (a restart of the in-process queue) is handed on by the sweep.
+retrying: left to the push's own retries; when a retry ends the delivery, sending tells
+`retry_ended`, which moves it to sent, failed or removed). A job run twice (a retry, a
+sweep) finds the cursor moved and does nothing, so nobody gets the promotion twice; a
+push whose next job was lost (a restart of the in-process queue) is handed on by the
+sweep.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from portal.domain import notifications
 from portal.domain.errors import DomainError
 from portal.domain.promos import promotions
 from portal.domain.push import sending, subscriptions
-from portal.models import NotificationKind, Promotion, PromotionPush, PromotionState
+from portal.models import (
+    DeliveryState,
+    Notification,
+    NotificationKind,
+    Promotion,
+    PromotionPush,
+    PromotionState,
+)
 
 BATCH_JOB = "portal.domain.promos.pushing:batch_job"
 PUSHED = "promotion.pushed"
@@ -95,7 +104,7 @@ def batch_job(db: Session, config: Mapping, push_id: int, cursor: int) -> None:
             NotificationKind.PROMOTIONS,
             promotion.title,
             _body(promotion.text),
-            f"promos/{promotion.id}",
+            _path(promotion.id),
             push=False,
         )
         for person_id in people
@@ -142,6 +151,41 @@ _COUNTED = {
     "removed": sending.Outcome.REMOVED,
     "retrying": sending.Outcome.RETRY,
 }
+
+
+# A delivery's final state, and the count it moves to from "retrying".
+_ENDED = {
+    DeliveryState.SENT: "sent",
+    DeliveryState.FAILED: "failed",
+    DeliveryState.REMOVED: "removed",
+}
+_PATH = "promos/"
+
+
+def _path(promotion_id: int) -> str:
+    """The notification's link to the promotion (its url)."""
+    return f"{_PATH}{promotion_id}"
+
+
+def retry_ended(db: Session, notification: Notification, state: DeliveryState) -> None:
+    """A push of the promotion's notification that was being retried has ended in
+    `state`: move it from "retrying" to its count, and commit. (The batch that counted it
+    retrying may add its counts just after: both are increments, so they add up.)"""
+    rest = notification.url.removeprefix(_PATH)
+    if not notification.url.startswith(_PATH) or not rest.isdigit() or state not in _ENDED:
+        return
+    name = _ENDED[state]
+    db.execute(
+        sa.update(PromotionPush)
+        .where(PromotionPush.promotion_id == int(rest))
+        .values(
+            {
+                "retrying": PromotionPush.retrying - 1,
+                name: getattr(PromotionPush, name) + 1,
+            }
+        )
+    )
+    db.commit()
 
 
 def _deliver(db: Session, config: Mapping, written) -> Counter:

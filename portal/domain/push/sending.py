@@ -232,16 +232,37 @@ def deliver(
             )
         )
         [delivery_id] = plan(db, notification.id, [subscription_id])
-    outcome = attempt_delivery(db, settings, delivery_id)
+    outcome = attempt_delivery(db, settings, delivery_id, first=True)
     return Outcome.RETRY if outcome is Outcome.SKIPPED else outcome
 
 
-def attempt_delivery(db: Session, settings: PushSettings, delivery_id: int) -> Outcome:
+def attempt_delivery(
+    db: Session, settings: PushSettings, delivery_id: int, *, first: bool = False
+) -> Outcome:
     """One attempt at one delivery, if it is due and no one else is at it (SKIPPED
-    otherwise); commits what it learns (last success, removal, the next try)."""
+    otherwise); commits what it learns (last success, removal, the next try).
+
+    An attempt other than the `first` (whose outcome `deliver`'s caller counts itself)
+    that ends the delivery tells a promotion's push, which counted it "being retried"
+    (promos.pushing.retry_ended)."""
     delivery = _claim(db, settings, delivery_id)
     if delivery is None:
         return Outcome.SKIPPED
+    outcome = _attempt(db, settings, delivery)
+    if not first and delivery.state is not DeliveryState.PENDING:
+        _retry_ended(db, delivery)
+    return outcome
+
+
+def _retry_ended(db: Session, delivery: PushDelivery) -> None:
+    notification = db.get(Notification, delivery.notification_id)
+    if notification is not None and notification.kind is NotificationKind.PROMOTIONS:
+        from portal.domain.promos import pushing  # promotions build on push, not the reverse
+
+        pushing.retry_ended(db, notification, delivery.state)
+
+
+def _attempt(db: Session, settings: PushSettings, delivery: PushDelivery) -> Outcome:
     notification = db.get(Notification, delivery.notification_id)
     device = (
         db.get(PushSubscription, delivery.subscription_id) if delivery.subscription_id else None

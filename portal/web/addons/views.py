@@ -10,12 +10,15 @@ from flask_login import login_required
 from portal import clock
 from portal.auth_session import current_person
 from portal.domain import addons, catalog
+from portal.domain.errors import Refused
+from portal.domain.promos import promotions
 from portal.extensions import client_address, db
 from portal.htmx import render
 from portal.models import Service
 from portal.web.actions import form_refused, perform, refused_page
 from portal.web.addons.forms import ConnectForm, DisconnectForm
 from portal.web.context import current_account
+from portal.web.ids import MAX_ID
 from portal.web.validators import first_error
 
 bp = Blueprint("addons", __name__, url_prefix="/services")
@@ -64,20 +67,71 @@ def _addon(addon_id: int) -> Service:
     return addon
 
 
-def _connect_page(addon: Service, *, error: str | None = None, status: int = 200):
+def promotion_message(refused: Refused) -> str:
+    """Why a promotion's offer cannot be taken, as the subscriber reads it."""
+    if refused.reason == "promotion_not_running":
+        return _("This offer is not running now: it cannot be taken.")
+    if refused.reason == "promotion_other_addon":
+        return _("This offer is not for this service.")
+    return _("There is no such offer for your account.")
+
+
+def _refusal_status(refused: Refused) -> int:
+    return 404 if refused.reason == "promotion_unknown" else 409
+
+
+def _promotion_id(text: str | None) -> int | None:
+    """The promotion's id sent with the page or the form (None: none sent); a value that
+    is no id at all is an id no promotion has (0), refused as unknown."""
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        return 0
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else 0
+
+
+def _offer(account, addon: Service, promotion_id: int | None, today):
+    """The promotion's price for the page (None: no promotion); Refused when it is not
+    to be had."""
+    if promotion_id is None:
+        return None
+    if promotion_id == 0:
+        raise Refused("promotion_unknown")
+    starts_on = catalog.addon_starts_on(addon, today)
+    return promotions.promo_price(db.session, account, promotion_id, addon.id, starts_on, today)
+
+
+def _connect_page(
+    addon: Service,
+    *,
+    promotion_id: int | None = None,
+    error: str | None = None,
+    status: int = 200,
+):
     account = current_account()
     today = clock.provider_today()
     problems = [problem_message(p) for p in addons.problems(account, addon, today)]
+    try:
+        offer = _offer(account, addon, promotion_id, today)
+    except Refused as refused:
+        offer = None
+        problems.insert(0, promotion_message(refused))
+        if status == 200:
+            status = _refusal_status(refused)
+    form = ConnectForm()
+    form.promotion.data = str(offer.promotion.id) if offer else ""
     return render(
         "addons/connect.html",
         status=400 if problems and status == 200 else status,
         addon=addon,
+        offer=offer,
         problems=problems,
         error=error,
         starts_on=catalog.addon_starts_on(addon, today),
         ends_on=addons.ends_by_a_coming_change(db.session, account, addon, today),
         today=today,
-        form=ConnectForm(),
+        form=form,
     )
 
 
@@ -85,19 +139,25 @@ def _connect_page(addon: Service, *, error: str | None = None, status: int = 200
 @bp.route("/<id:addon_id>/connect", methods=["GET", "POST"])
 @login_required
 def connect(addon_id: int):
-    """The confirm page (the price and the start); POST connects."""
+    """The confirm page (the price and the start; a promotion's price when its action
+    leads here, ?promotion=N); POST connects."""
     addon = _addon(addon_id)
     if request.method == "GET":
-        return _connect_page(addon)
+        return _connect_page(addon, promotion_id=_promotion_id(request.args.get("promotion")))
     form = ConnectForm()
     if not form.validate_on_submit():
         return _connect_page(addon, error=first_error(form), status=400)
+    promotion_id = _promotion_id(form.promotion.data)
     today = clock.provider_today()
 
     def connected(subscription) -> str:
         if subscription.started_on == today:
             return _("%(name)s is connected from today.", name=addon.name)
         return _("%(name)s is connected from tomorrow.", name=addon.name)
+
+    def refused_offer(refused: Refused):
+        # The page says why (its problems), and offers no form to send it again.
+        return _connect_page(addon, promotion_id=promotion_id, status=_refusal_status(refused))
 
     return perform(
         lambda: addons.connect(
@@ -107,13 +167,16 @@ def connect(addon_id: int):
             today,
             person_id=current_person().id,
             address=client_address(),
+            promotion_id=promotion_id,
         ),
         refusals={
             catalog.AddonRefused: lambda refused: _connect_page(
                 addon,
+                promotion_id=promotion_id,
                 error=" ".join(problem_message(p) for p in refused.problems),
                 status=409,
-            )
+            ),
+            Refused: refused_offer,
         },
         done=connected,
         to=url_for(".index"),

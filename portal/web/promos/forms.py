@@ -3,9 +3,10 @@ that publish, withdraw and push (the CSRF token alone)."""
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
-from wtforms import SelectField, SelectMultipleField, TextAreaField
+from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
+from portal.domain.payments.amounts import format_plain
 from portal.domain.promos.promotions import TEXT_MAX, TITLE_MAX
 from portal.web.forms import FileForm, Form
 from portal.web.validators import TOO_LONG, printable_lines, required_day_field, text_field
@@ -28,6 +29,9 @@ class PromotionForm(Form):
     tariffs = SelectMultipleField(_l("Only for holders of these tariffs"), coerce=int)
     districts = SelectMultipleField(_l("Only in these districts"))
     action = SelectField(_l("Action"))
+    # Read by the view into kopecks and months; the domain checks them (promotions.check).
+    promo_price = StringField(_l("Promotional price a month, ₽ (empty: the catalogue's)"))
+    promo_months = StringField(_l("For how many months from the connection"))
 
     def offer(self, tariffs, districts, addons) -> "PromotionForm":
         """Fill the choices: the catalogue's tariffs and add-ons, the districts."""
@@ -46,6 +50,9 @@ class PromotionForm(Form):
         self.tariffs.data = list(promotion.tariff_ids)
         self.districts.data = list(promotion.districts)
         self.action.data = str(promotion.action_service_id or NO_ACTION)
+        if promotion.promo_price is not None:
+            self.promo_price.data = format_plain(promotion.promo_price)
+            self.promo_months.data = str(promotion.promo_months)
 
 
 class ImageForm(FileForm):

@@ -9,6 +9,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from portal import clock
 from portal.domain import catalog
 from portal.domain.errors import InvalidInput, NotFound
+from portal.domain.payments import amounts
+from portal.domain.payments.errors import AmountError
 from portal.domain.promos import images, promotions, pushing
 from portal.extensions import client_address, csrf, db
 from portal.htmx import is_htmx, render
@@ -79,7 +81,28 @@ def _draft(form: PromotionForm) -> promotions.Draft:
         tariff_ids=tuple(form.tariffs.data or ()),
         districts=tuple(form.districts.data or ()),
         action_service_id=None if form.action.data == NO_ACTION else int(form.action.data),
+        promo_price=_promo_price(form.promo_price.data),
+        promo_months=_promo_months(form.promo_months.data),
     )
+
+
+def _promo_price(text: str | None) -> int | None:
+    """The promotional price typed, kopecks (None: empty); InvalidInput if no sum."""
+    if not (text or "").strip():
+        return None
+    try:
+        return amounts.parse_amount(text, minimum=0)
+    except AmountError:
+        raise InvalidInput("promo_price") from None
+
+
+def _promo_months(text: str | None) -> int | None:
+    value = (text or "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 3):
+        raise InvalidInput("promo_months")
+    return int(value)
 
 
 def _compose_page(form, promotion=None, error=None, status=200):
@@ -156,6 +179,7 @@ def _show_page(promotion, error=None, status=200, image_form=None):
         error=error,
         today=today,
         push=pushing.of(db.session, promotion),
+        connected=promotions.connected_through(db.session, promotion.id),
         tariffs=[db.session.get(Tariff, i) for i in promotion.tariff_ids],
         # No form data read: after a body too large, reading it again would fail again.
         form=ActionForm(formdata=None),
