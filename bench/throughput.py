@@ -1,7 +1,7 @@
 """How many requests a second the portal serves under gunicorn, beside a bare Flask page.
 
     .venv/bin/python bench/throughput.py [--seconds 10] [--connections 16]
-        [--worker-class sync|gthread] [--workers 2]
+        [--worker-class sync|gthread] [--workers 2] [--threads 4] [--rounds 1]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 Makes a scratch database (a temporary SQLite file, or a database of its own on the
@@ -12,7 +12,8 @@ app that returns a constant page as large as the home page: both on the same wor
 the same run. Signed in as the demo subscriber, it then loads with wrk (Debian's `wrk`),
 one target after another, for --seconds each: the home page, an htmx fragment (the
 history's list, as its filter asks for it), the history page, the sign-in POST, and the
-bare page. It prints requests/s, p50 and p99 of each, each one's rate as a share of the
+bare page; and the portal's /healthz, signed in, for its fixed cost on every
+request. It prints requests/s, p50 and p99 of each, each one's rate as a share of the
 bare page's, and the number of SQL statements one request of each page sends (counted
 in-process with a SQLAlchemy event listener, after one warm-up request).
 """
@@ -96,6 +97,9 @@ PAGES = [
     ("home", "/", {}),
     ("htmx fragment", "/history/", {"HX-Request": "true"}),
     ("history", "/history/", {}),
+    # The portal's floor: its smallest answer, with all it does on every signed-in
+    # request (the session, the language, the logs, the metrics).
+    ("/healthz", "/healthz", {}),
 ]
 
 
