@@ -14,8 +14,10 @@ one target after another, for --seconds each: the home page, an htmx fragment (t
 history's list, as its filter asks for it), the history page, the sign-in POST, and the
 bare page; and the portal's /healthz, signed in, for its fixed cost on every
 request. It prints requests/s, p50 and p99 of each, each one's rate as a share of the
-bare page's, and the number of SQL statements one request of each page sends (counted
-in-process with a SQLAlchemy event listener, after one warm-up request).
+bare page's, the number of SQL statements one request of each page sends (counted
+in-process with a SQLAlchemy event listener, after one warm-up request), and the CPU
+time one request of each page takes in process (Flask's test client, no server), a
+figure that depends far less than the rates on what else the machine runs.
 """
 
 import argparse
@@ -92,6 +94,8 @@ def demo_form(page: str) -> dict:
     return {"login": demo.DEMO_LOGIN, "password": demo.DEMO_PASSWORD, "csrf_token": token}
 
 
+CPU_ROUNDS = 200
+
 # The pages measured: name, path, extra headers.
 PAGES = [
     ("home", "/", {}),
@@ -103,9 +107,11 @@ PAGES = [
 ]
 
 
-def count_statements(database_url: str) -> tuple[dict[str, int], int]:
-    """SQL statements sent by one request of each page (after a warm-up request), in
-    process; and the size of the home page in bytes."""
+def in_process(database_url: str) -> tuple[dict[str, int], dict[str, float], int]:
+    """In process, with Flask's test client: the SQL statements one request of each page
+    sends (after a warm-up request), the CPU time one takes (the mean of CPU_ROUNDS: it
+    depends far less than the rate on what else the machine runs), and the size of the
+    home page in bytes."""
     import sqlalchemy as sa
 
     from portal import create_app
@@ -125,7 +131,7 @@ def count_statements(database_url: str) -> tuple[dict[str, int], int]:
     )
     client = app.test_client()
     form = demo_form(client.get("/login").get_data(as_text=True))
-    counts, statements = {}, []
+    counts, cpu, statements = {}, {}, []
     with app.app_context():
         engine = db.engine
 
@@ -149,10 +155,14 @@ def count_statements(database_url: str) -> tuple[dict[str, int], int]:
             counts[name] = len(statements)
             if name == "home":
                 size = len(response.data)
+            started = time.process_time()
+            for _ in range(CPU_ROUNDS):
+                client.get(path, headers=headers)
+            cpu[name] = (time.process_time() - started) * 1000 / CPU_ROUNDS
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
         engine.dispose()
-    return counts, size
+    return counts, cpu, size
 
 
 def start_gunicorn(args, env: dict, folder: str) -> tuple[subprocess.Popen, str]:
@@ -262,7 +272,7 @@ def main() -> None:
     ):
         started = time.monotonic()
         load_demo(url)
-        counts, size = count_statements(url)
+        counts, cpu, size = in_process(url)
         print(
             f"database: {url.split(':', 1)[0]}; demo loaded in {time.monotonic() - started:.0f} s"
         )
@@ -296,7 +306,10 @@ def main() -> None:
         + f", wrk {args.connections} connections, {args.seconds} s each;"
         f" page {size} bytes; load average after: {load}"
     )
-    print(f"{'target':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'of bare':>8} {'SQL':>4}")
+    print(
+        f"{'target':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'of bare':>8} {'SQL':>4}"
+        f" {'CPU ms':>7}"
+    )
     for round_ in range(args.rounds):
         bare = results["bare page"][round_]["rate"]
         if args.rounds > 1:
@@ -307,7 +320,7 @@ def main() -> None:
             bad = f"  ({figures['bad']} non-2xx/3xx)" if figures["bad"] else ""
             print(
                 f"{name:<14} {figures['rate']:8.0f} {figures['p50']:8.1f} {figures['p99']:8.1f}"
-                f" {share:8.1%} {counts.get(name, 0):4d}{bad}"
+                f" {share:8.1%} {counts.get(name, 0):4d} {cpu.get(name, float('nan')):7.1f}{bad}"
             )
 
 
