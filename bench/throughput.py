@@ -49,19 +49,8 @@ def serve():
     from flask import Flask
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
-    from portal import create_app
-
-    portal = create_app(
-        {
-            "DATABASE_URL": os.environ["BENCH_DATABASE_URL"],
-            "SECRET_KEY": "bench-secret-key-bench-secret-key",
-            "PORTAL_MODE": "development",
-            "PORTAL_JOBS_BACKGROUND": False,
-            "REDIS_URL": None,
-            "PORTAL_PUBLIC_URL": "http://127.0.0.1:5000",
-            **SETTINGS,
-        }
-    )
+    # Migrated already: the upgrade each worker runs at its start finds nothing to do.
+    portal = migrated_app(os.environ["BENCH_DATABASE_URL"], **SETTINGS)
     page = "<!doctype html>" + "x" * (int(os.environ["BENCH_BARE_BYTES"]) - 15)
     bare = Flask("bare")
     bare.add_url_rule("/", "page", lambda: page)
@@ -114,21 +103,9 @@ def in_process(database_url: str) -> tuple[dict[str, int], dict[str, float], int
     home page in bytes."""
     import sqlalchemy as sa
 
-    from portal import create_app
     from portal.extensions import db
 
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "bench-secret-key-bench-secret-key",
-            "PORTAL_MODE": "development",
-            "PORTAL_JOBS_BACKGROUND": False,
-            "REDIS_URL": None,
-            "PORTAL_PUBLIC_URL": "http://127.0.0.1:5000",
-            "PORTAL_LOG_LEVEL": "WARNING",
-            **SETTINGS,
-        }
-    )
+    app = migrated_app(database_url, PORTAL_LOG_LEVEL="WARNING", **SETTINGS)
     client = app.test_client()
     form = demo_form(client.get("/login").get_data(as_text=True))
     counts, cpu, statements = {}, {}, []

@@ -15,6 +15,18 @@ HOME_STATEMENTS_AT_MOST = 9  # the issue's goal: fewer than 10
 
 
 @contextmanager
+def heard(app, event: str, note):
+    """`note` called on each `event` of the test's connection (which the app's requests
+    use) while the block runs."""
+    connection = app.config["TEST_CONNECTION"]
+    sa.event.listen(connection, event, note)
+    try:
+        yield
+    finally:
+        sa.event.remove(connection, event, note)
+
+
+@contextmanager
 def statements(app):
     """The SQL the app sends meanwhile, but the savepoints the test's transaction makes
     of its sessions' transactions (a request in production has none)."""
@@ -24,12 +36,8 @@ def statements(app):
         if "SAVEPOINT" not in statement.upper():
             sent.append(statement)
 
-    connection = app.config["TEST_CONNECTION"]
-    sa.event.listen(connection, "before_cursor_execute", note)
-    try:
+    with heard(app, "before_cursor_execute", note):
         yield sent
-    finally:
-        sa.event.remove(connection, "before_cursor_execute", note)
 
 
 @contextmanager
@@ -37,16 +45,8 @@ def savepoints_released(app):
     """How many times the app commits meanwhile (inside the test's transaction a commit
     releases a savepoint)."""
     released: list[str] = []
-
-    def note(conn, name, context):
-        released.append(name)
-
-    connection = app.config["TEST_CONNECTION"]
-    sa.event.listen(connection, "release_savepoint", note)
-    try:
+    with heard(app, "release_savepoint", lambda conn, name, context: released.append(name)):
         yield released
-    finally:
-        sa.event.remove(connection, "release_savepoint", note)
 
 
 def subscriber_with(session, login: str, *, tariffs: int, addons: int, accounts: int):
