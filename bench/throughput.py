@@ -46,16 +46,23 @@ SETTINGS = {"RATELIMIT_ENABLED": False, "SESSION_COOKIE_SECURE": False}
 def serve():
     """The WSGI app gunicorn runs (`throughput:serve()`): the portal, and the bare page
     under /__bare/, on the database named in BENCH_DATABASE_URL."""
-    from flask import Flask
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
     # Migrated already: the upgrade each worker runs at its start finds nothing to do.
     portal = migrated_app(os.environ["BENCH_DATABASE_URL"], **SETTINGS)
-    page = "<!doctype html>" + "x" * (int(os.environ["BENCH_BARE_BYTES"]) - 15)
-    bare = Flask("bare")
-    bare.add_url_rule("/", "page", lambda: page)
+    bare = bare_app(int(os.environ["BENCH_BARE_BYTES"]))
     portal.wsgi_app = DispatcherMiddleware(portal.wsgi_app, {"/__bare": bare})
     return portal
+
+
+def bare_app(size: int):
+    """A Flask app with one page: `size` bytes of constant HTML."""
+    from flask import Flask
+
+    page = "<!doctype html>" + "x" * (size - 15)
+    bare = Flask("bare")
+    bare.add_url_rule("/", "page", lambda: page)
+    return bare
 
 
 def load_demo(database_url: str) -> None:
@@ -139,6 +146,12 @@ def in_process(database_url: str) -> tuple[dict[str, int], dict[str, float], int
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
         engine.dispose()
+    bare = bare_app(size).test_client()
+    bare.get("/")
+    started = time.process_time()
+    for _ in range(CPU_ROUNDS):
+        bare.get("/")
+    cpu["bare page"] = (time.process_time() - started) * 1000 / CPU_ROUNDS
     return counts, cpu, size
 
 
@@ -297,7 +310,7 @@ def main() -> None:
             bad = f"  ({figures['bad']} non-2xx/3xx)" if figures["bad"] else ""
             print(
                 f"{name:<14} {figures['rate']:8.0f} {figures['p50']:8.1f} {figures['p99']:8.1f}"
-                f" {share:8.1%} {counts.get(name, 0):4d} {cpu.get(name, float('nan')):7.1f}{bad}"
+                f" {share:8.1%} {counts.get(name, 0):4d} {cpu.get(name, float('nan')):7.2f}{bad}"
             )
 
 
