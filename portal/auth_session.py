@@ -56,7 +56,10 @@ def load_user(token: str) -> SignedIn | None:
         )
         if record is None:
             return None
-        db.session.commit()  # the sliding expiry, written at most every few minutes
+        if db.session.is_modified(record):
+            # The sliding expiry, moved at most every few minutes: most requests write
+            # nothing, and so commit nothing (a commit would also expire what was read).
+            db.session.commit()
         return SignedIn(record.person, record, token)
     except DBAPIError as error:
         if not database_unavailable(error):

@@ -6,7 +6,7 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 from flask_babel import format_currency, format_date, format_datetime, get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
@@ -243,9 +243,15 @@ def _fingerprint(path: str) -> str:
 
 def asset(filename: str) -> str:
     """The URL of a static file with its content's fingerprint, so it can be cached for
-    good: a changed file gets a new URL."""
-    path = Path(current_app.static_folder) / filename
-    return url_for("static", filename=filename, v=_fingerprint(str(path)))
+    good: a changed file gets a new URL. Every page names a dozen: each is built once
+    per process (and path prefix), not on every page."""
+    fingerprint = _fingerprint(str(Path(current_app.static_folder) / filename))
+    script_root = request.script_root if has_request_context() else None
+    known = current_app.extensions.setdefault("portal.asset_urls", {})
+    key = (filename, fingerprint, script_root)
+    if key not in known:
+        known[key] = url_for("static", filename=filename, v=fingerprint)
+    return known[key]
 
 
 def branding() -> dict:

@@ -15,7 +15,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from portal import clock
 from portal.models import Account, LoginSession, Person
@@ -149,7 +149,11 @@ def live_session(db: Session, token: str) -> LoginSession | None:
     """The session for a cookie's token if it is neither ended nor expired (read only)."""
     if not token or len(token) > 100:
         return None
-    record = db.scalar(sa.select(LoginSession).where(LoginSession.token_hash == token_hash(token)))
+    record = db.scalar(
+        sa.select(LoginSession)
+        .where(LoginSession.token_hash == token_hash(token))
+        .options(joinedload(LoginSession.person))  # every page wants the person: one query
+    )
     if record is None or record.ended_at is not None or record.expires_at <= clock.now():
         return None
     return record

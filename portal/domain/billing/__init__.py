@@ -22,6 +22,7 @@ from portal.domain.billing.days_left import (
     Forecast,
     account_forecast,
     forecast,
+    forecast_with,
     recommended_top_up,
 )
 from portal.domain.billing.run import RunResult, days_to_run, run_day
@@ -36,6 +37,7 @@ __all__ = [
     "daily_share",
     "days_to_run",
     "forecast",
+    "forecast_with",
     "is_running",
     "monthly_price",
     "monthly_total",

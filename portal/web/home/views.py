@@ -20,7 +20,10 @@ bp = Blueprint("home", __name__)
 @bp.route("/")
 @login_required
 def index():
-    account = current_account()
+    # Each thing read once, the subscriptions with their tariffs and add-ons at once
+    # (tests/web/test_home_queries.py counts the statements).
+    accounts = subscribers.accounts_of(db.session, current_person().id, with_subscriptions=True)
+    account = current_account(accounts)
     today = clock.provider_today()
     now = catalog.connected(account, today)
     pauses = suspension.of_account(db.session, account.id)
@@ -28,15 +31,16 @@ def index():
     return render(
         "home/index.html",
         account=account,
-        accounts=subscribers.accounts_of(db.session, current_person().id),
+        accounts=accounts,
         tariffs=now.tariffs,
         services=now.addons,
         monthly_total=billing.monthly_total(now.subscriptions, today),
-        forecast=billing.account_forecast(
-            db.session,
+        forecast=billing.forecast_with(
             account,
             today,
             block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+            pauses=pauses,
+            credit_back=promised.credit_back(db.session, promise, today),
         ),
         # The promised payment until it is repaid or expires; the pauses running or to come.
         promise=promise,

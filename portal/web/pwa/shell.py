@@ -11,7 +11,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -96,8 +96,21 @@ def manifest_json() -> str:
 
 def manifest_url() -> str:
     """The manifest's URL carries a hash of its content (branding, language, icons), so
-    the worker may keep it like any fingerprinted file."""
-    return url_for("pwa.manifest", v=_digest(manifest_json()))
+    the worker may keep it like any fingerprinted file. Every page names it, and its
+    content changes only with what the key below holds: it is built once per key and
+    process, not on every page."""
+    cfg = current_app.config
+    key = (
+        str(get_locale() or "ru"),
+        request.script_root,
+        cfg["PORTAL_PROVIDER_NAME"],
+        cfg["PORTAL_BRAND_COLOR"],
+        cfg["PORTAL_BACKGROUND_COLOR"],
+    )
+    known = current_app.extensions.setdefault("portal.manifest_urls", {})
+    if key not in known:
+        known[key] = url_for("pwa.manifest", v=_digest(manifest_json()))
+    return known[key]
 
 
 def brand_css_body() -> str:
