@@ -3,12 +3,13 @@ price, until when, and the regular price after; confirming connects at it; every
 that cannot be taken is a clear 4xx with nothing written; marketing types the price and
 its months (checked), and the promotion's page counts who connected through it."""
 
+import re
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
-from portal.models import AuditEvent, Promotion, StaffRole, Subscription
+from portal.models import AddonStart, AuditEvent, Promotion, StaffRole, Subscription
 from tests.conftest import csrf_from
 from tests.factories import create_promotion, create_service, create_staff, create_tariff
 from tests.web.test_promo_pages import CONSOLE, GOOD, post, signed_in_staff, subscriber_client
@@ -69,6 +70,19 @@ def test_the_confirm_page_shows_the_price_and_connecting_charges_it(app, session
     assert event.actor.startswith("person:") and event.data["promotion"] == promotion.id
     services = browser.get("/services/", headers=EN).get_data(as_text=True)
     assert "Promotional price until 24 January 2027, then 300" in services
+
+
+def test_the_home_page_lists_the_addon_at_its_promotional_price(app, session, author):
+    addon = create_service(session, name="Антивирус", price=300_00, starts=AddonStart.TODAY)
+    promotion = create_promotion(session, author, addon=addon, promo_price=99_00, promo_months=2)
+    session.commit()
+    browser, _account = subscriber_client(app, session)
+    html = browser.get(connect_path(addon, promotion.id), headers=EN).get_data(as_text=True)
+    data = {"csrf_token": csrf_from(html), "promotion": str(promotion.id)}
+    assert browser.post(f"/services/{addon.id}/connect", data=data).status_code == 303
+    home = browser.get("/", headers=EN).get_data(as_text=True)
+    listed = home[home.index('id="plan-title"') :]
+    assert re.search(r'<span>Антивирус</span><span class="price">99\sRUB/mo', listed)
 
 
 def test_offers_that_cannot_be_taken_are_4xx_and_write_nothing(app, session, author):

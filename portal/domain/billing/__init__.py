@@ -16,6 +16,7 @@ from portal.domain.billing.charges import (
     is_running,
     monthly_price,
     monthly_total,
+    price_on,
 )
 from portal.domain.billing.days_left import (
     FORECAST_HORIZON_DAYS,
@@ -41,6 +42,7 @@ __all__ = [
     "is_running",
     "monthly_price",
     "monthly_total",
+    "price_on",
     "recommended_top_up",
     "run_day",
 ]

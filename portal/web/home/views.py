@@ -33,7 +33,8 @@ def index():
         account=account,
         accounts=accounts,
         tariffs=now.tariffs,
-        services=now.addons,
+        # Each add-on at today's price (a promotional one while it lasts).
+        services=[(s.service, billing.price_on(s, today)) for s in now.subscriptions if s.service],
         monthly_total=billing.monthly_total(now.subscriptions, today),
         forecast=billing.forecast_with(
             account,
