@@ -19,7 +19,6 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,15 +35,12 @@ from portal.domain import subscribers
 from portal.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tools/ is beside bench/
+from tools.demo_server import free_port, wait_until_serving  # noqa: E402
+
 BIN = Path(sys.executable).parent
 TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 PASSWORD = "the-right-password"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Cluster:
@@ -101,15 +97,8 @@ def start_web(folder: Path, url: str) -> tuple[subprocess.Popen, str]:
         cwd=folder, env=env, stdout=(folder / "web.log").open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{base}/healthz", timeout=2)
-            return web, base
-        except requests.RequestException:
-            if time.monotonic() > deadline:
-                raise SystemExit((folder / "web.log").read_text()) from None
-            time.sleep(0.2)
+    wait_until_serving(base, web, folder / "web.log", seconds=60)
+    return web, base
 
 
 def sign_in(base: str) -> requests.Session:

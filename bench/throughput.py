@@ -35,7 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tools/ is beside bench/
 
-from tools.demo_server import free_port  # noqa: E402
+from tools.demo_server import free_port, wait_until_serving  # noqa: E402
 from tools.scratch_db import migrated_app, scratch_database  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -173,15 +173,8 @@ def start_gunicorn(args, env: dict, folder: str) -> tuple[subprocess.Popen, str]
             command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            requests.get(f"{base}/healthz", timeout=2)
-            return process, base
-        except requests.RequestException:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(Path(folder, "gunicorn.log").read_text()) from None
-            time.sleep(0.3)
+    wait_until_serving(base, process, Path(folder, "gunicorn.log"), seconds=90)
+    return process, base
 
 
 LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)

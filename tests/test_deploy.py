@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.demo_server import free_port, wait_until_serving
+
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 README = ROOT / "README.md"
@@ -505,14 +507,6 @@ def test_the_backup_refuses_sqlite(tmp_path):
 # --- gunicorn with several workers, for real -----------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def healthz_count(exposition: str) -> float:
     """How many /healthz answers the exposition counts (none yet: 0)."""
     found = re.search(
@@ -574,18 +568,9 @@ def test_gunicorn_workers_add_up_their_metrics_and_log_json_with_the_request_id(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                # Not /healthz, which is counted below: a probe the client gave up on
-                # under load may still be answered (and counted) after `before`.
-                urllib.request.urlopen(f"{base}/ping", timeout=2).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, (
-                    tmp_path / "gunicorn.log"
-                ).read_text()
-                time.sleep(0.2)
+        # On /ping, not /healthz, which is counted below: a probe the client gave up on
+        # under load may still be answered (and counted) after `before`.
+        wait_until_serving(base, server, tmp_path / "gunicorn.log", seconds=60)
         before = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
         ids = []
 

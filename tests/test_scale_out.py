@@ -8,10 +8,8 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -25,17 +23,12 @@ from portal.extensions import db
 from portal.models import SmsMessage, SmsStatus
 from tests.conftest import csrf_from, make_test_app, required_server
 from tests.factories import PASSWORD, create_subscriber
+from tools.demo_server import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -81,22 +74,15 @@ class Instances:
         port = port or free_port()
         log = (self.tmp_path / f"{label}.log").open("w")
         self.logs.append(log)
-        self.processes.append(
-            subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-                 "-b", f"127.0.0.1:{port}", "-w", "1", "portal:create_app()"],
-                cwd=self.tmp_path, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )
+        process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+             "-b", f"127.0.0.1:{port}", "-w", "1", "portal:create_app()"],
+            cwd=self.tmp_path, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+        self.processes.append(process)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=2)
-                return base
-            except requests.RequestException:
-                assert time.monotonic() < deadline, self.log(label)
-                time.sleep(0.2)
+        wait_until_serving(base, process, self.tmp_path / f"{label}.log", seconds=60)
+        return base
 
     def run_worker(self) -> str:
         done = subprocess.run(

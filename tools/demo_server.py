@@ -53,7 +53,7 @@ def running_demo(folder: Path, **env_overrides: str):
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_until_serving(url, process, log_path)
+        wait_until_serving(url, process, log_path)
         output = log_path.read_text()
         login, password = _sign_in_from(output, "Sign in with")
         staff_login, staff_password = _sign_in_from(output, "Staff console:")
@@ -67,17 +67,21 @@ def running_demo(folder: Path, **env_overrides: str):
             process.wait()
 
 
-def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
+def wait_until_serving(
+    url: str, process: subprocess.Popen, log_path: Path, seconds: float = STARTUP_SECONDS
+) -> None:
+    """Return once the server started as `process` answers at `url`; raise with its log
+    when it stops first or does not answer within `seconds`."""
+    deadline = time.monotonic() + seconds
     while True:
         if process.poll() is not None:
-            raise RuntimeError("the demo server stopped:\n" + log_path.read_text())
+            raise RuntimeError("the server stopped:\n" + log_path.read_text())
         try:
             with urllib.request.urlopen(url + "/ping", timeout=2):
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise
+                raise RuntimeError("the server did not answer:\n" + log_path.read_text()) from None
             time.sleep(0.2)
 
 
