@@ -10,9 +10,10 @@ from portal import config
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app: config, extensions, blueprints, error pages, CLI."""
-    app = Flask(__name__, instance_relative_config=True)
+def create_app(test_config: dict | None = None, instance_path: str | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, error pages, CLI. The instance folder
+    (generated secret key, push keys) is Flask's `instance/` unless one is given."""
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(config.default_config(app.instance_path))
     if test_config:

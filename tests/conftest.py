@@ -14,6 +14,7 @@ import os
 import re
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -84,7 +85,9 @@ def make_test_app(database_url: str, tmp_path, **overrides):
         "PORTAL_LOG_LEVEL": "DEBUG",
     }
     config.update(overrides)
-    return create_app(config)
+    # Its own instance folder: keys a developer made in the checkout's instance/ (`portal
+    # push keys`) must not change what a test sees.
+    return create_app(config, instance_path=str(Path(tmp_path) / "instance"))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -22,7 +22,7 @@ def start(tmp_path, **overrides):
         "REDIS_URL": None,
     }
     settings.update(overrides)
-    return create_app(settings)
+    return create_app(settings, instance_path=str(tmp_path / "instance"))
 
 
 @pytest.fixture(autouse=True)
