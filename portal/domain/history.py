@@ -5,8 +5,9 @@ its parts; the last twelve months' figures for the picture; every entry of a fil
 view for the export.
 
 Every query walks an index in the order it reads: the page ix_ledger_entries_account_id_id
-(keyset on id, so a page costs the same at any depth and for any size of account), the
-months' totals and the picture ix_ledger_entries_account_created (one month's range).
+(keyset on id, so a page costs the same at any depth and for any size of account), or
+ix_ledger_entries_account_kind_id when one kind is shown; the months' totals and the
+picture ix_ledger_entries_account_created (one month's range).
 """
 
 from __future__ import annotations
@@ -263,7 +264,11 @@ def _newest(db: Session, account_id: int, filters: Filters, **paging_args):
         .where(LedgerEntry.account_id == account_id)
         .options(joinedload(LedgerEntry.receipt))
     )
-    if filters.kinds:
+    if filters.kinds and len(filters.kinds) == 1:
+        # An equality, not IN: the page then walks ix_ledger_entries_account_kind_id in
+        # id order (IN would merge several runs of it and sort them).
+        query = query.where(LedgerEntry.kind == next(iter(filters.kinds)))
+    elif filters.kinds:
         query = query.where(LedgerEntry.kind.in_(sorted(filters.kinds)))
     return paging.newest_first(
         db, query, LedgerEntry, since=filters.since, until=filters.until, **paging_args
