@@ -12,7 +12,7 @@ picture ix_ledger_entries_account_created (one month's range).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -130,10 +130,12 @@ def page(
     tz: str,
     before: int | None = None,
     size: int = PAGE,
+    known: Mapping[date, MonthTotals] | None = None,
 ) -> Page:
     """About `size` entries older than id `before`, newest first, grouped by month with
     each month's totals, never splitting one day's charges. New entries (higher ids)
-    never shift a later page: no entry is skipped or shown twice."""
+    never shift a later page: no entry is skipped or shown twice. `known`: totals already
+    read (the picture's months), not read again."""
     rows, next_before = _newest(
         db,
         account_id,
@@ -148,7 +150,9 @@ def page(
         if not groups or groups[-1].month != line.month:
             groups.append(MonthGroup(line.month))
         groups[-1].lines.append(line)
-    totals = month_totals(db, account_id, [g.month for g in groups], tz=tz)
+    known = {month: totals for month, totals in (known or {}).items() if totals.entries}
+    missing = [g.month for g in groups if g.month not in known]
+    totals = known | month_totals(db, account_id, missing, tz=tz)
     for group in groups:
         group.totals = totals[group.month]
     if groups and before is not None:

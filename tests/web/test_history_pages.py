@@ -133,11 +133,11 @@ def test_a_page_reads_its_entries_in_one_statement_however_long_the_history(
     app, client, session, subscriber, frozen_clock
 ):
     """The page's entries (a day's charges kept together, the "more" cursor) come from
-    one keyset statement; the months' totals and the picture add a fixed few, whatever
-    the length of the history."""
+    one keyset statement; the months' totals and the picture add a fixed few (the first
+    page's months are the picture's, read once), whatever the length of the history."""
 
     def counted(entries: int, apart: timedelta):
-        for n in range(entries):
+        for n in reversed(range(entries)):  # booked in order, as the ledger books them
             moment = at(2026, 12, 19) - apart * n
             book(session, frozen_clock, account, moment, EntryKind.CHARGE, -1, f"{entries}:{n}")
         first = ledger_statements(app, client, "/history/")
@@ -152,7 +152,7 @@ def test_a_page_reads_its_entries_in_one_statement_however_long_the_history(
     for few, many in zip(short, long, strict=True):
         pages = [s for s in many if "ORDER BY ledger_entries.id DESC" in s]
         assert len(pages) == 1, "\n".join(many)
-        assert len(many) == len(few), "\n".join(many)
+        assert len(many) == len(few) <= 4, "\n".join(many)
 
 
 def test_a_credited_payment_links_to_its_receipt(client, session, subscriber):
