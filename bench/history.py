@@ -252,6 +252,17 @@ def bench(app, small: int, large: int, rounds: int) -> dict:
     }
 
 
+def measure(database_url: str | None, *, small: int, large: int, rounds: int) -> dict:
+    """The ratios, in a scratch database (a temporary SQLite file without a URL)."""
+    with scratch_database(database_url, "portal_history_bench") as url:
+        app = make_app(url)
+        print(f"database: {sa.engine.make_url(url).get_backend_name()}")
+        ratios = bench(app, small, large, rounds)
+        with app.app_context():
+            db.engine.dispose()
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--small", type=int, default=1_000)
@@ -260,13 +271,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     logging.getLogger("portal.access").setLevel(logging.WARNING)  # figures, not requests
-
-    with scratch_database(args.database_url, "portal_history_bench") as url:
-        app = make_app(url)
-        print(f"database: {sa.engine.make_url(url).get_backend_name()}")
-        ratios = bench(app, args.small, args.large, args.rounds)
-        with app.app_context():
-            db.engine.dispose()
+    ratios = measure(args.database_url, small=args.small, large=args.large, rounds=args.rounds)
     worst = max(ratios, key=ratios.get)
     print(
         "ratio large/small: "
