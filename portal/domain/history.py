@@ -5,13 +5,14 @@ its parts; the last twelve months' figures for the picture; every entry of a fil
 view for the export.
 
 Every query walks an index in the order it reads: the page ix_ledger_entries_account_id_id
-(keyset on id, so a page costs the same at any depth and for any size of account), the
-months' totals and the picture ix_ledger_entries_account_created (one month's range).
+(keyset on id, so a page costs the same at any depth and for any size of account), or
+ix_ledger_entries_account_kind_id when one kind is shown; the months' totals and the
+picture ix_ledger_entries_account_created (one month's range).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -129,10 +130,12 @@ def page(
     tz: str,
     before: int | None = None,
     size: int = PAGE,
+    known: Mapping[date, MonthTotals] | None = None,
 ) -> Page:
     """About `size` entries older than id `before`, newest first, grouped by month with
     each month's totals, never splitting one day's charges. New entries (higher ids)
-    never shift a later page: no entry is skipped or shown twice."""
+    never shift a later page: no entry is skipped or shown twice. `known`: totals already
+    read (the picture's months), not read again."""
     rows, next_before = _newest(
         db,
         account_id,
@@ -147,7 +150,9 @@ def page(
         if not groups or groups[-1].month != line.month:
             groups.append(MonthGroup(line.month))
         groups[-1].lines.append(line)
-    totals = month_totals(db, account_id, [g.month for g in groups], tz=tz)
+    known = {month: totals for month, totals in (known or {}).items() if totals.entries}
+    missing = [g.month for g in groups if g.month not in known]
+    totals = known | month_totals(db, account_id, missing, tz=tz)
     for group in groups:
         group.totals = totals[group.month]
     if groups and before is not None:
@@ -263,7 +268,11 @@ def _newest(db: Session, account_id: int, filters: Filters, **paging_args):
         .where(LedgerEntry.account_id == account_id)
         .options(joinedload(LedgerEntry.receipt))
     )
-    if filters.kinds:
+    if filters.kinds and len(filters.kinds) == 1:
+        # An equality, not IN: the page then walks ix_ledger_entries_account_kind_id in
+        # id order (IN would merge several runs of it and sort them).
+        query = query.where(LedgerEntry.kind == next(iter(filters.kinds)))
+    elif filters.kinds:
         query = query.where(LedgerEntry.kind.in_(sorted(filters.kinds)))
     return paging.newest_first(
         db, query, LedgerEntry, since=filters.since, until=filters.until, **paging_args

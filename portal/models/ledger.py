@@ -28,6 +28,9 @@ class LedgerEntry(Base):
         # The history's order: an account's entries newest first, a page at a time
         # (keyset on id), without sorting the account's entries or reading anyone else's.
         sa.Index("ix_ledger_entries_account_id_id", "account_id", "id"),
+        # The same, filtered by kind: a kind the account rarely has (a refund, a credit)
+        # is found without walking every other entry of the account.
+        sa.Index("ix_ledger_entries_account_kind_id", "account_id", "kind", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

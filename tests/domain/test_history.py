@@ -161,6 +161,19 @@ def test_pages_have_no_gaps_or_repeats_while_new_entries_arrive(session, frozen_
     assert seen == sorted(seen, reverse=True)
 
 
+def test_a_page_takes_the_totals_it_is_given_and_reads_the_rest(session, frozen_clock):
+    account = create_subscriber(session).account
+    post_at(session, frozen_clock, account, at(2026, 10, 5), EntryKind.PAYMENT, 100_00, "p1")
+    post_at(session, frozen_clock, account, at(2026, 11, 5), EntryKind.CHARGE, -30_00, "c1")
+    post_at(session, frozen_clock, account, at(2026, 12, 5), EntryKind.CHARGE, -20_00, "c2")
+    read = history.page(session, account.id, tz=TZ)
+    picture = history.last_months(session, account.id, date(2026, 12, 5), tz=TZ, count=2)
+    given = history.page(session, account.id, tz=TZ, known={m.month: m for m in picture})
+    assert [m.month for m in picture] == [date(2026, 11, 1), date(2026, 12, 1)]
+    assert [g.totals for g in given.groups] == [g.totals for g in read.groups]
+    assert given.groups[-1].totals.closing == 100_00  # October's, read for the page
+
+
 def test_a_page_that_continues_a_month_says_so(session, frozen_clock):
     account = create_subscriber(session).account
     post_at(session, frozen_clock, account, at(2026, 10, 30), EntryKind.PAYMENT, 10_00, "oct")

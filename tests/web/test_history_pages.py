@@ -4,13 +4,14 @@ a plain link, the picture of the last 12 months, the CSV export, and bad filters
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from portal.domain import ledger
 from portal.models import EntryKind
 from tests.factories import PASSWORD, create_subscriber, credited_payment
+from tests.web.test_home_queries import statements
 
 EN = {"Accept-Language": "en"}
 HTMX = {"HX-Request": "true"}
@@ -87,6 +88,71 @@ def test_entries_are_grouped_by_month_with_the_months_totals(
     assert "Balance at the month" in november_totals and "750.00\xa0RUB" in november_totals
     december_totals = html[december : html.index("</dl>", december)]
     assert "Balance now" in december_totals and "650.00\xa0RUB" in december_totals
+
+
+@pytest.mark.parametrize(
+    ("zone", "months"),
+    [
+        # 21:30 UTC on 31 December is already 00:30 on 1 January in Yalta.
+        (None, ["month-2027-01", "month-2026-12"]),
+        ("UTC", ["month-2026-12"]),
+    ],
+)
+def test_months_follow_the_providers_configured_time_zone(
+    app, client, auth, session, subscriber, frozen_clock, monkeypatch, zone, months
+):
+    if zone:
+        monkeypatch.setitem(app.config, "PORTAL_TIMEZONE", zone)
+    frozen_clock.set(datetime(2027, 1, 10, 9, 0, tzinfo=UTC))
+    auth.login("reader", PASSWORD)  # three weeks on: signed in again
+    account = subscriber.account
+    book(session, frozen_clock, account, at(2026, 12, 31, 20), EntryKind.PAYMENT, 300_00, "a")
+    book(
+        session,
+        frozen_clock,
+        account,
+        at(2026, 12, 31, 21).replace(minute=30),
+        EntryKind.PAYMENT,
+        5_00,
+        "b",
+    )
+    html = text(client.get("/history/", headers=EN))
+    assert re.findall(r'<li class="month" id="(month-[\d-]+)"', html) == months
+    # The export writes the provider's time too.
+    rows = read_csv(client.get("/history/export.csv"))
+    assert rows[1][0] == ("31.12.2026 21:30" if zone else "01.01.2027 00:30")
+
+
+def ledger_statements(app, client, url: str, headers=None) -> list[str]:
+    with statements(app) as sent:
+        assert client.get(url, headers=headers or {}).status_code == 200
+    return [s for s in sent if "ledger_entries" in s]
+
+
+def test_a_page_reads_its_entries_in_one_statement_however_long_the_history(
+    app, client, session, subscriber, frozen_clock
+):
+    """The page's entries (a day's charges kept together, the "more" cursor) come from
+    one keyset statement; the months' totals and the picture add a fixed few (the first
+    page's months are the picture's, read once), whatever the length of the history."""
+
+    def counted(entries: int, apart: timedelta):
+        for n in reversed(range(entries)):  # booked in order, as the ledger books them
+            moment = at(2026, 12, 19) - apart * n
+            book(session, frozen_clock, account, moment, EntryKind.CHARGE, -1, f"{entries}:{n}")
+        first = ledger_statements(app, client, "/history/")
+        more = re.search(r'hx-get="([^"]+)" hx-trigger="revealed"', text(client.get("/history/")))
+        later = ledger_statements(app, client, more.group(1).replace("&amp;", "&"), HTMX)
+        kinds = ledger_statements(app, client, "/history/?kind=charge&period=12m")
+        return first, later, kinds
+
+    account = subscriber.account
+    short = counted(40, timedelta(hours=8))  # two weeks
+    long = counted(220, timedelta(days=2))  # more than a year: twelve months in the picture
+    for few, many in zip(short, long, strict=True):
+        pages = [s for s in many if "ORDER BY ledger_entries.id DESC" in s]
+        assert len(pages) == 1, "\n".join(many)
+        assert len(many) == len(few) <= 4, "\n".join(many)
 
 
 def test_a_credited_payment_links_to_its_receipt(client, session, subscriber):

@@ -175,3 +175,24 @@ def test_a_payment_credited_from_review_gets_a_receipt_for_what_was_received(ses
     )
     found = receipts.receipt_of(session, [payer.account.id], payment.id)
     assert found.amount == 450_00
+
+
+def test_the_fiscal_receipts_link_opens_where_the_acquirer_gave_one(client, session, payer):
+    link = "https://ofd.example/receipt?fn=9999078900004312&i=3986&fp=2617103416"
+    payment = credited_payment(
+        session, payer.account, fiscal_receipt=FISCAL | {"url": link, "fiscal_provider_id": "7"}
+    )
+    forged = credited_payment(
+        session, payer.account, fiscal_receipt=FISCAL | {"url": "javascript:alert(1)"}
+    )
+    session.commit()
+    html = client.get(f"/pay/{payment.id}/receipt", headers=EN).get_data(as_text=True)
+    assert f'<a href="{link.replace("&", "&amp;")}" rel="noopener noreferrer">' in html
+    assert "Fiscal data operator" in html
+    pdf = client.get(f"/pay/{payment.id}/receipt.pdf", headers=EN).data
+    assert "Fiscal receipt online" in pdf_text(pdf)
+    annotations = PdfReader(io.BytesIO(pdf)).pages[0].get("/Annots") or []
+    assert {a.get_object()["/A"]["/URI"] for a in annotations} == {link}  # each line of it
+    # Only a web address becomes a link; anything else the acquirer sends stays text.
+    html = client.get(f"/pay/{forged.id}/receipt", headers=EN).get_data(as_text=True)
+    assert 'href="javascript' not in html and "javascript:alert(1)" in html

@@ -64,11 +64,18 @@ def index():
     if not form.validate():
         return _render(account, form, status=400, found=None)
     before = form.before.id_value
-    found = history.page(db.session, account.id, _filters(form), tz=_tz(), before=before)
-    picture = None
+    months = []  # the picture's, on a first page as a whole page
     if before is None and not is_htmx():
         months = history.last_months(db.session, account.id, clock.provider_today(), tz=_tz())
-        picture = chart(months, _month_label)
+    found = history.page(
+        db.session,
+        account.id,
+        _filters(form),
+        tz=_tz(),
+        before=before,
+        known={totals.month: totals for totals in months},
+    )
+    picture = chart(months, _month_label)
     return _render(
         account,
         form,

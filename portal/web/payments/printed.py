@@ -162,4 +162,7 @@ def _facts(pdf: FPDF, facts: list[tuple[str, str]]) -> None:
         for label, value in facts:
             row = table.row()
             row.cell(label, style=FontFace(color=(80, 86, 96)))
-            row.cell(value, style=FontFace(emphasis="BOLD"))
+            # A web address (the fiscal receipt online) opens from the PDF as from the page;
+            # nothing else the acquirer sends becomes a link.
+            link = value if value.startswith("https://") else None
+            row.cell(value, style=FontFace(emphasis="BOLD"), link=link)
