@@ -1,13 +1,13 @@
 """the history filtered by kind: an index on an account's entries of one kind in id order
 
-Revision ID: 0023
+Revision ID: 0022
 Revises: 0021
 Create Date: 2026-12-03 09:00:00
 """
 
 from alembic import op
 
-revision = "0023"
+revision = "0022"
 down_revision = "0021"
 branch_labels = None
 depends_on = None
