@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from portal import clock, create_app, jobs
 from portal.domain.auth import credentials
 from portal.extensions import db, limiter
+from tests import staff_audit
 
 # argon2id at its lowest cost: about 2 ms a hash instead of 60-500 (see use_hasher). The
 # servers the browser, quick-start and start-up tests launch keep the library's cost.
@@ -117,14 +118,28 @@ def app(migrated_app):
     outer = connection.begin()
     db.bind_to(migrated_app, connection, join_transaction_mode="create_savepoint")
     migrated_app.config["TEST_CONNECTION"] = connection
+    first_event = staff_audit.last_event_id(connection)
     try:
         yield migrated_app
+        _staff_events_say_what_changed(connection, first_event)
     finally:
         jobs.forget_pending(migrated_app)  # queued in this test: its rows are gone
         db.session.remove()
         outer.rollback()
         connection.close()
         db.bind_to(migrated_app, None)
+
+
+def _staff_events_say_what_changed(connection, first_event: int) -> None:
+    """Fail the test whose staff actions left an audit event without `before` and
+    `after` (tests/staff_audit.py). A transaction the test left unusable is its own
+    failure, not this check's."""
+    db.session.remove()
+    try:
+        missing = staff_audit.events_without_changes(connection, first_event)
+    except sa.exc.DBAPIError:
+        return
+    assert not missing, f"staff audit events without before and after: {missing}"
 
 
 @pytest.fixture
