@@ -22,6 +22,7 @@ from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
 from portal import clock, create_app, jobs
+from portal.db import Base
 from portal.domain.auth import credentials
 from portal.extensions import db, limiter
 from tests import staff_audit
@@ -212,6 +213,23 @@ CSRF_RE = re.compile(
     r'name="csrf_token" type="hidden" value="([^"]+)"|'
     r'name="csrf_token" value="([^"]+)"'
 )
+
+
+def places_holding(session, secret: str) -> list[str]:
+    """Where a secret sits in the clear in the database: "table.column" of every value,
+    in every row of every table, that holds it (as text, inside JSON, or as bytes)."""
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for row in session.execute(sa.select(table)).mappings():
+            for column, value in row.items():
+                held = (
+                    secret.encode() in value
+                    if isinstance(value, bytes)
+                    else value is not None and secret in str(value)
+                )
+                if held:
+                    found.append(f"{table.name}.{column}")
+    return found
 
 
 def csrf_from(html: str) -> str:
