@@ -258,3 +258,23 @@ def test_the_console_shows_nothing_of_a_subscriber_signed_in_on_the_same_browser
     page = client.get("/staff/").get_data(as_text=True)
     assert 'class="bottom-nav"' not in page and "/logout" not in page.replace("/staff/logout", "")
     assert 'rel="manifest"' not in page and member.name in page
+
+
+def test_the_console_speaks_english_when_asked_and_russian_by_default(client, staff_auth, session):
+    member = create_staff(session, role=StaffRole.OPERATOR)
+    session.commit()
+    staff_auth.login(member.login)
+    russian = client.get("/staff/").get_data(as_text=True)
+    assert 'lang="ru"' in russian and "Выйти" in russian and "Новый абонент" in russian
+    token = csrf_from(russian)
+    switched = client.post("/language", data={"lang": "en", "next": "/staff/", "csrf_token": token})
+    assert switched.status_code == 303 and switched.headers["Location"] == "/staff/"
+    english = client.get("/staff/").get_data(as_text=True)
+    assert 'lang="en"' in english and "Sign out" in english and "New subscriber" in english
+    assert "Open visit requests" in english and "Выйти" not in english
+    bad = client.get("/staff/payments/", query_string={"state": "stolen"})
+    assert bad.status_code == 400 and "Choose a state from the list." in bad.get_data(as_text=True)
+    # A browser that asks for English gets it before any choice.
+    fresh = client.application.test_client()
+    page = fresh.get("/staff/login", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert "Password" in page.get_data(as_text=True)
