@@ -60,6 +60,7 @@ def test_onboarding_prints_a_sheet_whose_password_signs_in(
     assert re.search(r'<dt>Логин</dt><dd class="secret">77001</dd>', sheet)
     assert 'src="data:image/svg+xml' in sheet and "<dd>https://portal.test/login</dd>" in sheet
     assert "+7 (978) 00-02-535" in sheet
+    assert "Установите приложение на телефон" in sheet and "«Установить приложение»" in sheet
 
     account = session.scalar(sa.select(Account).where(Account.contract_number == "77001"))
     assert account.district == "Массандра"
