@@ -23,8 +23,10 @@ from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
 from portal import clock, create_app, jobs
+from portal.db import Base
 from portal.domain.auth import credentials
 from portal.extensions import db, limiter
+from tests import staff_audit
 
 # argon2id at its lowest cost: about 2 ms a hash instead of 60-500 (see use_hasher). The
 # servers the browser, quick-start and start-up tests launch keep the library's cost.
@@ -120,14 +122,28 @@ def app(migrated_app):
     outer = connection.begin()
     db.bind_to(migrated_app, connection, join_transaction_mode="create_savepoint")
     migrated_app.config["TEST_CONNECTION"] = connection
+    first_event = staff_audit.last_event_id(connection)
     try:
         yield migrated_app
+        _staff_events_say_what_changed(connection, first_event)
     finally:
         jobs.forget_pending(migrated_app)  # queued in this test: its rows are gone
         db.session.remove()
         outer.rollback()
         connection.close()
         db.bind_to(migrated_app, None)
+
+
+def _staff_events_say_what_changed(connection, first_event: int) -> None:
+    """Fail the test whose staff actions left an audit event without `before` and
+    `after` (tests/staff_audit.py). A transaction the test left unusable is its own
+    failure, not this check's."""
+    db.session.remove()
+    try:
+        missing = staff_audit.events_without_changes(connection, first_event)
+    except sa.exc.SQLAlchemyError:  # aborted or inactive: the test has failed already
+        return
+    assert not missing, f"staff audit events without before and after: {missing}"
 
 
 @pytest.fixture
@@ -200,6 +216,23 @@ CSRF_RE = re.compile(
     r'name="csrf_token" type="hidden" value="([^"]+)"|'
     r'name="csrf_token" value="([^"]+)"'
 )
+
+
+def places_holding(session, secret: str) -> list[str]:
+    """Where a secret sits in the clear in the database: "table.column" of every value,
+    in every row of every table, that holds it (as text, inside JSON, or as bytes)."""
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for row in session.execute(sa.select(table)).mappings():
+            for column, value in row.items():
+                held = (
+                    secret.encode() in value
+                    if isinstance(value, bytes)
+                    else value is not None and secret in str(value)
+                )
+                if held:
+                    found.append(f"{table.name}.{column}")
+    return found
 
 
 def csrf_from(html: str) -> str:

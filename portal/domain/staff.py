@@ -257,6 +257,8 @@ def enrol(
     if step is None:
         audit.record(db, "staff.totp_enrol_failed", actor=audit.staff_actor(member.id))
         return None
+    # A member already enrolled replaces their key: the old one and its codes stop working.
+    before = {"second_factor": "enrolled", "key": "previous"} if member.totp_secret else {}
     member.totp_secret = secret
     member.totp_last_step = step
     db.execute(sa.delete(StaffRecoveryCode).where(StaffRecoveryCode.staff_id == member.id))
@@ -267,7 +269,14 @@ def enrol(
     was_verified = record.verified
     record.verified = True
     actor = audit.staff_actor(member.id)
-    audit.record(db, "staff.totp_enrolled", actor=actor, address=address)
+    audit.record(
+        db,
+        "staff.totp_enrolled",
+        actor=actor,
+        address=address,
+        before=before or {"second_factor": "none"},
+        after={"second_factor": "enrolled", "key": "new", "recovery_codes": len(codes)},
+    )
     if not was_verified:
         lockout.note_success(member)
         audit.record(db, "staff.signed_in", actor=actor, address=address, factor="enrolment")

@@ -98,6 +98,13 @@ def required_day_field(label, message) -> StringField:
     )
 
 
+def contract_filter_field() -> StringField:
+    """An optional contract number a log is narrowed to (the payments, the SMS)."""
+    return StringField(
+        _l("Contract"), default="", validators=[Length(max=32, message=TOO_LONG), printable]
+    )
+
+
 def day_field(label) -> StringField:
     """An optional day of a filter (portal.clock.local_day_bounds makes it a range)."""
     return StringField(

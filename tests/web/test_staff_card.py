@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal import clock
+from portal.domain import sms
 from portal.domain.auth import credentials, view_as
 from portal.domain.promos import images, promotions
 from portal.models import (
@@ -157,6 +158,25 @@ def test_the_card_lists_the_latest_payments_with_a_link_to_the_log(client, sessi
     assert f'id="payment-{other.id}"' not in page
     assert section.index(f"payment-{waiting.id}") < section.index(f"payment-{paid.id}")
     assert 'href="/staff/payments/?contract=660011"' in page
+
+
+def test_the_card_links_the_holders_messages_in_the_sms_log(client, session, holder):
+    sms.queue(
+        session,
+        to_phone=holder.person.phone,
+        text="Пароль изменён.",
+        purpose="password_changed",
+        person_id=holder.person.id,
+    )
+    session.commit()
+    signed_in_staff(client, session)
+    page = card(client, holder.account.id)
+    assert 'href="/staff/sms/?contract=660011"' in page
+    log = client.get("/staff/sms/?contract=660011").get_data(as_text=True)
+    assert "Пароль изменён." in log
+    client.delete_cookie("portal_staff", path="/staff/")
+    signed_in_staff(client, session, role=StaffRole.DISPATCHER)  # no SMS log for them
+    assert 'id="sms-log-link"' not in card(client, holder.account.id)
 
 
 def test_a_dispatcher_sees_the_payments_but_no_link_to_the_log(client, session, holder):

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask import Blueprint
 
 from portal import clock
+from portal.domain import staff
 from portal.extensions import db
 from portal.models import AuditEvent, StaffRole, StaffSession
 from portal.web.staff import access
@@ -95,6 +96,32 @@ def test_a_subscriber_session_never_opens_a_staff_page(app, client, auth, sessio
     assert auth.login(new.person.login, PASSWORD).status_code == 303
     assert client.get("/").status_code == 200
     assert _refused_everywhere(app, client) >= 2
+
+
+WRONG_ROLES = [role for role in StaffRole if role is not StaffRole.ADMIN]
+
+
+@pytest.mark.parametrize("role", WRONG_ROLES)
+def test_each_wrong_role_is_refused_on_every_staff_route(app, client, session, role):
+    """The walk over the URL map for a signed-in member: every route and method whose
+    declared roles leave the member's out answers 403 (before any lookup: the ids here
+    name no row)."""
+    member = create_staff(session, role=role)
+    session.commit()
+    assert StaffAuth(client).login(member.login).status_code == 303
+    token = csrf_from(client.get("/staff/").get_data(as_text=True))
+    refused = []
+    for rule, methods in staff_routes(app):
+        roles = app.view_functions[rule.endpoint].staff_roles
+        if roles is access.PUBLIC or staff.may(role, roles):
+            continue
+        for method in methods:
+            answer = client.open(concrete_url(rule), method=method, headers={"X-CSRFToken": token})
+            assert answer.status_code == 403, (rule.rule, method, answer.status_code)
+            refused.append(rule.endpoint)
+    # Every role but the admin's is kept out of something, the team at least.
+    assert any(endpoint.startswith("team_staff.") for endpoint in refused)
+    assert client.get("/staff/").status_code == 200  # still signed in: refusals end nothing
 
 
 def test_a_staff_session_never_opens_a_subscriber_page(client, staff_auth, session):
@@ -231,3 +258,23 @@ def test_the_console_shows_nothing_of_a_subscriber_signed_in_on_the_same_browser
     page = client.get("/staff/").get_data(as_text=True)
     assert 'class="bottom-nav"' not in page and "/logout" not in page.replace("/staff/logout", "")
     assert 'rel="manifest"' not in page and member.name in page
+
+
+def test_the_console_speaks_english_when_asked_and_russian_by_default(client, staff_auth, session):
+    member = create_staff(session, role=StaffRole.OPERATOR)
+    session.commit()
+    staff_auth.login(member.login)
+    russian = client.get("/staff/").get_data(as_text=True)
+    assert 'lang="ru"' in russian and "Выйти" in russian and "Новый абонент" in russian
+    token = csrf_from(russian)
+    switched = client.post("/language", data={"lang": "en", "next": "/staff/", "csrf_token": token})
+    assert switched.status_code == 303 and switched.headers["Location"] == "/staff/"
+    english = client.get("/staff/").get_data(as_text=True)
+    assert 'lang="en"' in english and "Sign out" in english and "New subscriber" in english
+    assert "Open visit requests" in english and "Выйти" not in english
+    bad = client.get("/staff/payments/", query_string={"state": "stolen"})
+    assert bad.status_code == 400 and "Choose a state from the list." in bad.get_data(as_text=True)
+    # A browser that asks for English gets it before any choice.
+    fresh = client.application.test_client()
+    page = fresh.get("/staff/login", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert "Password" in page.get_data(as_text=True)

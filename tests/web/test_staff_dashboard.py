@@ -7,7 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from portal.domain import figures, ledger, sms
+from portal.domain.visits import requests
 from portal.models import AccountStatus, EntryKind, SmsStatus, StaffRole
+from tests.domain import test_visits as visits_test
 from tests.factories import create_subscriber, noted_refund, payment_on_review
 from tests.web.test_staff_subscribers import signed_in_staff
 
@@ -57,6 +59,11 @@ def day_of_rows(session, frozen_clock):
     payment_on_review(session, old)
     noted_refund(session, refund_id="rf-dashboard")
     noted_refund(session, refund_id="rf-dashboard")  # the same refund noted twice
+    visits_test.week(session)
+    old.district = new.district = visits_test.DISTRICT
+    visits_test.book(session, old)  # open
+    gone = visits_test.book(session, new)
+    requests.cancel_by_subscriber(session, gone, visits_test.POLICY, address=None)  # not open
     session.commit()
 
 
@@ -68,7 +75,7 @@ def test_todays_figures_count_the_providers_day(session, day_of_rows):
     assert found.on_review == 1
     assert found.noted_refunds == 1
     assert found.sms_failed == 1
-    assert found.open_visits == 0
+    assert found.open_visits == 1
 
 
 def test_the_day_before_and_after(session, day_of_rows):
@@ -122,7 +129,7 @@ def test_every_role_sees_the_figures(client, session, day_of_rows, frozen_clock,
     assert figure("blocked") == "2" and figure("blocked-by-provider") == "1"
     assert figure("review") == "1" and figure("refunds") == "1"
     assert figure("sms-failed") == "1"
-    assert figure("visits") == "0"
+    assert figure("visits") == "1"
     board = 'href="/staff/visits/?week=y"' in html
     assert board == (role in (StaffRole.DISPATCHER, StaffRole.ADMIN))
     links = 'href="/staff/payments/review"' in html

@@ -3,6 +3,7 @@ its progress polled, the refused rows as CSV, the sheets shown once, and the rol
 
 import csv
 import io
+import logging
 import re
 
 import pytest
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from portal import jobs
 from portal.models import Account, AuditEvent, Person, StaffRole, SubscriberImport
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, places_holding
 from tests.domain.test_imports import FORMULA, bad_file, make_world
 from tests.factories import create_staff
 from tests.web.test_staff_console import StaffAuth
@@ -210,7 +211,9 @@ def test_the_sheets_are_shown_once_and_only_to_who_ran_the_import(
     operator,
     world,
     auth,
+    caplog,
 ):
+    caplog.set_level(logging.DEBUG)
     show = upload(client, bad_file(world)).headers["Location"]
     post(client, f"{show}/run")
     jobs.drain(app)
@@ -228,6 +231,8 @@ def test_the_sheets_are_shown_once_and_only_to_who_ran_the_import(
         {"password": "changed"},
     )
     assert all(password not in str(printed.data) for password in passwords)
+    assert all(places_holding(session, password) == [] for password in passwords)
+    assert not any(password in caplog.text for password in passwords)
     assert re.search(r'<dt>Логин</dt><dd class="secret">5001</dd>', sheets)
 
     again = post(client, f"{show}/sheets")

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.models import Account, AuditEvent, Person, StaffRole, TariffKind
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, places_holding
 from tests.factories import create_service, create_staff, create_subscriber, create_tariff
 from tests.web.test_staff_console import StaffAuth
 
@@ -60,6 +60,7 @@ def test_onboarding_prints_a_sheet_whose_password_signs_in(
     assert re.search(r'<dt>Логин</dt><dd class="secret">77001</dd>', sheet)
     assert 'src="data:image/svg+xml' in sheet and "<dd>https://portal.test/login</dd>" in sheet
     assert "+7 (978) 00-02-535" in sheet
+    assert "Установите приложение на телефон" in sheet and "«Установить приложение»" in sheet
 
     account = session.scalar(sa.select(Account).where(Account.contract_number == "77001"))
     assert account.district == "Массандра"
@@ -85,6 +86,8 @@ def test_onboarding_prints_a_sheet_whose_password_signs_in(
         "services": [addon.code],
     }
     assert password not in caplog.text
+    assert places_holding(session, password) == []
+    assert "accounts.address" in places_holding(session, "Морская, д. 3")  # the scan sees rows
 
     client.delete_cookie("portal_staff", path="/staff/")
     assert auth.login("77001", password).status_code == 303

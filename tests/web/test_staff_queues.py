@@ -480,7 +480,7 @@ def test_the_log_answers_htmx_with_its_results_only(client, session, logged):
 
 @pytest.fixture
 def messages(session, frozen_clock):
-    person = create_subscriber(session, phone="+7 978 555-12-34").person
+    person = create_subscriber(session, phone="+7 978 555-12-34", contract="990001").person
     sealed = sms.queue(
         session,
         to_phone="+79785551234",
@@ -519,6 +519,9 @@ def test_the_sms_log_filters(client, session, messages):
     assert shown_sms(client, phone="1122") == [plain]
     assert shown_sms(client, since="2026-11-24", until="2026-11-24") == [plain, sealed]
     assert shown_sms(client, since="2026-11-25") == []
+    assert shown_sms(client, contract="990001") == [sealed]  # the holder's messages
+    assert shown_sms(client, contract="990001", status="failed") == []
+    assert shown_sms(client, contract="no-such") == []
 
 
 @pytest.mark.parametrize(
@@ -529,6 +532,8 @@ def test_the_sms_log_filters(client, session, messages):
         ({"phone": "%%%%"}, "Введите номер телефона или хотя бы четыре последние цифры."),
         ({"status": "lost"}, "Выберите статус из списка."),
         ({"since": "yesterday"}, "Введите дату в виде ГГГГ-ММ-ДД."),
+        ({"contract": "9" * 40}, "Слишком много символов"),
+        ({"contract": "99\x00"}, "недопустимые символы"),
     ],
 )
 def test_bad_sms_filters_are_400(client, session, messages, query, message):

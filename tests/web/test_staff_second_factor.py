@@ -55,6 +55,18 @@ def test_an_admin_without_the_app_must_enrol_before_anything(client, staff_auth,
         sa.select(AuditEvent.event).where(AuditEvent.actor == f"staff:{admin.id}")
     )
     assert {"staff.password_accepted", "staff.totp_enrolled", "staff.signed_in"} <= set(events)
+    enrolled = session.scalar(
+        sa.select(AuditEvent).where(
+            AuditEvent.actor == f"staff:{admin.id}", AuditEvent.event == "staff.totp_enrolled"
+        )
+    )
+    assert enrolled.data["before"] == {"second_factor": "none"}
+    assert enrolled.data["after"] == {
+        "second_factor": "enrolled",
+        "key": "new",
+        "recovery_codes": 10,
+    }
+    assert held["secret"] not in str(enrolled.data)
 
 
 def test_a_wrong_code_at_enrolment_turns_nothing_on(client, staff_auth, session):

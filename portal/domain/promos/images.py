@@ -69,6 +69,7 @@ def set_image(
         raise NotEditable(promotion.id)
     content_type, width, height = inspect(data, max_bytes)
     image = db.get(PromotionImage, promotion.id)
+    before = _described(image)
     if image is None:
         image = PromotionImage(promotion_id=promotion.id)
         db.add(image)
@@ -86,6 +87,8 @@ def set_image(
         size=len(data),
         width=width,
         height=height,
+        before={"image": before},
+        after={"image": _described(image)},
     )
     return image
 
@@ -98,11 +101,32 @@ def remove_image(
     image = db.get(PromotionImage, promotion.id)
     if image is None:
         return
+    before = _described(image)
     db.delete(image)
     promotion.has_image = False
     promotion.image_version += 1
     db.flush()
-    promotions.record(db, REMOVED, promotion, staff_id=staff_id, address=address)
+    promotions.record(
+        db,
+        REMOVED,
+        promotion,
+        staff_id=staff_id,
+        address=address,
+        before={"image": before},
+        after={"image": None},
+    )
+
+
+def _described(image: PromotionImage | None) -> dict | None:
+    """A picture as the audit log tells it (never its bytes)."""
+    if image is None:
+        return None
+    return {
+        "content_type": image.content_type,
+        "width": image.width,
+        "height": image.height,
+        "size": len(image.data),
+    }
 
 
 def image_of(db: Session, promotion: Promotion) -> PromotionImage | None:

@@ -158,7 +158,8 @@ def create(
     _apply(promotion, draft)
     db.add(promotion)
     db.flush()
-    record(db, CREATED, promotion, staff_id=staff_id, address=address, after=_fields(promotion))
+    after = _fields(promotion)
+    record(db, CREATED, promotion, staff_id=staff_id, address=address, before={}, after=after)
     return promotion
 
 

@@ -76,7 +76,16 @@ def start(
     except IntegrityError:
         # Pushed already (a second click, another member at the same moment).
         raise AlreadyPushed(promotion.id) from None
-    promotions.record(db, PUSHED, promotion, staff_id=staff_id, address=address)
+    promotions.record(
+        db,
+        PUSHED,
+        promotion,
+        staff_id=staff_id,
+        address=address,
+        push_id=push.id,
+        before={"push": "none"},
+        after={"push": "started"},
+    )
     jobs.enqueue_after_commit(db, BATCH_JOB, push.id, 0)
     return push
 

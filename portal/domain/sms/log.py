@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.domain import paging
-from portal.models import SmsMessage, SmsStatus
+from portal.models import Account, SmsMessage, SmsStatus
 
 PAGE = 50
 
@@ -28,6 +28,7 @@ class Filters:
     status: SmsStatus | None = None
     phone: str | None = None
     phone_ending: str | None = None
+    contract: str | None = None  # the messages to the holder of this contract
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ def page(db: Session, filters: Filters, *, before: int | None = None, size: int 
         if not filters.phone_ending.isdigit():
             raise ValueError("phone_ending: digits only")  # never a LIKE wildcard
         query = query.where(SmsMessage.to_phone.endswith(filters.phone_ending))
+    if filters.contract:
+        holder = sa.select(Account.person_id).where(Account.contract_number == filters.contract)
+        query = query.where(SmsMessage.person_id.in_(holder))
     rows, next_before = paging.newest_first(
         db, query, SmsMessage, before=before, size=size, since=filters.since, until=filters.until
     )

@@ -4,7 +4,7 @@ from wtforms.validators import AnyOf, InputRequired, Length, Regexp
 
 from portal.models import PaymentStatus
 from portal.web.forms import Form
-from portal.web.validators import day_field, printable
+from portal.web.validators import contract_filter_field, day_field, printable
 
 
 class PayForm(Form):
@@ -75,8 +75,4 @@ class PaymentFilterForm(Form):
             )
         ],
     )
-    contract = StringField(
-        _l("Contract"),
-        default="",
-        validators=[Length(max=32, message=_l("Too long: at most %(max)d characters.")), printable],
-    )
+    contract = contract_filter_field()

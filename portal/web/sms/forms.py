@@ -6,7 +6,7 @@ from wtforms.validators import AnyOf, Length
 
 from portal.models import SmsStatus
 from portal.web.forms import Form
-from portal.web.validators import day_field, printable
+from portal.web.validators import contract_filter_field, day_field, printable
 
 
 class SmsFilterForm(Form):
@@ -24,6 +24,7 @@ class SmsFilterForm(Form):
             AnyOf(("", *(s.value for s in SmsStatus)), message=_l("Choose a status from the list."))
         ],
     )
+    contract = contract_filter_field()
     phone = StringField(
         _l("Phone or its last digits"),
         default="",

@@ -24,7 +24,7 @@ ENDING_MIN = 4
 @bp.route("/")
 @requires_roles(StaffRole.OPERATOR)
 def sms_log():
-    """The outbox, newest first, by days, status and phone; older pages by id."""
+    """The outbox, newest first, by days, status, contract and phone; older pages by id."""
     form = SmsFilterForm(request.args)
     valid = form.validate()
     phone, ending = _phone(form) if valid else (None, None)
@@ -44,6 +44,7 @@ def sms_log():
         status=SmsStatus(form.status.data) if form.status.data else None,
         phone=phone,
         phone_ending=ending,
+        contract=form.contract.data.strip() or None,
     )
     found = log.page(db.session, filters, before=id_arg("before"), size=log.PAGE)
     return render(
