@@ -45,6 +45,11 @@ forwarded_allow_ips = "127.0.0.1"
 accesslog = None
 errorlog = "-"
 
+# gunicorn (27 here) opens a control socket at $HOME/.gunicorn/gunicorn.ctl: every
+# gunicorn of one user would share that path (the last one started takes it). systemd
+# controls the portal with signals (reload: HUP), so the socket stays off.
+control_socket_disable = True
+
 
 # Metrics (portal.metrics): with PROMETHEUS_MULTIPROC_DIR set (deploy/systemd/portal.service)
 # every worker writes its counts into files there, and /metrics adds them up. A worker

@@ -70,6 +70,8 @@ def test_the_sample_gunicorn_config_sets_workers_threads_and_timeouts():
     settings = runpy.run_path(str(GUNICORN_CONF))
     assert settings["workers"] >= 2 and settings["threads"] >= 1
     assert 0 < settings["timeout"] <= 120 and settings["graceful_timeout"] > 0
+    # One control socket per user would be shared by every gunicorn of that user.
+    assert settings["control_socket_disable"] is True
 
 
 def test_the_readme_deploys_with_the_sample_config_and_says_why():
