@@ -3,9 +3,10 @@ acquirer, against two gunicorn instances behind nginx that share PostgreSQL and 
 
     source scripts/_venv.sh bench     # once: test.txt's versions and locust (bench.txt)
     apt-get install nginx-light       # or nginx; only its binary is used
-    .venv/bin/python bench/load.py [--users 200] [--seconds 60] [--spawn-rate 5]
+    .venv/bin/python bench/load.py [--users 200] [--seconds 60] [--spawn-rate 2]
         [--kill-one-at SECONDS] [--database-url postgresql://postgres@127.0.0.1:5432/test]
-        [--redis-url redis://127.0.0.1:6379/0] [--accounts N] [--keep DIR]
+        [--redis-url redis://127.0.0.1:6379/0] [--accounts N] [--think 1-3] [--workers N]
+        [--keep DIR]
 
 Everything listens on 127.0.0.1 and stops when the run ends. It makes a database of its
 own on the PostgreSQL server given (dropped afterwards; a SQLite URL or "" is refused:
@@ -29,7 +30,7 @@ mode for the sandbox acquirer, cookies without Secure over plain HTTP).
 
 --kill-one-at S: S seconds after the last user started, one instance (its master and
 workers) gets SIGKILL. nginx passes a request the dead instance did not take to the
-other one (proxy_next_upstream error timeout, GET or POST alike: nothing was sent); a
+other one (proxy_next_upstream error, GET or POST alike: nothing was sent); a
 request the dead instance had already taken is lost with it: a GET is sent again to the
 other one (idempotent), a POST is not (nginx never repeats a non-idempotent request it
 sent: it could do twice what the app did once), and the client gets a 502. Those
@@ -75,6 +76,7 @@ LOGIN_PREFIX = "load"
 PASSWORD = "load-test-password-2026"
 OPENING_BALANCE = 1000_00
 SECRET_KEY = "load-bench-secret-key-load-bench-secret-key"
+STOP_SECONDS = 20  # at the end, the time each user has to finish what it is doing
 FLOW_STEPS = ("payment started", "payment shown paid")
 
 
@@ -227,10 +229,14 @@ http {{
     log_format load '$msec $request_method $uri $status $upstream_addr $upstream_status';
     access_log {folder}/nginx-access.log load;
 
-    # Both instances; one that fails is left alone for 10 s, then tried again.
+    # Both instances. max_fails=0: never marked down. nginx counts a timed-out answer
+    # as a failure whatever proxy_next_upstream says, and with its default (1 in 10 s)
+    # two slow answers under load took both instances out: every request then got a
+    # 502 "no live upstreams" at once. A dead instance refuses the connection at once
+    # on this host, and the request goes to the other (proxy_next_upstream error).
     upstream portal_app {{
-        server 127.0.0.1:{port_a} max_fails=1 fail_timeout=10s;
-        server 127.0.0.1:{port_b} max_fails=1 fail_timeout=10s;
+        server 127.0.0.1:{port_a} max_fails=0;
+        server 127.0.0.1:{port_b} max_fails=0;
         keepalive 32;
     }}
 
@@ -253,7 +259,9 @@ http {{
         proxy_connect_timeout 5s;
         # An instance that refuses or drops the connection: the request goes to the
         # other, unless it was a POST already sent (nginx's default, kept on purpose).
-        proxy_next_upstream error timeout;
+        # Not on a timeout (nginx's default has it): a slow instance is busy, not dead,
+        # and sending its slow GETs to the other one too only doubles the load.
+        proxy_next_upstream error;
         proxy_next_upstream_tries 2;
 
         location / {{
@@ -320,12 +328,13 @@ def run_locust(args, base: str, folder: Path, kill) -> tuple[float, float | None
         "LOAD_LOGIN_PREFIX": LOGIN_PREFIX,
         "LOAD_ACCOUNTS": str(args.accounts),
         "LOAD_PASSWORD": PASSWORD,
+        "LOAD_THINK": args.think,
     }
     command = [
         str(BIN / "locust"), "-f", str(ROOT / "bench" / "load_users.py"), "--headless",
         "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{ramp_up(args) + args.seconds}s",
         "--host", base, "--csv", str(folder / "locust"), "--only-summary",
-        "--stop-timeout", "20", "--loglevel", "WARNING",
+        "--stop-timeout", str(STOP_SECONDS), "--loglevel", "WARNING",
     ]  # fmt: skip
     killed_at = []
     started = time.time()
@@ -340,7 +349,12 @@ def run_locust(args, base: str, folder: Path, kill) -> tuple[float, float | None
                     killed_at.append(time.time())
 
             threading.Thread(target=later, daemon=True).start()
-        locust.wait(timeout=args.seconds + 120)
+        try:
+            locust.wait(timeout=ramp_up(args) + args.seconds + STOP_SECONDS + 60)
+        finally:
+            if locust.poll() is None:
+                locust.kill()
+                locust.wait()
     return started, (killed_at[0] if killed_at else None)
 
 
@@ -434,7 +448,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument(
-        "--spawn-rate", type=float, default=5.0, help="users started a second (each signs in)"
+        "--spawn-rate", type=float, default=2.0, help="users started a second (each signs in)"
     )
     parser.add_argument("--accounts", type=int, help="subscriber accounts (as many as users)")
     parser.add_argument(
@@ -446,6 +460,9 @@ def main() -> int:
         "--redis-url",
         default="redis://127.0.0.1:6379/0",
         help="a Redis database emptied before and after the run",
+    )
+    parser.add_argument(
+        "--think", default="1-3", help="seconds between a user's steps, at random (MIN-MAX)"
     )
     parser.add_argument("--workers", type=int, help="per instance (deploy/gunicorn.conf.py's)")
     parser.add_argument("--kill-one-at", type=float, metavar="SECONDS")
@@ -493,7 +510,7 @@ def main() -> int:
         load = Path("/proc/loadavg").read_text().split()[:3]
         print(
             f"{args.users} users (started {args.spawn_rate:g}/s: {ramp_up(args)} s), then"
-            f" {args.seconds} s all together;"
+            f" {args.seconds} s all together, {args.think} s between steps;"
             f" 2 gunicorn instances x {args.workers or 'the config'} workers behind nginx;"
             f" load average after: {' '.join(load)}"
         )

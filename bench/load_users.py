@@ -1,19 +1,19 @@
 """The simulated subscribers of bench/load.py: a locustfile (locust runs it; see there).
 
 Each simulated subscriber signs in with an account of its own (LOAD_LOGIN_PREFIX and a
-number below LOAD_ACCOUNTS, password LOAD_PASSWORD) and then, with one to three
-seconds of thought between steps, looks at the home page, the history, the history's
-htmx fragment, the tariffs and the add-ons, and pays through the sandbox acquirer now
-and then. It signs in once, as a person stays signed in for hours: one sign-in costs
-about 0.25 s of CPU (argon2id at the library's cost, on purpose), so 200 subscribers
-signing out and in again every minute would be the whole load of two cores; if a
-sign-in fails (a 502 when an instance died), it signs in again before its next page.
-Each comes from an address of its own (X-Forwarded-For, which the nginx in front
+number below LOAD_ACCOUNTS, password LOAD_PASSWORD) and then, with LOAD_THINK seconds of
+thought between steps (MIN-MAX, at random; 1-3), looks at the home page, the history,
+the history's htmx fragment, the tariffs and the add-ons, and pays through the sandbox
+acquirer now and then. It signs in once, as a person stays signed in for hours: one
+sign-in costs about 0.25 s of CPU (argon2id at the library's cost, on purpose), so 200
+subscribers signing out and in again every minute would be the whole load of two cores;
+if a sign-in fails (a 502 when an instance died), it signs in again before its next
+page. Each comes from an address of its own (X-Forwarded-For, which the nginx in front
 believes from 127.0.0.1 only), as real subscribers do, so the per-address limits count
 each one alone.
 
-Every request is written to LOAD_EVENTS (one JSON list a line: the time it started,
-its kind, milliseconds, whether it failed, and the status or error), from which load.py
+Every request is written to LOAD_EVENTS (one JSON list a line: the time it started, its
+kind, milliseconds, whether it failed, and the status or error), from which load.py
 makes its figures, split at the moment one instance was killed.
 """
 
@@ -49,7 +49,7 @@ def _note(name: str) -> None:
 
 
 class Subscriber(HttpUser):
-    wait_time = between(1, 3)
+    wait_time = between(*(float(s) for s in os.environ.get("LOAD_THINK", "1-3").split("-")))
 
     def on_start(self):
         number = next(_numbers)
@@ -77,6 +77,7 @@ class Subscriber(HttpUser):
                 if "/login" in answer.headers.get("Location", ""):
                     self.signed_in = False  # as a person would, sign in again next
                 return None
+            answer.success()  # a 409 that was expected is not locust's failure
             found = TOKEN.search(answer.text)
             if found:
                 self.token = found.group(1)
