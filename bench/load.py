@@ -30,13 +30,15 @@ mode for the sandbox acquirer, cookies without Secure over plain HTTP).
 
 --kill-one-at S: S seconds after the last user started, one instance (its master and
 workers) gets SIGKILL. nginx passes a request the dead instance did not take to the
-other one (proxy_next_upstream error, GET or POST alike: nothing was sent); a
-request the dead instance had already taken is lost with it: a GET is sent again to the
-other one (idempotent), a POST is not (nginx never repeats a non-idempotent request it
-sent: it could do twice what the app did once), and the client gets a 502. Those
-failures are expected, printed apart (before / after the kill), and must cost no money:
-the portal's payment rows and the acquirer's records are in PostgreSQL, a payment the
-payer paid while its notification or return page died is settled by `portal payments
+other one (proxy_next_upstream error, GET or POST alike: nothing was sent); a request
+the dead instance had already taken is lost with it: a GET is sent again to the other
+one (idempotent), a POST is not (nginx never repeats a non-idempotent request it sent:
+it could do twice what the app did once), and the client gets a 502. The simulated payer
+then presses Pay (or sends the card) again on the same form, whose creation key finds
+the payment the first press made. Those failures are expected and printed apart (ended
+before the kill, in flight at it, started after it), and must cost no money: the
+portal's payment rows and the acquirer's records are in PostgreSQL, a payment the payer
+paid while its notification or return page died is settled by `portal payments
 reconcile` (run after the load, as its timer would), and the checks below must hold.
 
 Printed: per request kind, the requests, failures, p50 and p99 (ms); the errors in total
@@ -226,7 +228,8 @@ http {{
     fastcgi_temp_path {folder}/fastcgi;
     uwsgi_temp_path {folder}/uwsgi;
     scgi_temp_path {folder}/scgi;
-    log_format load '$msec $request_method $uri $status $upstream_addr $upstream_status';
+    log_format load '$msec $request_method $uri $status $request_time'
+                    ' $upstream_addr $upstream_status $upstream_response_time';
     access_log {folder}/nginx-access.log load;
 
     # Both instances. max_fails=0: never marked down. nginx counts a timed-out answer
