@@ -121,7 +121,7 @@ def load(db: Session, today: date, *, tz: str, block_threshold: int) -> bool:
     `tz` is the provider's time zone (the days the history is booked on)."""
     if db.scalar(sa.select(Person.id).where(Person.login == DEMO_LOGIN)) is not None:
         return False
-    _load_catalogue(db)
+    load_catalogue(db)
     start = today - timedelta(days=HISTORY_DAYS)
     owner = None
     monthly_payments = {}
@@ -223,7 +223,8 @@ def load_promotion(db: Session, today: date) -> bool:
     return True
 
 
-def _load_catalogue(db: Session) -> None:
+def load_catalogue(db: Session) -> None:
+    """The demo's tariff groups, tariffs and add-ons alone (bench/load.py builds on them)."""
     groups = {
         code: TariffGroup(
             code=code,
