@@ -1,7 +1,7 @@
 """A load test: simulated subscribers signing in, browsing and paying through the sandbox
 acquirer, against two gunicorn instances behind nginx that share PostgreSQL and Redis.
 
-    source scripts/_venv.sh bench     # once: test.txt's versions and locust (bench.txt)
+    source scripts/_venv.sh test      # once: locust is in the test lock
     apt-get install nginx-light       # or nginx; only its binary is used
     .venv/bin/python bench/load.py [--users 200] [--seconds 60] [--spawn-rate 2]
         [--kill-one-at SECONDS] [--database-url postgresql://postgres@127.0.0.1:5432/test]

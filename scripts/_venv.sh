@@ -1,7 +1,6 @@
 # Sourced by the other scripts: make .venv with exactly the versions of a lock file
 # (requirements/<name>.txt, hashes checked) and the project itself, once per change of
-# the lock, and put .venv first on PATH. The argument names the lock: deploy, test, or
-# bench (test's versions and locust, for bench/load.py).
+# the lock, and put .venv first on PATH. The argument names the lock: deploy or test.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${PORTAL_VENV:-$ROOT/.venv}"

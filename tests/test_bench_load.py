@@ -1,6 +1,6 @@
 """bench/load.py on 5 simulated subscribers for 5 s, one instance killed 2 s in, so the
 load test keeps working as the code changes (PostgreSQL, Redis, nginx and locust from
-the bench lock, as .ci/run installs them). Its figures are printed, never judged here;
+the test lock; .ci/run installs nginx). Its figures are printed, never judged here;
 what is judged is what must hold at any speed: the money checks, and no answer but the
 502s of requests the killed instance took with it."""
 
@@ -29,7 +29,7 @@ def needed(tool: str, found: bool, install: str) -> None:
 
 
 def test_the_load_benchmark_runs_and_the_money_checks_hold():
-    needed("locust", (BIN / "locust").exists(), "source scripts/_venv.sh bench")
+    needed("locust", (BIN / "locust").exists(), "source scripts/_venv.sh test")
     needed("nginx", bool(shutil.which("nginx") or Path("/usr/sbin/nginx").exists()), "apt-get")
     database, redis = required_server("TEST_DATABASE_URL"), required_server("TEST_REDIS_URL")
     command = [sys.executable, str(ROOT / "bench" / "load.py"), "--users", "5"]
