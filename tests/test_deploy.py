@@ -297,6 +297,12 @@ def test_nginx_proxies_to_the_loopback_app_with_the_headers_it_trusts():
     assert re.search(r"return 301 https://", text)
 
 
+def test_nginx_lets_an_idle_connection_to_the_app_go_before_gunicorn_does():
+    gunicorn = runpy.run_path(str(GUNICORN_CONF))
+    (idle,) = re.findall(r"keepalive_timeout\s+(\d+)s;", nginx_text())
+    assert 0 < int(idle) < gunicorn["keepalive"]
+
+
 def test_an_app_host_believes_only_the_balancer_and_passes_the_same_headers():
     text = nginx_text("portal-app-host.conf")
     (listen,) = re.findall(r"^\s*listen\s+(\S+?);", text, re.M)
