@@ -430,7 +430,7 @@ def test_a_send_whose_worker_died_is_taken_up_after_its_hold(
         assert sending._claim(session, settings, delivery_id) is not None  # ... and dies
         jobs.drain(app, sweep=True)
         assert push_service.received == []
-        frozen_clock.advance(seconds=settings.timeout + sending.CLAIM_MARGIN)
+        frozen_clock.advance(seconds=settings.timeout + settings.claim_margin)
         jobs.drain(app, sweep=True)
     [request] = push_service.received
     assert browser.decrypt(request.body)["title"] == "Техник"
