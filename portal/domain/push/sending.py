@@ -4,13 +4,14 @@ A notification goes to each device of its person that wants its kind: one delive
 each (push_deliveries), written in the notification's own transaction (`stage`), where
 the send state lives, so nothing depends on a job being queued or surviving (Redis
 down, a worker killed). An attempt claims its delivery (counts the attempt and holds it
-for the send timeout and PORTAL_PUSH_CLAIM_MARGIN), sends, and records the outcome. The push service answers 404 or
-410 for a subscription that is gone: it is removed. 429 and 5xx (and a network failure)
-are retried with growing pauses (the service's Retry-After when it gives one), up to
-PORTAL_PUSH_MAX_ATTEMPTS; anything else is given up. A retry is a job at the due time and
-the delivery's row: the sweep (jobs.SWEEPS) sends whatever is due, so a retry survives a
-restart, and a worker that died mid-send is taken over when its hold runs out. The
-notification stays in the centre whatever happens to its pushes.
+for the send timeout and PORTAL_PUSH_CLAIM_MARGIN), sends, and records the outcome. The
+push service answers 404 or 410 for a subscription that is gone: it is removed. 429 and
+5xx (and a network failure) are retried with growing pauses (the service's Retry-After
+when it gives one), up to PORTAL_PUSH_MAX_ATTEMPTS; anything else is given up. A retry
+is a job at the due time and the delivery's row: the sweep (jobs.SWEEPS) sends whatever
+is due, so a retry survives a restart, and a worker that died mid-send is taken over
+when its hold runs out. The notification stays in the centre whatever happens to its
+pushes.
 
 Every push carries a TTL (PORTAL_PUSH_TTL), an Urgency by kind and a Topic (the kind), so
 a push service keeps it for a device that is off, wakes the device as it deserves, and
