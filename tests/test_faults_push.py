@@ -16,11 +16,13 @@ service (tests/push_service.py) that the worker posts to.
   (sent, failed, removed, being retried) end as the deliveries did.
 """
 
+import contextlib
 import signal
 import subprocess
-import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -175,28 +177,55 @@ def test_with_redis_down_a_push_waits_in_its_table_and_goes_once_when_redis_retu
     assert len(push_service.received) == 1
 
 
-def start_worker(instances, tmp_path, name: str = "worker") -> subprocess.Popen:
-    log = (tmp_path / f"{name}.log").open("w")
-    instances.logs.append(log)  # closed with the instances
-    return subprocess.Popen(
-        [str(BIN / "portal"), "worker"], cwd=tmp_path, env=instances.env,
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+@contextlib.contextmanager
+def worker(instances, tmp_path, name: str) -> Iterator[subprocess.Popen]:
+    """`portal worker` as the systemd unit runs it (the sweeps every
+    PORTAL_JOBS_SWEEP_SECONDS); ended after, unless killed already."""
+    with (tmp_path / f"{name}.log").open("w") as log:
+        process = subprocess.Popen(
+            [str(BIN / "portal"), "worker"], cwd=tmp_path, env=instances.env,
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=15)
 
 
-def kill(worker: subprocess.Popen) -> None:
-    worker.send_signal(signal.SIGKILL)
-    worker.wait(timeout=15)
+def kill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=15)
 
 
 # The push service holds a push unanswered; the sender would wait this long, and the next
-# worker takes the delivery up this long after it was claimed (no margin beyond it).
-HOLD_ENV = {"PORTAL_PUSH_TIMEOUT": "3", "PORTAL_PUSH_CLAIM_MARGIN": "0"}
+# worker takes the delivery up this long after it was claimed (no margin beyond it); the
+# workers sweep every second.
+HOLD_ENV = {
+    "PORTAL_PUSH_TIMEOUT": "3",
+    "PORTAL_PUSH_CLAIM_MARGIN": "0",
+    "PORTAL_JOBS_SWEEP_SECONDS": "1",
+}
+PUSH_SWEEP_DONE = (
+    "Successfully completed portal.jobs.run_job('portal.domain.push.sending:sweep_job')"
+)
 
 
-def sweep_until(instances, done, what: str) -> None:
-    """Burst workers (each runs the queued jobs and the sweeps once) until `done()`."""
-    wait_for(lambda: instances.run_worker() is not None and done(), what, seconds=60)
+def two_more_sweeps(tmp_path, name: str) -> None:
+    """Wait until the running worker `name` has run the push sweep twice more."""
+    log = tmp_path / f"{name}.log"
+    swept = log.read_text().count(PUSH_SWEEP_DONE)
+    wait_for(lambda: log.read_text().count(PUSH_SWEEP_DONE) >= swept + 2, "two more sweeps")
+
+
+def held_until(engine: sa.Engine) -> tuple[datetime, datetime]:
+    """The only delivery's next_attempt_at (while claimed: when the claim is over) and
+    updated_at (when it was last claimed or ended)."""
+    with Session(engine) as session:
+        return tuple(
+            session.execute(sa.select(PushDelivery.next_attempt_at, PushDelivery.updated_at)).one()
+        )
 
 
 def test_a_worker_killed_mid_push_leaves_it_to_be_sent_again_after_its_hold(
@@ -210,33 +239,28 @@ def test_a_worker_killed_mid_push_leaves_it_to_be_sent_again_after_its_hold(
     )
     instances = running(env)
     web = instances.start_web("web", port=port)
-    worker = start_worker(instances, tmp_path)
-    try:
+    with worker(instances, tmp_path, "first") as first:
         push_service.hold()
         pay_by_card(signed_in(web), web, 170)
         wait_for(lambda: push_service.received, "the worker to send the push")
-        kill(worker)
-    finally:
-        if worker.poll() is None:
-            kill(worker)
+        kill(first)
     [credited] = notification_ids(engine, NotificationKind.PAYMENTS)
-    claimed_at = time.monotonic()
     assert deliveries(engine) == [(credited, DeliveryState.PENDING, 1)]  # claimed
+    claim_over, _claimed_at = held_until(engine)
 
     push_service.answer_again()
-    sweep_until(
-        instances,
-        lambda: deliveries(engine)[0][1] is DeliveryState.SENT,
-        "a new worker to send the push",
-    )
-    assert time.monotonic() - claimed_at >= 2  # not before the dead worker's hold was over
+    with worker(instances, tmp_path, "second"):
+        wait_for(
+            lambda: deliveries(engine)[0][1] is DeliveryState.SENT, "the next worker to send it"
+        )
+        two_more_sweeps(tmp_path, "second")
     assert deliveries(engine) == [(credited, DeliveryState.SENT, 2)]
-    # Taken in twice (the first never answered), acknowledged once, the same push.
-    first, again = push_service.received
+    assert held_until(engine)[1] >= claim_over  # not before the dead worker's claim was over
+    # Taken in twice (the first never answered), acknowledged once, the same push; nothing
+    # sent after that.
+    first_push, again = push_service.received
     assert [r.path for r in push_service.answered] == ["/push/phone"]
-    assert browser.decrypt(first.body) == browser.decrypt(again.body)
-    instances.run_worker()
-    assert len(push_service.received) == 2  # nothing sent after that
+    assert browser.decrypt(first_push.body) == browser.decrypt(again.body)
 
 
 def test_a_promotion_push_with_its_worker_killed_mid_batch_reaches_everyone_once(
@@ -284,13 +308,9 @@ def test_a_promotion_push_with_its_worker_killed_mid_batch_reaches_everyone_once
         )
 
     push_service.hold()  # the first push of the first batch is never answered
-    worker = start_worker(instances, tmp_path)
-    try:
+    with worker(instances, tmp_path, "first") as first:
         wait_for(lambda: push_service.received, "the worker to push the first batch")
-        kill(worker)
-    finally:
-        if worker.poll() is None:
-            kill(worker)
+        kill(first)
     [held] = push_service.received
     assert held.path.startswith("/p0/")  # the member with two devices
     push_service.answer_again()
@@ -306,7 +326,9 @@ def test_a_promotion_push_with_its_worker_killed_mid_batch_reaches_everyone_once
             done = session.get(PromotionPush, push_id).finished_at is not None
         return done and len(states) == 6 and DeliveryState.PENDING not in states
 
-    sweep_until(instances, finished, "the push to reach everyone")
+    with worker(instances, tmp_path, "second"):
+        wait_for(finished, "the push to reach everyone")
+        two_more_sweeps(tmp_path, "second")
     # Every device's push was acknowledged once (the gone one answered 410, once); only
     # the held one was taken in twice.
     answered = Counter(r.path for r in push_service.answered)
@@ -327,5 +349,3 @@ def test_a_promotion_push_with_its_worker_killed_mid_batch_reaches_everyone_once
         )
     assert centre == Counter({person_of(engine, "shared"): 1, **dict.fromkeys(people, 1)})
     assert counts() == (6, 5, 0, 1, 0)
-    instances.run_worker()
-    assert len(push_service.received) == 7 and counts() == (6, 5, 0, 1, 0)
