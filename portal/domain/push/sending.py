@@ -286,6 +286,10 @@ def _attempt(db: Session, settings: PushSettings, delivery: PushDelivery) -> Out
     )
     if device is None or notification is None:  # removed meanwhile
         return _end(db, delivery, DeliveryState.FAILED, None, Outcome.SKIPPED)
+    if notification.created_at + timedelta(seconds=settings.ttl) < clock.now():
+        # Older than a push service would keep it (kept while push was off): old news.
+        log.info("push.expired subscription=%s", device.id)
+        return _end(db, delivery, DeliveryState.FAILED, None, Outcome.FAILED)
     if delivery.attempts > settings.max_attempts:
         # The last attempt was claimed but never finished (the worker died).
         return _end(db, delivery, DeliveryState.FAILED, delivery.last_status, Outcome.FAILED)
