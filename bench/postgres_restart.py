@@ -10,7 +10,9 @@ signed-in browser asking for the home page every 50 ms while the server is stopp
 (`pg_ctl stop -m fast`: connections in use are cut), left down for --down seconds, and
 started again. Prints the answers by phase and status, whether any was a 500 or showed
 a trace, and how long after the restart the first page came back. Exits 1 if any answer
-was a 500 or a trace, or the app did not come back. Needs initdb and pg_ctl on PATH.
+was a 500 or a trace, or the app did not come back. Needs initdb and pg_ctl (on PATH or
+Debian's /usr/lib/postgresql/<version>/bin).
+tests/test_faults_postgres.py runs the same restart as a test (in CI), with its cluster.
 """
 
 import argparse
@@ -24,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
@@ -43,10 +46,25 @@ TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 PASSWORD = "the-right-password"
 
 
+def server_tools() -> Path | None:
+    """The folder of initdb and pg_ctl: on PATH, else Debian's (/usr/lib/postgresql/<version>/
+    bin, the newest, where pg_ctlcluster finds them); None without PostgreSQL's server."""
+    on_path = shutil.which("initdb")
+    if on_path and shutil.which("pg_ctl"):
+        return Path(on_path).parent
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3])
+    )
+    return debian[-1].parent if debian else None
+
+
 class Cluster:
     """A throwaway PostgreSQL cluster: initdb, pg_ctl start/stop, removed after."""
 
     def __init__(self, folder: Path):
+        tools = server_tools()
+        assert tools is not None, "initdb and pg_ctl are needed"
+        self.initdb, self.pg_ctl = str(tools / "initdb"), str(tools / "pg_ctl")
         self.data, self.port = folder / "pgdata", free_port()
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_user:
@@ -58,7 +76,11 @@ class Cluster:
         subprocess.run([*self.as_user, *command], check=True, capture_output=True, timeout=120)
 
     def create(self) -> None:
-        self.run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        # Throwaway: nothing of it needs to survive a crash of the machine (no fsync).
+        self.run(
+            self.initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+            "--no-sync",
+        )  # fmt: skip
         self.start()
         admin = sa.create_engine(self.url.rsplit("/", 1)[0] + "/postgres")
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -66,11 +88,14 @@ class Cluster:
         admin.dispose()
 
     def start(self) -> None:
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
-        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off"
+        )
+        log = str(self.log)
+        self.run(self.pg_ctl, "-D", str(self.data), "-l", log, "-o", options, "-w", "start")
 
     def stop(self) -> None:
-        self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
 
 
 def prepare(url: str) -> None:
@@ -91,14 +116,37 @@ def start_web(folder: Path, url: str) -> tuple[subprocess.Popen, str]:
         **os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench-restart",
         "PORTAL_MODE": "development", "PORTAL_PUBLIC_URL": "http://127.0.0.1",
     }  # fmt: skip
-    web = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-         "-b", f"127.0.0.1:{port}", "-w", "1", "portal:create_app()"],
-        cwd=folder, env=env, stdout=(folder / "web.log").open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    with (folder / "web.log").open("w") as log:  # the child keeps its own copy
+        web = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+             "-b", f"127.0.0.1:{port}", "-w", "1", "portal:create_app()"],
+            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     wait_until_serving(base, web, folder / "web.log", seconds=60)
     return web, base
+
+
+@contextlib.contextmanager
+def portal_on_own_cluster() -> Iterator[tuple[Cluster, str, Path]]:
+    """A throwaway cluster, migrated, with the subscriber, and gunicorn on it: (the
+    cluster, the portal's base URL, the folder holding both); all removed after."""
+    # In a folder of its own under /tmp: the postgres user must reach it.
+    folder = Path(tempfile.mkdtemp(prefix="portal-pg-restart-"))
+    cluster = Cluster(folder)
+    web = None
+    try:
+        cluster.create()
+        prepare(cluster.url)
+        web, base = start_web(folder, cluster.url)
+        yield cluster, base, folder
+    finally:
+        if web is not None:
+            web.terminate()
+            web.wait(timeout=30)
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
+            cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def sign_in(base: str) -> requests.Session:
@@ -114,17 +162,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--down", type=float, default=3, help="seconds the server stays down")
     args = parser.parse_args()
-    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
-        print("initdb and pg_ctl are needed on PATH")
+    if server_tools() is None:
+        print("initdb and pg_ctl are needed (PostgreSQL's server package)")
         return 2
 
-    folder = Path(tempfile.mkdtemp(prefix="portal-pg-restart-"))
-    cluster = Cluster(folder)
-    web = None
-    try:
-        cluster.create()
-        prepare(cluster.url)
-        web, base = start_web(folder, cluster.url)
+    with portal_on_own_cluster() as (cluster, base, folder):
         browser = sign_in(base)
         phase = ["up"]
         answers: list[tuple[str, float, str, bool]] = []  # phase, when, status, trace shown
@@ -176,13 +218,6 @@ def main() -> int:
         log = (folder / "web.log").read_text()
         print(f"web log: {log.count('Traceback')} tracebacks")
         return 0 if back and not errors else 1
-    finally:
-        if web is not None:
-            web.terminate()
-            web.wait(timeout=30)
-        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
-            cluster.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -254,6 +254,9 @@ def default_config(instance_path: str) -> dict:
         # How long a push service keeps a push for a device that is off, seconds.
         "PORTAL_PUSH_TTL": _env_int("PORTAL_PUSH_TTL", 24 * 3600),
         "PORTAL_PUSH_TIMEOUT": _env_float("PORTAL_PUSH_TIMEOUT", 10),
+        # Seconds beyond the timeout that a send in progress is left to its worker: one
+        # that died mid-send leaves it to the sweep after that.
+        "PORTAL_PUSH_CLAIM_MARGIN": _env_float("PORTAL_PUSH_CLAIM_MARGIN", 60),
         # 429 and 5xx: retried after PORTAL_PUSH_RETRY_DELAY seconds, doubling.
         "PORTAL_PUSH_MAX_ATTEMPTS": _env_int("PORTAL_PUSH_MAX_ATTEMPTS", 5),
         "PORTAL_PUSH_RETRY_DELAY": _env_float("PORTAL_PUSH_RETRY_DELAY", 30),

@@ -26,24 +26,40 @@ class Received:
 class PushService:
     def __init__(self):
         self.received: list[Received] = []
+        self.answered: list[Received] = []  # those it answered (an acknowledgement: 2xx)
         self.answers: list[tuple[int, dict[str, str]]] = []
+        self.by_path: dict[str, int] = {}  # a device's own status, whatever is queued
         self._lock = threading.Lock()
+        self._hold_from: int | None = None  # requests from this one on are held (`hold`)
+        self._released = threading.Event()
         service = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with service._lock:
-                    service.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    held = service._hold_from is not None and (
+                        len(service.received) >= service._hold_from
                     )
-                    status, headers = service.answers.pop(0) if service.answers else (201, {})
+                    service.received.append(request)
+                    if not held:
+                        status, headers = service.answers.pop(0) if service.answers else (201, {})
+                        status = service.by_path.get(self.path, status)
+                if held:
+                    # Taken in, never answered: the sender waits (or dies) meanwhile.
+                    service._released.wait(60)
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                if 200 <= status < 300:
+                    with service._lock:
+                        service.answered.append(request)
 
             def log_message(self, *args):  # quiet
                 pass
@@ -55,6 +71,18 @@ class PushService:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
+    def hold(self, after: int = 0) -> None:
+        """Answer `after` more pushes, then take each one in and never answer it (its
+        sender waits), until `answer_again`: those held are then dropped unanswered."""
+        with self._lock:
+            self._released.clear()
+            self._hold_from = len(self.received) + after
+
+    def answer_again(self) -> None:
+        with self._lock:
+            self._hold_from = None
+            self._released.set()
+
     def answer(self, status: int, **headers: str) -> None:
         """The next request gets `status` (then the one after, as queued)."""
         self.answers.append((status, headers))
@@ -64,6 +92,7 @@ class PushService:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.answer_again()  # let any held request end
         self.server.shutdown()
         self.server.server_close()
 

@@ -10,7 +10,8 @@ gunicorn instances, `portal worker`, a Redis server of the test's own, PostgreSQ
   scratch database's own backends, the shared server stays up): a request in flight gets
   a 503 with Retry-After and the retry page, never a 500 with a trace, and the next
   request is served on a new connection (pool_pre_ping). The same with the server really
-  restarted: bench/faults.py (a PostgreSQL cluster of its own).
+  stopped and started: tests/test_faults_postgres.py (a PostgreSQL cluster of its own);
+  pushes: tests/test_faults_push.py.
 - One of two instances SIGKILLed while six subscribers pay (sandbox acquirer): the
   requests it cut are sent again to the other, as a balancer would; afterwards every
   payment tried exists once and succeeded, each credited once, and every balance is the

@@ -1,6 +1,7 @@
 """The notification centre: everything sent to a person, read or not, so nothing depends
-on a push arriving. `notify` keeps the entry and, once the transaction commits, a job
-pushes it to the person's devices (portal.domain.push.sending)."""
+on a push arriving. `notify` keeps the entry and a delivery for each of the person's
+devices that wants it; once the transaction commits, a job pushes them
+(portal.domain.push.sending), or the push sweep does if the job is lost."""
 
 from __future__ import annotations
 
@@ -48,6 +49,11 @@ def notify(
     db.add(notification)
     db.flush()
     if push:
+        # Its pushes wait in push_deliveries from this commit on; the job is the quick
+        # way to send them, the push sweep the sure one (Redis down, the job lost).
+        from portal.domain.push import sending  # push builds on the centre, not the reverse
+
+        sending.stage(db, notification)
         jobs.enqueue_after_commit(db, SEND_JOB, notification.id)
     return notification
 

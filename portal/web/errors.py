@@ -7,14 +7,14 @@ with Retry-After and a page saying that nothing was changed and to try again, ne
 
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, g
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from portal.extensions import db
+from portal.extensions import db, login_manager
 from portal.htmx import render
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,33 @@ def database_unavailable(error: BaseException) -> bool:
 
 def unavailable(message: object = None) -> Response:
     """Undo the half-done transaction and say 503: nothing was changed, try again."""
+    _roll_back()
+    response = error_page(503, message)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def error_page(code: int, message: object = None) -> Response:
+    """The error page (its content block for htmx). Its frame shows the signed-in
+    subscriber from rows the failed request's rollback expired: when the database cannot
+    read them again (it went down under the request), the page is made as for a visitor
+    instead, for this answer only (the sign-in itself is untouched)."""
+    try:
+        return render("errors/error.html", status=code, code=code, message=message)
+    except DBAPIError as error:
+        if not database_unavailable(error):
+            raise
+        log.warning("error_page.signed_in_unreadable error=%s", type(error.orig).__name__)
+        _roll_back()
+        g._login_user = login_manager.anonymous_user()  # what Flask-Login keeps per request
+        return render("errors/error.html", status=code, code=code, message=message)
+
+
+def _roll_back() -> None:
     try:
         db.session.rollback()
     except DBAPIError:
         log.warning("database.rollback_failed")
-    response = render("errors/error.html", status=503, code=503, message=message)
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
 
 
 def init_app(app: Flask) -> None:
@@ -70,19 +90,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        return render(
-            "errors/error.html",
-            status=400,
-            code=400,
-            message=_("The form has expired. Reload the page and try again."),
-        )
+        return error_page(400, _("The form has expired. Reload the page and try again."))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if error.response is not None:
             return error.response  # already made for this case (the sign-in throttle's page)
-        code = error.code or 500
-        return render("errors/error.html", status=code, code=code, message=None)
+        return error_page(error.code or 500)
 
     @app.errorhandler(DBAPIError)
     def database_error(error: DBAPIError):
@@ -95,8 +109,5 @@ def init_app(app: Flask) -> None:
     def unexpected_error(error: Exception):
         # Never show a stack trace: log it, undo the half-done transaction, say sorry.
         app.logger.exception("unhandled error")
-        try:
-            db.session.rollback()
-        except DBAPIError:
-            log.warning("database.rollback_failed")
-        return render("errors/error.html", status=500, code=500, message=None)
+        _roll_back()
+        return error_page(500)

@@ -207,6 +207,24 @@ def test_with_push_off_nothing_is_sent(app, session, vapid, push_service, monkey
     assert push_service.received == []
 
 
+def test_a_push_kept_while_push_was_off_is_not_sent_once_its_ttl_is_over(
+    app, session, vapid, push_service, monkeypatch, frozen_clock
+):
+    """Its delivery waits (written with the notification); push turned on again after
+    the push's TTL would send old news: it is given up instead."""
+    person, _browser, _device = subscribed(app, session, push_service)
+    monkeypatch.setitem(app.config, "PORTAL_PUSH_ENABLED", False)
+    old = notify_and_send(app, session, person, title="old")
+    monkeypatch.setitem(app.config, "PORTAL_PUSH_ENABLED", True)
+    frozen_clock.advance(seconds=app.config["PORTAL_PUSH_TTL"] + 1)
+    new = notify_and_send(app, session, person, title="new")
+    with app.app_context():
+        jobs.drain(app, sweep=True)
+    assert [r.path for r in push_service.received] == ["/push/device-1"]  # the new one only
+    assert delivery_of(session, old.id).state == DeliveryState.FAILED
+    assert delivery_of(session, new.id).state == DeliveryState.SENT
+
+
 def test_internal_addresses_are_refused_when_not_allowed(app, session, vapid, push_service):
     """Production: the server posts to no internal host, even one a device named."""
     person, _browser, device = subscribed(app, session, push_service)
@@ -430,7 +448,7 @@ def test_a_send_whose_worker_died_is_taken_up_after_its_hold(
         assert sending._claim(session, settings, delivery_id) is not None  # ... and dies
         jobs.drain(app, sweep=True)
         assert push_service.received == []
-        frozen_clock.advance(seconds=settings.timeout + sending.CLAIM_MARGIN)
+        frozen_clock.advance(seconds=settings.timeout + settings.claim_margin)
         jobs.drain(app, sweep=True)
     [request] = push_service.received
     assert browser.decrypt(request.body)["title"] == "Техник"

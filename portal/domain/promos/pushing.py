@@ -1,20 +1,20 @@
 """Pushing a published promotion to its audience, in batches of background jobs.
 
 Each job takes the next PORTAL_PROMO_PUSH_BATCH people of the audience after the push's
-cursor: it writes the promotion into each one's notification centre and moves the
-cursor in one commit, hands the next batch to the queue, then pushes to the devices of
-those who allow the "promotions" kind through portal.domain.push.sending and adds what
-happened to the push's counts (sent, failed, removed: the push service said 404/410,
-retrying: left to the push's own retries; when a retry ends the delivery, sending tells
-`retry_ended`, which moves it to sent, failed or removed). A job run twice (a retry, a
-sweep) finds the cursor moved and does nothing, so nobody gets the promotion twice; a
-push whose next job was lost (a restart of the in-process queue) is handed on by the
-sweep.
+cursor and, in one commit, writes the promotion into each one's notification centre, a
+delivery (push_deliveries) for each device of those who allow the "promotions" kind,
+counted "being retried" (retrying), and the moved cursor; it hands the next batch to the
+queue, then tries each delivery through portal.domain.push.sending. Whatever ends a
+delivery, then or at a later retry, moves it from "being retried" to sent, failed or
+removed (the push service said 404/410) in the commit that ends it (`delivery_ended`).
+So a worker killed at any point leaves every push in the table, counted once: the push
+sweep takes up the deliveries it left. A job run twice (a retry, a sweep) finds the
+cursor moved and does nothing, so nobody gets the promotion twice; a push whose next
+job was lost (a restart of the in-process queue) is handed on by the sweep.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from datetime import date, timedelta
 
@@ -26,7 +26,7 @@ from portal import clock, jobs
 from portal.domain import notifications
 from portal.domain.errors import DomainError
 from portal.domain.promos import promotions
-from portal.domain.push import sending, subscriptions
+from portal.domain.push import sending
 from portal.models import (
     DeliveryState,
     Notification,
@@ -118,7 +118,12 @@ def batch_job(db: Session, config: Mapping, push_id: int, cursor: int) -> None:
         )
         for person_id in people
     ]
+    settings = sending.PushSettings.from_config(config)
+    # Each push is kept (push_deliveries) and counted "being retried" in the commit that
+    # moves the cursor; each one's end moves it to its count in the commit that ends it.
+    planned = [i for n in written for i in sending.stage(db, n)] if settings.enabled else []
     push.people += len(written)
+    push.retrying += len(planned)
     push.progressed_at = clock.now()
     if len(people) < size:
         push.finished_at = clock.now()
@@ -126,20 +131,8 @@ def batch_job(db: Session, config: Mapping, push_id: int, cursor: int) -> None:
         push.cursor = people[-1]
         jobs.enqueue_after_commit(db, BATCH_JOB, push.id, push.cursor)
     db.commit()
-    counts = _deliver(db, config, written)
-    if counts:
-        db.execute(
-            sa.update(PromotionPush)
-            .where(PromotionPush.id == push_id)
-            .values(
-                {
-                    name: getattr(PromotionPush, name) + counts[outcome]
-                    for name, outcome in _COUNTED.items()
-                    if counts[outcome]
-                }
-            )
-        )
-        db.commit()
+    for delivery_id in planned:
+        sending.attempt_delivery(db, settings, delivery_id)
 
 
 def sweep_job(db: Session, config: Mapping) -> None:
@@ -152,14 +145,6 @@ def sweep_job(db: Session, config: Mapping) -> None:
     ).all()
     for push_id, cursor in quiet:
         jobs.enqueue(BATCH_JOB, push_id, cursor)
-
-
-_COUNTED = {
-    "sent": sending.Outcome.SENT,
-    "failed": sending.Outcome.FAILED,
-    "removed": sending.Outcome.REMOVED,
-    "retrying": sending.Outcome.RETRY,
-}
 
 
 # A delivery's final state, and the count it moves to from "retrying".
@@ -176,10 +161,9 @@ def _path(promotion_id: int) -> str:
     return f"{_PATH}{promotion_id}"
 
 
-def retry_ended(db: Session, notification: Notification, state: DeliveryState) -> None:
-    """A push of the promotion's notification that was being retried has ended in
-    `state`: move it from "retrying" to its count, and commit. (The batch that counted it
-    retrying may add its counts just after: both are increments, so they add up.)"""
+def delivery_ended(db: Session, notification: Notification, state: DeliveryState) -> None:
+    """A push of the promotion's notification has ended in `state`: move it from "being
+    retried" to its count, in the caller's transaction (portal.domain.push.sending)."""
     rest = notification.url.removeprefix(_PATH)
     if not notification.url.startswith(_PATH) or not rest.isdigit() or state not in _ENDED:
         return
@@ -194,21 +178,6 @@ def retry_ended(db: Session, notification: Notification, state: DeliveryState) -
             }
         )
     )
-    db.commit()
-
-
-def _deliver(db: Session, config: Mapping, written) -> Counter:
-    """Push each notification to the devices of those who allow promotions."""
-    settings = sending.PushSettings.from_config(config)
-    counts: Counter = Counter()
-    if not settings.enabled:
-        return counts
-    for notification in written:
-        if not subscriptions.wants(db, notification.person_id, NotificationKind.PROMOTIONS):
-            continue
-        for device in subscriptions.devices(db, notification.person_id):
-            counts[sending.deliver(db, settings, notification, device.id, attempt=1)] += 1
-    return counts
 
 
 def _body(text: str) -> str:

@@ -1,15 +1,17 @@
 """Sending pushes through pywebpush, in background jobs only (never in a web request).
 
 A notification goes to each device of its person that wants its kind: one delivery row
-each (push_deliveries), where the send state lives, so nothing depends on a job
-surviving. An attempt claims its delivery (counts the attempt and holds it for the send
-timeout and a margin), sends, and records the outcome. The push service answers 404 or
-410 for a subscription that is gone: it is removed. 429 and 5xx (and a network failure)
-are retried with growing pauses (the service's Retry-After when it gives one), up to
-PORTAL_PUSH_MAX_ATTEMPTS; anything else is given up. A retry is a job at the due time and
-the delivery's row: the sweep (jobs.SWEEPS) sends whatever is due, so a retry survives a
-restart, and a worker that died mid-send is taken over when its hold runs out. The
-notification stays in the centre whatever happens to its pushes.
+each (push_deliveries), written in the notification's own transaction (`stage`), where
+the send state lives, so nothing depends on a job being queued or surviving (Redis
+down, a worker killed). An attempt claims its delivery (counts the attempt and holds it
+for the send timeout and PORTAL_PUSH_CLAIM_MARGIN), sends, and records the outcome. The
+push service answers 404 or 410 for a subscription that is gone: it is removed. 429 and
+5xx (and a network failure) are retried with growing pauses (the service's Retry-After
+when it gives one), up to PORTAL_PUSH_MAX_ATTEMPTS; anything else is given up. A retry
+is a job at the due time and the delivery's row: the sweep (jobs.SWEEPS) sends whatever
+is due, so a retry survives a restart, and a worker that died mid-send is taken over
+when its hold runs out. The notification stays in the centre whatever happens to its
+pushes.
 
 Every push carries a TTL (PORTAL_PUSH_TTL), an Urgency by kind and a Topic (the kind), so
 a push service keeps it for a device that is off, wakes the device as it deserves, and
@@ -50,8 +52,6 @@ log = logging.getLogger("portal.push")
 
 DELIVER_JOB = "portal.domain.push.sending:deliver_job"
 SWEEP_BATCH = 200
-# Seconds beyond the send timeout that a claimed delivery is left alone.
-CLAIM_MARGIN = 60
 
 # How soon the push service should wake the device (RFC 8030 5.3).
 URGENCY = {
@@ -80,6 +80,7 @@ class PushSettings:
     retry_delay: float
     max_retry_delay: float
     allow_local: bool
+    claim_margin: float  # beyond the timeout, that a claimed delivery is left alone
 
     @classmethod
     def from_config(cls, config: Mapping) -> PushSettings:
@@ -93,6 +94,7 @@ class PushSettings:
             retry_delay=float(config["PORTAL_PUSH_RETRY_DELAY"]),
             max_retry_delay=float(config["PORTAL_PUSH_MAX_RETRY_DELAY"]),
             allow_local=bool(config["PORTAL_PUSH_ALLOW_LOCAL"]),
+            claim_margin=float(config["PORTAL_PUSH_CLAIM_MARGIN"]),
         )
 
 
@@ -150,9 +152,28 @@ def sweep_job(db: Session, config: Mapping) -> None:
             return
 
 
+def stage(db: Session, notification: Notification) -> list[int]:
+    """The deliveries of a notification just written to every device of its person that
+    wants its kind, in the caller's transaction (not committed): they wait in the table,
+    so the push goes whatever becomes of its job (Redis down, the process gone); the
+    ids, for the caller to try."""
+    if not subscriptions.wants(db, notification.person_id, notification.kind):
+        return []
+    devices = [device.id for device in subscriptions.devices(db, notification.person_id)]
+    _insert_pending(db, notification.id, devices)
+    return _pending(db, notification.id, devices)
+
+
 def plan(db: Session, notification_id: int, subscription_ids: list[int]) -> list[int]:
     """The deliveries of a notification to these devices (made once: a job run twice
     finds them), committed; the ids of those still to be tried."""
+    _insert_pending(db, notification_id, subscription_ids)
+    ids = _pending(db, notification_id, subscription_ids)
+    db.commit()
+    return ids
+
+
+def _insert_pending(db: Session, notification_id: int, subscription_ids: list[int]) -> None:
     if subscription_ids:
         insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
         now = clock.now()
@@ -173,7 +194,10 @@ def plan(db: Session, notification_id: int, subscription_ids: list[int]) -> list
             )
             .on_conflict_do_nothing(index_elements=["notification_id", "subscription_id"])
         )
-    ids = list(
+
+
+def _pending(db: Session, notification_id: int, subscription_ids: list[int]) -> list[int]:
+    return list(
         db.scalars(
             sa.select(PushDelivery.id)
             .where(
@@ -184,8 +208,6 @@ def plan(db: Session, notification_id: int, subscription_ids: list[int]) -> list
             .order_by(PushDelivery.id)
         )
     )
-    db.commit()
-    return ids
 
 
 def payload(notification: Notification) -> str:
@@ -213,7 +235,8 @@ def deliver(
 ) -> Outcome:
     """Push `notification` to one device now (a new series of attempts if an earlier one
     ended), unless it is waiting for a retry or being sent (RETRY then); commits what it
-    learns. `attempt` is kept for callers of old: the delivery counts its attempts."""
+    learns. `attempt` is kept for callers of old: the delivery counts its attempts. (Not
+    for a promotion's push, whose counts follow each delivery from `stage` to its end.)"""
     if db.get(PushSubscription, subscription_id) is None:
         return Outcome.SKIPPED
     [delivery_id] = plan(db, notification.id, [subscription_id]) or [None]
@@ -232,34 +255,28 @@ def deliver(
             )
         )
         [delivery_id] = plan(db, notification.id, [subscription_id])
-    outcome = attempt_delivery(db, settings, delivery_id, first=True)
+    outcome = attempt_delivery(db, settings, delivery_id)
     return Outcome.RETRY if outcome is Outcome.SKIPPED else outcome
 
 
-def attempt_delivery(
-    db: Session, settings: PushSettings, delivery_id: int, *, first: bool = False
-) -> Outcome:
+def attempt_delivery(db: Session, settings: PushSettings, delivery_id: int) -> Outcome:
     """One attempt at one delivery, if it is due and no one else is at it (SKIPPED
-    otherwise); commits what it learns (last success, removal, the next try).
-
-    An attempt other than the `first` (whose outcome `deliver`'s caller counts itself)
-    that ends the delivery tells a promotion's push, which counted it "being retried"
-    (promos.pushing.retry_ended)."""
+    otherwise); commits what it learns (last success, removal, the next try)."""
     delivery = _claim(db, settings, delivery_id)
     if delivery is None:
         return Outcome.SKIPPED
-    outcome = _attempt(db, settings, delivery)
-    if not first and delivery.state is not DeliveryState.PENDING:
-        _retry_ended(db, delivery)
-    return outcome
+    return _attempt(db, settings, delivery)
 
 
-def _retry_ended(db: Session, delivery: PushDelivery) -> None:
+def _count_ended(db: Session, delivery: PushDelivery) -> None:
+    """A promotion's push counts each of its deliveries "being retried" until it ends:
+    move it to its count in the transaction that ends it (so a worker killed at any point
+    leaves the counts right)."""
     notification = db.get(Notification, delivery.notification_id)
     if notification is not None and notification.kind is NotificationKind.PROMOTIONS:
         from portal.domain.promos import pushing  # promotions build on push, not the reverse
 
-        pushing.retry_ended(db, notification, delivery.state)
+        pushing.delivery_ended(db, notification, delivery.state)
 
 
 def _attempt(db: Session, settings: PushSettings, delivery: PushDelivery) -> Outcome:
@@ -269,6 +286,10 @@ def _attempt(db: Session, settings: PushSettings, delivery: PushDelivery) -> Out
     )
     if device is None or notification is None:  # removed meanwhile
         return _end(db, delivery, DeliveryState.FAILED, None, Outcome.SKIPPED)
+    if notification.created_at + timedelta(seconds=settings.ttl) < clock.now():
+        # Older than a push service would keep it (kept while push was off): old news.
+        log.info("push.expired subscription=%s", device.id)
+        return _end(db, delivery, DeliveryState.FAILED, None, Outcome.FAILED)
     if delivery.attempts > settings.max_attempts:
         # The last attempt was claimed but never finished (the worker died).
         return _end(db, delivery, DeliveryState.FAILED, delivery.last_status, Outcome.FAILED)
@@ -306,7 +327,7 @@ def _claim(db: Session, settings: PushSettings, delivery_id: int) -> PushDeliver
     """Count the attempt and hold the delivery while it runs (longer than a send can
     take: a worker that dies mid-send leaves it to the sweep then); None if not ours."""
     now = clock.now()
-    hold = timedelta(seconds=settings.timeout + CLAIM_MARGIN)
+    hold = timedelta(seconds=settings.timeout + settings.claim_margin)
     pending = PushDelivery.state == DeliveryState.PENDING
     if not claim_due(
         db, PushDelivery, delivery_id, pending, now=now, hold_until=now + hold, updated_at=now
@@ -326,6 +347,8 @@ def _end(
     delivery.state = state
     delivery.last_status = status
     delivery.updated_at = clock.now()
+    if state is not DeliveryState.PENDING:
+        _count_ended(db, delivery)
     db.commit()
     return outcome
 
@@ -336,6 +359,7 @@ def _after_failure(db, settings, notification, device, delivery, status, error) 
         delivery.state = DeliveryState.REMOVED
         delivery.last_status = status
         db.flush()
+        _count_ended(db, delivery)
         db.delete(device)  # the delivery keeps its state, its device emptied (SET NULL)
         db.commit()
         return Outcome.REMOVED
