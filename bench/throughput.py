@@ -17,10 +17,12 @@ request. It prints requests/s, p50 and p99 of each, each one's rate as a share o
 bare page's, the number of SQL statements one request of each page sends (counted
 in-process with a SQLAlchemy event listener, after one warm-up request), and the CPU
 time one request of each page takes in process (Flask's test client, no server), a
-figure that depends far less than the rates on what else the machine runs.
+figure that depends far less than the rates on what else the machine runs. Last, the
+resident memory (RSS, from /proc) of each gunicorn worker before the load and after it.
 """
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -177,6 +179,42 @@ def start_gunicorn(args, env: dict, folder: str) -> tuple[subprocess.Popen, str]
     return process, base
 
 
+def workers_rss(master: int) -> dict[int, float]:
+    """The resident memory of each worker of the gunicorn `master` in MiB, by process id
+    (from /proc: the processes whose parent is the master)."""
+    found = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if int(fields.get("PPid", "0")) == master and "VmRSS" in fields:
+            found[int(fields["Pid"])] = int(fields["VmRSS"].split()[0]) / 1024
+    return found
+
+
+def wait_until_idle(pids, seconds: float = 60) -> None:
+    """Until the processes spend no CPU for half a second: the requests wrk left queued
+    or in flight (a sign-in's password hash on another thread) are finished."""
+
+    def cpu_ticks() -> int:
+        total = 0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total
+
+    deadline = time.monotonic() + seconds
+    last = cpu_ticks()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_ticks()
+        if now == last:
+            return
+        last = now
+
+
 LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -265,6 +303,7 @@ def main() -> None:
         try:
             cookie = signed_in_cookie(base)
             script, post_headers = post_script(base)
+            rss_before = workers_rss(process.pid)
             results = {name: [] for name, _, _ in PAGES} | {"sign-in POST": [], "bare page": []}
             for _ in range(args.rounds):
                 # The bare page first in each round; the sign-in last, and each run after
@@ -278,6 +317,8 @@ def main() -> None:
                 run = wrk(args, f"{base}/login", post_headers, script, folder)
                 results["sign-in POST"].append(run)
                 drain(base)
+            wait_until_idle(workers_rss(process.pid))
+            rss_after = workers_rss(process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -305,6 +346,14 @@ def main() -> None:
                 f"{name:<14} {figures['rate']:8.0f} {figures['p50']:8.1f} {figures['p99']:8.1f}"
                 f" {share:8.1%} {counts.get(name, 0):4d} {cpu.get(name, float('nan')):7.2f}{bad}"
             )
+    # A worker that died and was replaced during the load has no "before".
+    print(
+        "worker RSS MiB, before -> after the load: "
+        + ", ".join(
+            f"{pid}: {rss_before.get(pid, float('nan')):.1f} -> {rss:.1f}"
+            for pid, rss in sorted(rss_after.items())
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -108,19 +108,22 @@ def current_subscription(account: Account, kind, today: date) -> Subscription | 
     return None
 
 
+# Built once (the home page runs it on every view): building a statement and its cache
+# key costs SQLAlchemy more than running it; the values go in as parameters.
+_PENDING = (
+    sa.select(TariffChange)
+    .where(
+        TariffChange.account_id == sa.bindparam("account_id"),
+        TariffChange.cancelled_at.is_(None),
+        TariffChange.takes_effect_on > sa.bindparam("today"),
+    )
+    .order_by(TariffChange.id)
+)
+
+
 def pending(db: Session, account_id: int, today: date) -> list[TariffChange]:
     """The account's changes waiting for their day."""
-    return list(
-        db.scalars(
-            sa.select(TariffChange)
-            .where(
-                TariffChange.account_id == account_id,
-                TariffChange.cancelled_at.is_(None),
-                TariffChange.takes_effect_on > today,
-            )
-            .order_by(TariffChange.id)
-        )
-    )
+    return list(db.scalars(_PENDING, {"account_id": account_id, "today": today}))
 
 
 def changes_this_month(db: Session, account_id: int, group_id: int, today: date) -> int:

@@ -3,9 +3,10 @@
 import hashlib
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
+from babel import Locale, numbers
 from flask import Flask, current_app, has_request_context, request, url_for
 from flask_babel import format_currency, format_date, format_datetime, get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
@@ -27,7 +28,7 @@ from portal.models import (
 
 def rub(kopecks: int) -> str:
     """Kopecks as roubles in the reader's language: 1 234,50 ₽ / 1,234.50 RUB."""
-    return format_currency(Decimal(kopecks) / 100, "RUB", format="#,##0.00\u00a0¤")
+    return _roubles(kopecks, get_locale(), whole=False)
 
 
 def money(minor_units: int, currency: str = "RUB") -> str:
@@ -41,8 +42,24 @@ def rub_plain(kopecks: int) -> str:
     """Whole roubles without kopecks when there are none: for prices in lists."""
     if kopecks % 100:
         return rub(kopecks)
-    return format_currency(
-        Decimal(kopecks // 100), "RUB", format="#,##0\u00a0¤", currency_digits=False
+    return _roubles(kopecks, get_locale(), whole=True)
+
+
+# Babel parses the pattern and looks up the locale's symbols on every call, and a page
+# formats many sums (a history page, over a hundred): a sum reads the same in a language
+# as long as the process runs, so each one is formatted once.
+@lru_cache(maxsize=4096)
+def _roubles(kopecks: int, locale: Locale | None, *, whole: bool) -> str:
+    if whole:
+        return numbers.format_currency(
+            Decimal(kopecks // 100),
+            "RUB",
+            format="#,##0\u00a0¤",
+            locale=locale,
+            currency_digits=False,
+        )
+    return numbers.format_currency(
+        Decimal(kopecks) / 100, "RUB", format="#,##0.00\u00a0¤", locale=locale
     )
 
 

@@ -281,3 +281,30 @@ def test_unknown_language_is_refused_in_russian(client, auth):
     html = page(response)
     assert "Неизвестный язык." in html
     assert '<html lang="ru">' in html
+
+
+def test_templates_follow_a_forced_locale_within_a_request(app):
+    # The template functions keep the request's catalogue once found (portal/i18n.py):
+    # a locale forced for a while (flask_babel.force_locale) is followed, and left.
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    with app.test_request_context("/", headers={"Accept-Language": "ru"}):
+        assert render_template_string("{{ _('Sign in') }}") == "Войти"
+        with force_locale("en"):
+            assert render_template_string("{{ _('Sign in') }}") == "Sign in"
+        assert render_template_string("{{ _('Sign in') }}") == "Войти"
+
+
+def test_sums_read_in_each_language_the_same_within_one_process(app):
+    # Formatted sums are kept per language (portal/web/filters.py): the same sum in
+    # English after Russian is formatted for English, and back.
+    from portal.web.filters import rub, rub_plain
+
+    for language, expected in [
+        ("ru", (f"1{NBSP}234,56{NBSP}₽", f"600{NBSP}₽")),
+        ("en", (f"1,234.56{NBSP}RUB", f"600{NBSP}RUB")),
+        ("ru", (f"1{NBSP}234,56{NBSP}₽", f"600{NBSP}₽")),
+    ]:
+        with app.test_request_context("/", headers={"Accept-Language": language}):
+            assert (rub(1234_56), rub_plain(600_00)) == expected

@@ -144,16 +144,20 @@ def start_session(
 # Sliding expiry is written at most this often, so a page view rarely writes.
 _TOUCH_EVERY = timedelta(minutes=5)
 
+# Every request runs it: built once, because building a statement, its options and its
+# cache key costs SQLAlchemy more than running it (the values go in as parameters).
+_LIVE_SESSION = (
+    sa.select(LoginSession)
+    .where(LoginSession.token_hash == sa.bindparam("token_hash"))
+    .options(joinedload(LoginSession.person))  # every page wants the person: one query
+)
+
 
 def live_session(db: Session, token: str) -> LoginSession | None:
     """The session for a cookie's token if it is neither ended nor expired (read only)."""
     if not token or len(token) > 100:
         return None
-    record = db.scalar(
-        sa.select(LoginSession)
-        .where(LoginSession.token_hash == token_hash(token))
-        .options(joinedload(LoginSession.person))  # every page wants the person: one query
-    )
+    record = db.scalar(_LIVE_SESSION, {"token_hash": token_hash(token)})
     if record is None or record.ended_at is not None or record.expires_at <= clock.now():
         return None
     return record

@@ -49,7 +49,6 @@ def index():
         pauses=suspension.current_and_coming(pauses, today),
         coming=coming.coming(db.session, account, today),
         today=today,
-        switch_form=SwitchAccountForm(),
         read_at=clock.now(),  # shown with the balance when the app is offline later
     )
 
