@@ -24,9 +24,6 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
         raise RuntimeError(f"PORTAL_MODE must be one of {', '.join(config.MODES)}")
     config.resolve_payments(app.config)
     config.resolve_push(app.config, app.instance_path)
-    from portal.domain.auth import credentials
-
-    credentials.limit_hashing(app.config["PORTAL_PASSWORD_HASHES_AT_ONCE"])
     _check_startup(app)
 
     proxies = app.config["PORTAL_TRUSTED_PROXIES"]

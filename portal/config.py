@@ -99,9 +99,6 @@ def default_config(instance_path: str) -> dict:
         ),
         "PORTAL_LOGIN_LIMIT_DEVICE": os.environ.get("PORTAL_LOGIN_LIMIT_DEVICE", "10 per hour"),
         "PORTAL_LOGIN_MAX_FAILURES": _env_int("PORTAL_LOGIN_MAX_FAILURES", 100),
-        # Password hashes running at once in one process (0: no limit); see
-        # credentials.limit_hashing.
-        "PORTAL_PASSWORD_HASHES_AT_ONCE": _env_int("PORTAL_PASSWORD_HASHES_AT_ONCE", 1),
         "PORTAL_TRUSTED_DEVICE_DAYS": _env_int("PORTAL_TRUSTED_DEVICE_DAYS", 365),
         # Wrong current passwords on the profile pages, per account (and per address as
         # for sign-in).

@@ -9,8 +9,6 @@ ending a session ends it even for a copied cookie.
 import hashlib
 import secrets
 import string
-import threading
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,20 +31,6 @@ PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 
 
-# At most this many hashes run at once in this process (limit_hashing).
-_hashing: AbstractContextManager = threading.BoundedSemaphore(1)
-
-
-def limit_hashing(at_once: int) -> None:
-    """Let at most `at_once` hashes run at the same time in this process (0: no limit).
-    One argon2id hash holds 64 MiB and up to four cores for its tens of milliseconds:
-    when every thread of a gthread worker hashes at once (a wave of sign-ins), the pages
-    its other threads serve wait for the cores and the worker holds four times the
-    memory; in turn, the sign-ins are no slower in all."""
-    global _hashing
-    _hashing = threading.BoundedSemaphore(at_once) if at_once > 0 else nullcontext()
-
-
 def use_hasher(hasher: PasswordHasher) -> None:
     """Hash and check with other argon2id parameters from now on. The test suite takes
     the lowest cost: what it checks is what a hash protects, not how slow it is to break,
@@ -57,8 +41,7 @@ def use_hasher(hasher: PasswordHasher) -> None:
 
 
 def hash_password(password: str) -> str:
-    with _hashing:
-        return _hasher.hash(password)
+    return _hasher.hash(password)
 
 
 def generate_password(length: int = 10) -> str:
@@ -87,8 +70,7 @@ def verify(stored_hash: str | None, password: str) -> bool:
     stand-in, so timing never tells an unknown or locked login from a wrong password."""
     usable = stored_hash is not None and stored_hash.startswith("$argon2")
     try:
-        with _hashing:
-            matched = _hasher.verify(stored_hash if usable else _DUMMY_HASH, password)
+        matched = _hasher.verify(stored_hash if usable else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return False
     return matched and usable
@@ -97,7 +79,7 @@ def verify(stored_hash: str | None, password: str) -> bool:
 def rehash_if_needed(person: Person, password: str) -> None:
     """Upgrade the stored hash when the hashing parameters have been raised."""
     if _hasher.check_needs_rehash(person.password_hash):
-        person.password_hash = hash_password(password)
+        person.password_hash = _hasher.hash(password)
 
 
 def authenticate(db: Session, login_or_contract: str, password: str) -> Person | None:
