@@ -10,6 +10,7 @@ portal sms outbox           the latest text messages (sealed texts opened in dem
 portal sms deliver          send the due text messages now
 portal worker               run the jobs from Redis (RQ) when REDIS_URL is set
 portal payments reconcile   settle the payments left unfinished (asks the acquirer)
+portal push deliver         send the due web pushes now
 portal push keys            make the VAPID keys web push is signed with (instance/vapid.json)
 portal visits remind        send the due evening-before visit reminders (safe to repeat)
 """
@@ -347,6 +348,30 @@ def payments_reconcile() -> None:
 @click.group("push")
 def push_group() -> None:
     """Web push."""
+
+
+@push_group.command("deliver")
+@with_appcontext
+def push_deliver() -> None:
+    """Send every web push that is due, here and now, and hand on a promotion's push
+    whose next batch was lost."""
+    from portal import jobs
+    from portal.domain.promos import pushing
+    from portal.domain.push import sending
+
+    session = db.new_session()
+    try:
+        outcomes = sending.sweep_job(session, current_app.config)
+        pushing.sweep_job(session, current_app.config)
+        session.commit()
+    finally:
+        session.close()
+    app = current_app._get_current_object()
+    if not jobs.is_redis(app):
+        jobs.drain(app)  # the batches handed on: this process's own queue holds them
+    sent, retry = outcomes[sending.Outcome.SENT], outcomes[sending.Outcome.RETRY]
+    failed, gone = outcomes[sending.Outcome.FAILED], outcomes[sending.Outcome.REMOVED]
+    click.echo(f"Sent: {sent}, to try again: {retry}, failed: {failed}, devices gone: {gone}")
 
 
 @push_group.command("keys")

@@ -92,9 +92,14 @@ BACKUP = ROOT / "deploy" / "backup"
 INSTALL = "/opt/portal"  # where the units expect the install (README)
 PORTAL_BIN = f"{INSTALL}/venv/bin/portal"
 
-# The periodic commands issue 14 asks for (push has no outbox to sweep: its pushes are
-# jobs of the worker, retried there).
-PERIODIC = {("billing", "run"), ("payments", "reconcile"), ("visits", "remind"), ("sms", "deliver")}
+# The periodic commands issue 14 asks for.
+PERIODIC = {
+    ("billing", "run"),
+    ("payments", "reconcile"),
+    ("visits", "remind"),
+    ("sms", "deliver"),
+    ("push", "deliver"),
+}
 
 
 def unit(path: Path) -> dict[str, list[str]]:

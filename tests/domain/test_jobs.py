@@ -308,3 +308,21 @@ CALLS: list[str] = []
 
 def record_call(db, config, label: str) -> None:
     CALLS.append(label)
+
+
+def test_push_deliver_command_sends_a_push_whose_job_was_lost_once(make_app):
+    app = make_app()
+    push_on(app)
+    with PushService() as service:
+        browser, _notification_id = notify_subscribed(app, service)
+        assert jobs.forget_pending(app) == 1  # the send job, lost as in a restart
+        assert service.received == []
+
+        runner = app.test_cli_runner()
+        first = runner.invoke(args=["push", "deliver"])
+        again = runner.invoke(args=["push", "deliver"])
+
+        [request] = service.received  # the delivery waited in the database, sent once
+    assert first.exit_code == 0 and "Sent: 1," in first.output, first.output
+    assert again.exit_code == 0 and "Sent: 0," in again.output, again.output
+    assert browser.decrypt(request.body)["title"] == "Через RQ"

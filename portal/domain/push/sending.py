@@ -24,6 +24,7 @@ import enum
 import json
 import logging
 import socket
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -130,12 +131,14 @@ def deliver_job(
         attempt_delivery(db, settings, delivery_id)
 
 
-def sweep_job(db: Session, config: Mapping) -> None:
-    """The periodic sweep (jobs.SWEEPS): every delivery that is due, whatever became of
-    its job (a restart empties the in-process queue), and those whose worker died."""
+def sweep_job(db: Session, config: Mapping) -> Counter[Outcome]:
+    """The periodic sweep (jobs.SWEEPS, `portal push deliver`): every delivery that is
+    due, whatever became of its job (a restart empties the in-process queue), and those
+    whose worker died; the attempts' outcomes, counted."""
     settings = PushSettings.from_config(config)
+    counted: Counter[Outcome] = Counter()
     if not settings.enabled:
-        return
+        return counted
     while True:
         due = db.scalars(
             sa.select(PushDelivery.id)
@@ -148,8 +151,9 @@ def sweep_job(db: Session, config: Mapping) -> None:
         ).all()
         db.rollback()  # end the read: each delivery is claimed in a transaction of its own
         outcomes = [attempt_delivery(db, settings, delivery_id) for delivery_id in due]
+        counted.update(outcomes)
         if len(due) < SWEEP_BATCH or all(o is Outcome.SKIPPED for o in outcomes):
-            return
+            return counted
 
 
 def stage(db: Session, notification: Notification) -> list[int]:
