@@ -58,21 +58,20 @@ def notify_many(
     db: Session, kind: NotificationKind, entries: Sequence[tuple[int, str, str]], url: str
 ) -> list[int]:
     """`notify` for many people at once, as (person id, title, body): one INSERT, their
-    pushes staged together, each pushed once this is committed. The notifications' ids,
-    in the order of `entries`."""
+    pushes staged together, each pushed once this is committed. The notifications' ids."""
     if not entries:
         return []
     now = clock.now()
-    ids = list(
-        db.scalars(
-            sa.insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
-            [_fields(person_id, kind, title, body, url, now) for person_id, title, body in entries],
-        )
-    )
+    # Each id with its person, not in the order of `entries`: asking for that order makes
+    # SQLite's INSERT one row at a time.
+    written = db.execute(
+        sa.insert(Notification).returning(Notification.id, Notification.person_id),
+        [_fields(person_id, kind, title, body, url, now) for person_id, title, body in entries],
+    ).all()
     from portal.domain.push import sending  # push builds on the centre, not the reverse
 
-    people = [person_id for person_id, _title, _body in entries]
-    sending.stage_many(db, kind, list(zip(ids, people, strict=True)))
+    sending.stage_many(db, kind, [(id_, person_id) for id_, person_id in written])
+    ids = sorted(id_ for id_, _person_id in written)
     for id_ in ids:
         jobs.enqueue_after_commit(db, SEND_JOB, id_)
     return ids
