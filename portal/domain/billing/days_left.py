@@ -103,7 +103,7 @@ def lasts(
 ) -> tuple[int | None, date | None]:
     """`forecast`'s days_left and runs_out_on alone, without the top-up: what the
     low-balance pass decides on for every candidate (the top-up only for those it warns)."""
-    if is_below(balance, block_threshold) and credit_back is None:
+    if has_run_out(balance, block_threshold=block_threshold, credit_back=credit_back):
         return 0, today
     tomorrow = today + timedelta(days=1)
     back_on, back = credit_back or (today, 0)
@@ -123,6 +123,14 @@ def lasts(
     if low < FORECAST_HORIZON_DAYS:
         return low, tomorrow + timedelta(days=low)
     return None, None
+
+
+def has_run_out(
+    balance: int, *, block_threshold: int, credit_back: tuple[date, int] | None
+) -> bool:
+    """Whether the balance has run out today: below the block threshold, with no promised
+    payment holding the block off. The forecast says 0 days then, whatever is charged."""
+    return is_below(balance, block_threshold) and credit_back is None
 
 
 def account_forecast(

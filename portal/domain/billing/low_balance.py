@@ -10,21 +10,24 @@ statements whatever the number of accounts (a few more per thousands of them):
    subscription's share at most price // 28 + 1 a day, the pause fees of the window, an
    open promised payment's credit taken back). Every account the forecast would warn is
    among them; a well-funded account costs nothing more than that SELECT;
-2. their subscriptions (as charges.Terms, not models), pauses and promised payments are
-   read in a query each (`outlooks`; no ledger history), and days_left.lasts, the
-   forecast's own rule, says which last `days` or fewer;
+2. their pauses and promised payments are read in a query each (`outlooks`; no ledger
+   history), and the subscriptions (as charges.Terms, not models) of those whose balance
+   has not run out already (days_left.has_run_out: most candidates, day after day, are
+   blocked for debt); days_left.lasts, the forecast's own rule, says which last `days` or
+   fewer;
 3. the occasions already open are read (one SELECT): those of the accounts no longer
    low (recovered: the balance lasts longer than `days` again) are ended, so the next
    fall warns anew; those still low are left as they are, and a second pass the same day
    writes nothing;
 4. one INSERT ... ON CONFLICT DO NOTHING opens the occasions of the others (the key is
-   the account) and returns only those it wrote: those, and only those, get the full
-   forecast (the top-up) and are notified, together (notifications.low_balances). Two
+   the account) and returns only those it wrote: those, and only those, get their
+   subscriptions read if they were not, and the full forecast (the top-up), and are
+   notified, together (notifications.low_balances). Two
    passes at once warn nobody twice; everything is in the caller's transaction, so a pass
    that fails leaves nothing, and the next one warns the same accounts.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from itertools import groupby
 
@@ -34,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from portal.domain import notifications, promised
 from portal.domain.billing.charges import Terms
-from portal.domain.billing.days_left import Forecast, forecast, lasts, pause_terms
+from portal.domain.billing.days_left import Forecast, forecast, has_run_out, lasts, pause_terms
 from portal.models import (
     Account,
     AccountStatus,
@@ -73,7 +76,8 @@ class Outlook:
     locale: str | None
     contract_number: str
     balance: int
-    subscriptions: list[Terms]
+    # None: not read, as the balance has run out whatever they are (`with_subscriptions`)
+    subscriptions: list[Terms] | None
     pauses: list[Suspension]  # not cancelled
     credit_back: tuple[date, int] | None  # the running promised payment's
 
@@ -124,8 +128,8 @@ def warn(db: Session, today: date, *, days: int, block_threshold: int) -> WarnRe
         db, today, {id_: left for id_, (_o, left) in low.items() if id_ not in open_before}
     )
     warnings = [
-        low[account_id][0].warning(today, block_threshold=block_threshold)
-        for account_id in sorted(opened)
+        outlook.warning(today, block_threshold=block_threshold)
+        for outlook in with_subscriptions(db, [low[id_][0] for id_ in sorted(opened)])
     ]
     notifications.low_balances(db, warnings)
     return WarnResult(candidates=len(found), warned=len(opened), recovered=recovered)
@@ -133,8 +137,8 @@ def warn(db: Session, today: date, *, days: int, block_threshold: int) -> WarnRe
 
 def outlooks(db: Session, today: date, *, days: int, block_threshold: int) -> list[Outlook]:
     """The candidates (`candidates`) with what the forecast reads of each, by account:
-    a query for the accounts, and one each (per thousands of accounts) for their
-    subscriptions, pauses and running promised payments."""
+    a query for the accounts, and one each (per thousands of accounts) for their pauses,
+    running promised payments and subscriptions (those whose days they decide)."""
     accounts = db.execute(
         _candidate_accounts(today, days=days, block_threshold=block_threshold)
         .add_columns(Account.person_id, Person.locale, Account.contract_number, Account.balance)
@@ -142,7 +146,6 @@ def outlooks(db: Session, today: date, *, days: int, block_threshold: int) -> li
         .order_by(Account.id)
     ).all()
     ids = [account.id for account in accounts]
-    terms = _terms(db, ids)
     pauses = {
         account_id: list(rows)
         for chunk in _chunks(ids)
@@ -164,6 +167,15 @@ def outlooks(db: Session, today: date, *, days: int, block_threshold: int) -> li
             )
         )
     }
+    # Those whose balance has run out already last 0 days whatever they pay for.
+    read = {
+        account.id
+        for account in accounts
+        if not has_run_out(
+            account.balance, block_threshold=block_threshold, credit_back=promises.get(account.id)
+        )
+    }
+    terms = _terms(db, sorted(read))
     return [
         Outlook(
             account_id=account.id,
@@ -171,11 +183,23 @@ def outlooks(db: Session, today: date, *, days: int, block_threshold: int) -> li
             locale=account.locale,
             contract_number=account.contract_number,
             balance=account.balance,
-            subscriptions=terms.get(account.id, []),
+            subscriptions=terms.get(account.id, []) if account.id in read else None,
             pauses=pauses.get(account.id, []),
             credit_back=promises.get(account.id),
         )
         for account in accounts
+    ]
+
+
+def with_subscriptions(db: Session, found: list[Outlook]) -> list[Outlook]:
+    """The outlooks, with the subscriptions of those that were not read (for the whole
+    forecast: the top-up reads them)."""
+    terms = _terms(db, [outlook.account_id for outlook in found if outlook.subscriptions is None])
+    return [
+        outlook
+        if outlook.subscriptions is not None
+        else replace(outlook, subscriptions=terms.get(outlook.account_id, []))
+        for outlook in found
     ]
 
 
@@ -219,6 +243,8 @@ def _terms(db: Session, ids: list[int]) -> dict[int, list[Terms]]:
 
 def _catalogue(db: Session, model: type[Tariff] | type[Service], ids: set[int | None]) -> dict:
     ids.discard(None)
+    if not ids:
+        return {}
     return {item.id: item for item in db.scalars(sa.select(model).where(model.id.in_(ids)))}
 
 
