@@ -27,6 +27,7 @@ statements whatever the number of accounts (a few more per thousands of them):
    that fails leaves nothing, and the next one warns the same accounts.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from itertools import groupby
@@ -78,7 +79,7 @@ class Outlook:
     balance: int
     # None: not read, as the balance has run out whatever they are (`with_subscriptions`)
     subscriptions: list[Terms] | None
-    pauses: list[Suspension]  # not cancelled
+    pauses: list[Suspension]  # not cancelled, not over by today (those change nothing ahead)
     credit_back: tuple[date, int] | None  # the running promised payment's
 
     def lasts(self, today: date, *, block_threshold: int) -> tuple[int | None, date | None]:
@@ -137,35 +138,32 @@ def warn(db: Session, today: date, *, days: int, block_threshold: int) -> WarnRe
 
 def outlooks(db: Session, today: date, *, days: int, block_threshold: int) -> list[Outlook]:
     """The candidates (`candidates`) with what the forecast reads of each, by account:
-    a query for the accounts, and one each (per thousands of accounts) for their pauses,
-    running promised payments and subscriptions (those whose days they decide)."""
+    a query for the accounts, one for the pauses and one for the running promised payments,
+    and one (per thousands of accounts) for the subscriptions of those whose days they
+    decide."""
     accounts = db.execute(
         _candidate_accounts(today, days=days, block_threshold=block_threshold)
         .add_columns(Account.person_id, Person.locale, Account.contract_number, Account.balance)
         .join(Person, Person.id == Account.person_id)
         .order_by(Account.id)
     ).all()
-    ids = [account.id for account in accounts]
-    pauses = {
-        account_id: list(rows)
-        for chunk in _chunks(ids)
-        for account_id, rows in groupby(
-            db.scalars(
-                sa.select(Suspension)
-                .where(Suspension.account_id.in_(chunk), Suspension.cancelled_at.is_(None))
-                .order_by(Suspension.account_id, Suspension.starts_on)
-            ),
-            key=lambda pause: pause.account_id,
-        )
-    }
+    ids = {account.id for account in accounts}
+    # Pauses under way or to come, and running promises, are few: all of them are read
+    # (no list of thousands of ids to send) and those of the candidates kept.
+    pauses: dict[int, list[Suspension]] = defaultdict(list)
+    for pause in db.scalars(
+        sa.select(Suspension)
+        .where(Suspension.cancelled_at.is_(None), Suspension.ends_on > today)
+        .order_by(Suspension.account_id, Suspension.starts_on)
+    ):
+        if pause.account_id in ids:
+            pauses[pause.account_id].append(pause)
     promises = {
         promise.account_id: promised.credit_back(db, promise, today)
-        for chunk in _chunks(ids)
         for promise in db.scalars(
-            sa.select(PromisedPayment).where(
-                PromisedPayment.account_id.in_(chunk), PromisedPayment.state == PromisedState.OPEN
-            )
+            sa.select(PromisedPayment).where(PromisedPayment.state == PromisedState.OPEN)
         )
+        if promise.account_id in ids
     }
     # Those whose balance has run out already last 0 days whatever they pay for.
     read = {
