@@ -14,7 +14,10 @@ from it on.
 
 `account_forecast` gathers all of that for one account (its subscriptions, scheduled
 tariff changes and add-ons ending included, its pauses and its promised payment): the
-one forecast the home page, the Pay page and the tariff change page show.
+one forecast the home page, the Pay page and the tariff change page show. The
+low-balance pass (low_balance.py) reads the same inputs for thousands of accounts at once
+and asks `lasts` (the days alone, which `forecast` is built on) of each, `forecast` of
+those it warns: one rule for all of them.
 """
 
 import calendar
@@ -171,7 +174,7 @@ def forecast_with(
     subscriptions: list[Subscription] | None = None,
 ) -> Forecast:
     """`account_forecast` with the account's pauses (not cancelled) and its promised
-    payment's credit back already read (for many accounts at once)."""
+    payment's credit back already read."""
     paused, pause_fee = pause_terms(pauses, today)
     return forecast(
         account.balance if balance is None else balance,

@@ -21,10 +21,11 @@ statements whatever the number of accounts (a few more per thousands of them):
    writes nothing;
 4. one INSERT ... ON CONFLICT DO NOTHING opens the occasions of the others (the key is
    the account) and returns only those it wrote: those, and only those, get their
-   subscriptions read if they were not, and the full forecast (the top-up), and are
-   notified, together (notifications.low_balances). Two
-   passes at once warn nobody twice; everything is in the caller's transaction, so a pass
-   that fails leaves nothing, and the next one warns the same accounts.
+   subscriptions read if they were not and the whole forecast (the top-up), and are
+   notified together (notifications.low_balances: one INSERT, their pushes staged in
+   another, a push job each once committed). Two passes at once warn nobody twice;
+   everything is in the caller's transaction, so a pass that fails leaves nothing, and
+   the next one warns the same accounts.
 """
 
 from collections import defaultdict
