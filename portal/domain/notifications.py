@@ -5,8 +5,11 @@ devices that wants it; once the transaction commits, a job pushes them
 
 from __future__ import annotations
 
-from datetime import date
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from babel.dates import format_date
@@ -38,14 +41,7 @@ def notify(
     """Keep a notification in the person's centre; push it once this is committed.
     `url`: the page it leads to, relative to the portal's root ("history/").
     `push=False`: the caller pushes it itself (a promotion's push, which counts them)."""
-    notification = Notification(
-        person_id=person_id,
-        kind=kind,
-        title=title[:200],
-        body=body[:1000],
-        url=url[:500],
-        created_at=clock.now(),
-    )
+    notification = Notification(**_fields(person_id, kind, title, body, url, clock.now()))
     db.add(notification)
     db.flush()
     if push:
@@ -56,6 +52,42 @@ def notify(
         sending.stage(db, notification)
         jobs.enqueue_after_commit(db, SEND_JOB, notification.id)
     return notification
+
+
+def notify_many(
+    db: Session, kind: NotificationKind, entries: Sequence[tuple[int, str, str]], url: str
+) -> list[int]:
+    """`notify` for many people at once, as (person id, title, body): one INSERT, their
+    pushes staged together, each pushed once this is committed. The notifications' ids."""
+    if not entries:
+        return []
+    now = clock.now()
+    # Each id with its person, not in the order of `entries`: asking for that order makes
+    # SQLite's INSERT one row at a time.
+    written = db.execute(
+        sa.insert(Notification).returning(Notification.id, Notification.person_id),
+        [_fields(person_id, kind, title, body, url, now) for person_id, title, body in entries],
+    ).all()
+    from portal.domain.push import sending  # push builds on the centre, not the reverse
+
+    sending.stage_many(db, kind, [(id_, person_id) for id_, person_id in written])
+    ids = sorted(id_ for id_, _person_id in written)
+    for id_ in ids:
+        jobs.enqueue_after_commit(db, SEND_JOB, id_)
+    return ids
+
+
+def _fields(
+    person_id: int, kind: NotificationKind, title: str, body: str, url: str, now: datetime
+) -> dict:
+    return {
+        "person_id": person_id,
+        "kind": kind,
+        "title": title[:200],
+        "body": body[:1000],
+        "url": url[:500],
+        "created_at": now,
+    }
 
 
 def payment_credited(db: Session, payment: Payment, amount: int, balance: int) -> Notification:
@@ -74,39 +106,55 @@ def payment_credited(db: Session, payment: Payment, amount: int, balance: int) -
     return notify(db, person.id, NotificationKind.PAYMENTS, title, body, "history/")
 
 
-def low_balance(
-    db: Session, account: Account, days_left: int, runs_out_on: date | None, top_up: int
-) -> Notification:
-    """ "Low balance": how many days the balance lasts (billing.forecast's days_left, 0 when
-    it has run out), the day the services stop, and the recommended top-up; it leads to
-    the Pay page."""
-    person = db.get(Person, account.person_id)
-    locale = person.locale or DEFAULT_LOCALE
-    with force_locale(locale):
-        amount = _rub(top_up, locale)
-        if days_left == 0:
-            title = _("The balance has run out")
-            body = _(
-                "Account %(contract)s: the balance has run out.", contract=account.contract_number
-            )
-            if top_up > 0:
-                body += " " + _(
-                    "Top up with %(amount)s to have the services on again.", amount=amount
-                )
-        else:
-            title = _("Low balance")
-            body = ngettext(
-                "The balance of account %(contract)s will last %(num)d more day: the services "
-                "stop on %(date)s.",
-                "The balance of account %(contract)s will last %(num)d more days: the services "
-                "stop on %(date)s.",
-                days_left,
-                contract=account.contract_number,
-                date=format_date(runs_out_on, "d MMMM", locale=locale),
-            )
-            if top_up > 0:
-                body += " " + _("Top up with %(amount)s to keep them on.", amount=amount)
-    return notify(db, person.id, NotificationKind.PAYMENTS, title, body, "pay/")
+class LowBalance(NamedTuple):
+    """One account's low-balance warning (billing.forecast's figures)."""
+
+    person_id: int
+    locale: str | None  # the person's
+    contract_number: str
+    days_left: int  # 0: the balance has run out
+    runs_out_on: date | None  # the day the services stop
+    top_up: int  # the recommended top-up, kopecks
+
+
+def low_balances(db: Session, warnings: Sequence[LowBalance]) -> list[int]:
+    """ "Low balance" to each account of `warnings` (the daily pass warns thousands at
+    once), in its person's language: how many days the balance lasts, the day the
+    services stop, the recommended top-up; it leads to the Pay page. The ids."""
+    texts: dict[int, tuple[str, str]] = {}
+    by_locale: dict[str, list[int]] = defaultdict(list)
+    for index, warning in enumerate(warnings):
+        by_locale[warning.locale or DEFAULT_LOCALE].append(index)
+    for locale, indexes in by_locale.items():
+        with force_locale(locale):  # once a language, not once a warning
+            for index in indexes:
+                texts[index] = _low_balance_text(warnings[index], locale)
+    entries = [(w.person_id, *texts[index]) for index, w in enumerate(warnings)]
+    return notify_many(db, NotificationKind.PAYMENTS, entries, "pay/")
+
+
+def _low_balance_text(warning: LowBalance, locale: str) -> tuple[str, str]:
+    """The title and body, in the locale in force."""
+    amount = _rub(warning.top_up, locale)
+    if warning.days_left == 0:
+        title = _("The balance has run out")
+        body = _("Account %(contract)s: the balance has run out.", contract=warning.contract_number)
+        if warning.top_up > 0:
+            body += " " + _("Top up with %(amount)s to have the services on again.", amount=amount)
+    else:
+        title = _("Low balance")
+        body = ngettext(
+            "The balance of account %(contract)s will last %(num)d more day: the services "
+            "stop on %(date)s.",
+            "The balance of account %(contract)s will last %(num)d more days: the services "
+            "stop on %(date)s.",
+            warning.days_left,
+            contract=warning.contract_number,
+            date=format_date(warning.runs_out_on, "d MMMM", locale=locale),
+        )
+        if warning.top_up > 0:
+            body += " " + _("Top up with %(amount)s to keep them on.", amount=amount)
+    return title, body
 
 
 def _rub(kopecks: int, locale: str) -> str:

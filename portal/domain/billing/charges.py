@@ -27,6 +27,7 @@ the regular price's shares of the rest, to the kopeck, in the run and the foreca
 import calendar
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -34,6 +35,23 @@ from portal.models import Account, AccountStatus, Service, Subscription, Suspens
 
 # Days paused, as (first, last) pairs, both included, not overlapping.
 Paused = Sequence[tuple[date, date]]
+
+
+class Terms(NamedTuple):
+    """What the Python rules below read of a subscription, with a Subscription's names,
+    so they read either: the low-balance pass loads these for thousands of accounts in
+    one query instead of a model each (its tariff or service: the catalogue's models)."""
+
+    started_on: date
+    ended_on: date | None
+    price_override: int | None
+    price_override_until: date | None
+    tariff: Tariff | None
+    service: Service | None
+
+
+# A subscription as the Python rules read it.
+Charged = Subscription | Terms
 
 
 def days_in_month(day: date) -> int:
@@ -68,7 +86,7 @@ def charge_key_sql(subscription_id: sa.ColumnElement[int], day: date) -> sa.Colu
     )
 
 
-def is_running(subscription: Subscription, day: date) -> bool:
+def is_running(subscription: Charged, day: date) -> bool:
     """Whether the subscription is charged for `day` (`billable_on` in Python)."""
     return subscription.started_on <= day and (
         subscription.ended_on is None or day <= subscription.ended_on
@@ -113,13 +131,13 @@ def paused_on(day: date, account_id: sa.ColumnElement[int]) -> sa.ColumnElement[
     )
 
 
-def monthly_price(subscription: Subscription) -> int:
+def monthly_price(subscription: Charged) -> int:
     """The catalogue's monthly price of what the subscription holds."""
     item = subscription.tariff or subscription.service
     return item.monthly_price
 
 
-def price_on(subscription: Subscription, day: date) -> int:
+def price_on(subscription: Charged, day: date) -> int:
     """The monthly price charged for `day`: the promotional one up to its last day, then
     the catalogue's (`billable_on` in Python)."""
     until = subscription.price_override_until
@@ -128,9 +146,7 @@ def price_on(subscription: Subscription, day: date) -> int:
     return monthly_price(subscription)
 
 
-def _priced_spans(
-    subscription: Subscription, first: date, last: date
-) -> list[tuple[date, date, int]]:
+def _priced_spans(subscription: Charged, first: date, last: date) -> list[tuple[date, date, int]]:
     """The days `first` to `last` the subscription runs, as (first, last, monthly price)
     spans: the promotional price's, then the catalogue's."""
     start = max(first, subscription.started_on)
@@ -148,7 +164,7 @@ def _priced_spans(
     ]
 
 
-def charge_for_day(subscriptions: list[Subscription], day: date, paused: Paused = ()) -> int:
+def charge_for_day(subscriptions: Sequence[Charged], day: date, paused: Paused = ()) -> int:
     """What the running subscriptions cost on `day`, in kopecks (nothing on a paused day)."""
     if any(first <= day <= last for first, last in paused):
         return 0
@@ -167,7 +183,7 @@ def monthly_total(subscriptions: list[Subscription], day: date) -> int:
 
 
 def charged_between(
-    subscriptions: list[Subscription], first: date, last: date, paused: Paused = ()
+    subscriptions: Sequence[Charged], first: date, last: date, paused: Paused = ()
 ) -> int:
     """What billing charges the subscriptions for the days `first` to `last` (both
     included), in kopecks: the sum of their daily shares, without walking the days;

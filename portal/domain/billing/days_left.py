@@ -14,16 +14,26 @@ from it on.
 
 `account_forecast` gathers all of that for one account (its subscriptions, scheduled
 tariff changes and add-ons ending included, its pauses and its promised payment): the
-one forecast the home page, the Pay page and the tariff change page show.
+one forecast the home page, the Pay page and the tariff change page show. The
+low-balance pass (low_balance.py) reads the same inputs for thousands of accounts at once
+and asks `lasts` (the days alone, which `forecast` is built on) of each, `forecast` of
+those it warns: one rule for all of them.
 """
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
-from portal.domain.billing.charges import Paused, charge_for_day, charged_between, pause_fees
+from portal.domain.billing.charges import (
+    Charged,
+    Paused,
+    charge_for_day,
+    charged_between,
+    pause_fees,
+)
 from portal.domain.billing.debt import is_below
 from portal.models import Account, Subscription, Suspension
 
@@ -58,27 +68,16 @@ def forecast(
     blocks the account that day). A balance already below it has run out today.
     """
     tomorrow = today + timedelta(days=1)
-    days_left: int | None = None
-    runs_out_on: date | None = None
-    back_on, back = credit_back or (today, 0)
-    if is_below(balance, block_threshold) and credit_back is None:
-        days_left, runs_out_on = 0, today
-    else:
-        spendable = balance - block_threshold
-        # The first day whose charges, added to the days before, exceed what may be
-        # spent: a binary search, since what is charged only grows with the days (and
-        # so does the credit taken back, once its day has come).
-        low, high = 0, FORECAST_HORIZON_DAYS
-        while low < high:
-            middle = (low + high) // 2
-            day = tomorrow + timedelta(days=middle)
-            spent = _spent(subscriptions, tomorrow, day, paused, pause_fee)
-            if day >= back_on and spent + back > spendable:
-                high = middle
-            else:
-                low = middle + 1
-        if low < FORECAST_HORIZON_DAYS:
-            days_left, runs_out_on = low, tomorrow + timedelta(days=low)
+    days_left, runs_out_on = lasts(
+        balance,
+        subscriptions,
+        today,
+        block_threshold=block_threshold,
+        paused=paused,
+        pause_fee=pause_fee,
+        credit_back=credit_back,
+    )
+    back = credit_back[1] if credit_back else 0
     return Forecast(
         daily_charge=charge_for_day(subscriptions, tomorrow, paused)
         + pause_fees(paused, pause_fee, tomorrow, tomorrow),
@@ -93,6 +92,48 @@ def forecast(
             pause_fee=pause_fee,
         ),
     )
+
+
+def lasts(
+    balance: int,
+    subscriptions: Sequence[Charged],
+    today: date,
+    *,
+    block_threshold: int,
+    paused: Paused = (),
+    pause_fee: int = 0,
+    credit_back: tuple[date, int] | None = None,
+) -> tuple[int | None, date | None]:
+    """`forecast`'s days_left and runs_out_on alone, without the top-up: what the
+    low-balance pass decides on for every candidate (the top-up only for those it warns)."""
+    if has_run_out(balance, block_threshold=block_threshold, credit_back=credit_back):
+        return 0, today
+    tomorrow = today + timedelta(days=1)
+    back_on, back = credit_back or (today, 0)
+    spendable = balance - block_threshold
+    # The first day whose charges, added to the days before, exceed what may be spent:
+    # a binary search, since what is charged only grows with the days (and so does the
+    # credit taken back, once its day has come).
+    low, high = 0, FORECAST_HORIZON_DAYS
+    while low < high:
+        middle = (low + high) // 2
+        day = tomorrow + timedelta(days=middle)
+        spent = _spent(subscriptions, tomorrow, day, paused, pause_fee)
+        if day >= back_on and spent + back > spendable:
+            high = middle
+        else:
+            low = middle + 1
+    if low < FORECAST_HORIZON_DAYS:
+        return low, tomorrow + timedelta(days=low)
+    return None, None
+
+
+def has_run_out(
+    balance: int, *, block_threshold: int, credit_back: tuple[date, int] | None
+) -> bool:
+    """Whether the balance has run out today: below the block threshold, with no promised
+    payment holding the block off. The forecast says 0 days then, whatever is charged."""
+    return is_below(balance, block_threshold) and credit_back is None
 
 
 def account_forecast(
@@ -133,22 +174,32 @@ def forecast_with(
     subscriptions: list[Subscription] | None = None,
 ) -> Forecast:
     """`account_forecast` with the account's pauses (not cancelled) and its promised
-    payment's credit back already read (for many accounts at once)."""
-    from portal.domain import suspension
-
+    payment's credit back already read."""
+    paused, pause_fee = pause_terms(pauses, today)
     return forecast(
         account.balance if balance is None else balance,
         account.subscriptions if subscriptions is None else subscriptions,
         today,
         block_threshold=block_threshold,
-        paused=suspension.paused_ranges(pauses),
-        pause_fee=max((p.daily_fee for p in pauses if p.ends_on > today), default=0),
+        paused=paused,
+        pause_fee=pause_fee,
         credit_back=credit_back,
     )
 
 
+def pause_terms(pauses: Sequence[Suspension], today: date) -> tuple[Paused, int]:
+    """What the forecast reads of an account's pauses (not cancelled): the days paused,
+    and the daily fee of those not over by today."""
+    from portal.domain import suspension
+
+    return (
+        suspension.paused_ranges(pauses),
+        max((p.daily_fee for p in pauses if p.ends_on > today), default=0),
+    )
+
+
 def _spent(
-    subscriptions: list[Subscription], first: date, last: date, paused: Paused, pause_fee: int
+    subscriptions: Sequence[Charged], first: date, last: date, paused: Paused, pause_fee: int
 ) -> int:
     """What the run charges from `first` to `last`: the shares and the pause fees."""
     return charged_between(subscriptions, first, last, paused) + pause_fees(

@@ -25,7 +25,7 @@ import json
 import logging
 import socket
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -45,6 +45,7 @@ from portal.models import (
     DeliveryState,
     Notification,
     NotificationKind,
+    NotificationPreference,
     PushDelivery,
     PushSubscription,
 )
@@ -164,39 +165,68 @@ def stage(db: Session, notification: Notification) -> list[int]:
     if not subscriptions.wants(db, notification.person_id, notification.kind):
         return []
     devices = [device.id for device in subscriptions.devices(db, notification.person_id)]
-    _insert_pending(db, notification.id, devices)
+    _insert_pending(db, [(notification.id, device) for device in devices])
     return _pending(db, notification.id, devices)
 
 
 def plan(db: Session, notification_id: int, subscription_ids: list[int]) -> list[int]:
     """The deliveries of a notification to these devices (made once: a job run twice
     finds them), committed; the ids of those still to be tried."""
-    _insert_pending(db, notification_id, subscription_ids)
+    _insert_pending(db, [(notification_id, device) for device in subscription_ids])
     ids = _pending(db, notification_id, subscription_ids)
     db.commit()
     return ids
 
 
-def _insert_pending(db: Session, notification_id: int, subscription_ids: list[int]) -> None:
-    if subscription_ids:
+def stage_many(db: Session, kind: NotificationKind, written: Sequence[tuple[int, int]]) -> None:
+    """`stage` for many notifications of one kind just written, as (notification id,
+    person id) pairs: their people's devices and choices in one query, their deliveries
+    in one INSERT (the daily low-balance warnings: thousands, most to no device)."""
+    if not written:
+        return
+    mine = dict(written)
+    wants_kind = sa.func.coalesce(getattr(NotificationPreference, kind.value), sa.true())
+    # The notifications by their ids' range, not a list of thousands of ids; any other
+    # in the range (another transaction's) is left out below.
+    pairs = [
+        (notification_id, subscription_id)
+        for notification_id, subscription_id in db.execute(
+            sa.select(Notification.id, PushSubscription.id)
+            .join(PushSubscription, PushSubscription.person_id == Notification.person_id)
+            .outerjoin(
+                NotificationPreference,
+                NotificationPreference.person_id == Notification.person_id,
+            )
+            .where(Notification.id.between(min(mine), max(mine)), wants_kind)
+            .order_by(
+                Notification.id, PushSubscription.created_at.desc(), PushSubscription.id.desc()
+            )
+        )
+        if notification_id in mine
+    ]
+    _insert_pending(db, pairs)
+
+
+def _insert_pending(db: Session, pairs: Sequence[tuple[int, int]]) -> None:
+    """Deliveries as (notification id, device id) pairs, each made once."""
+    if pairs:
         insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
         now = clock.now()
         db.execute(
-            insert(PushDelivery)
-            .values(
-                [
-                    {
-                        "notification_id": notification_id,
-                        "subscription_id": subscription_id,
-                        "state": DeliveryState.PENDING,
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "updated_at": now,
-                    }
-                    for subscription_id in subscription_ids
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["notification_id", "subscription_id"])
+            insert(PushDelivery).on_conflict_do_nothing(
+                index_elements=["notification_id", "subscription_id"]
+            ),
+            [
+                {
+                    "notification_id": notification_id,
+                    "subscription_id": subscription_id,
+                    "state": DeliveryState.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "updated_at": now,
+                }
+                for notification_id, subscription_id in pairs
+            ],
         )
 
 
