@@ -35,6 +35,8 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 _access_log = logging.getLogger("portal.access")
+# One encoder for every line (json.dumps with options builds a new one each call).
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
 # The attributes every LogRecord has: what is not among them came in `extra`.
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -151,7 +153,7 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _JSON.encode(line)
 
 
 class TextFormatter(logging.Formatter):

@@ -27,6 +27,7 @@ worker's. Without PROMETHEUS_MULTIPROC_DIR a process serves its own counts.
 
 from __future__ import annotations
 
+import functools
 import glob
 import ipaddress
 import logging
@@ -267,13 +268,24 @@ def _start_timer() -> None:
     g.metrics_started = time.perf_counter()
 
 
+@functools.cache
+def _request_series(endpoint: str, method: str, status: int):
+    """The latency and count series of one endpoint, method and status. `labels` checks
+    and locks at every call; the series it returns stay the same for the process, so
+    each is looked up once (as many as prometheus_client keeps itself)."""
+    return REQUEST_LATENCY.labels(endpoint, method), REQUESTS.labels(endpoint, method, str(status))
+
+
 def _observe(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None:
-        endpoint = request.endpoint or "none"  # a 404 names no endpoint
         seconds = time.perf_counter() - started
-        REQUEST_LATENCY.labels(endpoint, request.method).observe(seconds)
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        # A 404 names no endpoint.
+        latency, count = _request_series(
+            request.endpoint or "none", request.method, response.status_code
+        )
+        latency.observe(seconds)
+        count.inc()
     return response
 
 
