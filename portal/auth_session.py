@@ -27,7 +27,8 @@ class SignedIn:
     """The current user as Flask-Login sees it: a person and the session they used."""
 
     person: Person
-    login_session: LoginSession
+    # At sign-in the new row; on later requests what credentials.live_session read.
+    login_session: LoginSession | credentials.LiveSession
     token: str
 
     is_authenticated = True
@@ -56,7 +57,7 @@ def load_user(token: str) -> SignedIn | None:
         )
         if record is None:
             return None
-        if db.session.is_modified(record):
+        if record.touched:
             # The sliding expiry, moved at most every few minutes: most requests write
             # nothing, and so commit nothing (a commit would also expire what was read).
             db.session.commit()

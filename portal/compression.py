@@ -9,8 +9,9 @@ def read_static_file_whole(response: Response) -> Response:
     """A static file is streamed from disk, and Flask-Compress would compress the stream
     and leave the file open until garbage collection. Ours are small (htmx, 52 KB, is the
     largest): read whole, the file closes at once and the compressed answer has a length."""
-    compressible = response.mimetype in current_app.config["COMPRESS_MIMETYPES"]
-    if request.endpoint == "static" and response.is_streamed and compressible:
+    if request.endpoint != "static" or not response.is_streamed:
+        return response  # not a file from disk (the cheap questions first: every answer asks)
+    if response.mimetype in current_app.config["COMPRESS_MIMETYPES"]:
         response.direct_passthrough = False
         response.make_sequence()
     return response

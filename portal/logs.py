@@ -17,9 +17,9 @@ import contextvars
 import json
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 
 from flask import Flask, Response, current_app, g, request
@@ -35,6 +35,8 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 _access_log = logging.getLogger("portal.access")
+# One encoder for every line (json.dumps with options builds a new one each call).
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
 
 # The attributes every LogRecord has: what is not among them came in `extra`.
 _RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -57,7 +59,8 @@ def current_request_id() -> str | None:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    # 32 random hex digits, as nginx's $request_id (uuid4 costs five times as much).
+    return secrets.token_hex(16)
 
 
 def sane_request_id(value: str | None) -> str | None:
@@ -151,7 +154,7 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _JSON.encode(line)
 
 
 class TextFormatter(logging.Formatter):

@@ -3,7 +3,8 @@
 Counted as things happen, in each process:
 
 - portal_http_request_duration_seconds{endpoint,method}: the latency of every request;
-- portal_http_requests_total{endpoint,method,status};
+- portal_http_requests_total{endpoint,method,status} (a method outside the usual seven
+  is "other", and a request that matched no route is endpoint "none");
 - portal_jobs_run_total{job,outcome} and portal_job_duration_seconds{job};
 - portal_sms_total{outcome} and portal_push_total{outcome}: the attempts the SMS and push
   code report in their log events (sms.sent / sms.failed / sms.retry, push.sent /
@@ -27,6 +28,7 @@ worker's. Without PROMETHEUS_MULTIPROC_DIR a process serves its own counts.
 
 from __future__ import annotations
 
+import functools
 import glob
 import ipaddress
 import logging
@@ -267,13 +269,28 @@ def _start_timer() -> None:
     g.metrics_started = time.perf_counter()
 
 
+# The methods counted by name; any other a client makes up is counted as "other", so it
+# cannot add series (and memory in every process) at will.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@functools.cache
+def _request_series(endpoint: str, method: str, status: int):
+    """The latency and count series of one endpoint, method and status. `labels` checks
+    and locks at every call; the series it returns stay the same for the process, so
+    each is looked up once (as many as prometheus_client keeps itself)."""
+    return REQUEST_LATENCY.labels(endpoint, method), REQUESTS.labels(endpoint, method, str(status))
+
+
 def _observe(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None:
-        endpoint = request.endpoint or "none"  # a 404 names no endpoint
         seconds = time.perf_counter() - started
-        REQUEST_LATENCY.labels(endpoint, request.method).observe(seconds)
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in _METHODS else "other"
+        endpoint = request.endpoint or "none"  # a 404 names no endpoint
+        latency, count = _request_series(endpoint, method, response.status_code)
+        latency.observe(seconds)
+        count.inc()
     return response
 
 

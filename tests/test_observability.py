@@ -248,6 +248,18 @@ def test_request_latency_is_counted_by_endpoint(client):
     ) == pytest.approx(1)
 
 
+def test_a_made_up_method_adds_no_series_of_its_own(client):
+    before = scrape(client)
+    for method in ("BREW", "WHATEVER"):
+        client.open("/healthz", method=method)
+    after = scrape(client)
+    total = "portal_http_requests_total"
+    assert value(after, total, endpoint="none", method="other", status="405") - value(
+        before, total, endpoint="none", method="other", status="405"
+    ) == pytest.approx(2)
+    assert "BREW" not in str(after) and "WHATEVER" not in str(after)
+
+
 def test_payments_and_sms_by_state_are_read_when_scraped(app, client, session):
     before = scrape(client)
     account = create_subscriber(session, login="counted").account

@@ -9,13 +9,13 @@ ending a session ends it even for a copied cookie.
 import hashlib
 import secrets
 import string
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.models import Account, LoginSession, Person
@@ -144,38 +144,73 @@ def start_session(
 # Sliding expiry is written at most this often, so a page view rarely writes.
 _TOUCH_EVERY = timedelta(minutes=5)
 
-# Every request runs it: built once, because building a statement, its options and its
-# cache key costs SQLAlchemy more than running it (the values go in as parameters).
+
+@dataclass(frozen=True)
+class LiveSession:
+    """What a request needs of its sign-in session, read with the person in one statement
+    (a plain value, not a LoginSession: loading a second entity on every request costs
+    SQLAlchemy more than the query does)."""
+
+    id: int
+    person: Person
+    remember: bool
+    viewer_staff_id: int | None
+    last_seen_at: datetime
+    expires_at: datetime
+    touched: bool = False  # its expiry was moved: the caller commits
+
+
+# Every request runs them: built once, because building a statement and its cache key
+# costs SQLAlchemy more than running it (the values go in as parameters).
 _LIVE_SESSION = (
-    sa.select(LoginSession)
-    .where(LoginSession.token_hash == sa.bindparam("token_hash"))
-    .options(joinedload(LoginSession.person))  # every page wants the person: one query
+    sa.select(
+        Person,  # every page wants the person
+        LoginSession.id,
+        LoginSession.remember,
+        LoginSession.viewer_staff_id,
+        LoginSession.last_seen_at,
+        LoginSession.expires_at,
+    )
+    .join_from(LoginSession, Person, LoginSession.person_id == Person.id)
+    .where(LoginSession.token_hash == sa.bindparam("token_hash"), LoginSession.ended_at.is_(None))
+)
+_TOUCH = (
+    sa.update(LoginSession)
+    .where(LoginSession.id == sa.bindparam("session_id"), LoginSession.ended_at.is_(None))
+    .values(last_seen_at=sa.bindparam("seen"), expires_at=sa.bindparam("until"))
+    .execution_options(synchronize_session=False)
 )
 
 
-def live_session(db: Session, token: str) -> LoginSession | None:
-    """The session for a cookie's token if it is neither ended nor expired (read only)."""
+def live_session(db: Session, token: str) -> LiveSession | None:
+    """The session for a cookie's token if it is neither ended nor expired (read only):
+    read from the database each time, so a session ended anywhere is over at once."""
     if not token or len(token) > 100:
         return None
-    record = db.scalar(_LIVE_SESSION, {"token_hash": token_hash(token)})
-    if record is None or record.ended_at is not None or record.expires_at <= clock.now():
+    row = db.execute(_LIVE_SESSION, {"token_hash": token_hash(token)}).first()
+    if row is None:
         return None
-    return record
+    person, session_id, remember, viewer_staff_id, last_seen_at, expires_at = row
+    if expires_at <= clock.now():
+        return None
+    return LiveSession(session_id, person, remember, viewer_staff_id, last_seen_at, expires_at)
 
 
 def resume_session(
     db: Session, token: str, *, idle: timedelta, remembered: timedelta
-) -> LoginSession | None:
+) -> LiveSession | None:
     """The live session for a cookie's token, with its expiry moved forward by `idle`
-    (or `remembered` for "stay signed in"); None if it is unknown, ended or expired."""
+    (or `remembered` for "stay signed in"); None if it is unknown, ended or expired.
+    When it moved (`touched`), the caller commits."""
     record = live_session(db, token)
     if record is None or record.viewer_staff_id is not None:
         return record  # a staff member's view keeps its short lifetime and writes nothing
     moment = clock.now()
-    if moment - record.last_seen_at >= _TOUCH_EVERY:
-        record.last_seen_at = moment
-        record.expires_at = moment + (remembered if record.remember else idle)
-    return record
+    if moment - record.last_seen_at < _TOUCH_EVERY:
+        return record
+    until = moment + (remembered if record.remember else idle)
+    db.execute(_TOUCH, {"session_id": record.id, "seen": moment, "until": until})
+    return replace(record, last_seen_at=moment, expires_at=until, touched=True)
 
 
 def end_session(db: Session, token: str) -> None:

@@ -33,9 +33,11 @@ ENDS_THE_VIEW = frozenset({"view_as.end", "auth.logout"})
 
 def current_view() -> LoginSession | None:
     """The staff member's view this request runs in, if it does."""
-    if not current_user.is_authenticated:
+    # The user once, not through the proxy at each attribute: every request asks.
+    user = current_user._get_current_object()
+    if not user.is_authenticated:
         return None
-    record = current_user.login_session
+    record = user.login_session
     return record if view_as.is_view(record) else None
 
 
