@@ -76,7 +76,7 @@ def end_views_of(db: Session, staff_id: int, *, address: str | None) -> int:
     return len(records)
 
 
-def is_view(record: LoginSession | None) -> bool:
+def is_view(record: LoginSession | credentials.LiveSession | None) -> bool:
     """Whether a sign-in session is a staff member's view (not the subscriber's own)."""
     return record is not None and record.viewer_staff_id is not None
 

@@ -31,7 +31,7 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ENDS_THE_VIEW = frozenset({"view_as.end", "auth.logout"})
 
 
-def current_view() -> LoginSession | None:
+def current_view() -> LoginSession | credentials.LiveSession | None:
     """The staff member's view this request runs in, if it does."""
     # The user once, not through the proxy at each attribute: every request asks.
     user = current_user._get_current_object()
