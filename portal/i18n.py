@@ -4,8 +4,14 @@ from babel import support
 from flask import Flask, current_app, g, request, session
 from flask_babel import get_locale, get_translations
 from flask_login import current_user
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 from portal.extensions import babel
+
+# The template variable holding the catalogue of the language a render is drawn in.
+CATALOGUE = "portal_catalogue"
 
 
 def select_locale() -> str:
@@ -33,6 +39,38 @@ def _catalogue() -> support.NullTranslations:
     return found[1]
 
 
+def _render_catalogue() -> dict:
+    """Each render gets its language's catalogue with its variables, found when the render
+    starts (so under flask_babel.force_locale too): a lookup is then a dict read, not
+    three trips through the request context."""
+    return {CATALOGUE: _catalogue()}
+
+
+def _catalogue_of(context: Context) -> support.NullTranslations:
+    # A macro imported without context has only the globals: the request's catalogue.
+    return context.get(CATALOGUE) or _catalogue()
+
+
+def _newstyle(context: Context, text: str, variables: dict) -> str:
+    """As Jinja's newstyle gettext: autoescaped, then %-formatted (which, without
+    variables, changes only a text holding a %)."""
+    if context.eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables if variables or "%" in text else text
+
+
+@pass_context
+def _template_gettext(context: Context, string: str, **variables) -> str:
+    return _newstyle(context, _catalogue_of(context).ugettext(string), variables)
+
+
+@pass_context
+def _template_ngettext(context: Context, singular: str, plural: str, num: int, **variables) -> str:
+    variables.setdefault("num", num)
+    text = _catalogue_of(context).ungettext(singular, plural, num)
+    return _newstyle(context, text, variables)
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     # In place of the functions Flask-Babel installed: the same lookups, the catalogue
@@ -44,3 +82,9 @@ def init_app(app: Flask) -> None:
         pgettext=lambda c, s: _catalogue().upgettext(c, s),
         npgettext=lambda c, s, p, n: _catalogue().unpgettext(c, s, p, n),
     )
+    # The two a page calls by the dozen, each one call from the template instead of
+    # Jinja's three (`_` -> gettext -> the lookup), reading the render's catalogue.
+    app.jinja_env.globals.update(
+        _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
+    )
+    app.context_processor(_render_catalogue)
