@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload
@@ -185,24 +186,13 @@ def month_totals(
     if not months:
         return {}
     months = sorted(set(months))
-    edges = [_utc_start(m, tz) for m in months]
-    ends = [_utc_start(next_month(m), tz) for m in months]
-    created = LedgerEntry.created_at
-    months_at = enumerate(zip(edges, ends, strict=True))
-    bucket = sa.case(
-        *((sa.and_(created >= lo, created < hi), i) for i, (lo, hi) in months_at), else_=-1
-    ).label("bucket")
-    found = db.execute(
-        sa.select(
-            bucket,
-            LedgerEntry.kind,
-            sa.func.sum(LedgerEntry.amount),
-            sa.func.count(),
-            sa.func.max(LedgerEntry.id),
-        )
-        .where(LedgerEntry.account_id == account_id, _within(_runs(months, tz)))
-        .group_by(bucket, LedgerEntry.kind)
-    ).all()
+    runs = _runs(months, tz)
+    edges = {f"lo{i}": _utc_start(m, tz) for i, m in enumerate(months)}
+    edges |= {f"hi{i}": _utc_start(next_month(m), tz) for i, m in enumerate(months)}
+    edges |= {f"from{i}": lo for i, (lo, _) in enumerate(runs)}
+    edges |= {f"to{i}": hi for i, (_, hi) in enumerate(runs)}
+    query = _totals_by_month_and_kind(len(months), len(runs))
+    found = db.execute(query, {"account_id": account_id, **edges}).all()
     sums: dict[int, dict] = {}
     for i, kind, total, count, last_id in found:
         if i < 0:
@@ -318,6 +308,7 @@ def _month_of_entry(db: Session, account_id: int, entry_id: int, tz: str) -> dat
     return month_of(moment, tz) if moment is not None else None
 
 
+@lru_cache(maxsize=512)
 def _utc_start(month: date, tz: str) -> datetime:
     return clock.local_day_bounds(month, tz=tz)[0]
 
@@ -333,6 +324,29 @@ def _runs(months: list[date], tz: str) -> list[tuple[datetime, datetime]]:
     return [(_utc_start(first, tz), _utc_start(next_month(last), tz)) for first, last in runs]
 
 
-def _within(ranges: list[tuple[datetime, datetime]]):
+# Shapes of month_totals' query: the chart's twelve months in one run, and a page's few.
+@lru_cache(maxsize=64)
+def _totals_by_month_and_kind(months: int, runs: int) -> sa.Select:
+    """month_totals' query for `months` months read as `runs` ranges, every edge a bound
+    parameter (lo<i>/hi<i> a month's, from<i>/to<i> a range's, account_id): built once per
+    shape, as building its two dozen comparisons cost more than running it. Each row: the
+    month's index (-1 outside every month), a kind, its sum, count and last entry id."""
     created = LedgerEntry.created_at
-    return sa.or_(*(sa.and_(created >= lo, created < hi) for lo, hi in ranges))
+
+    def between(lo: str, hi: str):
+        return sa.and_(created >= sa.bindparam(lo), created < sa.bindparam(hi))
+
+    bucket = sa.case(*((between(f"lo{i}", f"hi{i}"), i) for i in range(months)), else_=-1)
+    bucket = bucket.label("bucket")
+    within = sa.or_(*(between(f"from{i}", f"to{i}") for i in range(runs)))
+    return (
+        sa.select(
+            bucket,
+            LedgerEntry.kind,
+            sa.func.sum(LedgerEntry.amount),
+            sa.func.count(),
+            sa.func.max(LedgerEntry.id),
+        )
+        .where(LedgerEntry.account_id == sa.bindparam("account_id"), within)
+        .group_by(bucket, LedgerEntry.kind)
+    )
