@@ -1,6 +1,6 @@
 """Languages: Russian by default, English when the browser or the subscriber asks."""
 
-from babel import support
+from babel import Locale, support
 from flask import Flask, current_app, g, request, session
 from flask_babel import get_locale, get_translations
 from flask_login import current_user
@@ -10,7 +10,8 @@ from markupsafe import Markup
 
 from portal.extensions import babel
 
-# The template variable holding the catalogue of the language a render is drawn in.
+# The template variables holding the language a render is drawn in, and its catalogue.
+LOCALE = "portal_locale"
 CATALOGUE = "portal_catalogue"
 
 
@@ -39,16 +40,23 @@ def _catalogue() -> support.NullTranslations:
     return found[1]
 
 
-def _render_catalogue() -> dict:
-    """Each render gets its language's catalogue with its variables, found when the render
-    starts (so under flask_babel.force_locale too): a lookup is then a dict read, not
-    three trips through the request context."""
-    return {CATALOGUE: _catalogue()}
+def _render_language() -> dict:
+    """Each render gets its language and that language's catalogue with its variables,
+    found when the render starts (so under flask_babel.force_locale too): a page's dozens
+    of strings, sums and dates then read a variable, not the request context each."""
+    return {LOCALE: get_locale(), CATALOGUE: _catalogue()}
+
+
+def render_locale(context: Context) -> Locale | None:
+    """The language the template being drawn is in (None outside an app context). A
+    macro imported without context sees only the globals: the request's language then."""
+    found = context.get(LOCALE)
+    return found if found is not None else get_locale()
 
 
 def _catalogue_of(context: Context) -> support.NullTranslations:
-    # A macro imported without context has only the globals: the request's catalogue.
-    return context.get(CATALOGUE) or _catalogue()
+    found = context.get(CATALOGUE)
+    return found if found is not None else _catalogue()
 
 
 def _newstyle(context: Context, text: str, variables: dict) -> str:
@@ -87,4 +95,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
     )
-    app.context_processor(_render_catalogue)
+    app.context_processor(_render_language)
