@@ -1,5 +1,7 @@
 """Languages: Russian by default, English when the browser or the subscriber asks."""
 
+from functools import cache
+
 from babel import Locale, support
 from flask import Flask, current_app, g, request, session
 from flask_babel import get_locale, get_translations
@@ -15,7 +17,12 @@ LOCALE = "portal_locale"
 CATALOGUE = "portal_catalogue"
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
+    """The request's language (Flask-Babel asks once per request)."""
+    return _locale(_chosen_language())
+
+
+def _chosen_language() -> str:
     languages = current_app.config["PORTAL_LANGUAGES"]
     chosen = session.get("lang")
     if chosen in languages:
@@ -24,6 +31,14 @@ def select_locale() -> str:
     if person is not None and person.locale in languages:
         return person.locale
     return request.accept_languages.best_match(languages) or languages[0]
+
+
+@cache
+def _locale(code: str) -> Locale:
+    """One Locale per language for the process (Flask-Babel keeps what the selector gives):
+    the sums and dates kept per language (web/filters.py) then find theirs by identity,
+    not by comparing a freshly parsed Locale field by field on each of a page's dozens."""
+    return Locale.parse(code)
 
 
 def _catalogue() -> support.NullTranslations:
