@@ -289,31 +289,41 @@ def asset(filename: str) -> str:
     return url
 
 
-# Enough for every page in both languages with the usual unread counts; past it the
-# drawings are forgotten and drawn again, so odd counts never grow the process.
-_NAV_DRAWINGS = 1000
-
-
 def bottom_nav(unread: int) -> Markup:
     """The bar of sections at the bottom of a subscriber's pages. It reads the same for
     everyone in a language on a page with the same count of unread notifications, and
     holds nothing of the person's (no token, no name): drawn once per process for each,
-    not on every page (a tenth of the home page's time). Drawn every time while templates
-    reload (development), so an edited nav.html shows."""
-    if current_app.jinja_env.auto_reload:
-        return _draw_bottom_nav(unread)
+    not on every page (a tenth of the home page's time)."""
     key = (str(get_locale()), request.script_root, request.endpoint, unread)
-    drawn = current_app.extensions.setdefault("portal.bottom_nav", {})
-    found = drawn.get(key)
+    return _drawn_once("components/nav.html", key, unread=unread)
+
+
+def static_links() -> Markup:
+    """Every page's icons, stylesheets and scripts, each URL with its fingerprint: the
+    same on every page of the process (and path prefix), so drawn once."""
+    script_root = request.script_root if has_request_context() else None
+    return _drawn_once("components/static_links.html", (script_root,))
+
+
+# Past this many, the drawings kept of one template are forgotten and drawn again: a key
+# that varies (an unread count) never grows the process. Every page in both languages fits.
+_DRAWINGS_KEPT = 1000
+
+
+def _drawn_once(template: str, key: tuple, **context) -> Markup:
+    """`template` drawn with `context`, kept per app and process under `key` (which must
+    hold all the drawing depends on: nothing per person may go into one). Drawn every
+    time while templates reload (development), so an edited template shows."""
+    app = current_app._get_current_object()
+    if app.jinja_env.auto_reload:
+        return Markup(render_template(template, **context))
+    drawn = app.extensions.setdefault("portal.drawn_once", {})
+    found = drawn.get((template, key))
     if found is None:
-        if len(drawn) >= _NAV_DRAWINGS:
+        if len(drawn) >= _DRAWINGS_KEPT:
             drawn.clear()
-        found = drawn[key] = _draw_bottom_nav(unread)
+        found = drawn[(template, key)] = Markup(render_template(template, **context))
     return found
-
-
-def _draw_bottom_nav(unread: int) -> Markup:
-    return Markup(render_template("components/nav.html", unread=unread))
 
 
 def branding() -> dict:
@@ -366,4 +376,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(phones.display, "phone")
     app.add_template_global(asset)
     app.add_template_global(bottom_nav)
+    app.add_template_global(static_links)
     app.context_processor(branding)
