@@ -1,19 +1,23 @@
 """Template filters and globals: money, dates and branding, formatted at the edge."""
 
 import hashlib
+import os
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache, lru_cache
 from pathlib import Path
 
-from babel import Locale, numbers
-from flask import Flask, current_app, has_request_context, request, url_for
+from babel import Locale, dates, numbers
+from flask import Flask, current_app, has_request_context, render_template, request, url_for
 from flask_babel import format_currency, format_date, format_datetime, get_locale, gettext, ngettext
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
+from markupsafe import Markup
 
 from portal import config
 from portal.domain import audit, phones
 from portal.domain.billing import Forecast
+from portal.i18n import render_locale
 from portal.models import (
     AccountStatus,
     EntryKind,
@@ -26,9 +30,10 @@ from portal.models import (
 )
 
 
-def rub(kopecks: int) -> str:
-    """Kopecks as roubles in the reader's language: 1 234,50 ₽ / 1,234.50 RUB."""
-    return _roubles(kopecks, get_locale(), whole=False)
+def rub(kopecks: int, locale: Locale | None = None) -> str:
+    """Kopecks as roubles in the reader's language: 1 234,50 ₽ / 1,234.50 RUB. `locale`:
+    the language when the caller knows it (a template's, see in_render_language)."""
+    return _roubles(kopecks, locale or get_locale(), whole=False)
 
 
 def money(minor_units: int, currency: str = "RUB") -> str:
@@ -38,11 +43,9 @@ def money(minor_units: int, currency: str = "RUB") -> str:
     return format_currency(Decimal(minor_units) / 100, currency)
 
 
-def rub_plain(kopecks: int) -> str:
+def rub_plain(kopecks: int, locale: Locale | None = None) -> str:
     """Whole roubles without kopecks when there are none: for prices in lists."""
-    if kopecks % 100:
-        return rub(kopecks)
-    return _roubles(kopecks, get_locale(), whole=True)
+    return _roubles(kopecks, locale or get_locale(), whole=not kopecks % 100)
 
 
 # Babel parses the pattern and looks up the locale's symbols on every call, and a page
@@ -63,9 +66,9 @@ def _roubles(kopecks: int, locale: Locale | None, *, whole: bool) -> str:
     )
 
 
-def rub_signed(kopecks: int) -> str:
+def rub_signed(kopecks: int, locale: Locale | None = None) -> str:
     """A sum with its sign: +500,00 ₽ in, -16,00 ₽ out."""
-    return ("+" if kopecks > 0 else "") + rub(kopecks)
+    return ("+" if kopecks > 0 else "") + rub(kopecks, locale)
 
 
 def top_up_roubles(kopecks: int) -> int | None:
@@ -237,9 +240,20 @@ def days_left(forecast: Forecast, balance: int) -> str:
     )
 
 
-def day(value: date | datetime, style: str = "d MMMM yyyy") -> str:
+def day(value: date | datetime, style: str = "d MMMM yyyy", locale: Locale | None = None) -> str:
     """A date in the reader's language; the default reads "29 декабря 2026"."""
-    return format_date(value, style)
+    if isinstance(value, datetime):  # Flask-Babel's: moved to the reader's time zone first
+        return format_date(value, style)
+    return _day(value, style, locale or get_locale())
+
+
+# Babel reads the pattern and the locale's names again on every call, and a history page
+# shows two dozen dates, mostly the same few: a day reads the same in a language as long
+# as the process runs. (Flask-Babel would look `style` up in Babel.date_formats first:
+# the portal sets none, so Babel's own names short/medium/long/full are what it means.)
+@lru_cache(maxsize=4096)
+def _day(value: date, style: str, locale: Locale | None) -> str:
+    return dates.format_date(value, style, locale=locale)
 
 
 def moment(value: datetime) -> str:
@@ -262,13 +276,54 @@ def asset(filename: str) -> str:
     """The URL of a static file with its content's fingerprint, so it can be cached for
     good: a changed file gets a new URL. Every page names a dozen: each is built once
     per process (and path prefix), not on every page."""
-    fingerprint = _fingerprint(str(Path(current_app.static_folder) / filename))
+    app = current_app._get_current_object()
+    # os.path.join, not pathlib: the path is only the fingerprint's key, and pathlib
+    # parsing it twice cost more than the rest of the lookup.
+    fingerprint = _fingerprint(os.path.join(app.static_folder, filename))
     script_root = request.script_root if has_request_context() else None
-    known = current_app.extensions.setdefault("portal.asset_urls", {})
+    known = app.extensions.setdefault("portal.asset_urls", {})
     key = (filename, fingerprint, script_root)
-    if key not in known:
-        known[key] = url_for("static", filename=filename, v=fingerprint)
-    return known[key]
+    url = known.get(key)
+    if url is None:
+        url = known[key] = url_for("static", filename=filename, v=fingerprint)
+    return url
+
+
+def bottom_nav(unread: int) -> Markup:
+    """The bar of sections at the bottom of a subscriber's pages. It reads the same for
+    everyone in a language on a page with the same count of unread notifications, and
+    holds nothing of the person's (no token, no name): drawn once per process for each,
+    not on every page (a tenth of the home page's time)."""
+    key = (str(get_locale()), request.script_root, request.endpoint, unread)
+    return _drawn_once("components/nav.html", key, unread=unread)
+
+
+def static_links() -> Markup:
+    """Every page's icons, stylesheets and scripts, each URL with its fingerprint: the
+    same on every page of the process (and path prefix), so drawn once."""
+    script_root = request.script_root if has_request_context() else None
+    return _drawn_once("components/static_links.html", (script_root,))
+
+
+# Past this many, the drawings kept of one template are forgotten and drawn again: a key
+# that varies (an unread count) never grows the process. Every page in both languages fits.
+_DRAWINGS_KEPT = 1000
+
+
+def _drawn_once(template: str, key: tuple, **context) -> Markup:
+    """`template` drawn with `context`, kept per app and process under `key` (which must
+    hold all the drawing depends on: nothing per person may go into one). Drawn every
+    time while templates reload (development), so an edited template shows."""
+    app = current_app._get_current_object()
+    if app.jinja_env.auto_reload:
+        return Markup(render_template(template, **context))
+    drawn = app.extensions.setdefault("portal.drawn_once", {})
+    found = drawn.get((template, key))
+    if found is None:
+        if len(drawn) >= _DRAWINGS_KEPT:
+            drawn.clear()
+        found = drawn[(template, key)] = Markup(render_template(template, **context))
+    return found
 
 
 def branding() -> dict:
@@ -288,11 +343,23 @@ def branding() -> dict:
     }
 
 
+def in_render_language(format_):
+    """`format_` (a function taking `locale=`) as a template filter given the language the
+    template is drawn in (i18n.render_locale): not found through the request context for
+    each of a page's dozens of sums and dates."""
+
+    @pass_context
+    def filter_(context, value, *args):
+        return format_(value, *args, locale=render_locale(context))
+
+    return filter_
+
+
 def init_app(app: Flask) -> None:
-    app.add_template_filter(rub)
+    app.add_template_filter(in_render_language(rub), "rub")
     app.add_template_filter(money)
-    app.add_template_filter(rub_plain)
-    app.add_template_filter(rub_signed)
+    app.add_template_filter(in_render_language(rub_plain), "rub_plain")
+    app.add_template_filter(in_render_language(rub_signed), "rub_signed")
     app.add_template_filter(top_up_roubles)
     app.add_template_filter(account_status)
     app.add_template_filter(entry_kind)
@@ -304,8 +371,10 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(audit_changes)
     app.add_template_filter(staff_role)
     app.add_template_filter(days_left)
-    app.add_template_filter(day)
+    app.add_template_filter(in_render_language(day), "day")
     app.add_template_filter(moment)
     app.add_template_filter(phones.display, "phone")
     app.add_template_global(asset)
+    app.add_template_global(bottom_nav)
+    app.add_template_global(static_links)
     app.context_processor(branding)

@@ -152,6 +152,21 @@ def test_every_section_is_one_tap_away(client, signed_in):
         assert client.get(path).status_code == 200
 
 
+def test_the_bottom_bar_follows_the_page_and_the_language(client, signed_in):
+    # The bar is drawn once per language, page and unread count (filters.bottom_nav):
+    # each page marks its own section, each language reads its own labels.
+    def nav(path, headers=None):
+        html = client.get(path, headers=headers or {}).get_data(as_text=True)
+        return html[html.index('class="bottom-nav"') :]
+
+    assert 'aria-current="page"' not in nav("/")
+    assert '<a href="/history/" aria-current="page">' in nav("/history/")
+    assert '<a href="/pay/" aria-current="page">' in nav("/pay/")
+    assert "<span>История</span>" in nav("/history/")
+    assert "<span>History</span>" in nav("/history/", EN)
+    assert "<span>История</span>" in nav("/history/")
+
+
 def test_history_lists_entries_newest_first_and_pages(client, session, signed_in):
     from portal.domain import ledger
     from portal.models import EntryKind

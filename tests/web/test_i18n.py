@@ -2,7 +2,7 @@
 Russian by default and in English when the browser or the subscriber asks."""
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -289,11 +289,14 @@ def test_templates_follow_a_forced_locale_within_a_request(app):
     from flask import render_template_string
     from flask_babel import force_locale
 
+    page = "{{ _('Sign in') }} {{ 1234_56|rub }} {{ day|day }}"
     with app.test_request_context("/", headers={"Accept-Language": "ru"}):
-        assert render_template_string("{{ _('Sign in') }}") == "Войти"
+        russian = f"Войти 1{NBSP}234,56{NBSP}₽ 29 декабря 2026"
+        assert render_template_string(page, day=date(2026, 12, 29)) == russian
         with force_locale("en"):
-            assert render_template_string("{{ _('Sign in') }}") == "Sign in"
-        assert render_template_string("{{ _('Sign in') }}") == "Войти"
+            english = f"Sign in 1,234.56{NBSP}RUB 29 December 2026"
+            assert render_template_string(page, day=date(2026, 12, 29)) == english
+        assert render_template_string(page, day=date(2026, 12, 29)) == russian
 
 
 def test_sums_read_in_each_language_the_same_within_one_process(app):

@@ -3,7 +3,6 @@ totals, filtered by period and kind (in the URL), a page at a time; the picture 
 last twelve months; the filtered history as CSV."""
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
-from flask_babel import format_date
 from flask_login import login_required
 
 from portal import clock
@@ -12,6 +11,7 @@ from portal.extensions import db
 from portal.htmx import is_htmx, render
 from portal.models import Account, EntryKind
 from portal.web.context import current_account
+from portal.web.filters import day
 from portal.web.history import export
 from portal.web.history.chart import chart
 from portal.web.history.forms import HistoryFilterForm
@@ -39,7 +39,7 @@ def _filters(form: HistoryFilterForm) -> history.Filters:
 
 def _month_label(month) -> str:
     """A month's short name under the picture: янв, фев, ... (three letters)."""
-    return format_date(month, "LLLL")[:3]
+    return day(month, "LLLL")[:3]
 
 
 def _render(account: Account, form: HistoryFilterForm, *, status=200, block="results", **more):
