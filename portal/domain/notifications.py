@@ -58,7 +58,9 @@ def notify_many(
     db: Session, kind: NotificationKind, entries: Sequence[tuple[int, str, str]], url: str
 ) -> list[int]:
     """`notify` for many people at once, as (person id, title, body): one INSERT, their
-    pushes staged together, each pushed once this is committed. The notifications' ids."""
+    pushes staged together, each pushed once this is committed (a job only for those
+    with a device to push to: most have none, and each job is a round trip to the queue).
+    The notifications' ids."""
     if not entries:
         return []
     now = clock.now()
@@ -70,11 +72,10 @@ def notify_many(
     ).all()
     from portal.domain.push import sending  # push builds on the centre, not the reverse
 
-    sending.stage_many(db, kind, [(id_, person_id) for id_, person_id in written])
-    ids = sorted(id_ for id_, _person_id in written)
-    for id_ in ids:
+    to_push = sending.stage_many(db, kind, [(id_, person_id) for id_, person_id in written])
+    for id_ in sorted(to_push):
         jobs.enqueue_after_commit(db, SEND_JOB, id_)
-    return ids
+    return sorted(id_ for id_, _person_id in written)
 
 
 def _fields(

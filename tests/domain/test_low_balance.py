@@ -151,9 +151,14 @@ def test_the_warning_is_pushed_after_the_commit(app, session, monkeypatch):
         lambda db, job, *args: sent.append((job, args)),
     )
     new = subscriber(session, balance=50_00)
+    device(session, new.person.id, "new")
+    deviceless = subscriber(session, balance=50_00)
     warn(app, session)
     [warning] = warnings_of(session, new.person.id)
+    [unpushed] = warnings_of(session, deviceless.person.id)
     assert ("portal.domain.push.sending:send_job", (warning.id,)) in sent
+    # No device, nothing to push: no job (the daily pass warns thousands, most with none).
+    assert ("portal.domain.push.sending:send_job", (unpushed.id,)) not in sent
 
 
 def test_the_preselection_holds_every_account_the_forecast_warns(app, session):

@@ -178,12 +178,13 @@ def plan(db: Session, notification_id: int, subscription_ids: list[int]) -> list
     return ids
 
 
-def stage_many(db: Session, kind: NotificationKind, written: Sequence[tuple[int, int]]) -> None:
+def stage_many(db: Session, kind: NotificationKind, written: Sequence[tuple[int, int]]) -> set[int]:
     """`stage` for many notifications of one kind just written, as (notification id,
     person id) pairs: their people's devices and choices in one query, their deliveries
-    in one INSERT (the daily low-balance warnings: thousands, most to no device)."""
+    in one INSERT (the daily low-balance warnings: thousands, most to no device). The
+    ids of the notifications that have a delivery to try."""
     if not written:
-        return
+        return set()
     mine = dict(written)
     wants_kind = sa.func.coalesce(getattr(NotificationPreference, kind.value), sa.true())
     # The notifications by their ids' range, not a list of thousands of ids; any other
@@ -205,6 +206,7 @@ def stage_many(db: Session, kind: NotificationKind, written: Sequence[tuple[int,
         if notification_id in mine
     ]
     _insert_pending(db, pairs)
+    return {notification_id for notification_id, _device in pairs}
 
 
 def _insert_pending(db: Session, pairs: Sequence[tuple[int, int]]) -> None:
