@@ -448,6 +448,41 @@ def postgres_server() -> str:
     return required_server("TEST_DATABASE_URL").replace("postgresql+psycopg:", "postgresql:", 1)
 
 
+def postgresql_settings() -> dict[str, str]:
+    """deploy/postgresql.conf's settings, by name."""
+    text = (ROOT / "deploy" / "postgresql.conf").read_text()
+    found = re.findall(r"^([a-z_]+)\s*=\s*'?([^'#\n]*?)'?\s*(?:#.*)?$", text, re.M)
+    return dict(found)
+
+
+def test_the_postgresql_settings_are_ones_the_server_has(postgres_server):
+    """Every setting of the sample drop-in names a real setting with a value it takes
+    (an enum's value among its choices: `wal_compression = lz4` needs a server built with
+    lz4), so the file cannot stop PostgreSQL from starting."""
+    import sqlalchemy as sa
+
+    settings = postgresql_settings()
+    assert settings["wal_compression"] == "lz4" and settings["shared_buffers"] == "1GB"
+    engine = sa.create_engine(postgres_server.replace("postgresql:", "postgresql+psycopg:", 1))
+    with engine.connect() as conn:
+        known = {
+            name: (kind, choices)
+            for name, kind, choices in conn.exec_driver_sql(
+                "SELECT name, vartype, enumvals FROM pg_settings"
+            )
+        }
+    engine.dispose()
+    for name, value in settings.items():
+        assert name in known, name
+        kind, choices = known[name]
+        if kind == "enum":
+            assert value in choices, (name, value, choices)
+        elif kind == "bool":
+            assert value in ("on", "off"), (name, value)
+        elif kind in ("integer", "real"):
+            assert re.fullmatch(r"\d+(\.\d+)?(kB|MB|GB|ms|s|min)?", value), (name, value)
+
+
 def backup_env() -> dict[str, str]:
     bin_dir = Path(sys.executable).parent
     return {
