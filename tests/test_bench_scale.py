@@ -4,17 +4,25 @@ benchmark keeps working as the code changes; its figures are printed, never judg
 import os
 
 import pytest
+import sqlalchemy as sa
 
 from bench import scale
+from portal.domain.billing import charges
+from portal.extensions import db
+from tools.scratch_db import migrated_app, scratch_database
 
 
-def test_the_scale_benchmark_measures_what_it_says(capsys):
+def postgres_server() -> str:
     server = os.environ.get("TEST_DATABASE_URL")
     if not server:
         if os.environ.get("CI"):
             pytest.fail("TEST_DATABASE_URL is not set: CI must run the PostgreSQL tests")
         pytest.skip("the scale benchmark needs PostgreSQL")
-    figures = scale.measure(server, subscribers=300, entries=5, rounds=1)
+    return server
+
+
+def test_the_scale_benchmark_measures_what_it_says(capsys):
+    figures = scale.measure(postgres_server(), subscribers=300, entries=5, rounds=1)
     assert set(figures) == {
         "home page, ms",
         "history first page, ms",
@@ -25,3 +33,22 @@ def test_the_scale_benchmark_measures_what_it_says(capsys):
     assert "built 300 subscribers and 1,800 ledger entries" in printed
     assert "== /history/:" in printed and "Index Scan" in printed
     assert "UNINDEXED" not in printed
+
+
+def test_the_built_charges_carry_the_keys_the_billing_run_gives():
+    with scratch_database(postgres_server(), "portal_scale_keys") as url:
+        app = migrated_app(url, PORTAL_LOG_LEVEL="WARNING")
+        scale.build(app, 20, 12)
+        with app.app_context():
+            rows = db.session.execute(
+                sa.text(
+                    "SELECT e.idempotency_key, e.service_date, "
+                    "(SELECT min(id) FROM subscriptions s WHERE s.account_id = e.account_id) "
+                    "FROM ledger_entries e WHERE e.kind = 'charge' AND e.service_date IS NOT NULL"
+                )
+            ).all()
+            db.session.remove()
+            db.engine.dispose()
+    assert len(rows) == 20 * 11  # every tenth entry is a payment
+    for key, day, subscription_id in rows:
+        assert key == charges.charge_key(subscription_id, day)
