@@ -44,7 +44,7 @@ SELECT a.id,
   CASE WHEN i % 10 = 0 THEN 50000 ELSE -1500 END,
   a.balance,
   CASE WHEN i % 10 = 0 THEN 'scale:' || a.id || ':' || i
-    ELSE 'charge:' || s.first || ':' || to_char(CAST(:start AS date) + i, 'YYYY-MM-DD') END,
+    ELSE 'charge:' || to_char(CAST(:start AS date) + i, 'YYYY-MM-DD') || ':' || s.first END,
   CASE WHEN i % 10 = 0 THEN 'Оплата' ELSE 'Абонентская плата' END,
   CASE WHEN i % 10 = 0 THEN NULL ELSE (CAST(:start AS date) + i) END,
   CAST(:start AS timestamptz) + i * interval '1 day'

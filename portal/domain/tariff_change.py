@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import audit, billing, catalog, ledger
-from portal.domain.billing.charges import charge_key, daily_share
+from portal.domain.billing.charges import charge_key, daily_share, old_charge_key
 from portal.domain.errors import DomainError, NotFound
 from portal.models import Account, EntryKind, LedgerEntry, Subscription, Tariff, TariffChange
 
@@ -374,9 +374,9 @@ def _swap_todays_charge(
 ) -> None:
     """When the run has charged today already, the old tariff's share of today goes back
     and the new one's is charged under the run's key (so the run never charges it again)."""
-    charged = db.scalar(
-        sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == charge_key(old.id, today))
-    )
+    # The old shape of key too: today's run may have been made before the keys changed.
+    keys = [charge_key(old.id, today), old_charge_key(old.id, today)]
+    charged = db.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(keys)))
     if charged is None:
         return  # the run has not been (or left the account out): it charges the new one
     ledger.post(

@@ -108,17 +108,13 @@ def test_the_run_charges_the_promotional_price_then_the_regular(session):
         entries = charges_of(session, account.id)
         by_month = {12: 0, 1: 0}
         for entry in entries:
-            by_month[date.fromisoformat(entry.idempotency_key.rsplit(":", 1)[1]).month] -= (
-                entry.amount
-            )
+            by_month[entry.service_date.month] -= entry.amount
         assert by_month == {12: december, 1: 310_00}
         assert by_month[12] == billing.charged_between(
             account.subscriptions, date(2026, 12, 1), date(2026, 12, 31)
         )
     # the day the price changes, and the day after
-    days = {
-        e.idempotency_key.rsplit(":", 1)[1]: -e.amount for e in charges_of(session, new.account.id)
-    }
+    days = {e.service_date.isoformat(): -e.amount for e in charges_of(session, new.account.id)}
     assert days["2026-12-10"] == 2_00 and days["2026-12-11"] == 10_00
 
 

@@ -7,12 +7,15 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from portal import clock
 from portal.domain import addons, billing, catalog, ledger
 from portal.domain import tariff_change as tc
+from portal.domain.billing import charges
 from portal.domain.errors import NotFound
 from portal.models import (
     AddonStart,
     AuditEvent,
+    BillingDay,
     EntryKind,
     LedgerEntry,
     Subscription,
@@ -96,6 +99,35 @@ def test_a_change_today_makes_the_month_add_up_exactly(session, home, today, run
     assert ledger.inconsistent_accounts(session) == []
     # Tomorrow's run charges the new tariff only.
     assert {s.tariff_id for s in account.subscriptions if billing.is_running(s, today)} == {fast.id}
+
+
+def test_a_change_finds_todays_charge_made_before_the_keys_put_the_day_first(session, home):
+    """Today's run made before an upgrade wrote the old shape of key: a change today after
+    it still gives the old tariff's day back and charges the new one's, once."""
+    new, base, fast, _ = home
+    account, today = new.account, date(2026, 1, 15)
+    run(session, date(2026, 1, 1), today - timedelta(days=1))
+    old = account.subscriptions[0]
+    share_today = billing.daily_share(base.monthly_price, today)
+    ledger.post(
+        session,
+        account.id,
+        EntryKind.CHARGE,
+        -share_today,
+        key=charges.old_charge_key(old.id, today),
+        service_date=today,
+    )
+    # Today's run as it was made then: the day recorded with its charges.
+    session.add(BillingDay(day=today, run_at=clock.now(), actor="billing", charges=1))
+    session.flush()
+    assert billing.run_day(session, today, block_threshold=-(10**9)).already_run
+    change(session, account, fast, today)
+    end = date(2026, 1, 31)
+    run(session, today + timedelta(days=1), end)
+    expected = share(base.monthly_price, date(2026, 1, 1), today - timedelta(days=1))
+    expected += share(fast.monthly_price, today, end)
+    assert charged(session, account.id, date(2026, 1, 1), end) == expected
+    assert ledger.inconsistent_accounts(session) == []
 
 
 def test_a_next_month_change_switches_on_the_first(session, home):
@@ -294,7 +326,7 @@ def addon_charged(session, subscription_id, first, last) -> int:
     """What the run charged one subscription for the days first..last."""
     total = session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
-            LedgerEntry.idempotency_key.like(f"charge:{subscription_id}:%"),
+            LedgerEntry.idempotency_key.like(f"charge:%:{subscription_id}"),
             LedgerEntry.service_date.between(first, last),
         )
     )

@@ -73,12 +73,26 @@ def daily_share_sql(monthly_price: sa.ColumnElement[int], day: date) -> sa.Colum
 
 def charge_key(subscription_id: int, day: date) -> str:
     """The ledger key of a subscription's charge for a day: charged once, however often
-    the day is run."""
-    return f"charge:{subscription_id}:{day.isoformat()}"
+    the day is run. The day comes first, so a day's keys are one run of the unique index
+    on the keys: by subscription first, a day's million inserts (and the run's lookups)
+    would land all over an index holding a key per subscription and day."""
+    return f"charge:{day.isoformat()}:{subscription_id}"
 
 
 def charge_key_sql(subscription_id: sa.ColumnElement[int], day: date) -> sa.ColumnElement[str]:
     """`charge_key` in SQL."""
+    return sa.literal(f"charge:{day.isoformat()}:", sa.String) + sa.cast(subscription_id, sa.String)
+
+
+def old_charge_key(subscription_id: int, day: date) -> str:
+    """The key charges were written with before the day came first (2026-12): the ledger
+    keeps them as they are (it never changes an entry), so the days charged then are
+    found by this one (the two shapes never meet: a subscription id has no dash)."""
+    return f"charge:{subscription_id}:{day.isoformat()}"
+
+
+def old_charge_key_sql(subscription_id: sa.ColumnElement[int], day: date) -> sa.ColumnElement[str]:
+    """`old_charge_key` in SQL."""
     return (
         sa.literal("charge:", sa.String)
         + sa.cast(subscription_id, sa.String)

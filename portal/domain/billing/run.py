@@ -94,7 +94,7 @@ def run_day(db: Session, day: date, *, block_threshold: int, actor: str = "billi
     connection = db.connection()
     _staged.create(connection)
     _stage_others(db, day, taken_back)
-    _stage(db, day)
+    _stage(db, day, first_run=_is_first_run(db, day))
     accounts, entries, kopecks = db.execute(
         sa.select(
             sa.func.count(sa.distinct(_staged.c.account_id)),
@@ -160,9 +160,20 @@ def _claim(db: Session, day: date, actor: str) -> bool:
     return claimed.scalar_one_or_none() is not None
 
 
-def _stage(db: Session, day: date) -> None:
+def _is_first_run(db: Session, day: date) -> bool:
+    """No day before `day` was ever charged by a run that recorded its days."""
+    return not db.scalar(sa.select(sa.exists().where(BillingDay.day < day)))
+
+
+def _stage(db: Session, day: date, *, first_run: bool) -> None:
     """The day's charges into the staging table: the billable subscriptions at their
-    daily share, but for a share of nothing and a charge already in the ledger."""
+    daily share, but for a share of nothing and a charge already in the ledger.
+
+    A charge of the day already there was written by a tariff change after the day's run
+    (under the run's key), or by a run from before the days were recorded. Keys of the
+    old shape (`charges.old_charge_key`) can only be among the latter: they are looked
+    for on an installation's first recorded day only, as their lookups land all over the
+    key index."""
     billable = charges.billable_on(day).subquery()
     shares = sa.select(
         billable.c.account_id,
@@ -175,6 +186,9 @@ def _stage(db: Session, day: date) -> None:
         shares.c.amount < 0,
         ~sa.exists().where(LedgerEntry.idempotency_key == shares.c.idempotency_key),
     )
+    if first_run:
+        old_key = charges.old_charge_key_sql(shares.c.subscription_id, day)
+        new = new.where(~sa.exists().where(LedgerEntry.idempotency_key == old_key))
     db.execute(sa.insert(_staged).from_select(list(shares.c.keys()), new))
     if db.get_bind().dialect.name == "postgresql":
         # A new table has no statistics: without them the planner guesses its size.
