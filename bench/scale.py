@@ -35,6 +35,9 @@ SAMPLE = (2, 5, 11, 14, 17)  # the subscribers whose pages are timed (all active
 BIG_TABLES = ("accounts", "people", "subscriptions", "ledger_entries")
 PASSWORD = "bench-password-2026"  # bench/billing.py's
 
+# A charge's key is the one the billing run gives it (charges.charge_key: its day
+# and subscription; tests/test_bench_scale.py holds the two together), so the unique index on the
+# keys is laid out as a real ledger's is when the bench's day adds its own.
 ENTRIES = """
 INSERT INTO ledger_entries
   (account_id, kind, amount, balance_after, idempotency_key, description, service_date,
@@ -59,9 +62,6 @@ FIRST_SUBSCRIPTIONS = """
 CREATE UNLOGGED TABLE scale_first_subscriptions AS
 SELECT account_id, min(id) AS first FROM subscriptions GROUP BY account_id
 """
-# A charge's key is the one the billing run gives it (charges.charge_key: its subscription
-# and day; tests/test_bench_scale.py holds the two together), so the unique index on the
-# keys is laid out as a real ledger's is when the bench's day adds its own.
 CHUNK = 50_000  # accounts a statement: a bounded transaction and progress to print
 
 

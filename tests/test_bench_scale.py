@@ -1,24 +1,17 @@
 """bench/scale.py on a few hundred subscribers (PostgreSQL: it runs nowhere else), so the
 benchmark keeps working as the code changes; its figures are printed, never judged here."""
 
-import os
-
-import pytest
 import sqlalchemy as sa
 
 from bench import scale
 from portal.domain.billing import charges
 from portal.extensions import db
+from tests.conftest import required_server
 from tools.scratch_db import migrated_app, scratch_database
 
 
 def postgres_server() -> str:
-    server = os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        if os.environ.get("CI"):
-            pytest.fail("TEST_DATABASE_URL is not set: CI must run the PostgreSQL tests")
-        pytest.skip("the scale benchmark needs PostgreSQL")
-    return server
+    return required_server("TEST_DATABASE_URL")
 
 
 def test_the_scale_benchmark_measures_what_it_says(capsys):
