@@ -1,6 +1,8 @@
 """bench/scale.py on a few hundred subscribers (PostgreSQL: it runs nowhere else), so the
 benchmark keeps working as the code changes; its figures are printed, never judged here."""
 
+import re
+
 import sqlalchemy as sa
 
 from bench import scale
@@ -15,7 +17,7 @@ def postgres_server() -> str:
 
 
 def test_the_scale_benchmark_measures_what_it_says(capsys):
-    figures = scale.measure(postgres_server(), subscribers=300, entries=5, rounds=1)
+    figures = scale.measure(postgres_server(), subscribers=300, entries=5, rounds=1, days=2)
     assert set(figures) == {
         "home page, ms",
         "history first page, ms",
@@ -26,6 +28,9 @@ def test_the_scale_benchmark_measures_what_it_says(capsys):
     assert "built 300 subscribers and 1,800 ledger entries" in printed
     assert "== /history/:" in printed and "Index Scan" in printed
     assert "UNINDEXED" not in printed
+    days = re.findall(r"billing (\S+): \S+ s \(([\d,]+) charges", printed)
+    assert [day for day, _ in days] == ["2026-12-10", "2026-12-11"]
+    assert all(int(charges.replace(",", "")) > 0 for _, charges in days)
 
 
 def test_the_built_charges_carry_the_keys_the_billing_run_gives():
