@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import AnonymousUserMixin, current_user
+from flask_login import AnonymousUserMixin, current_user, user_logged_in
 from sqlalchemy.exc import DBAPIError
 
 from portal.domain.auth import credentials
@@ -104,6 +104,14 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = None  # our sessions are server-side and revocable
     login_manager.anonymous_user = Anonymous
     login_manager.unauthorized_handler(_unauthorized)
+    user_logged_in.connect(_forget_client_identifier, app)
+
+
+def _forget_client_identifier(_app, **_extra) -> None:
+    """Flask-Login writes a hash of the address and browser (`_id`, 128 characters) into
+    the cookie for its own session protection, which is off here (the session is checked
+    in the database on every request): every request would carry it for nothing."""
+    session.pop("_id", None)
 
 
 def fresh_session() -> None:

@@ -121,6 +121,20 @@ def test_session_is_renewed_at_sign_in(client, auth, anna):
     assert client.get_cookie("portal_session").value != before
 
 
+def session_cookie_contents(app, client) -> dict:
+    serializer = app.session_interface.get_signing_serializer(app)
+    return serializer.loads(client.get_cookie("portal_session").value)
+
+
+@pytest.mark.parametrize("remember", [True, False])
+def test_the_session_cookie_holds_the_token_and_no_address_hash(app, client, auth, anna, remember):
+    # Flask-Login's `_id` serves only its own session protection, which is off here.
+    auth.login("anna", PASSWORD, remember=remember)
+    assert client.get("/").status_code == 200
+    contents = session_cookie_contents(app, client)
+    assert contents["_user_id"] and "_id" not in contents
+
+
 def test_expired_session_asks_to_sign_in_again(client, auth, anna, frozen_clock, session):
     auth.login("anna", PASSWORD)
     frozen_clock.advance(hours=13)
