@@ -77,3 +77,24 @@ def test_a_new_member_from_the_team_page_signs_in_with_the_printed_password(page
     page.click("#staff-login-form button[type=submit]")
     page.wait_for_url(demo.url + "/staff/")
     expect(page.locator(".staff-who")).to_contain_text("Ольга Диспетчер")
+
+
+TEXT_BOX = """selector => {
+  const range = document.createRange();
+  range.selectNodeContents(document.querySelector(selector));
+  const box = range.getBoundingClientRect();
+  return {right: box.right, middle: box.top + box.height / 2};
+}"""
+
+
+@phone_only
+def test_the_days_figures_line_up_whether_they_link_to_a_queue_or_not(page: Page, demo):
+    """A figure that links to its queue is a finger-sized target: its number still ends
+    where the plain figures' end, level with its label."""
+    sign_in_to_console(page, demo)
+    plain = page.evaluate(TEXT_BOX, "#figure-paid dd")
+    for figure in ("payments", "review", "refunds", "sms-failed", "visits"):
+        number = page.evaluate(TEXT_BOX, f"#figure-{figure} dd a")
+        label = page.evaluate(TEXT_BOX, f"#figure-{figure} dt")
+        assert abs(number["right"] - plain["right"]) <= 1, figure
+        assert abs(number["middle"] - label["middle"]) <= 2, figure
