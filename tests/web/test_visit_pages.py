@@ -67,6 +67,7 @@ def test_booking_shows_the_request_with_its_times(client, session, signed_in):
     ("fields", "status"),
     [
         ({"text": "x" * 10_000}, 400),
+        ({"text": "Нет\x00 интернета"}, 400),  # PostgreSQL cannot store it: not a 500
         ({"window": "2026-11-23T09:00"}, 400),  # in the past
         ({"window": "2026-11-25T10:00"}, 400),  # no such window
         ({"window": "nonsense"}, 400),
@@ -165,3 +166,17 @@ def test_after_booking_the_visit_page_offers_push_without_asking_on_load(
     assert 'id="push-on"' in prompt  # a button: permission is asked only when pressed
     monkeypatch.setitem(client.application.config, "PORTAL_PUSH_ENABLED", False)
     assert 'id="push"' not in client.get(answer.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_comment_with_a_control_character_is_a_clear_400(client, session, signed_in):
+    path = post(client, "/visits/", form()).location
+    visit = session.scalar(sa.select(VisitRequest))
+    who = technician(session)
+    for to in (VisitState.CONFIRMED, VisitState.ON_THE_WAY, VisitState.DONE):
+        requests.advance(session, visit, to, POLICY, staff_id=1, technician_id=who.id)
+    session.commit()
+    answer = post(client, f"{path}/rate", {"rating": "4", "comment": "ok\x00"}, page=path)
+    assert answer.status_code == 400
+    assert "недопустимые символы" in answer.get_data(as_text=True)
+    session.refresh(visit)
+    assert visit.rating is None

@@ -18,7 +18,14 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from portal.domain.visits.requests import ADDRESS_MAX, COMMENT_MAX, TEXT_MAX
 from portal.models import VisitState
 from portal.web.forms import Form
-from portal.web.validators import TOO_LONG, day_field, phone_field, printable, text_field
+from portal.web.validators import (
+    TOO_LONG,
+    day_field,
+    phone_field,
+    printable,
+    printable_lines,
+    text_field,
+)
 from portal.web.visits.labels import CATEGORIES
 
 WINDOW_KEY_MAX = 16
@@ -43,7 +50,7 @@ class BookForm(Form):
     )
     text = TextAreaField(
         _l("Describe the problem"),
-        validators=[Optional(), Length(max=TEXT_MAX, message=TOO_LONG)],
+        validators=[Optional(), Length(max=TEXT_MAX, message=TOO_LONG), printable_lines],
     )
     window = window_field()
     address = text_field(
@@ -63,7 +70,8 @@ class RateForm(Form):
         validators=[InputRequired(_l("Choose from 1 to 5 stars."))],
     )
     comment = TextAreaField(
-        _l("Comment"), validators=[Optional(), Length(max=COMMENT_MAX, message=TOO_LONG)]
+        _l("Comment"),
+        validators=[Optional(), Length(max=COMMENT_MAX, message=TOO_LONG), printable_lines],
     )
 
 
