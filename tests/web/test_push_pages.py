@@ -103,6 +103,10 @@ def test_subscribing_without_the_csrf_header_is_refused(client, session, person,
         [1, 2],
         None,
         "text",
+        # PostgreSQL cannot store a NUL: a clear 400, not a 500
+        browser_subscription("https://push.example.com/send/\x00one"),
+        browser_subscription("https://push.exa\x00mple.com/send/one"),
+        browser_subscription("https://push.example.com/send/\x07one"),
     ],
 )
 def test_a_bad_subscription_is_a_clear_400(client, session, person, push_on, body):
@@ -154,6 +158,21 @@ def test_unsubscribing_forgets_the_device(client, session, person, push_on):
     )
     assert answer.status_code == 204
     assert devices_of(session, person) == 0
+
+
+@pytest.mark.parametrize("endpoint", ["https://push.example.com/\x00", "https://x/" + "a" * 1001])
+def test_unsubscribing_an_endpoint_no_browser_sends_is_a_clear_400(
+    client, session, person, push_on, endpoint
+):
+    data = browser_subscription()
+    subscriptions.subscribe(session, person.id, data, user_agent="", allow_local=False)
+    session.commit()
+    answer = post_json(
+        client, "/notifications/push/unsubscribe", {"endpoint": endpoint}, token_of(client)
+    )
+    assert answer.status_code == 400
+    assert answer.get_json()["error"]
+    assert devices_of(session, person) == 1
 
 
 def test_removing_a_device_and_another_persons_is_404(client, session, person, push_on):

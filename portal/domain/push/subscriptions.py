@@ -33,10 +33,8 @@ def parse(data: object, *, allow_local: bool) -> tuple[str, str, str]:
     """
     if not isinstance(data, Mapping):
         raise InvalidSubscription("not a subscription")
-    endpoint = data.get("endpoint")
+    endpoint = endpoint_text(data.get("endpoint"))
     keys = data.get("keys")
-    if not isinstance(endpoint, str) or not endpoint or len(endpoint) > MAX_ENDPOINT:
-        raise InvalidSubscription("endpoint")
     if not isinstance(keys, Mapping):
         raise InvalidSubscription("keys")
     p256dh, auth = keys.get("p256dh"), keys.get("auth")
@@ -44,6 +42,19 @@ def parse(data: object, *, allow_local: bool) -> tuple[str, str, str]:
         raise InvalidSubscription("keys")
     check_endpoint(endpoint, allow_local=allow_local)
     return endpoint, p256dh, auth
+
+
+def endpoint_text(value: object) -> str:
+    """The endpoint as a browser sends it: text of at most MAX_ENDPOINT characters with no
+    control characters (no URL has them, and PostgreSQL cannot store a NUL)."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > MAX_ENDPOINT
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+    ):
+        raise InvalidSubscription("endpoint")
+    return value
 
 
 def _key_of_length(value: object, length: int) -> bool:
@@ -104,8 +115,10 @@ def subscribe(
     return device
 
 
-def unsubscribe(db: Session, person_id: int, endpoint: str) -> bool:
-    """The browser turned push off: forget its subscription (if it was this person's)."""
+def unsubscribe(db: Session, person_id: int, endpoint: object) -> bool:
+    """The browser turned push off: forget its subscription (if it was this person's).
+    InvalidSubscription for an endpoint no browser sends."""
+    endpoint = endpoint_text(endpoint)
     result = db.execute(
         sa.delete(PushSubscription).where(
             PushSubscription.person_id == person_id, PushSubscription.endpoint == endpoint

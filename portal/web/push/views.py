@@ -141,8 +141,9 @@ def subscribe():
 def unsubscribe():
     data = request.get_json(silent=True)
     endpoint = data.get("endpoint") if isinstance(data, dict) else None
-    if not isinstance(endpoint, str) or not endpoint:
+    try:
+        subscriptions.unsubscribe(db.session, current_person().id, endpoint)
+    except subscriptions.InvalidSubscription:
         return _json_error(_("This browser sent no usable subscription."))
-    subscriptions.unsubscribe(db.session, current_person().id, endpoint)
     db.session.commit()
     return "", 204
