@@ -274,6 +274,25 @@ def test_each_reminder_is_sent_once(session, frozen_clock):
     assert visit.reminded_at == frozen_clock()
 
 
+@pytest.mark.parametrize("by", ["subscriber", "staff"])
+def test_a_visit_moved_after_its_reminder_is_reminded_of_its_new_window(session, frozen_clock, by):
+    week(session)
+    visit = book(session, subscriber(session))
+    session.commit()
+    frozen_clock.set(datetime(2026, 11, 24, 16, 0, tzinfo=UTC))  # 19:00 local, Tuesday
+    assert reminders.send_due(session, POLICY) == 1  # of Wednesday 09:00
+    session.refresh(visit)  # as a request reads it
+    assert visit.reminded_at is not None
+    if by == "subscriber":
+        requests.move_by_subscriber(session, visit, "2026-11-26T09:00", POLICY, address=None)
+    else:
+        requests.move_by_staff(session, visit, "2026-11-26T09:00", POLICY, staff_id=1)
+    session.commit()
+    frozen_clock.set(datetime(2026, 11, 25, 15, 0, tzinfo=UTC))  # 18:00 local, Wednesday
+    assert reminders.send_due(session, POLICY) == 1
+    assert "26.11.2026 09:00–12:00" in reminder_texts(session)[-1]
+
+
 def test_the_remind_command_is_safe_to_repeat(runner, session, frozen_clock):
     week(session)
     book(session, subscriber(session))

@@ -407,6 +407,7 @@ def _rebook(db: Session, visit: VisitRequest, window: VisitWindow) -> None:
     schedule.take_place(db, window.id)
     schedule.release_place(db, visit.window_id)
     visit.window = window
+    visit.reminded_at = None  # a reminder names the window: the new one gets its own
     db.flush()
     db.refresh(window)
 
