@@ -12,17 +12,22 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import audit, phones, sms
-from portal.domain.auth import credentials, lockout
+from portal.domain.auth import credentials, lockout, recovery
 from portal.domain.auth.recovery import RecoveryPolicy
 from portal.domain.auth.signin import SignInPolicy
 from portal.domain.errors import DomainError, InvalidInput
-from portal.models import Person, PhoneChange
+from portal.models import Person, PhoneChange, SmsMessage
 
 PHONE_CODE_LENGTH = 6
 
 
 class WrongPassword(DomainError):
     """The current password was wrong. The failure is recorded in the session: commit it."""
+
+
+class TooManyCodes(DomainError):
+    """As many codes have gone to new numbers of the person as their contract may have
+    recovery SMS (RecoveryPolicy.per_contract): nothing is sent."""
 
 
 def confirm_current_password(
@@ -172,11 +177,17 @@ def start_phone_change(
     address: str | None,
 ) -> str:
     """Send a code to the new number once the password is confirmed; returns the number
-    in E.164. Raises WrongPassword or InvalidInput."""
+    in E.164. Raises WrongPassword, InvalidInput or TooManyCodes (each code is an SMS to
+    a number of the subscriber's choice, and five more guesses at the code)."""
     confirm_current_password(db, person, password, policy, purpose="phone", address=address)
     new_phone = phones.to_e164(new_phone_raw)
     if new_phone == person.phone:
         raise InvalidInput("same phone")
+    codes_sent = sa.select(SmsMessage.created_at).where(
+        SmsMessage.purpose == "phone_code", SmsMessage.person_id == person.id
+    )
+    if recovery.sent_up_to(db, codes_sent, policy.recovery.per_contract):
+        raise TooManyCodes
     code = "".join(credentials.secrets_digits(PHONE_CODE_LENGTH))
     moment = clock.now()
     pending = db.scalar(sa.select(PhoneChange).where(PhoneChange.person_id == person.id))

@@ -428,6 +428,16 @@ def test_phone_code_expires_and_dies_after_five_wrong(client, signed_in, frozen_
     assert client.get("/profile/phone/confirm").status_code == 303
 
 
+def test_codes_to_new_numbers_are_limited_like_recovery_sms(client, session, signed_in):
+    """Each request sends a code to any number and gives five more guesses: as many as
+    the contract's recovery SMS (3 an hour, 5 a day), then a clear 429 and no SMS."""
+    answers = [change_phone(client, PASSWORD, f"+7 978 765-43-2{n}") for n in range(4)]
+    assert [a.status_code for a in answers] == [303, 303, 303, 429]
+    assert "Too many codes have been sent" in answers[-1].get_data(as_text=True)
+    session.expire_all()
+    assert len(sent_texts(session, "phone_code")) == 3
+
+
 @pytest.mark.parametrize("page", ["password", "phone"])
 def test_guessing_the_current_password_is_limited_and_audited(session, client, signed_in, page):
     def guess(password):

@@ -133,14 +133,20 @@ def _over_quota(db: Session, contract_number: str, phone_e164: str, policy: Reco
             ),
         ),
     ]:
-        if not quota:
-            continue
-        longest = max(window for _amount, window in quota)
-        sent = db.scalars(query.where(SmsMessage.created_at > now - longest)).all()
-        for amount, window in quota:
-            if sum(1 for at in sent if at > now - window) >= amount:
-                return True
+        if sent_up_to(db, query, quota, now):
+            return True
     return False
+
+
+def sent_up_to(db: Session, sent: sa.Select, quota: Quota, now=None) -> bool:
+    """Whether the messages `sent` (a select of SmsMessage.created_at) fill any of the
+    quota's windows up to now."""
+    if not quota:
+        return False
+    now = now or clock.now()
+    longest = max(window for _amount, window in quota)
+    moments = db.scalars(sent.where(SmsMessage.created_at > now - longest)).all()
+    return any(sum(1 for at in moments if at > now - window) >= amount for amount, window in quota)
 
 
 def _store_secret(db: Session, account: Account, secret_hash: str, policy: RecoveryPolicy) -> None:

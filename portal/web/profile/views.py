@@ -153,6 +153,9 @@ def phone():
     except InvalidInput:
         form.phone.errors.append(_("This does not look like a new mobile phone number."))
         return render("profile/phone.html", status=400, form=form)
+    except profile.TooManyCodes:
+        form.phone.errors.append(_("Too many codes have been sent. Try again later."))
+        return render("profile/phone.html", status=429, form=form)
     db.session.commit()
     return redirect(url_for("profile.phone_confirm"), 303)
 
