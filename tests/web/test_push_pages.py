@@ -107,6 +107,11 @@ def test_subscribing_without_the_csrf_header_is_refused(client, session, person,
         browser_subscription("https://push.example.com/send/\x00one"),
         browser_subscription("https://push.exa\x00mple.com/send/one"),
         browser_subscription("https://push.example.com/send/\x07one"),
+        # 65 bytes, but no point of the curve: no push could ever be encrypted for it
+        {
+            "endpoint": "https://push.example.com/send/one",
+            "keys": {"p256dh": b64(b"\x04" + b"\x01" * 64), "auth": b64(os.urandom(16))},
+        },
     ],
 )
 def test_a_bad_subscription_is_a_clear_400(client, session, person, push_on, body):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -40,6 +41,11 @@ def parse(data: object, *, allow_local: bool) -> tuple[str, str, str]:
     p256dh, auth = keys.get("p256dh"), keys.get("auth")
     if not _key_of_length(p256dh, P256DH_BYTES) or not _key_of_length(auth, AUTH_BYTES):
         raise InvalidSubscription("keys")
+    try:
+        # A point of P-256, or every push to it fails at encryption (the sender's error).
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64url_decode(p256dh))
+    except ValueError:
+        raise InvalidSubscription("keys") from None
     check_endpoint(endpoint, allow_local=allow_local)
     return endpoint, p256dh, auth
 
