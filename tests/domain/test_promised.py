@@ -8,7 +8,14 @@ import sqlalchemy as sa
 
 from portal.domain import billing, ledger, promised
 from portal.domain.billing import debt
-from portal.models import AccountStatus, AuditEvent, EntryKind, LedgerEntry, PromisedState
+from portal.models import (
+    AccountStatus,
+    AuditEvent,
+    EntryKind,
+    LedgerEntry,
+    Notification,
+    PromisedState,
+)
 from tests.factories import create_payment, create_subscriber, create_tariff, pay
 
 TERMS = promised.Terms(
@@ -264,3 +271,21 @@ def test_the_forecast_runs_out_when_the_credit_goes_back(session):
     assert short.runs_out_on == date(2026, 12, 10)
     pay(session, create_payment(session, new.account, amount=300_00))
     assert promised.credit_back(session, promise, DAY) == (DAY + timedelta(days=1), 300_00)
+
+
+def test_the_payment_notice_tells_the_balance_left_once_the_credit_goes_back(session):
+    """Paying 300 into a 300 promise: the credit goes back in the same transaction, so
+    the "payment credited" notice says the balance the subscriber is left with (285),
+    not the one between the two entries (585)."""
+    account = blocked_subscriber(session)
+    take(session, account)
+    pay(session, create_payment(session, account, amount=300_00))
+    session.refresh(account)
+    assert account.balance == 285_00
+    notice = session.scalars(
+        sa.select(Notification)
+        .where(Notification.person_id == account.person_id)
+        .order_by(Notification.id.desc())
+        .limit(1)
+    ).one()
+    assert notice.body.endswith(" 285,00\xa0₽."), notice.body

@@ -160,10 +160,12 @@ def credit(
         amount=amount,
         **audit.changes({"balance": balance - amount}, {"balance": balance}),
     )
-    notifications.payment_credited(db, payment, amount, balance)  # centre + push
     # The day the promise closes on: the payment's day in UTC (a record only: no rule
     # reads it; the settling paths do not carry the provider's day).
-    promised.repay_if_covered(db, promise, clock.now().date(), actor=actor, payment_id=payment.id)
+    if promised.repay_if_covered(
+        db, promise, clock.now().date(), actor=actor, payment_id=payment.id
+    ):
+        balance -= promise.amount  # its credit went back with this payment
     debt.lift_debt_block(
         db,
         payment.account_id,
@@ -171,6 +173,8 @@ def credit(
         actor=actor,
         payment_id=payment.id,
     )
+    # Told once the promise is settled: the balance the subscriber is left with.
+    notifications.payment_credited(db, payment, amount, balance)  # centre + push
     return posted
 
 
