@@ -23,7 +23,7 @@ from portal.domain.errors import NotFound
 from portal.domain.payments import receipts, states
 from portal.domain.payments.acquirers.base import PaymentProvider, RemotePayment, RemoteStatus
 from portal.domain.payments.errors import AmountMismatch, NotificationNoted, RemoteNotFound
-from portal.models import EntryKind, Payment, PaymentMethod, PaymentStatus
+from portal.models import EntryKind, LedgerEntry, Payment, PaymentMethod, PaymentStatus
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,14 @@ def payment_of(db: Session, account_ids: list[int], payment_id: int) -> Payment:
     if payment is None or payment.account_id not in account_ids:
         raise NotFound(f"payment {payment_id}")
     return payment
+
+
+def credited_amount(db: Session, payment: Payment) -> int | None:
+    """What the payment's ledger entry credited (its own amount, or what the staff
+    credited from review instead); None if nothing was."""
+    return db.scalar(
+        sa.select(LedgerEntry.amount).where(LedgerEntry.idempotency_key == ledger_key(payment))
+    )
 
 
 def finish_payment(
