@@ -209,6 +209,26 @@ def test_twice_in_a_month_is_refused(session):
     assert later is None or later.reason not in ("month", "running")
 
 
+def test_a_second_one_the_same_day_is_refused_as_such(session):
+    """Terms of two a month, the first repaid by a payment the day it was taken and the
+    balance short again: one a day, so the page says so rather than offer it (it was
+    offered, then refused as "already running until the 9th", though none ran)."""
+    account = blocked_subscriber(session, price=3100_00)  # 100 roubles a day
+    terms = promised.Terms(**{**TERMS.__dict__, "per_month": 2})
+    first = take(session, account, terms=terms)
+    pay(session, create_payment(session, account, amount=300_00))
+    session.refresh(first)
+    assert first.state is PromisedState.REPAID
+    session.refresh(account)
+    assert promised.refusal(session, account, DAY, terms, block_threshold=0).reason == "today"
+    assert refusal_of(session, account, terms=terms).reason == "today"
+    assert (
+        promised.refusal(session, account, DAY + timedelta(days=1), terms, block_threshold=0)
+        is None
+    )
+    assert ledger.inconsistent_accounts(session) == []
+
+
 def test_outside_the_allowed_days_is_refused(session):
     account = blocked_subscriber(session)
     terms = promised.Terms(**{**TERMS.__dict__, "first_day": 10, "last_day": 20})
