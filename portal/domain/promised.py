@@ -197,6 +197,16 @@ def refusal(
     )
     if taken >= terms.per_month:
         return Refused("month", per_month=terms.per_month)
+    if db.scalar(
+        sa.select(
+            sa.exists().where(
+                PromisedPayment.account_id == account_id, PromisedPayment.taken_on == today
+            )
+        )
+    ):
+        # One a day (the promises' unique key), even where the terms allow more a month
+        # and a payment has repaid today's already.
+        return Refused("today")
     if account.status is AccountStatus.ACTIVE and not debt.is_below(
         account.balance, block_threshold
     ):

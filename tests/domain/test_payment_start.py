@@ -3,10 +3,11 @@
 import dataclasses
 from datetime import date
 
+from portal.domain import billing, promised
 from portal.domain.payments import start
 from portal.domain.payments.amounts import Limits
 from portal.domain.payments.start import PresetKind
-from tests.factories import create_subscriber, create_tariff
+from tests.factories import create_payment, create_subscriber, create_tariff, pay
 
 DAY = date(2026, 12, 1)
 
@@ -53,6 +54,26 @@ def test_after_paying_says_the_balance_and_how_long_it_lasts(session):
     after = start.after_paying(session, account, 310_00, DAY, block_threshold=0)
     assert after.balance == 410_00
     assert after.forecast.days_left == 41
+
+
+def test_after_paying_counts_the_promised_payment_the_sum_repays(session):
+    """A running promise of 300 and 300 paid: its credit goes back with the payment
+    (promised.py), so the preview says what is left and how long that lasts, as the
+    pages say once it is paid (not 300 more, held off until the promise's last day)."""
+    account = account_at(session, monthly=3100_00, balance=150_00)  # 100 a day
+    terms = promised.Terms(
+        amount=300_00, days=10, fee=10_00, first_day=1, last_day=31, per_month=1, when_days_left=3
+    )
+    promised.take(session, account.id, DAY, terms, block_threshold=0, actor="test")
+    session.refresh(account)
+    short = start.after_paying(session, account, 200_00, DAY, block_threshold=0)
+    assert short.balance == 640_00  # not covered: the promise runs on
+    after = start.after_paying(session, account, 300_00, DAY, block_threshold=0)
+    pay(session, create_payment(session, account, amount=300_00))
+    session.refresh(account)
+    assert after.balance == account.balance == 440_00
+    assert after.forecast == billing.account_forecast(session, account, DAY, block_threshold=0)
+    assert after.forecast.runs_out_on == date(2026, 12, 6)
 
 
 def test_the_description_names_the_contract(session):

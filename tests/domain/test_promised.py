@@ -8,7 +8,14 @@ import sqlalchemy as sa
 
 from portal.domain import billing, ledger, promised
 from portal.domain.billing import debt
-from portal.models import AccountStatus, AuditEvent, EntryKind, LedgerEntry, PromisedState
+from portal.models import (
+    AccountStatus,
+    AuditEvent,
+    EntryKind,
+    LedgerEntry,
+    Notification,
+    PromisedState,
+)
 from tests.factories import create_payment, create_subscriber, create_tariff, pay
 
 TERMS = promised.Terms(
@@ -202,6 +209,26 @@ def test_twice_in_a_month_is_refused(session):
     assert later is None or later.reason not in ("month", "running")
 
 
+def test_a_second_one_the_same_day_is_refused_as_such(session):
+    """Terms of two a month, the first repaid by a payment the day it was taken and the
+    balance short again: one a day, so the page says so rather than offer it (it was
+    offered, then refused as "already running until the 9th", though none ran)."""
+    account = blocked_subscriber(session, price=3100_00)  # 100 roubles a day
+    terms = promised.Terms(**{**TERMS.__dict__, "per_month": 2})
+    first = take(session, account, terms=terms)
+    pay(session, create_payment(session, account, amount=300_00))
+    session.refresh(first)
+    assert first.state is PromisedState.REPAID
+    session.refresh(account)
+    assert promised.refusal(session, account, DAY, terms, block_threshold=0).reason == "today"
+    assert refusal_of(session, account, terms=terms).reason == "today"
+    assert (
+        promised.refusal(session, account, DAY + timedelta(days=1), terms, block_threshold=0)
+        is None
+    )
+    assert ledger.inconsistent_accounts(session) == []
+
+
 def test_outside_the_allowed_days_is_refused(session):
     account = blocked_subscriber(session)
     terms = promised.Terms(**{**TERMS.__dict__, "first_day": 10, "last_day": 20})
@@ -264,3 +291,21 @@ def test_the_forecast_runs_out_when_the_credit_goes_back(session):
     assert short.runs_out_on == date(2026, 12, 10)
     pay(session, create_payment(session, new.account, amount=300_00))
     assert promised.credit_back(session, promise, DAY) == (DAY + timedelta(days=1), 300_00)
+
+
+def test_the_payment_notice_tells_the_balance_left_once_the_credit_goes_back(session):
+    """Paying 300 into a 300 promise: the credit goes back in the same transaction, so
+    the "payment credited" notice says the balance the subscriber is left with (285),
+    not the one between the two entries (585)."""
+    account = blocked_subscriber(session)
+    take(session, account)
+    pay(session, create_payment(session, account, amount=300_00))
+    session.refresh(account)
+    assert account.balance == 285_00
+    notice = session.scalars(
+        sa.select(Notification)
+        .where(Notification.person_id == account.person_id)
+        .order_by(Notification.id.desc())
+        .limit(1)
+    ).one()
+    assert notice.body.endswith(" 285,00\xa0₽."), notice.body

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal.domain import ledger
+from portal.domain import ledger, promised
 from portal.domain.payments.acquirers import sandbox
 from portal.models import (
     Account,
@@ -153,6 +153,25 @@ def test_preview_fragment_follows_the_typed_sum(client, subscriber):
     bad = client.get("/pay/preview?amount=1e9", headers=EN | {"HX-Request": "true"})
     assert "Enter the amount in roubles as a number" in bad.get_data(as_text=True)
     assert client.get("/pay/preview?amount=5").status_code == 303  # without htmx: the page
+
+
+def test_preview_says_the_sum_that_repays_a_running_promised_payment(client, session, subscriber):
+    """390 on the balance with a promise of 300 running: paying 300 repays it (its credit
+    goes back at once), so 390 is left, not 690."""
+    terms = promised.Terms(
+        amount=300_00, days=5, fee=10_00, first_day=1, last_day=31, per_month=1, when_days_left=31
+    )
+    promised.take(
+        session, subscriber.account.id, date(2026, 12, 1), terms, block_threshold=0, actor="test"
+    )
+    session.commit()
+    r = client.get("/pay/preview?amount=300", headers=EN | {"HX-Request": "true"})
+    fragment = r.get_data(as_text=True)
+    assert "After paying 300.00\xa0RUB the balance will be 390.00\xa0RUB." in fragment
+    assert "300.00\xa0RUB of it repays the promised payment." in fragment
+    less = client.get("/pay/preview?amount=200", headers=EN | {"HX-Request": "true"})
+    assert "the balance will be 590.00\xa0RUB." in less.get_data(as_text=True)
+    assert "repays" not in less.get_data(as_text=True)
 
 
 def test_home_pay_button_carries_the_recommended_sum(client, subscriber):

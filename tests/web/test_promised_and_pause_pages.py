@@ -15,7 +15,7 @@ from portal.models import (
     Suspension,
 )
 from tests.conftest import csrf_from
-from tests.factories import PASSWORD, create_subscriber, create_tariff
+from tests.factories import PASSWORD, create_payment, create_subscriber, create_tariff, pay
 
 EN = {"Accept-Language": "en"}
 
@@ -85,6 +85,24 @@ def test_a_promised_payment_not_needed_is_refused(client, session, signed_in, ap
     answer = post(client, "/promised/", {"amount": "30000"})
     assert answer.status_code == 400
     assert count(session, PromisedPayment) == 0
+
+
+def test_a_second_one_the_same_day_is_refused_with_its_reason(
+    client, session, signed_in, app, monkeypatch
+):
+    """Two a month, the first repaid the day it was taken: one a day, and the page says
+    so in the subscriber's language (not "already running", nor a button to press)."""
+    monkeypatch.setitem(app.config, "PORTAL_PROMISED_PER_MONTH", 2)
+    monkeypatch.setitem(app.config, "PORTAL_PROMISED_WHEN_DAYS_LEFT", 31)
+    assert post(client, "/promised/", {"amount": "30000"}).status_code == 303
+    pay(session, create_payment(session, signed_in, amount=300_00))
+    session.commit()
+    page = client.get("/promised/").get_data(as_text=True)
+    assert "Обещанный платёж сегодня уже брали" in page
+    answer = post(client, "/promised/", {"amount": "30000"})
+    assert answer.status_code == 400
+    assert "already been taken today" in answer.get_data(as_text=True)
+    assert count(session, PromisedPayment) == 1
 
 
 def test_pausing_resuming_and_cancelling(client, session, signed_in):

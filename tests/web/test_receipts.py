@@ -196,3 +196,28 @@ def test_the_fiscal_receipts_link_opens_where_the_acquirer_gave_one(client, sess
     # Only a web address becomes a link; anything else the acquirer sends stays text.
     html = client.get(f"/pay/{forged.id}/receipt", headers=EN).get_data(as_text=True)
     assert 'href="javascript' not in html and "javascript:alert(1)" in html
+
+
+def test_the_status_page_of_a_payment_credited_from_review_says_what_was_credited(
+    client, session, payer
+):
+    """500 expected, 450 received and credited by the staff: the payment's page says
+    450 is on the balance, as the receipt and the history do."""
+    from portal.domain.payments import review
+    from portal.models import ResolutionOutcome
+    from tests.factories import create_staff
+
+    payment = payment_on_review(session, payer.account, expected=500_00, received=450_00)
+    review.resolve_payment(
+        session,
+        payment.id,
+        ResolutionOutcome.CREDITED,
+        reason="Пришло меньше",
+        form_key="k" * 16,
+        staff_id=create_staff(session).id,
+        block_threshold=0,
+    )
+    session.commit()
+    html = client.get(f"/pay/{payment.id}", headers=EN).get_data(as_text=True)
+    assert "450.00\xa0RUB" in html
+    assert "500.00\xa0RUB" not in html

@@ -23,7 +23,7 @@ from portal.domain.errors import NotFound
 from portal.domain.payments import receipts, states
 from portal.domain.payments.acquirers.base import PaymentProvider, RemotePayment, RemoteStatus
 from portal.domain.payments.errors import AmountMismatch, NotificationNoted, RemoteNotFound
-from portal.models import EntryKind, Payment, PaymentMethod, PaymentStatus
+from portal.models import EntryKind, LedgerEntry, Payment, PaymentMethod, PaymentStatus
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,14 @@ def payment_of(db: Session, account_ids: list[int], payment_id: int) -> Payment:
     if payment is None or payment.account_id not in account_ids:
         raise NotFound(f"payment {payment_id}")
     return payment
+
+
+def credited_amount(db: Session, payment: Payment) -> int | None:
+    """What the payment's ledger entry credited (its own amount, or what the staff
+    credited from review instead); None if nothing was."""
+    return db.scalar(
+        sa.select(LedgerEntry.amount).where(LedgerEntry.idempotency_key == ledger_key(payment))
+    )
 
 
 def finish_payment(
@@ -160,10 +168,12 @@ def credit(
         amount=amount,
         **audit.changes({"balance": balance - amount}, {"balance": balance}),
     )
-    notifications.payment_credited(db, payment, amount, balance)  # centre + push
     # The day the promise closes on: the payment's day in UTC (a record only: no rule
     # reads it; the settling paths do not carry the provider's day).
-    promised.repay_if_covered(db, promise, clock.now().date(), actor=actor, payment_id=payment.id)
+    if promised.repay_if_covered(
+        db, promise, clock.now().date(), actor=actor, payment_id=payment.id
+    ):
+        balance -= promise.amount  # its credit went back with this payment
     debt.lift_debt_block(
         db,
         payment.account_id,
@@ -171,6 +181,8 @@ def credit(
         actor=actor,
         payment_id=payment.id,
     )
+    # Told once the promise is settled: the balance the subscriber is left with.
+    notifications.payment_credited(db, payment, amount, balance)  # centre + push
     return posted
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, billing
+from portal.domain import audit, billing, promised, suspension
 from portal.domain.payments.acquirers.base import NewPayment, PaymentProvider
 from portal.domain.payments.amounts import Limits
 from portal.domain.payments.errors import CreationKeyReused, ProviderUnavailable
@@ -55,6 +55,7 @@ class AfterPaying:
     amount: int
     balance: int
     forecast: billing.Forecast
+    repays: int = 0  # kopecks of it that repay a running promised payment (its credit back)
 
 
 def offer(
@@ -78,11 +79,24 @@ def offer(
 def after_paying(
     db: Session, account: Account, amount: int, today: date, *, block_threshold: int
 ) -> AfterPaying:
+    """The account as settle.credit leaves it: a payment that covers the running promised
+    payment takes its credit back at once (promised.repay_if_covered), so the balance is
+    less the credit and nothing holds the block off any more."""
     balance = account.balance + amount
-    forecast = billing.account_forecast(
-        db, account, today, block_threshold=block_threshold, balance=balance
+    promise = promised.running(db, account.id)
+    credit_back = promised.credit_back(db, promise, today)
+    repays = 0
+    if promise is not None and promised.repaid_so_far(db, promise) + amount >= promise.amount:
+        repays, credit_back = promise.amount, None
+    forecast = billing.forecast_with(
+        account,
+        today,
+        block_threshold=block_threshold,
+        pauses=suspension.of_account(db, account.id),
+        credit_back=credit_back,
+        balance=balance - repays,
     )
-    return AfterPaying(amount, balance, forecast)
+    return AfterPaying(amount, balance - repays, forecast, repays)
 
 
 def description(account: Account) -> str:

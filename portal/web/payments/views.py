@@ -268,6 +268,12 @@ def status(payment_id: int):
         "payments/status.html",
         block="status",
         payment=payment,
+        # What reached the balance: a payment credited from review may differ from its sum.
+        credited=(
+            settle.credited_amount(db.session, payment)
+            if payment.status is PaymentStatus.SUCCEEDED
+            else None
+        ),
         account=payment.account,
         checked=checked,
         cancel_message=cancel_message(payment),

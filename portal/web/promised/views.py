@@ -48,6 +48,10 @@ def why_not(refused: promised.Refused) -> str:
             "This month's promised payments are used up (%(num)d a month).",
             num=detail["per_month"],
         ),
+        "today": lambda: _(
+            "A promised payment has already been taken today: the next one can be taken "
+            "from tomorrow."
+        ),
         "not_needed": lambda: _(
             "The balance lasts long enough: a promised payment is for when the money runs out."
         ),
