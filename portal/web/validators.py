@@ -110,3 +110,14 @@ def day_field(label) -> StringField:
     return StringField(
         label, validators=[Length(max=10, message=_l("Enter a date as YYYY-MM-DD.")), day_value]
     )
+
+
+def days_in_order(form, since: str = "since", until: str = "until") -> bool:
+    """After `day_value` has read a filter's first and last day: whether they are in
+    order (either may be open); the message on the last day when not."""
+    first = getattr(form[since], "day", None)
+    last = getattr(form[until], "day", None)
+    if first and last and first > last:
+        form[until].errors.append(_l("The end date is before the start date."))
+        return False
+    return True

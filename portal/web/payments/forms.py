@@ -4,7 +4,7 @@ from wtforms.validators import AnyOf, InputRequired, Length, Regexp
 
 from portal.models import PaymentStatus
 from portal.web.forms import Form
-from portal.web.validators import contract_filter_field, day_field, printable
+from portal.web.validators import contract_filter_field, day_field, days_in_order, printable
 
 
 class PayForm(Form):
@@ -76,3 +76,6 @@ class PaymentFilterForm(Form):
         ],
     )
     contract = contract_filter_field()
+
+    def validate(self, extra_validators=None) -> bool:
+        return super().validate(extra_validators) and days_in_order(self)
