@@ -105,6 +105,9 @@ def test_the_sheet_is_shown_once(client, operator, catalogue):
     [
         ({"contract": ""}, "contract", "Укажите номер договора."),
         ({"contract": "бад номер"}, "contract", "Буквы, цифры"),
+        # The contract number is the login too: the login's rules, in the reader's words.
+        ({"contract": "77/01"}, "contract", "Номер договора служит и логином"),
+        ({"contract": "77"}, "contract", "Номер договора служит и логином"),
         ({"phone": "12345"}, "phone", "не похоже на номер мобильного"),
         ({"district": ""}, "district", "Выберите район."),
         ({"district": "Атлантида"}, "district", "Неверный вариант"),

@@ -254,13 +254,20 @@ def new():
     except catalog.AddonRefused as exc:
         form.addons.errors.append(addon_refusal(exc.addon, exc.problems))
     except InvalidInput as exc:
-        # The form checks the rest; the phone's number plan only the domain knows.
-        field = form.phone if str(exc).startswith("phone") else form.contract
-        field.errors.append(
-            _("This does not look like a mobile phone number.")
-            if field is form.phone
-            else _("Check the details: %(problem)s", problem=str(exc))
-        )
+        # The form checks the rest; the phone's number plan, and the login's rules (the
+        # contract number is the login), only the domain knows.
+        problem = str(exc)
+        if problem.startswith("phone"):
+            form.phone.errors.append(_("This does not look like a mobile phone number."))
+        elif problem.startswith("login"):
+            form.contract.errors.append(
+                _(
+                    "The contract number is the login too: 3 to 64 Latin letters, digits, "
+                    "“.”, “_” or “-”, from a letter or digit."
+                )
+            )
+        else:
+            form.contract.errors.append(_("Check the details: %(problem)s", problem=problem))
     else:
         db.session.commit()
         return _sheet(created)
