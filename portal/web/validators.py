@@ -49,12 +49,16 @@ def phone_field(label) -> StringField:
 TOO_LONG = _l("Too long: at most %(max)d characters.")
 
 
-def text_field(label, required_message, max_length: int, field=StringField):
-    """A typed, required line of text: present, not longer than `max_length`, printable."""
+def text_field(
+    label, required_message, max_length: int, field=StringField, *, blank_is_missing=False
+):
+    """A typed, required line of text: present, not longer than `max_length`, printable.
+    `blank_is_missing`: spaces alone count as nothing typed (a name, an address), for a
+    field whose value is kept stripped."""
     return field(
         label,
         validators=[
-            InputRequired(required_message),
+            (DataRequired if blank_is_missing else InputRequired)(required_message),
             Length(max=max_length, message=TOO_LONG),
             printable,
         ],

@@ -114,6 +114,9 @@ def test_the_sheet_is_shown_once(client, operator, catalogue):
         ({"internet": "no-such-tariff"}, "internet", "Неверный вариант"),
         ({"addons": ["no-such-addon"]}, "addons", "Выберите услуги из списка."),
         ({"name": "x" * 201}, "name", "Слишком много символов"),
+        # Spaces alone are no name and no address.
+        ({"name": "   "}, "name", "Введите имя абонента."),
+        ({"address": "  \t "}, "address", "Введите адрес."),
         ({"address": "Ялта\x00"}, "address", "недопустимые символы"),
     ],
 )
