@@ -137,12 +137,17 @@ def correct(account_id: int):
     form = CorrectionForm()
     if not form.validate_on_submit():
         return _card(account, form=form, status=400)
+    # One sign, then a sum (parse_amount refuses a second sign: "+-150" is no credit).
+    text = form.amount.data.strip()
+    negative = text.startswith(("-", "−"))
+    if text.startswith(("-", "−", "+")):
+        text = text[1:]
     try:
-        amount = amounts.parse_amount(form.amount.data.lstrip("+-−"), minimum=1)
+        amount = amounts.parse_amount(text, minimum=1)
     except AmountError:
         form.amount.errors.append(_("Type a sum like 150 or -150,50."))
         return _card(account, form=form, status=400)
-    if form.amount.data.strip().startswith(("-", "−")):
+    if negative:
         amount = -amount
     ledger.correct(
         db.session,
