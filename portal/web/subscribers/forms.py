@@ -68,6 +68,7 @@ class CorrectionForm(Form):
         _l("Say why the balance is corrected."),
         ledger.REASON_MAX,
         field=TextAreaField,
+        blank_is_missing=True,  # the ledger keeps the reason stripped
     )
     # One key per form shown: a double click or a resent form corrects once.
     key = HiddenField(
