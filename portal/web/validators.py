@@ -4,7 +4,7 @@ import unicodedata
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from portal.domain.auth.credentials import PASSWORD_MAX
@@ -54,13 +54,13 @@ def text_field(
 ):
     """A typed, required line of text: present, not longer than `max_length`, printable.
     `blank_is_missing`: spaces alone count as nothing typed (a name, an address), for a
-    field whose value is kept stripped."""
+    field whose value is kept stripped. A text box (TextAreaField) takes line breaks."""
     return field(
         label,
         validators=[
             (DataRequired if blank_is_missing else InputRequired)(required_message),
             Length(max=max_length, message=TOO_LONG),
-            printable,
+            printable_lines if field is TextAreaField else printable,
         ],
     )
 

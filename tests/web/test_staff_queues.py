@@ -150,6 +150,15 @@ def test_refuse_cancels_and_credits_nothing(client, session, on_review):
     assert event.data["after"] == {"queue": "refused", "status": "canceled"}
 
 
+def test_a_reason_typed_on_several_lines_is_taken(client, session, on_review):
+    signed_in_staff(client, session)
+    reason = "Звонок абонента\r\nчек банка приложен"
+    form = resolution_form(client, "/staff/payments/review", on_review.id, "handled", reason=reason)
+    assert client.post(f"/staff/payments/review/{on_review.id}", data=form).status_code == 303
+    (event,) = events(session, "payment.review_resolved")
+    assert event.data["outcome"] == "handled"
+
+
 def test_mark_handled_takes_it_off_the_queue_and_moves_nothing(client, session, on_review):
     signed_in_staff(client, session)
     form = resolution_form(client, "/staff/payments/review", on_review.id, "handled")
