@@ -12,6 +12,7 @@ from portal.models import (
     StaffRole,
     Technician,
     VisitState,
+    VisitWindow,
     VisitWindowTemplate,
 )
 from tests.conftest import csrf_from
@@ -120,6 +121,21 @@ def test_the_schedule_template_and_a_holiday(client, session, dispatcher):
     assert "занято 0 из 0" in text
     events = session.scalars(sa.select(AuditEvent.event).where(AuditEvent.event.like("visit_%")))
     assert list(events) == ["visit_template.set", "visit_window.set"]
+
+
+def test_a_window_for_a_date_gone_by_is_refused(client, session, dispatcher):
+    """A year typed wrong must not be "saved" where no one books: today is 2026-11-24."""
+    page = "/staff/visits/schedule"
+    data = {"district": DISTRICT, "starts": "09:00", "ends": "12:00", "capacity": "0"}
+    answer = post(client, page + "/day", data | {"day": "2025-11-25"}, page)
+    assert answer.status_code == 400
+    assert "Эта дата уже прошла" in answer.get_data(as_text=True)
+    assert session.scalar(sa.select(sa.func.count(VisitWindow.id))) == 0
+    assert not session.scalars(
+        sa.select(AuditEvent.event).where(AuditEvent.event == "visit_window.set")
+    ).all()
+    # Today is not gone by: a holiday may be set on the day itself.
+    assert post(client, page + "/day", data | {"day": "2026-11-24"}, page).status_code == 303
 
 
 def test_a_technician_is_added(client, session, dispatcher):
