@@ -148,6 +148,27 @@ def test_a_technician_is_added(client, session, dispatcher):
     assert post(client, page, data | {"name": ""}, page).status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"districts": []}, "Выберите районы, где работает мастер."),
+        ({"phone": "12345"}, "Укажите номер мобильного телефона"),
+        ({"name": "   "}, "Укажите имя мастера"),
+    ],
+)
+def test_a_bad_technician_is_refused_in_the_dispatchers_words(
+    client, session, dispatcher, fields, message
+):
+    """Not the subscriber's "your contract has no district" for a technician's districts."""
+    page = "/staff/visits/technicians"
+    data = {"name": "Анна Кабельная", "phone": "", "districts": [DISTRICT]} | fields
+    answer = post(client, page, data, page)
+    assert answer.status_code == 400
+    html = answer.get_data(as_text=True)
+    assert message in html and "вашего договора" not in html
+    assert session.scalar(sa.select(sa.func.count(Technician.id))) == 0
+
+
 def test_the_subscribers_card_lists_their_visit_requests(client, session, dispatcher):
     week(session)
     holder = subscriber(session)
