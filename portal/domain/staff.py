@@ -73,6 +73,10 @@ def create_staff(
     the_role = _role(role)
     if password is not None and not PASSWORD_MIN <= len(password) <= credentials.PASSWORD_MAX:
         raise InvalidInput(f"password: {PASSWORD_MIN} to {credentials.PASSWORD_MAX} characters")
+    # Sign-in finds a login in any case (find_by_login): "Ivan" beside "ivan" would make
+    # one of them unable to sign in, their wrong passwords counted against the other.
+    if find_by_login(db, login) is not None:
+        raise DuplicateLogin(login)
     password = password or credentials.generate_password(GENERATED_LENGTH)
     moment = clock.now()
     member = StaffMember(

@@ -4,7 +4,7 @@ import unicodedata
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from portal.domain.auth.credentials import PASSWORD_MAX
@@ -49,14 +49,18 @@ def phone_field(label) -> StringField:
 TOO_LONG = _l("Too long: at most %(max)d characters.")
 
 
-def text_field(label, required_message, max_length: int, field=StringField):
-    """A typed, required line of text: present, not longer than `max_length`, printable."""
+def text_field(
+    label, required_message, max_length: int, field=StringField, *, blank_is_missing=False
+):
+    """A typed, required line of text: present, not longer than `max_length`, printable.
+    `blank_is_missing`: spaces alone count as nothing typed (a name, an address), for a
+    field whose value is kept stripped. A text box (TextAreaField) takes line breaks."""
     return field(
         label,
         validators=[
-            InputRequired(required_message),
+            (DataRequired if blank_is_missing else InputRequired)(required_message),
             Length(max=max_length, message=TOO_LONG),
-            printable,
+            printable_lines if field is TextAreaField else printable,
         ],
     )
 
@@ -110,3 +114,14 @@ def day_field(label) -> StringField:
     return StringField(
         label, validators=[Length(max=10, message=_l("Enter a date as YYYY-MM-DD.")), day_value]
     )
+
+
+def days_in_order(form, since: str = "since", until: str = "until") -> bool:
+    """After `day_value` has read a filter's first and last day: whether they are in
+    order (either may be open); the message on the last day when not."""
+    first = getattr(form[since], "day", None)
+    last = getattr(form[until], "day", None)
+    if first and last and first > last:
+        form[until].errors.append(_l("The end date is before the start date."))
+        return False
+    return True

@@ -109,6 +109,16 @@ def test_blocking_twice_changes_nothing_more(client, session, holder):
     assert len(events(session, "account.blocked_by_provider")) == 1
 
 
+def test_a_block_reason_typed_on_several_lines_is_taken(client, session, holder):
+    signed_in_staff(client, session)
+    answer = post_block(client, holder.account.id, reason="Заявление абонента\r\nот 12.11")
+    assert answer.status_code == 303
+    session.expire_all()
+    account = session.get(Account, holder.account.id)
+    assert account.status is AccountStatus.BLOCKED_BY_PROVIDER
+    assert account.block_reason == "Заявление абонента от 12.11"
+
+
 @pytest.mark.parametrize(
     ("reason", "message"),
     [("", "Укажите причину."), ("   ", "Укажите причину."), ("я" * 301, "не больше 300")],

@@ -105,12 +105,18 @@ def test_the_sheet_is_shown_once(client, operator, catalogue):
     [
         ({"contract": ""}, "contract", "Укажите номер договора."),
         ({"contract": "бад номер"}, "contract", "Буквы, цифры"),
+        # The contract number is the login too: the login's rules, in the reader's words.
+        ({"contract": "77/01"}, "contract", "Номер договора служит и логином"),
+        ({"contract": "77"}, "contract", "Номер договора служит и логином"),
         ({"phone": "12345"}, "phone", "не похоже на номер мобильного"),
         ({"district": ""}, "district", "Выберите район."),
         ({"district": "Атлантида"}, "district", "Неверный вариант"),
         ({"internet": "no-such-tariff"}, "internet", "Неверный вариант"),
         ({"addons": ["no-such-addon"]}, "addons", "Выберите услуги из списка."),
         ({"name": "x" * 201}, "name", "Слишком много символов"),
+        # Spaces alone are no name and no address.
+        ({"name": "   "}, "name", "Введите имя абонента."),
+        ({"address": "  \t "}, "address", "Введите адрес."),
         ({"address": "Ялта\x00"}, "address", "недопустимые символы"),
     ],
 )

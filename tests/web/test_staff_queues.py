@@ -150,6 +150,15 @@ def test_refuse_cancels_and_credits_nothing(client, session, on_review):
     assert event.data["after"] == {"queue": "refused", "status": "canceled"}
 
 
+def test_a_reason_typed_on_several_lines_is_taken(client, session, on_review):
+    signed_in_staff(client, session)
+    reason = "Звонок абонента\r\nчек банка приложен"
+    form = resolution_form(client, "/staff/payments/review", on_review.id, "handled", reason=reason)
+    assert client.post(f"/staff/payments/review/{on_review.id}", data=form).status_code == 303
+    (event,) = events(session, "payment.review_resolved")
+    assert event.data["outcome"] == "handled"
+
+
 def test_mark_handled_takes_it_off_the_queue_and_moves_nothing(client, session, on_review):
     signed_in_staff(client, session)
     form = resolution_form(client, "/staff/payments/review", on_review.id, "handled")
@@ -452,6 +461,7 @@ def test_the_log_pages_by_id_newest_first(client, session, logged, monkeypatch):
         ({"until": "24.11.2026"}, 400, "Введите дату в виде ГГГГ-ММ-ДД."),
         ({"since": "0001-01-01"}, 400, "Введите дату в виде ГГГГ-ММ-ДД."),
         ({"since": "9" * 200}, 400, "Введите дату в виде ГГГГ-ММ-ДД."),
+        ({"since": "2026-11-25", "until": "2026-11-01"}, 400, "Дата окончания раньше даты начала."),
         ({"state": "stolen"}, 400, "Выберите состояние из списка."),
         ({"contract": "x" * 40}, 400, "Слишком много символов"),
         ({"before": "abc"}, 200, ""),
@@ -532,6 +542,7 @@ def test_the_sms_log_filters(client, session, messages):
         ({"phone": "%%%%"}, "Введите номер телефона или хотя бы четыре последние цифры."),
         ({"status": "lost"}, "Выберите статус из списка."),
         ({"since": "yesterday"}, "Введите дату в виде ГГГГ-ММ-ДД."),
+        ({"since": "2026-11-25", "until": "2026-11-01"}, "Дата окончания раньше даты начала."),
         ({"contract": "9" * 40}, "Слишком много символов"),
         ({"contract": "99\x00"}, "недопустимые символы"),
     ],

@@ -116,6 +116,20 @@ def test_a_correction_is_one_entry_with_its_reason_and_audit(client, session, pe
     assert session.get(Account, account.id).balance == 100_50
 
 
+def test_a_reason_typed_on_several_lines_is_taken(client, session, people):
+    """The reason is a text box: Enter in it is a line break, no character to refuse."""
+    signed_in_staff(client, session)
+    account = people["sidorova"].account
+    form = correction(client, account.id, reason="Авария 12.11\r\nперерасчёт за 3 дня")
+    assert client.post(f"/staff/subscribers/{account.id}/correction", data=form).status_code == 303
+    session.expire_all()
+    assert session.get(Account, account.id).balance == 150_50
+    (entry,) = session.scalars(
+        sa.select(LedgerEntry).where(LedgerEntry.account_id == account.id)
+    ).all()
+    assert entry.description == "Авария 12.11\r\nперерасчёт за 3 дня"
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -124,6 +138,11 @@ def test_a_correction_is_one_entry_with_its_reason_and_audit(client, session, pe
         ({"amount": "0"}, "Введите сумму вида 150 или -150,50."),
         ({"amount": "1.234"}, "Введите сумму вида 150 или -150,50."),
         ({"reason": ""}, "Укажите причину исправления."),
+        ({"reason": "   "}, "Укажите причину исправления."),
+        # One sign at most: "+-150" is no credit of 150, "--150" no debit.
+        ({"amount": "--150"}, "Введите сумму вида 150 или -150,50."),
+        ({"amount": "+-150"}, "Введите сумму вида 150 или -150,50."),
+        ({"amount": "1000000"}, "Введите сумму вида 150 или -150,50."),
         ({"key": "short"}, ""),
     ],
 )

@@ -152,7 +152,10 @@ def test_a_new_member_gets_a_password_shown_once_that_signs_in(app, client, sess
         ({"login": "ab"}, "login", "От 3 до 64 латинских букв"),
         ({"login": "Нина"}, "login", "От 3 до 64 латинских букв"),
         ({"login": "taken"}, "login", "Этот логин занят."),
+        # Sign-in finds a login in any case: "Taken" would stand in for "taken" there.
+        ({"login": "Taken"}, "login", "Этот логин занят."),
         ({"name": ""}, "name", "Укажите имя."),
+        ({"name": "   "}, "name", "Укажите имя."),
         ({"name": "x" * 201}, "name", "Слишком много символов"),
         ({"name": "Нина\x00"}, "name", "недопустимые символы"),
         ({"role": "boss"}, "role", "Неверный вариант"),

@@ -12,6 +12,7 @@ from portal.models import (
     StaffRole,
     Technician,
     VisitState,
+    VisitWindow,
     VisitWindowTemplate,
 )
 from tests.conftest import csrf_from
@@ -122,6 +123,21 @@ def test_the_schedule_template_and_a_holiday(client, session, dispatcher):
     assert list(events) == ["visit_template.set", "visit_window.set"]
 
 
+def test_a_window_for_a_date_gone_by_is_refused(client, session, dispatcher):
+    """A year typed wrong must not be "saved" where no one books: today is 2026-11-24."""
+    page = "/staff/visits/schedule"
+    data = {"district": DISTRICT, "starts": "09:00", "ends": "12:00", "capacity": "0"}
+    answer = post(client, page + "/day", data | {"day": "2025-11-25"}, page)
+    assert answer.status_code == 400
+    assert "Эта дата уже прошла" in answer.get_data(as_text=True)
+    assert session.scalar(sa.select(sa.func.count(VisitWindow.id))) == 0
+    assert not session.scalars(
+        sa.select(AuditEvent.event).where(AuditEvent.event == "visit_window.set")
+    ).all()
+    # Today is not gone by: a holiday may be set on the day itself.
+    assert post(client, page + "/day", data | {"day": "2026-11-24"}, page).status_code == 303
+
+
 def test_a_technician_is_added(client, session, dispatcher):
     page = "/staff/visits/technicians"
     data = {"name": "Анна Кабельная", "phone": "+7 978 111-22-33", "districts": [DISTRICT]}
@@ -130,6 +146,27 @@ def test_a_technician_is_added(client, session, dispatcher):
     assert (found.phone, found.districts) == ("+79781112233", [DISTRICT])
     assert post(client, page, data | {"districts": ["Атлантида"]}, page).status_code == 400
     assert post(client, page, data | {"name": ""}, page).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"districts": []}, "Выберите районы, где работает мастер."),
+        ({"phone": "12345"}, "Укажите номер мобильного телефона"),
+        ({"name": "   "}, "Укажите имя мастера"),
+    ],
+)
+def test_a_bad_technician_is_refused_in_the_dispatchers_words(
+    client, session, dispatcher, fields, message
+):
+    """Not the subscriber's "your contract has no district" for a technician's districts."""
+    page = "/staff/visits/technicians"
+    data = {"name": "Анна Кабельная", "phone": "", "districts": [DISTRICT]} | fields
+    answer = post(client, page, data, page)
+    assert answer.status_code == 400
+    html = answer.get_data(as_text=True)
+    assert message in html and "вашего договора" not in html
+    assert session.scalar(sa.select(sa.func.count(Technician.id))) == 0
 
 
 def test_the_subscribers_card_lists_their_visit_requests(client, session, dispatcher):

@@ -126,9 +126,13 @@ def set_day_window(
     *,
     actor: str = "system",
     address: str | None = None,
+    today: date | None = None,
 ) -> VisitWindow:
     """An exception for one date (a holiday: capacity 0, or an extra window). The
-    capacity never goes below the places already booked."""
+    capacity never goes below the places already booked. Given `today` (the console
+    does), a date before it is refused: no one books a window gone by."""
+    if today is not None and day < today:
+        raise InvalidInput("day_past")
     _check_window(day.weekday(), starts, ends, capacity)
     window = window_for(db, district, day, starts, ends=ends, capacity=capacity)
     before = {"ends": window.ends.isoformat(), "capacity": window.capacity}

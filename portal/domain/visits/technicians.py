@@ -52,7 +52,7 @@ def _checked(name, phone, districts, known_districts) -> tuple[str, str, list[st
         raise InvalidInput("technician_name")
     number = phones.to_e164(phone) if (phone or "").strip() else ""
     if not districts or any(d not in known_districts for d in districts):
-        raise InvalidInput("district")
+        raise InvalidInput("technician_districts")
     return name, number, list(dict.fromkeys(districts))
 
 

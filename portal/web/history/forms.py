@@ -8,7 +8,7 @@ from portal.domain.history import PERIOD_MONTHS
 from portal.models import EntryKind
 from portal.web.forms import Form
 from portal.web.ids import MAX_ID
-from portal.web.validators import day_field
+from portal.web.validators import day_field, days_in_order
 
 PERIODS = ("", *PERIOD_MONTHS, "custom")
 KINDS = ("", *(kind.value for kind in EntryKind))
@@ -49,12 +49,7 @@ class HistoryFilterForm(Form):
     before = StringField(validators=[cursor_value])
 
     def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        first, last = getattr(self.since, "day", None), getattr(self.until, "day", None)
-        if valid and first and last and first > last:
-            self.until.errors.append(_l("The end date is before the start date."))
-            return False
-        return valid
+        return super().validate(extra_validators) and days_in_order(self)
 
     @property
     def custom(self) -> bool:

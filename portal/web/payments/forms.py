@@ -4,7 +4,13 @@ from wtforms.validators import AnyOf, InputRequired, Length, Regexp
 
 from portal.models import PaymentStatus
 from portal.web.forms import Form
-from portal.web.validators import contract_filter_field, day_field, printable
+from portal.web.validators import (
+    contract_filter_field,
+    day_field,
+    days_in_order,
+    printable,
+    printable_lines,
+)
 
 
 class PayForm(Form):
@@ -50,7 +56,7 @@ class ResolutionForm(Form):
         validators=[
             InputRequired(_l("Say why.")),
             Length(max=300, message=_l("Too long: at most %(max)d characters.")),
-            printable,
+            printable_lines,  # a text box: Enter is a line break
         ],
     )
     key = HiddenField(
@@ -76,3 +82,6 @@ class PaymentFilterForm(Form):
         ],
     )
     contract = contract_filter_field()
+
+    def validate(self, extra_validators=None) -> bool:
+        return super().validate(extra_validators) and days_in_order(self)

@@ -6,7 +6,7 @@ from wtforms.validators import AnyOf, Length
 
 from portal.models import SmsStatus
 from portal.web.forms import Form
-from portal.web.validators import contract_filter_field, day_field, printable
+from portal.web.validators import contract_filter_field, day_field, days_in_order, printable
 
 
 class SmsFilterForm(Form):
@@ -30,3 +30,6 @@ class SmsFilterForm(Form):
         default="",
         validators=[Length(max=32, message=_l("Too long for a phone number.")), printable],
     )
+
+    def validate(self, extra_validators=None) -> bool:
+        return super().validate(extra_validators) and days_in_order(self)

@@ -44,7 +44,7 @@ class NewStaffForm(Form):
             ),
         ],
     )
-    name = text_field(_l("Full name"), _l("Enter the name."), staff.NAME_MAX)
+    name = text_field(_l("Full name"), _l("Enter the name."), staff.NAME_MAX, blank_is_missing=True)
     role = _role_field()
 
 

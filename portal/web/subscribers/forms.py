@@ -21,9 +21,16 @@ class OnboardingForm(Form):
             ),
         ],
     )
-    name = text_field(_l("Full name"), _l("Enter the subscriber's name."), subscribers.NAME_MAX)
+    name = text_field(
+        _l("Full name"),
+        _l("Enter the subscriber's name."),
+        subscribers.NAME_MAX,
+        blank_is_missing=True,
+    )
     phone = phone_field(_l("Mobile phone"))
-    address = text_field(_l("Address"), _l("Enter the address."), subscribers.ADDRESS_MAX)
+    address = text_field(
+        _l("Address"), _l("Enter the address."), subscribers.ADDRESS_MAX, blank_is_missing=True
+    )
     district = SelectField(_l("District"), validate_choice=True)
     internet = SelectField(_l("Internet tariff"), validate_choice=True)
     tv = SelectField(_l("TV tariff"), validate_choice=True)
@@ -61,6 +68,7 @@ class CorrectionForm(Form):
         _l("Say why the balance is corrected."),
         ledger.REASON_MAX,
         field=TextAreaField,
+        blank_is_missing=True,  # the ledger keeps the reason stripped
     )
     # One key per form shown: a double click or a resent form corrects once.
     key = HiddenField(

@@ -137,23 +137,33 @@ def correct(account_id: int):
     form = CorrectionForm()
     if not form.validate_on_submit():
         return _card(account, form=form, status=400)
+    # One sign, then a sum (parse_amount refuses a second sign: "+-150" is no credit).
+    text = form.amount.data.strip()
+    negative = text.startswith(("-", "−"))
+    if text.startswith(("-", "−", "+")):
+        text = text[1:]
     try:
-        amount = amounts.parse_amount(form.amount.data.lstrip("+-−"), minimum=1)
+        amount = amounts.parse_amount(text, minimum=1)
     except AmountError:
         form.amount.errors.append(_("Type a sum like 150 or -150,50."))
         return _card(account, form=form, status=400)
-    if form.amount.data.strip().startswith(("-", "−")):
+    if negative:
         amount = -amount
-    ledger.correct(
-        db.session,
-        account.id,
-        amount,
-        reason=form.reason.data,
-        key="correction:" + form.key.data,
-        actor=audit.staff_actor(current_staff().id),
-        block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
-        address=client_address(),
-    )
+    try:
+        ledger.correct(
+            db.session,
+            account.id,
+            amount,
+            reason=form.reason.data,
+            key="correction:" + form.key.data,
+            actor=audit.staff_actor(current_staff().id),
+            block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+            address=client_address(),
+        )
+    except InvalidInput:  # the form checks the reason too: a safety net, nothing written
+        db.session.rollback()
+        form.reason.errors.append(_("Say why the balance is corrected."))
+        return _card(account, form=form, status=400)
     db.session.commit()
     flash(_("The balance is corrected."))
     return redirect(url_for("subscribers_staff.card", account_id=account.id), 303)
@@ -254,13 +264,20 @@ def new():
     except catalog.AddonRefused as exc:
         form.addons.errors.append(addon_refusal(exc.addon, exc.problems))
     except InvalidInput as exc:
-        # The form checks the rest; the phone's number plan only the domain knows.
-        field = form.phone if str(exc).startswith("phone") else form.contract
-        field.errors.append(
-            _("This does not look like a mobile phone number.")
-            if field is form.phone
-            else _("Check the details: %(problem)s", problem=str(exc))
-        )
+        # The form checks the rest; the phone's number plan, and the login's rules (the
+        # contract number is the login), only the domain knows.
+        problem = str(exc)
+        if problem.startswith("phone"):
+            form.phone.errors.append(_("This does not look like a mobile phone number."))
+        elif problem.startswith("login"):
+            form.contract.errors.append(
+                _(
+                    "The contract number is the login too: 3 to 64 Latin letters, digits, "
+                    "“.”, “_” or “-”, from a letter or digit."
+                )
+            )
+        else:
+            form.contract.errors.append(_("Check the details: %(problem)s", problem=problem))
     else:
         db.session.commit()
         return _sheet(created)

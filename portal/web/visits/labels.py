@@ -73,7 +73,9 @@ INPUT_MESSAGES = {
     "capacity_below_booked": _l("More places are booked already: the capacity cannot be lower."),
     "ends": _l("The window must end after it starts."),
     "weekday": _l("Choose a day of the week."),
+    "day_past": _l("That date has passed: choose today or a later one."),
     "technician_name": _l("Enter the technician's name (up to 200 characters)."),
+    "technician_districts": _l("Choose the districts the technician works in."),
     "technician_has_visits": _l(
         "The technician has open visits: give them to another technician first."
     ),

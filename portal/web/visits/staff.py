@@ -253,7 +253,7 @@ def set_day():
     return _save_window(
         DayWindowForm(),
         "day_form",
-        schedule.set_day_window,
+        partial(schedule.set_day_window, today=clock.local_today(_policy().tz)),
         lambda form: form.day.day,
         _("The window of the date is saved."),
     )
