@@ -19,6 +19,7 @@ def postgres_server() -> str:
 def test_the_scale_benchmark_measures_what_it_says(capsys):
     figures = scale.measure(postgres_server(), subscribers=300, entries=5, rounds=1, days=2)
     assert set(figures) == {
+        "sign-in POST, ms",
         "home page, ms",
         "history first page, ms",
         "billing day, s per 1,000",
@@ -27,6 +28,7 @@ def test_the_scale_benchmark_measures_what_it_says(capsys):
     printed = capsys.readouterr().out
     assert "built 300 subscribers and 1,800 ledger entries" in printed
     assert "== /history/:" in printed and "Index Scan" in printed
+    assert "== POST /login:" in printed
     assert "UNINDEXED" not in printed
     days = re.findall(r"billing (\S+): \S+ s \(([\d,]+) charges", printed)
     assert [day for day, _ in days] == ["2026-12-10", "2026-12-11"]

@@ -1,5 +1,8 @@
 """Migrations: they build exactly the schema the models describe, and go down and up."""
 
+import re
+import warnings
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -7,12 +10,29 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from portal.extensions import db
+from portal.models import Person, StaffMember
+from tests.factories import create_staff, create_subscriber
+
+
+def differences(connection, **opts) -> list:
+    """What alembic finds between the database and the models. SQLAlchemy cannot read an
+    index on an expression back from SQLite (the logins' lower(login)): it says so and
+    leaves it out, and so does the comparison; test_logins_are_unique_in_any_case holds
+    those indexes on both backends."""
+    context = MigrationContext.configure(connection, opts=opts)
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "Skipped unsupported reflection of expression-based index", sa.exc.SAWarning
+        )
+        warnings.filterwarnings(
+            "ignore", "autogenerate skipping metadata-specified expression-based index", UserWarning
+        )
+        return compare_metadata(context, db.metadata)
 
 
 def test_migrated_schema_matches_the_models(migrated_app):
     with migrated_app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, db.metadata) == []
+        assert differences(connection, compare_type=True) == []
 
 
 @pytest.fixture
@@ -30,8 +50,7 @@ def test_down_and_up_again(scratch_app):
         downgrade(directory=directory, revision="base")
         upgrade(directory=directory)
         with db.engine.connect() as connection:
-            context = MigrationContext.configure(connection)
-            assert compare_metadata(context, db.metadata) == []
+            assert differences(connection) == []
 
 
 def test_what_was_not_public_is_archived_and_back(scratch_app):
@@ -98,3 +117,46 @@ def test_payments_credited_before_receipts_get_numbers_in_the_order_paid(scratch
             ).all()
         assert [(r.payment_id, r.ledger_entry_id) for r in rows] == [(9, 20), (7, 21)]
         assert rows[0].id < rows[1].id
+
+
+def test_logins_alike_stop_the_upgrade_with_their_names(scratch_app, caplog):
+    """0024 cannot make the index while two logins differ only in case: it names them
+    (an older install may hold such a pair) and changes nothing."""
+    now = "2026-11-01 09:00:00.000000"
+    with scratch_app.app_context():
+        directory = scratch_app.extensions["migrate"].directory
+        upgrade(directory=directory, revision="0023")
+        with db.engine.begin() as conn:
+            for n, login in enumerate(["Anna", "boris", "anna"], start=1):
+                conn.exec_driver_sql(
+                    "INSERT INTO people (id, login, password_hash, name, phone, created_at,"
+                    " password_changed_at, must_change_password) VALUES"
+                    f" ({n}, '{login}', 'x', 'P', '+79780000000', '{now}', '{now}', 0)"
+                )
+        with pytest.raises(SystemExit):  # Flask-Migrate logs the error, then exits
+            upgrade(directory=directory)
+        assert re.search(r"people: .*: Anna, anna\. Rename one of each", caplog.text)
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE people SET login = 'anna2' WHERE id = 3")
+        upgrade(directory=directory)
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == (
+                "0024"
+            )
+
+
+@pytest.mark.parametrize(
+    ("create", "table"),
+    [(create_subscriber, Person), (create_staff, StaffMember)],
+    ids=["people", "staff"],
+)
+def test_logins_are_unique_in_any_case(session, create, table):
+    """Sign-in finds a login in any case, so the database refuses a second spelling of
+    one, whoever writes it (the forms check first; two at once would both pass that)."""
+    create(session, login="Ivan.Petrov")
+    other = create(session, login="petr")
+    other_id = other.id if isinstance(other, StaffMember) else other.person.id
+    renaming = sa.update(table).where(table.id == other_id).values(login="IVAN.petrov")
+    with pytest.raises(sa.exc.IntegrityError), session.begin_nested():
+        session.execute(renaming)
+    session.execute(renaming.values(login="ivan.petrov2"))  # another login is fine

@@ -38,6 +38,11 @@ class Person(Base):
     sessions: Mapped[list[LoginSession]] = relationship(back_populates="person")
 
 
+# Sign-in finds a login in any case (credentials.find_person): one person for each
+# spelling, and the lookup made by this index rather than by reading every person.
+sa.Index("uq_people_login_lower", sa.func.lower(Person.login), unique=True)
+
+
 class LoginSession(SessionRecord, Base):
     """One signed-in device of a subscriber."""
 

@@ -52,6 +52,10 @@ class StaffMember(Base):
     recovery_codes: Mapped[list[StaffRecoveryCode]] = relationship(back_populates="staff")
 
 
+# Sign-in finds a login in any case (staff.find_by_login): one member for each spelling.
+sa.Index("uq_staff_members_login_lower", sa.func.lower(StaffMember.login), unique=True)
+
+
 class StaffSession(SessionRecord, Base):
     """One signed-in staff browser."""
 
