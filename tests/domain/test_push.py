@@ -497,3 +497,70 @@ def test_each_kind_has_its_urgency_and_topic_and_the_ttl(
     assert request.headers["ttl"] == "3600"
     assert request.headers["urgency"] == urgency
     assert request.headers["topic"] == kind.value
+
+
+def stored_with_a_bad_key(session, person, push_service, path="/push/bad") -> int:
+    """A device kept before subscribing checked the key (or imported): 65 bytes of
+    p256dh that are no point of P-256, so no push can ever be encrypted for it."""
+    good = Browser(push_service.origin + path).subscription()
+    device = PushSubscription(
+        person_id=person.id,
+        endpoint=push_service.origin + path,
+        p256dh=keys.b64url(b"\x04" + b"\x01" * 64),
+        auth=good["keys"]["auth"],
+        user_agent="test",
+        created_at=clock.now() + timedelta(seconds=1),  # the newest: tried first
+    )
+    session.add(device)
+    session.commit()
+    return device.id
+
+
+def test_a_device_whose_key_is_no_point_is_forgotten_and_the_others_are_pushed(
+    app, session, vapid, push_service, caplog
+):
+    person, browser, good = subscribed(app, session, push_service)
+    bad = stored_with_a_bad_key(session, person, push_service)
+    with caplog.at_level("INFO", logger="portal.push"):
+        notification = notify_and_send(app, session, person)
+    [request] = push_service.received
+    assert request.path == "/push/device-1"
+    assert browser.decrypt(request.body)["title"] == "Hello"
+    # Forgotten as a device the push service calls gone, and counted so (portal.metrics).
+    assert f"push.removed subscription={bad} status=None" in caplog.messages
+    session.expire_all()
+    assert session.get(PushSubscription, bad) is None
+    states = dict(
+        session.execute(
+            sa.select(PushDelivery.subscription_id, PushDelivery.state).where(
+                PushDelivery.notification_id == notification.id
+            )
+        ).all()
+    )
+    assert states == {good: DeliveryState.SENT, None: DeliveryState.REMOVED}
+
+
+def test_the_sweep_goes_on_past_a_device_whose_key_is_no_point(
+    app, session, vapid, push_service, frozen_clock
+):
+    """Deliveries waiting for the sweep (Redis was down): one that can never be encrypted
+    stops neither the sweep nor another person's push after it."""
+    person, _browser, _good = subscribed(app, session, push_service)
+    bad = stored_with_a_bad_key(session, person, push_service)
+    other, other_browser, _ = subscribed(app, session, push_service, path="/push/other")
+    with app.app_context():
+        first = notifications.notify(session, person.id, NotificationKind.VISITS, "A", "a", "")
+        second = notifications.notify(session, other.id, NotificationKind.VISITS, "B", "b", "")
+        session.commit()
+        restart(app)  # their jobs are lost: the sweep sends them
+        counted = sending.sweep_job(session, app.config)
+    assert counted == {Outcome.SENT: 2, Outcome.REMOVED: 1}
+    received = {r.path: r for r in push_service.received}
+    assert sorted(received) == ["/push/device-1", "/push/other"]
+    assert other_browser.decrypt(received["/push/other"].body)["title"] == "B"
+    assert delivery_of(session, second.id).state == DeliveryState.SENT
+    session.expire_all()
+    assert session.get(PushSubscription, bad) is None
+    assert session.scalars(
+        sa.select(PushDelivery.state).where(PushDelivery.notification_id == first.id)
+    ).all() == [DeliveryState.REMOVED, DeliveryState.SENT]

@@ -5,7 +5,8 @@ each (push_deliveries), written in the notification's own transaction (`stage`),
 the send state lives, so nothing depends on a job being queued or surviving (Redis
 down, a worker killed). An attempt claims its delivery (counts the attempt and holds it
 for the send timeout and PORTAL_PUSH_CLAIM_MARGIN), sends, and records the outcome. The
-push service answers 404 or 410 for a subscription that is gone: it is removed. 429 and
+push service answers 404 or 410 for a subscription that is gone: it is removed, as is one
+whose keys no push can be encrypted for (kept before subscribing checked them). 429 and
 5xx (and a network failure) are retried with growing pauses (the service's Retry-After
 when it gives one), up to PORTAL_PUSH_MAX_ATTEMPTS; anything else is given up. A retry
 is a job at the due time and the delivery's row: the sweep (jobs.SWEEPS) sends whatever
@@ -329,6 +330,10 @@ def _attempt(db: Session, settings: PushSettings, delivery: PushDelivery) -> Out
     if delivery.attempts > settings.max_attempts:
         # The last attempt was claimed but never finished (the worker died).
         return _end(db, delivery, DeliveryState.FAILED, delivery.last_status, Outcome.FAILED)
+    if not subscriptions.usable_keys(device.p256dh, device.auth):
+        # Kept before subscribing checked them (or imported): no push can ever be
+        # encrypted for it, so it is as good as gone.
+        return _forget(db, delivery, device, None)
     if not settings.allow_local and _resolves_locally(device.endpoint):
         log.warning("push.refused subscription=%s internal address", device.id)
         return _end(db, delivery, DeliveryState.FAILED, None, Outcome.FAILED)
@@ -391,14 +396,7 @@ def _end(
 
 def _after_failure(db, settings, notification, device, delivery, status, error) -> Outcome:
     if status in (404, 410):
-        log.info("push.removed subscription=%s status=%s", device.id, status)
-        delivery.state = DeliveryState.REMOVED
-        delivery.last_status = status
-        db.flush()
-        _count_ended(db, delivery)
-        db.delete(device)  # the delivery keeps its state, its device emptied (SET NULL)
-        db.commit()
-        return Outcome.REMOVED
+        return _forget(db, delivery, device, status)
     retriable = status is None or status == 429 or status >= 500
     if not retriable or delivery.attempts >= settings.max_attempts:
         log.warning(
@@ -417,6 +415,18 @@ def _after_failure(db, settings, notification, device, delivery, status, error) 
         log.exception("push.retry_enqueue_failed subscription=%s", device.id)
     log.info("push.retry subscription=%s status=%s in=%ss", device.id, status, delay)
     return Outcome.RETRY
+
+
+def _forget(db, delivery, device, status) -> Outcome:
+    """The device is gone (the push service said so: `status`) or unusable (None)."""
+    log.info("push.removed subscription=%s status=%s", device.id, status)
+    delivery.state = DeliveryState.REMOVED
+    delivery.last_status = status
+    db.flush()
+    _count_ended(db, delivery)
+    db.delete(device)  # the delivery keeps its state, its device emptied (SET NULL)
+    db.commit()
+    return Outcome.REMOVED
 
 
 def _retry_after(error: Exception) -> float:

@@ -39,13 +39,8 @@ def parse(data: object, *, allow_local: bool) -> tuple[str, str, str]:
     if not isinstance(keys, Mapping):
         raise InvalidSubscription("keys")
     p256dh, auth = keys.get("p256dh"), keys.get("auth")
-    if not _key_of_length(p256dh, P256DH_BYTES) or not _key_of_length(auth, AUTH_BYTES):
+    if not usable_keys(p256dh, auth):
         raise InvalidSubscription("keys")
-    try:
-        # A point of P-256, or every push to it fails at encryption (the sender's error).
-        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64url_decode(p256dh))
-    except ValueError:
-        raise InvalidSubscription("keys") from None
     check_endpoint(endpoint, allow_local=allow_local)
     return endpoint, p256dh, auth
 
@@ -61,6 +56,18 @@ def endpoint_text(value: object) -> str:
     ):
         raise InvalidSubscription("endpoint")
     return value
+
+
+def usable_keys(p256dh: object, auth: object) -> bool:
+    """A push can be encrypted for these keys: a point of P-256 and a 16-byte secret
+    (else every push to the device fails at encryption, before it is sent)."""
+    if not _key_of_length(p256dh, P256DH_BYTES) or not _key_of_length(auth, AUTH_BYTES):
+        return False
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64url_decode(p256dh))
+    except ValueError:
+        return False
+    return True
 
 
 def _key_of_length(value: object, length: int) -> bool:
