@@ -124,6 +124,7 @@ def test_a_correction_is_one_entry_with_its_reason_and_audit(client, session, pe
         ({"amount": "0"}, "Введите сумму вида 150 или -150,50."),
         ({"amount": "1.234"}, "Введите сумму вида 150 или -150,50."),
         ({"reason": ""}, "Укажите причину исправления."),
+        ({"reason": "   "}, "Укажите причину исправления."),  # spaces are no reason either
         ({"key": "short"}, ""),
     ],
 )

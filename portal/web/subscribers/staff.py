@@ -144,16 +144,21 @@ def correct(account_id: int):
         return _card(account, form=form, status=400)
     if form.amount.data.strip().startswith(("-", "−")):
         amount = -amount
-    ledger.correct(
-        db.session,
-        account.id,
-        amount,
-        reason=form.reason.data,
-        key="correction:" + form.key.data,
-        actor=audit.staff_actor(current_staff().id),
-        block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
-        address=client_address(),
-    )
+    try:
+        ledger.correct(
+            db.session,
+            account.id,
+            amount,
+            reason=form.reason.data,
+            key="correction:" + form.key.data,
+            actor=audit.staff_actor(current_staff().id),
+            block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+            address=client_address(),
+        )
+    except InvalidInput:  # the reason: spaces alone are none
+        db.session.rollback()
+        form.reason.errors.append(_("Say why the balance is corrected."))
+        return _card(account, form=form, status=400)
     db.session.commit()
     flash(_("The balance is corrected."))
     return redirect(url_for("subscribers_staff.card", account_id=account.id), 303)
