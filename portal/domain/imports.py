@@ -390,7 +390,9 @@ def check(
     known = Known.load(db, districts)
     batch = SubscriberImport(
         staff_id=staff_id,
-        file_name=(file_name or "import.csv")[:200],
+        # The browser's name for the file, a label: without control characters (a
+        # forged one may hold a NUL, which PostgreSQL does not store).
+        file_name=(_UNREADABLE.sub("", file_name or "") or "import.csv")[:200],
         encoding=parsed.encoding,
         delimiter=parsed.delimiter,
         header=parsed.header,

@@ -23,7 +23,12 @@ class IdConverter(IntegerConverter):
 def id_arg(name: str) -> int | None:
     """The query parameter `name` as a row id, or None when it is absent or no id at all
     (not a whole number, or outside 1..MAX_ID)."""
-    text = request.args.get(name, "")
+    return id_value(request.args.get(name, ""))
+
+
+def id_value(text: str) -> int | None:
+    """`text` as a row id, or None when it is no id at all (not a whole number, or
+    outside 1..MAX_ID)."""
     # More digits than MAX_ID has is out of range anyway (and never worth converting).
     if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
         return None

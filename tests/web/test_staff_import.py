@@ -187,6 +187,21 @@ def test_no_file_and_a_huge_body_are_4xx(app, client, operator, monkeypatch):
     assert "Файл слишком большой: не больше 1 МБ." in huge.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("name", "kept"),
+    [("billi\x00ng.csv", "billing.csv"), ("\x1b.csv", ".csv"), ("\x00", "import.csv")],
+)
+def test_a_file_name_with_control_characters_is_kept_without_them(
+    client, session, operator, world, name, kept
+):
+    """The name is the browser's (a forged one may hold a NUL, which PostgreSQL does not
+    store): the import is checked and listed under the name without them."""
+    answer = upload(client, bad_file(world), name=name)
+    assert answer.status_code == 303
+    batch_id = int(answer.headers["Location"].rsplit("/", 1)[1])
+    assert session.get(SubscriberImport, batch_id).file_name == kept
+
+
 def test_a_form_without_its_token_is_refused(client, operator, world):
     answer = client.post(
         IMPORT,

@@ -80,6 +80,7 @@ def test_confirm_on_the_way_done_with_audit_and_sms(client, session, dispatcher)
         {"to": "flying"},
         {"to": "confirmed", "technician": "x1"},
         {"to": "confirmed", "technician": "999999"},  # a forged id
+        {"to": "confirmed", "technician": "2147483648"},  # past the id column's integer
         {},
     ],
 )

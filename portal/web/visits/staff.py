@@ -24,6 +24,7 @@ from portal.domain.visits.errors import (
 from portal.extensions import client_address, db
 from portal.htmx import is_htmx, render, trigger
 from portal.models import StaffRole, VisitState
+from portal.web.ids import id_value
 from portal.web.staff.access import current_staff, requires_roles
 from portal.web.validators import first_error
 from portal.web.visits import labels
@@ -146,9 +147,9 @@ def advance(visit_id: int):
         return _failed(visit, first_error(form) or _("Choose what to do."), 400)
     technician_id = None
     if form.technician.data:
-        if not form.technician.data.isdigit() or len(form.technician.data) > 12:
+        technician_id = id_value(form.technician.data)
+        if technician_id is None:
             return _failed(visit, _("Choose a technician."), 400)
-        technician_id = int(form.technician.data)
     try:
         requests.advance(
             db.session,
