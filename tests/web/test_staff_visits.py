@@ -120,7 +120,11 @@ def test_the_schedule_template_and_a_holiday(client, session, dispatcher):
     assert post(client, page + "/day", holiday, page).status_code == 303
     text = client.get(page + f"?district={DISTRICT}").get_data(as_text=True)
     assert "занято 0 из 0" in text
-    events = session.scalars(sa.select(AuditEvent.event).where(AuditEvent.event.like("visit_%")))
+    events = session.scalars(
+        sa.select(AuditEvent.event)
+        .where(AuditEvent.event.like("visit_%"))
+        .order_by(AuditEvent.id)  # PostgreSQL gives rows in no set order without it
+    )
     assert list(events) == ["visit_template.set", "visit_window.set"]
 
 
