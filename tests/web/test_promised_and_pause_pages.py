@@ -321,3 +321,33 @@ def test_the_pause_terms_agree_with_their_numbers(
         html = client.get("/pause/", headers=headers).get_data(as_text=True)
         assert f"<dd>{length}</dd>" in html
         assert f"<dd>{a_year}</dd>" in html
+
+
+@pytest.mark.parametrize(
+    ("number", "times", "days"),
+    [
+        (1, "1 раз в месяц", "услуги работают ещё 1 день."),
+        (2, "2 раза в месяц", "услуги работают ещё 2 дня."),
+        (5, "5 раз в месяц", "услуги работают ещё 5 дней."),
+        (11, "11 раз в месяц", "услуги работают ещё 11 дней."),
+        (21, "21 раз в месяц", "услуги работают ещё 21 день."),
+        (22, "22 раза в месяц", "услуги работают ещё 22 дня."),
+    ],
+)
+def test_the_promised_payment_terms_agree_with_their_numbers(
+    client, signed_in, app, monkeypatch, number, times, days
+):
+    """The provider sets how often and for how long (PORTAL_PROMISED_*): the terms read
+    right in Russian whatever the numbers."""
+    monkeypatch.setitem(app.config, "PORTAL_PROMISED_PER_MONTH", number)
+    monkeypatch.setitem(app.config, "PORTAL_PROMISED_DAYS", number)
+    html = client.get("/promised/").get_data(as_text=True)
+    assert f"<dd>с 1 по 31 число месяца, {times}</dd>" in html
+    assert days in html
+
+
+def test_the_promised_payment_terms_in_english(client, signed_in, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PORTAL_PROMISED_DAYS", 1)
+    html = client.get("/promised/", headers=EN).get_data(as_text=True)
+    assert "the services stay on for 1 day." in html
+    assert "<dd>days 1 to 31 of a month, 1 a month</dd>" in html
