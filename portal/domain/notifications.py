@@ -6,7 +6,8 @@ devices that wants it; once the transaction commits, a job pushes them
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -26,6 +27,14 @@ from portal.models import Account, Notification, NotificationKind, Payment, Pers
 SEND_JOB = "portal.domain.push.sending:send_job"
 DEFAULT_LOCALE = "ru"  # the portal's own (BABEL_DEFAULT_LOCALE)
 PAGE_SIZE = 50
+
+
+@contextmanager
+def in_language_of(person: Person) -> Iterator[None]:
+    """Texts written inside (gettext) are in the person's language: the one they chose,
+    else the portal's own."""
+    with force_locale(person.locale or DEFAULT_LOCALE):
+        yield
 
 
 def notify(

@@ -8,10 +8,11 @@ often it may be tried.
 """
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, phones, sms
+from portal.domain import audit, notifications, phones, sms
 from portal.domain.auth import credentials, lockout, recovery
 from portal.domain.auth.recovery import RecoveryPolicy
 from portal.domain.auth.signin import SignInPolicy
@@ -111,11 +112,16 @@ def change_password(
         after_recovery=forced,
         sessions_ended=ended,
     )
+    with notifications.in_language_of(person):
+        text = _(
+            "%(provider)s: the password of your personal account is changed. If it was not "
+            "you, call support.",
+            provider=policy.recovery.provider_name,
+        )
     sms.queue(
         db,
         to_phone=person.phone,
-        text=f"{policy.recovery.provider_name}: пароль от личного кабинета изменён. "
-        "Если это были не вы, позвоните в поддержку.",
+        text=text,
         purpose="password_changed",
         person_id=person.id,
     )
@@ -153,11 +159,16 @@ def reissue_password(
         sessions_ended=ended,
         **audit.changes(before, after),
     )
+    with notifications.in_language_of(person):
+        text = _(
+            "%(provider)s: the password of your personal account is changed at the "
+            "provider's office. If you did not ask for it, call support.",
+            provider=provider_name,
+        )
     sms.queue(
         db,
         to_phone=person.phone,
-        text=f"{provider_name}: пароль от личного кабинета изменён в офисе провайдера. "
-        "Если вы его не просили, позвоните в поддержку.",
+        text=text,
         purpose="password_changed",
         person_id=person.id,
     )
@@ -207,10 +218,16 @@ def start_phone_change(
         address=address,
         new_phone=new_phone,
     )
+    with notifications.in_language_of(person):
+        text = _(
+            "%(provider)s: the code to confirm the number is %(code)s.",
+            provider=policy.recovery.provider_name,
+            code=code,
+        )
     sms.queue(
         db,
         to_phone=new_phone,
-        text=f"{policy.recovery.provider_name}: код подтверждения номера {code}.",
+        text=text,
         purpose="phone_code",
         person_id=person.id,
         sensitive=True,
@@ -253,11 +270,16 @@ def confirm_phone_change(
         old_phone=old_phone,
         new_phone=person.phone,
     )
+    with notifications.in_language_of(person):
+        text = _(
+            "%(provider)s: the phone number of your personal account is replaced with "
+            "another one. If it was not you, call support.",
+            provider=policy.provider_name,
+        )
     sms.queue(
         db,
         to_phone=old_phone,
-        text=f"{policy.provider_name}: номер телефона в личном кабинете заменён на другой. "
-        "Если это были не вы, позвоните в поддержку.",
+        text=text,
         purpose="phone_changed",
         person_id=person.id,
     )

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
@@ -311,3 +312,100 @@ def test_sums_read_in_each_language_the_same_within_one_process(app):
     ]:
         with app.test_request_context("/", headers={"Accept-Language": language}):
             assert (rub(1234_56), rub_plain(600_00)) == expected
+
+
+# --- text messages --------------------------------------------------------------------
+
+SMS_TEXTS = {
+    "en": {
+        "recovery": "OneCity: new password SECRET to sign in with the login sasha. It works "
+        "once, for 15 minutes. If you did not ask for a password, do nothing.",
+        "password_changed": "OneCity: the password of your personal account is changed. If "
+        "it was not you, call support.",
+        "phone_code": "OneCity: the code to confirm the number is CODE.",
+        "phone_changed": "OneCity: the phone number of your personal account is replaced "
+        "with another one. If it was not you, call support.",
+    },
+    "ru": {
+        "recovery": "OneCity: новый пароль SECRET для входа с логином sasha. Действует "
+        "15 мин., один раз. Если вы не просили пароль, ничего не делайте.",
+        "password_changed": "OneCity: пароль от личного кабинета изменён. Если это были не "
+        "вы, позвоните в поддержку.",
+        "phone_code": "OneCity: код подтверждения номера CODE.",
+        "phone_changed": "OneCity: номер телефона в личном кабинете заменён на другой. Если "
+        "это были не вы, позвоните в поддержку.",
+    },
+}
+
+
+def texts_to(app, session, person_id: int) -> dict:
+    """The person's text messages by purpose, opened (the sealed ones too)."""
+    from portal.domain import sms
+    from portal.models import SmsMessage
+    from tests.conftest import TEST_SECRET_KEY
+
+    session.expire_all()
+    found = session.scalars(
+        sa.select(SmsMessage).where(SmsMessage.person_id == person_id).order_by(SmsMessage.id)
+    )
+    with app.app_context():
+        return {message.purpose: sms.text_of(message, TEST_SECRET_KEY) for message in found}
+
+
+@pytest.mark.parametrize(("locale", "language"), [("en", "en"), ("ru", "ru"), (None, "ru")])
+def test_text_messages_are_in_the_subscribers_language(
+    app, session, client, auth, locale, language
+):
+    """The new password, the code and the warnings go by SMS in the language the
+    subscriber chose (as the pushes and the visits' texts do); Russian by default."""
+    new = create_subscriber(session, login="sasha", contract="770077", phone="+79781112233")
+    new.person.locale = locale
+    session.commit()
+    assert auth.recover("770077", "+7 978 111-22-33").status_code == 303
+    secret = re.search(
+        r"(?:password|пароль) (\S+)", texts_to(app, session, new.person.id)["recovery"]
+    )
+    assert auth.login("sasha", PASSWORD).status_code == 303
+    token = csrf_from(page(client.get("/profile/password")))
+    form = {"current": PASSWORD, "new": "a brand new password", "repeat": "a brand new password"}
+    assert client.post("/profile/password", data={**form, "csrf_token": token}).status_code == 303
+    token = csrf_from(page(client.get("/profile/phone")))
+    form = {"password": "a brand new password", "phone": "+7 978 765-43-21", "csrf_token": token}
+    assert client.post("/profile/phone", data=form).status_code == 303
+    code = re.search(r"\d{4,}", texts_to(app, session, new.person.id)["phone_code"]).group(0)
+    token = csrf_from(page(client.get("/profile/phone/confirm")))
+    form = {"code": code, "csrf_token": token}
+    assert client.post("/profile/phone/confirm", data=form).status_code == 303
+
+    sent = texts_to(app, session, new.person.id)
+    expected = {
+        purpose: text.replace("SECRET", secret.group(1)).replace("CODE", code)
+        for purpose, text in SMS_TEXTS[language].items()
+    }
+    assert {purpose: sent[purpose] for purpose in expected} == expected
+
+
+def test_the_warnings_from_the_portal_and_the_office_are_in_english_too(app, session):
+    from portal.domain import profile
+    from portal.domain.auth import lockout
+
+    new = create_subscriber(session, login="sasha")
+    new.person.locale = "en"
+    session.commit()
+    with app.app_context():
+        lockout.note_failure(
+            session, new.person, max_failures=1, provider_name="OneCity", address=None
+        )
+        profile.reissue_password(
+            session, new.person, provider_name="OneCity", actor="staff:1", address=None
+        )
+    sent = texts_to(app, session, new.person.id)
+    assert sent["sign_in_paused"] == (
+        "OneCity: many wrong passwords in a row for your personal account. Signing in with "
+        "a password from new devices is paused: sign in from a device you have used "
+        "before, or get a new password with the link “Forgot the password?”."
+    )
+    assert sent["password_changed"] == (
+        "OneCity: the password of your personal account is changed at the provider's "
+        "office. If you did not ask for it, call support."
+    )

@@ -193,3 +193,161 @@ def test_an_action_without_consent_is_400(client, session, signed_in):
     assert answer.status_code == 400
     session.expire_all()
     assert session.get(Suspension, pause.id).cancelled_at is None
+
+
+def post_in_russian(client, path: str, data: dict):
+    token = csrf_from(client.get(path).get_data(as_text=True))
+    return client.post(path, data={**data, "csrf_token": token})
+
+
+def refusal(answer) -> str:
+    assert answer.status_code == 400
+    html = answer.get_data(as_text=True)
+    return html.split('role="alert"><p>', 1)[1].split("</p>", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("left", "sentence"),
+    [
+        (1, "В 2026 году остался только 1 день паузы (1 в год)."),
+        (2, "В 2026 году осталось только 2 дня паузы (2 в год)."),
+        (5, "В 2026 году осталось только 5 дней паузы (5 в год)."),
+        (11, "В 2026 году осталось только 11 дней паузы (11 в год)."),
+        (21, "В 2026 году остался только 21 день паузы (21 в год)."),
+        (22, "В 2026 году осталось только 22 дня паузы (22 в год)."),
+        (25, "В 2026 году осталось только 25 дней паузы (25 в год)."),
+    ],
+)
+def test_the_days_of_pause_left_agree_with_their_number(
+    client, signed_in, app, monkeypatch, left, sentence
+):
+    """A pause one day longer than the year has left is refused with the days left, in
+    the form Russian gives that number ("1 день", "2 дня", "5 дней", "21 день")."""
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_MIN_DAYS", 1)
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_YEAR_DAYS", left)
+    ends_on = date(2026, 12, 1 + left).isoformat()
+    answer = post_in_russian(client, "/pause/", {"starts_on": "2026-12-01", "ends_on": ends_on})
+    assert refusal(answer) == sentence
+
+
+def test_the_days_of_pause_left_in_english(client, signed_in, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_MIN_DAYS", 1)
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_YEAR_DAYS", 1)
+    answer = post(client, "/pause/", {"starts_on": "2026-12-01", "ends_on": "2026-12-02"})
+    assert refusal(answer) == "Only 1 paused day is left in 2026 (1 a year)."
+
+
+@pytest.mark.parametrize(
+    ("days", "shortest", "longest", "sooner"),
+    [
+        (1, None, "не больше 1 дня.", "не позже чем через 1 день."),
+        (2, "не меньше 2 дней.", "не больше 2 дней.", "не позже чем через 2 дня."),
+        (5, "не меньше 5 дней.", "не больше 5 дней.", "не позже чем через 5 дней."),
+        (21, "не меньше 21 дня.", "не больше 21 дня.", "не позже чем через 21 день."),
+        (22, "не меньше 22 дней.", "не больше 22 дней.", "не позже чем через 22 дня."),
+    ],
+)
+def test_the_pause_refusals_agree_with_the_numbers_of_the_terms(
+    client, signed_in, app, monkeypatch, days, shortest, longest, sooner
+):
+    """The provider sets the terms (PORTAL_SUSPENSION_*): each refusal reads right in
+    Russian whatever the number."""
+    for setting in ("MIN_DAYS", "MAX_DAYS", "AHEAD_DAYS"):
+        monkeypatch.setitem(app.config, f"PORTAL_SUSPENSION_{setting}", days)
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_YEAR_DAYS", 365)
+    if shortest:
+        short = {"starts_on": "2026-12-01", "ends_on": "2026-12-01"}
+        assert refusal(post_in_russian(client, "/pause/", short)) == "Пауза длится " + shortest
+    long = {"starts_on": "2026-12-01", "ends_on": date(2026, 12, 1 + days).isoformat()}
+    assert refusal(post_in_russian(client, "/pause/", long)) == "Пауза длится " + longest
+    late = {"starts_on": date(2026, 12, 2 + days).isoformat(), "ends_on": "2026-12-31"}
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_MAX_DAYS", 90)
+    answer = post_in_russian(client, "/pause/", late)
+    assert refusal(answer) == "Пауза может начаться " + sooner
+
+
+@pytest.mark.parametrize(
+    ("days", "sentence"),
+    [
+        (1, "Между двумя паузами должно быть не меньше 1 дня."),
+        (21, "Между двумя паузами должно быть не меньше 21 дня."),
+        (24, "Между двумя паузами должно быть не меньше 24 дней."),
+    ],
+)
+def test_the_days_between_pauses_agree_with_their_number(
+    client, signed_in, app, monkeypatch, days, sentence
+):
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_MIN_DAYS", 1)
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_MIN_INTERVAL_DAYS", days)
+    first = {"starts_on": "2026-12-01", "ends_on": "2026-12-01"}
+    assert post_in_russian(client, "/pause/", first).status_code == 303
+    second = {"starts_on": "2026-12-02", "ends_on": "2026-12-02"}
+    assert refusal(post_in_russian(client, "/pause/", second)) == sentence
+
+
+@pytest.mark.parametrize(
+    ("least", "most", "year", "russian", "english"),
+    [
+        (
+            1,
+            21,
+            21,
+            ("от 1 до 21 дня", "21 день, использовано в 2026: 0"),
+            ("1 to 21 days", "21 days, 0 used in 2026"),
+        ),
+        (
+            7,
+            90,
+            1,
+            ("от 7 до 90 дней", "1 день, использовано в 2026: 0"),
+            ("7 to 90 days", "1 day, 0 used in 2026"),
+        ),
+        (
+            2,
+            22,
+            22,
+            ("от 2 до 22 дней", "22 дня, использовано в 2026: 0"),
+            ("2 to 22 days", "22 days, 0 used in 2026"),
+        ),
+    ],
+)
+def test_the_pause_terms_agree_with_their_numbers(
+    client, signed_in, app, monkeypatch, least, most, year, russian, english
+):
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_MIN_DAYS", least)
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_MAX_DAYS", most)
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_YEAR_DAYS", year)
+    for headers, (length, a_year) in (({}, russian), (EN, english)):
+        html = client.get("/pause/", headers=headers).get_data(as_text=True)
+        assert f"<dd>{length}</dd>" in html
+        assert f"<dd>{a_year}</dd>" in html
+
+
+@pytest.mark.parametrize(
+    ("number", "times", "days"),
+    [
+        (1, "1 раз в месяц", "услуги работают ещё 1 день."),
+        (2, "2 раза в месяц", "услуги работают ещё 2 дня."),
+        (5, "5 раз в месяц", "услуги работают ещё 5 дней."),
+        (11, "11 раз в месяц", "услуги работают ещё 11 дней."),
+        (21, "21 раз в месяц", "услуги работают ещё 21 день."),
+        (22, "22 раза в месяц", "услуги работают ещё 22 дня."),
+    ],
+)
+def test_the_promised_payment_terms_agree_with_their_numbers(
+    client, signed_in, app, monkeypatch, number, times, days
+):
+    """The provider sets how often and for how long (PORTAL_PROMISED_*): the terms read
+    right in Russian whatever the numbers."""
+    monkeypatch.setitem(app.config, "PORTAL_PROMISED_PER_MONTH", number)
+    monkeypatch.setitem(app.config, "PORTAL_PROMISED_DAYS", number)
+    html = client.get("/promised/").get_data(as_text=True)
+    assert f"<dd>с 1 по 31 число месяца, {times}</dd>" in html
+    assert days in html
+
+
+def test_the_promised_payment_terms_in_english(client, signed_in, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PORTAL_PROMISED_DAYS", 1)
+    html = client.get("/promised/", headers=EN).get_data(as_text=True)
+    assert "the services stay on for 1 day." in html
+    assert "<dd>days 1 to 31 of a month, 1 a month</dd>" in html

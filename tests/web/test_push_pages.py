@@ -354,3 +354,31 @@ def test_production_refuses_a_vapid_key_that_is_no_key(tmp_path, monkeypatch):
     monkeypatch.setenv("PORTAL_VAPID_PRIVATE_KEY", "not-a-key")
     with pytest.raises(RuntimeError, match="no valid VAPID key"):
         start(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("unread", "label", "language"),
+    [
+        (1, "непрочитанное уведомление", "ru"),
+        (2, "непрочитанных уведомления", "ru"),
+        (5, "непрочитанных уведомлений", "ru"),
+        (11, "непрочитанных уведомлений", "ru"),
+        (21, "непрочитанное уведомление", "ru"),
+        (22, "непрочитанных уведомления", "ru"),
+        (1, "unread notification", "en"),
+        (2, "unread notifications", "en"),
+    ],
+)
+def test_the_count_on_the_bar_is_read_out_in_the_form_of_its_number(
+    app, client, session, person, unread, label, language
+):
+    """A screen reader reads the count with its words: "1 непрочитанное уведомление",
+    "2 непрочитанных уведомления", never "1 непрочитанных уведомлений"."""
+    with app.app_context():
+        entries = [(person.id, "Платёж зачислен", "500 ₽")] * unread
+        notifications.notify_many(session, NotificationKind.PAYMENTS, entries, "history/")
+    session.commit()
+    home = client.get("/", headers={"Accept-Language": language}).get_data(as_text=True)
+    nav = home[home.index('class="bottom-nav"') :]
+    count = f'<span class="nav-count">{unread}<span class="visually-hidden"> {label}</span></span>'
+    assert count in nav

@@ -189,6 +189,25 @@ def test_the_card_links_the_holders_messages_in_the_sms_log(client, session, hol
     assert 'id="sms-log-link"' not in card(client, holder.account.id)
 
 
+def test_the_messages_column_is_their_purpose_not_a_payments(client, session, holder):
+    """ "Purpose" over the text messages' purposes is not the bank transfer's
+    "Назначение платежа" (the payment QR page's word)."""
+    sms.queue(
+        session,
+        to_phone=holder.person.phone,
+        text="Пароль изменён.",
+        purpose="password_changed",
+        person_id=holder.person.id,
+    )
+    session.commit()
+    signed_in_staff(client, session)
+    for page in (card(client, holder.account.id), client.get("/staff/sms/?contract=660011")):
+        html = page if isinstance(page, str) else page.get_data(as_text=True)
+        assert "password_changed" in html
+        assert "Назначение платежа" not in html
+        assert '<th scope="col">Назначение</th>' in html
+
+
 def test_a_dispatcher_sees_the_payments_but_no_link_to_the_log(client, session, holder):
     create_payment(session, holder.account)
     session.commit()

@@ -46,11 +46,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import clock
-from portal.domain import audit, sms
+from portal.domain import audit, notifications, sms
 from portal.domain.auth.devices import Device
 from portal.models import Person, StaffMember
 
@@ -104,12 +105,17 @@ def note_failure(
         address=address,
         failures=count,
     )
+    with notifications.in_language_of(person):
+        text = _(
+            "%(provider)s: many wrong passwords in a row for your personal account. Signing "
+            "in with a password from new devices is paused: sign in from a device you have "
+            "used before, or get a new password with the link “Forgot the password?”.",
+            provider=provider_name,
+        )
     sms.queue(
         db,
         to_phone=person.phone,
-        text=f"{provider_name}: много неверных паролей подряд для вашего личного кабинета. "
-        "Вход по паролю с новых устройств приостановлен: войдите с устройства, где уже "
-        "входили, или получите новый пароль по ссылке «Забыли пароль?».",
+        text=text,
         purpose="sign_in_paused",
         person_id=person.id,
     )

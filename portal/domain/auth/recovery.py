@@ -21,10 +21,11 @@ from datetime import timedelta
 
 import limits
 import sqlalchemy as sa
+from flask_babel import ngettext
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.domain import audit, sms
+from portal.domain import audit, notifications, sms
 from portal.domain.auth import credentials
 from portal.models import Account, PasswordRecovery, Person, SmsMessage
 
@@ -100,7 +101,7 @@ def request_new_password(
     sms.queue(
         db,
         to_phone=account.person.phone,
-        text=_recovery_text(policy.provider_name, account.person.login, secret, policy),
+        text=_recovery_text(policy.provider_name, account.person, secret, policy),
         purpose="recovery",
         person_id=account.person_id,
         sensitive=True,
@@ -169,12 +170,18 @@ def _store_secret(db: Session, account: Account, secret_hash: str, policy: Recov
     db.flush()
 
 
-def _recovery_text(provider: str, login: str, secret: str, policy: RecoveryPolicy) -> str:
-    minutes = int(policy.secret_ttl.total_seconds() // 60)
-    return (
-        f"{provider}: новый пароль {secret} для входа с логином {login}. "
-        f"Действует {minutes} мин., один раз. Если вы не просили пароль, ничего не делайте."
-    )
+def _recovery_text(provider: str, person: Person, secret: str, policy: RecoveryPolicy) -> str:
+    with notifications.in_language_of(person):
+        return ngettext(
+            "%(provider)s: new password %(secret)s to sign in with the login %(login)s. It "
+            "works once, for %(num)d minute. If you did not ask for a password, do nothing.",
+            "%(provider)s: new password %(secret)s to sign in with the login %(login)s. It "
+            "works once, for %(num)d minutes. If you did not ask for a password, do nothing.",
+            int(policy.secret_ttl.total_seconds() // 60),
+            provider=provider,
+            secret=secret,
+            login=person.login,
+        )
 
 
 # --- the secret at sign-in (portal.domain.auth.signin) --------------------------------

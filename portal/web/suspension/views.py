@@ -5,6 +5,7 @@ from functools import partial
 
 from flask import Blueprint, current_app, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import login_required
 
 from portal import clock
@@ -32,22 +33,37 @@ def why_not(refused: suspension.Refused) -> str:
         "status": lambda: _("Services can be paused only while they are on: pay the debt first."),
         "order": lambda: _("The last day cannot be before the first."),
         "past": lambda: _("The first day cannot be in the past."),
-        "too_far": lambda: _(
-            "A pause can start at most %(days)d days from today.", days=detail["days"]
+        # The number decides the noun's form in Russian (1 день, 2 дня, 5 дней; after
+        # "не меньше" 1 дня, 2 дней): ngettext with the number, never one fixed form.
+        "too_far": lambda: ngettext(
+            "A pause can start at most %(num)d day from today.",
+            "A pause can start at most %(num)d days from today.",
+            detail["days"],
         ),
-        "too_short": lambda: _("A pause lasts at least %(days)d days.", days=detail["days"]),
-        "too_long": lambda: _("A pause lasts at most %(days)d days.", days=detail["days"]),
+        "too_short": lambda: ngettext(
+            "A pause lasts at least %(num)d day.",
+            "A pause lasts at least %(num)d days.",
+            detail["days"],
+        ),
+        "too_long": lambda: ngettext(
+            "A pause lasts at most %(num)d day.",
+            "A pause lasts at most %(num)d days.",
+            detail["days"],
+        ),
         "overlap": lambda: _(
             "It overlaps the pause from %(first)s to %(last)s.",
             first=day(detail["first"]),
             last=day(detail["last"]),
         ),
-        "too_soon": lambda: _(
-            "Two pauses need at least %(days)d days between them.", days=detail["days"]
+        "too_soon": lambda: ngettext(
+            "Two pauses need at least %(num)d day between them.",
+            "Two pauses need at least %(num)d days between them.",
+            detail["days"],
         ),
-        "quota": lambda: _(
-            "Only %(left)d paused days are left in %(year)d (%(days)d a year).",
-            left=detail["left"],
+        "quota": lambda: ngettext(
+            "Only %(num)d paused day is left in %(year)d (%(days)d a year).",
+            "Only %(num)d paused days are left in %(year)d (%(days)d a year).",
+            detail["left"],
             year=detail["year"],
             days=detail["days"],
         ),
