@@ -83,6 +83,26 @@ def test_subscriber_add_refuses_duplicates_and_bad_input(runner, session, args, 
     assert "Password" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("account", "message"),
+    [
+        ("9" * 33, "invalid personal account"),
+        ("12 34", "invalid personal account"),
+        ("P-1", "invalid personal account: P-1 is another account's"),
+    ],
+)
+def test_subscriber_add_refuses_a_bad_or_taken_personal_account(runner, session, account, message):
+    create_subscriber(session, contract="P-1")
+    session.commit()
+    args = ["--contract", "5002", "--name", "A", "--phone", "+79780000001", "--account", account]
+    result = runner.invoke(args=["subscriber", "add", *args])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # a message, never a traceback
+    assert message in result.output and "contract 5002" not in result.output
+    assert "Password" not in result.output
+    assert session.scalar(sa.select(Account.id).where(Account.contract_number == "5002")) is None
+
+
 def test_billing_run_charges_once_per_day(runner, session):
     tariff = create_tariff(session, price=310_00)
     new = create_subscriber(session, balance=100_00, tariffs=[tariff], start=date(2026, 12, 1))

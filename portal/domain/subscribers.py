@@ -114,6 +114,8 @@ def create_subscriber(
         raise InvalidInput(f"password: {PASSWORD_MIN} to {credentials.PASSWORD_MAX} characters")
     password = password or credentials.generate_password()
     _refuse_taken(db, contract_number, login)
+    if personal_account is not None:
+        personal_account = _check_personal_account(db, personal_account)
 
     moment = clock.now()
     person = Person(
@@ -202,6 +204,17 @@ def add_account(
     db.add(account)
     db.flush()
     return account
+
+
+def _check_personal_account(db: Session, number: str) -> str:
+    """A personal account number given apart from the contract's (the shell's
+    --account): the contract number's form, and no other account's."""
+    number = number.strip()
+    if not CONTRACT_RE.match(number):
+        raise InvalidInput("personal account: letters, digits, '-' or '/', up to 32")
+    if db.scalar(sa.select(Account.id).where(Account.personal_account == number)):
+        raise InvalidInput(f"personal account: {number} is another account's")
+    return number
 
 
 def _by_code(db: Session, model, code: str):
