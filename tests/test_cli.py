@@ -5,7 +5,10 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+import portal
+from portal import cli
 from portal.domain.auth import credentials
 from portal.models import Account, Notification, Person, StaffMember, StaffRole
 from tests.conftest import csrf_from
@@ -215,3 +218,27 @@ def test_billing_run_warns_a_low_balance_once(runner, session):
         sa.select(Notification.title).where(Notification.person_id == new.person.id)
     ).all()
     assert titles == ["Средства заканчиваются"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORTAL_PROMISED_FEE": "-1000"}, "PORTAL_PROMISED_FEE must be at least 0"),
+        ({"PORTAL_MODE": "prod"}, "PORTAL_MODE must be one of production"),
+        ({"PORTAL_MODE": "production"}, "refusing to start: PORTAL_PUBLIC_URL must be set"),
+    ],
+)
+def test_a_refused_setting_is_a_message_and_a_failure_not_a_traceback(
+    tmp_path, monkeypatch, env, message
+):
+    for name in ("PORTAL_PUBLIC_URL", "PORTAL_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///" + str(tmp_path / "cli.db"))
+    create_app = portal.create_app
+    monkeypatch.setattr(portal, "create_app", lambda: create_app(instance_path=str(tmp_path)))
+    result = CliRunner().invoke(cli.main, ["billing", "run"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert f"Error: {message}" in result.output
