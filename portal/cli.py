@@ -54,7 +54,8 @@ main = FlaskGroup(
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-serve", is_flag=True, help="Prepare the database and exit.")
 def demo_command(host: str, port: int, no_serve: bool) -> None:
-    """Create the database if needed, load the demo provider once, and serve it."""
+    """Create the database if needed, load the demo provider once, and serve it (in demo
+    or development mode only: never into a production database)."""
     from portal import demo
 
     os.environ.setdefault("PORTAL_MODE", "demo")
@@ -64,6 +65,14 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     served = f"[{served}]" if ":" in served else served
     os.environ.setdefault("PORTAL_PUBLIC_URL", f"http://{served}:{port}")
     app = _create_app()
+    if not config.is_test_mode(app.config):
+        # Its subscribers and its admin sign in with the passwords printed below (and in
+        # the README): never in a production database.
+        raise click.ClickException(
+            "portal demo adds the demo subscribers and a demo admin with published "
+            "passwords: it runs only with PORTAL_MODE=demo or development, not "
+            f"{app.config['PORTAL_MODE']}"
+        )
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
         today = clock.local_today(app.config["PORTAL_TIMEZONE"])

@@ -242,3 +242,24 @@ def test_a_refused_setting_is_a_message_and_a_failure_not_a_traceback(
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit), result.exception
     assert f"Error: {message}" in result.output
+
+
+def test_demo_refuses_a_production_database(tmp_path, monkeypatch):
+    """`portal demo` with the production settings (portal_do sources them) would add the
+    demo subscribers and an admin whose password the README prints."""
+    monkeypatch.setenv("PORTAL_MODE", "production")
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://my.example-isp.ru")
+    monkeypatch.setenv("SECRET_KEY", "k3y-" + "0123456789abcdefghijklmnopqrstuvwxyz")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///" + str(tmp_path / "production.db"))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    create_app = portal.create_app
+    monkeypatch.setattr(portal, "create_app", lambda: create_app(instance_path=str(tmp_path)))
+    result = CliRunner().invoke(cli.main, ["demo", "--no-serve"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Error: portal demo" in result.output and "PORTAL_MODE" in result.output
+    assert "Sign in" not in result.output and "Staff console" not in result.output
+    engine = sa.create_engine("sqlite:///" + str(tmp_path / "production.db"))
+    with engine.connect() as conn:
+        assert "staff_members" not in sa.inspect(conn).get_table_names()
+    engine.dispose()
