@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import portal
 from portal import cli
 from portal.domain.auth import credentials
-from portal.models import Account, Notification, Person, StaffMember, StaffRole
+from portal.models import Account, Notification, Person, StaffMember, StaffRole, TariffKind
 from tests.conftest import csrf_from
 from tests.factories import create_staff, create_subscriber, create_tariff
 
@@ -104,6 +104,23 @@ def test_subscriber_add_refuses_a_bad_or_taken_personal_account(runner, session,
     assert message in result.output and "contract 5002" not in result.output
     assert "Password" not in result.output
     assert session.scalar(sa.select(Account.id).where(Account.contract_number == "5002")) is None
+
+
+@pytest.mark.parametrize("same_tariff", [True, False])
+def test_subscriber_add_refuses_two_tariffs_of_one_kind(runner, session, same_tariff):
+    """Each would be charged every day: the import and the staff's form allow one
+    internet tariff and one TV tariff, and so does the shell."""
+    first, second = create_tariff(session), create_tariff(session)
+    tv = create_tariff(session, kind=TariffKind.TV)
+    session.commit()
+    codes = [first.code, first.code if same_tariff else second.code, tv.code]
+    args = ["--contract", "5003", "--name", "A", "--phone", "+79780000001"]
+    result = runner.invoke(
+        args=["subscriber", "add", *args, *(f"--tariff={code}" for code in codes)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "invalid tariffs: one internet tariff and one TV tariff at most" in result.output
+    assert session.scalar(sa.select(Account.id).where(Account.contract_number == "5003")) is None
 
 
 def test_billing_run_charges_once_per_day(runner, session):
