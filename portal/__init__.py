@@ -21,7 +21,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.load_secret_key(app.instance_path)
     if app.config["PORTAL_MODE"] not in config.MODES:
-        raise RuntimeError(f"PORTAL_MODE must be one of {', '.join(config.MODES)}")
+        raise config.SettingError(f"PORTAL_MODE must be one of {', '.join(config.MODES)}")
     config.resolve_payments(app.config)
     config.resolve_push(app.config, app.instance_path)
     _check_startup(app)
@@ -47,7 +47,7 @@ def _check_startup(app: Flask) -> None:
     """A misconfigured portal refuses to start, saying what is wrong."""
     problems = config.startup_problems(app.config)
     if problems:
-        raise RuntimeError("refusing to start: " + "; ".join(problems))
+        raise config.SettingError("refusing to start: " + "; ".join(problems))
 
 
 def _init_extensions(app: Flask) -> None:

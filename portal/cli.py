@@ -34,9 +34,14 @@ from portal.models import StaffRole
 
 
 def _create_app() -> Flask:
+    """The app, or the command fails with what is wrong with the settings (a message,
+    not a traceback)."""
     from portal import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except config.SettingError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 main = FlaskGroup(
@@ -49,8 +54,9 @@ main = FlaskGroup(
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-serve", is_flag=True, help="Prepare the database and exit.")
 def demo_command(host: str, port: int, no_serve: bool) -> None:
-    """Create the database if needed, load the demo provider once, and serve it."""
-    from portal import create_app, demo
+    """Create the database if needed, load the demo provider once, and serve it (in demo
+    or development mode only: never into a production database)."""
+    from portal import demo
 
     os.environ.setdefault("PORTAL_MODE", "demo")
     # The sandbox sends the payer back, and posts its notifications, to this origin.
@@ -58,7 +64,15 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     served = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # nosec B104
     served = f"[{served}]" if ":" in served else served
     os.environ.setdefault("PORTAL_PUBLIC_URL", f"http://{served}:{port}")
-    app = create_app()
+    app = _create_app()
+    if not config.is_test_mode(app.config):
+        # Its subscribers and its admin sign in with the passwords printed below (and in
+        # the README): never in a production database.
+        raise click.ClickException(
+            "portal demo adds the demo subscribers and a demo admin with published "
+            "passwords: it runs only with PORTAL_MODE=demo or development, not "
+            f"{app.config['PORTAL_MODE']}"
+        )
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
         today = clock.local_today(app.config["PORTAL_TIMEZONE"])

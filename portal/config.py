@@ -4,6 +4,7 @@ Every setting the deployment may change is read from an environment variable her
 nowhere else, so this module is the whole list of knobs.
 """
 
+import math
 import os
 import secrets
 from datetime import timedelta
@@ -20,22 +21,40 @@ def _env_bool(name: str, default: bool | None) -> bool | None:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _env_number(name: str, default, kind):
+class SettingError(RuntimeError):
+    """A setting no process may start with; the message names the variable."""
+
+
+def _env_number(name: str, default, kind, minimum, maximum, *, above: bool = False):
+    """The variable as a number (the default when unset), refused outside its range:
+    a negative fee, timeout or count would start a portal that misbehaves, not one that
+    refuses."""
     value = os.environ.get(name)
     if value is None or not value.strip():
         return default
     try:
-        return kind(value)
+        number = kind(value)
     except ValueError:
-        raise RuntimeError(f"{name} must be a number, not {value!r}") from None
+        number = math.nan
+    if not math.isfinite(number):
+        raise SettingError(f"{name} must be a number, not {value!r}")
+    if above and number <= minimum:
+        raise SettingError(f"{name} must be more than {minimum}, not {value!r}")
+    if minimum is not None and number < minimum:
+        raise SettingError(f"{name} must be at least {minimum}, not {value!r}")
+    if maximum is not None and number > maximum:
+        raise SettingError(f"{name} must be at most {maximum}, not {value!r}")
+    return number
 
 
-def _env_int(name: str, default: int) -> int:
-    return _env_number(name, default, int)
+def _env_int(name: str, default: int, minimum: int | None = 0, maximum: int | None = None) -> int:
+    """A whole number, 0 or more unless said otherwise."""
+    return _env_number(name, default, int, minimum, maximum)
 
 
-def _env_float(name: str, default: float) -> float:
-    return _env_number(name, default, float)
+def _env_float(name: str, default: float, *, above: bool = False) -> float:
+    """Seconds: 0 or more, or (above) more than 0."""
+    return _env_number(name, default, float, 0, None, above=above)
 
 
 def load_secret_key(instance_path: str) -> str:
@@ -87,9 +106,9 @@ def default_config(instance_path: str) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _env_bool("PORTAL_SECURE_COOKIES", mode == "production"),
-        "REMEMBER_COOKIE_DURATION": timedelta(days=_env_int("PORTAL_REMEMBER_DAYS", 60)),
+        "REMEMBER_COOKIE_DURATION": timedelta(days=_env_int("PORTAL_REMEMBER_DAYS", 60, 1)),
         "REMEMBER_COOKIE_REFRESH_EACH_REQUEST": False,  # True would remember everyone
-        "PORTAL_SESSION_IDLE": timedelta(hours=_env_int("PORTAL_SESSION_IDLE_HOURS", 12)),
+        "PORTAL_SESSION_IDLE": timedelta(hours=_env_int("PORTAL_SESSION_IDLE_HOURS", 12, 1)),
         # Throttling of sign-in failures (Flask-Limiter syntax). Per network address, in
         # growing steps; a trusted device (one that signed in before) has its own limit
         # instead. Per account: wrong passwords in a row before only a trusted device or
@@ -98,8 +117,8 @@ def default_config(instance_path: str) -> dict:
             "PORTAL_LOGIN_LIMIT_ADDRESS", "10 per minute;20 per hour;100 per day"
         ),
         "PORTAL_LOGIN_LIMIT_DEVICE": os.environ.get("PORTAL_LOGIN_LIMIT_DEVICE", "10 per hour"),
-        "PORTAL_LOGIN_MAX_FAILURES": _env_int("PORTAL_LOGIN_MAX_FAILURES", 100),
-        "PORTAL_TRUSTED_DEVICE_DAYS": _env_int("PORTAL_TRUSTED_DEVICE_DAYS", 365),
+        "PORTAL_LOGIN_MAX_FAILURES": _env_int("PORTAL_LOGIN_MAX_FAILURES", 100, 1),
+        "PORTAL_TRUSTED_DEVICE_DAYS": _env_int("PORTAL_TRUSTED_DEVICE_DAYS", 365, 1),
         # Wrong current passwords on the profile pages, per account (and per address as
         # for sign-in).
         "PORTAL_PASSWORD_CHECK_LIMIT": os.environ.get(
@@ -126,12 +145,12 @@ def default_config(instance_path: str) -> dict:
         # hours before its window; windows are offered this many days ahead (today
         # included); the reminder goes from this local hour of the evening before.
         "PORTAL_VISIT_CHANGE_HOURS": _env_int("PORTAL_VISIT_CHANGE_HOURS", 2),
-        "PORTAL_VISIT_DAYS_AHEAD": _env_int("PORTAL_VISIT_DAYS_AHEAD", 14),
-        "PORTAL_VISIT_REMIND_HOUR": _env_int("PORTAL_VISIT_REMIND_HOUR", 18),
+        "PORTAL_VISIT_DAYS_AHEAD": _env_int("PORTAL_VISIT_DAYS_AHEAD", 14, 1),
+        "PORTAL_VISIT_REMIND_HOUR": _env_int("PORTAL_VISIT_REMIND_HOUR", 18, 0, 23),
         # The staff console: how long an idle session lives, sign-in failures per address.
-        "PORTAL_STAFF_SESSION_IDLE": timedelta(hours=_env_int("PORTAL_STAFF_SESSION_HOURS", 8)),
+        "PORTAL_STAFF_SESSION_IDLE": timedelta(hours=_env_int("PORTAL_STAFF_SESSION_HOURS", 8, 1)),
         # How long a staff member's read-only view of a subscriber's pages lasts.
-        "PORTAL_VIEW_AS_LIFETIME": timedelta(minutes=_env_int("PORTAL_VIEW_AS_MINUTES", 15)),
+        "PORTAL_VIEW_AS_LIFETIME": timedelta(minutes=_env_int("PORTAL_VIEW_AS_MINUTES", 15, 1)),
         "PORTAL_STAFF_LOGIN_LIMIT_ADDRESS": os.environ.get(
             "PORTAL_STAFF_LOGIN_LIMIT_ADDRESS", "10 per 15 minutes"
         ),
@@ -140,12 +159,12 @@ def default_config(instance_path: str) -> dict:
         # the longest; a trusted device keeps PORTAL_LOGIN_LIMIT_DEVICE instead.
         "PORTAL_STAFF_LOGIN_FREE_FAILURES": _env_int("PORTAL_STAFF_LOGIN_FREE_FAILURES", 20),
         "PORTAL_STAFF_LOGIN_LONGEST_PAUSE_MINUTES": _env_int(
-            "PORTAL_STAFF_LOGIN_LONGEST_PAUSE_MINUTES", 60
+            "PORTAL_STAFF_LOGIN_LONGEST_PAUSE_MINUTES", 60, 1
         ),
         # Password recovery by SMS
-        "PORTAL_RECOVERY_TTL_MINUTES": _env_int("PORTAL_RECOVERY_TTL_MINUTES", 15),
-        "PORTAL_RECOVERY_MAX_FAILURES": _env_int("PORTAL_RECOVERY_MAX_FAILURES", 5),
-        "PORTAL_RECOVERY_WINDOW_HOURS": _env_int("PORTAL_RECOVERY_WINDOW_HOURS", 24),
+        "PORTAL_RECOVERY_TTL_MINUTES": _env_int("PORTAL_RECOVERY_TTL_MINUTES", 15, 1),
+        "PORTAL_RECOVERY_MAX_FAILURES": _env_int("PORTAL_RECOVERY_MAX_FAILURES", 5, 1),
+        "PORTAL_RECOVERY_WINDOW_HOURS": _env_int("PORTAL_RECOVERY_WINDOW_HOURS", 24, 1),
         "PORTAL_RECOVERY_LIMIT_CONTRACT": os.environ.get(
             "PORTAL_RECOVERY_LIMIT_CONTRACT", "3 per hour;5 per day"
         ),
@@ -174,11 +193,13 @@ def default_config(instance_path: str) -> dict:
         "COMPRESS_BR_LEVEL": 6,
         "MAX_CONTENT_LENGTH": 64 * 1024,
         # The largest CSV the staff may import (that one form alone takes more than 64 KiB).
-        "PORTAL_IMPORT_MAX_BYTES": _env_int("PORTAL_IMPORT_MAX_BYTES", 10 * 1024 * 1024),
+        "PORTAL_IMPORT_MAX_BYTES": _env_int("PORTAL_IMPORT_MAX_BYTES", 10 * 1024 * 1024, 1),
         # A promotion's picture (JPEG, PNG or WebP), and how many people one job of a
         # promotion's push reaches.
-        "PORTAL_PROMO_IMAGE_MAX_BYTES": _env_int("PORTAL_PROMO_IMAGE_MAX_BYTES", 2 * 1024 * 1024),
-        "PORTAL_PROMO_PUSH_BATCH": _env_int("PORTAL_PROMO_PUSH_BATCH", 200),
+        "PORTAL_PROMO_IMAGE_MAX_BYTES": _env_int(
+            "PORTAL_PROMO_IMAGE_MAX_BYTES", 2 * 1024 * 1024, 1
+        ),
+        "PORTAL_PROMO_PUSH_BATCH": _env_int("PORTAL_PROMO_PUSH_BATCH", 200, 1),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "BABEL_DEFAULT_LOCALE": "ru",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("PORTAL_TIMEZONE", "Europe/Simferopol"),
@@ -192,18 +213,18 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_SMPP_PASSWORD": os.environ.get("PORTAL_SMPP_PASSWORD", ""),
         "PORTAL_SMPP_SYSTEM_TYPE": os.environ.get("PORTAL_SMPP_SYSTEM_TYPE", ""),
         "PORTAL_SMPP_SOURCE_ADDR": os.environ.get("PORTAL_SMPP_SOURCE_ADDR", "OneCity"),
-        "PORTAL_SMPP_TIMEOUT": _env_float("PORTAL_SMPP_TIMEOUT", 10),
+        "PORTAL_SMPP_TIMEOUT": _env_float("PORTAL_SMPP_TIMEOUT", 10, above=True),
         "PORTAL_SMPP_RECEIPT_WAIT": _env_float("PORTAL_SMPP_RECEIPT_WAIT", 1),
-        "PORTAL_SMS_MAX_ATTEMPTS": _env_int("PORTAL_SMS_MAX_ATTEMPTS", 6),
+        "PORTAL_SMS_MAX_ATTEMPTS": _env_int("PORTAL_SMS_MAX_ATTEMPTS", 6, 1),
         "PORTAL_SMS_RETRY_DELAY": _env_float("PORTAL_SMS_RETRY_DELAY", 30),
         "PORTAL_SMS_MAX_RETRY_DELAY": _env_float("PORTAL_SMS_MAX_RETRY_DELAY", 3600),
-        "PORTAL_SMS_CLAIM_TIMEOUT": _env_float("PORTAL_SMS_CLAIM_TIMEOUT", 300),
+        "PORTAL_SMS_CLAIM_TIMEOUT": _env_float("PORTAL_SMS_CLAIM_TIMEOUT", 300, above=True),
         # The demo page listing sent SMS; unset: on in demo and development mode only.
         "PORTAL_SMS_OUTBOX_PAGE": _env_bool("PORTAL_SMS_OUTBOX_PAGE", None),
         # Billing: an account whose balance the daily run leaves below this many kopecks
         # is blocked for debt, and unblocked as soon as money brings it back to it (0:
         # blocked below zero; -10000 lets a debt of 100 roubles run before the block).
-        "PORTAL_BLOCK_THRESHOLD": _env_int("PORTAL_BLOCK_THRESHOLD", 0),
+        "PORTAL_BLOCK_THRESHOLD": _env_int("PORTAL_BLOCK_THRESHOLD", 0, None),
         # Low-balance warnings (portal.domain.billing.low_balance): once per occasion, when
         # the daily run finds the balance lasts this many days or fewer.
         "PORTAL_LOW_BALANCE_DAYS": _env_int("PORTAL_LOW_BALANCE_DAYS", 3),
@@ -211,19 +232,19 @@ def default_config(instance_path: str) -> dict:
         # it runs (the day taken included), its fee (kopecks), the days of the month it
         # may be taken on (first..last), how many a month, and when it is offered: the
         # account is blocked for debt or its balance lasts fewer days than this.
-        "PORTAL_PROMISED_AMOUNT": _env_int("PORTAL_PROMISED_AMOUNT", 300_00),
-        "PORTAL_PROMISED_DAYS": _env_int("PORTAL_PROMISED_DAYS", 5),
+        "PORTAL_PROMISED_AMOUNT": _env_int("PORTAL_PROMISED_AMOUNT", 300_00, 1),
+        "PORTAL_PROMISED_DAYS": _env_int("PORTAL_PROMISED_DAYS", 5, 1),
         "PORTAL_PROMISED_FEE": _env_int("PORTAL_PROMISED_FEE", 10_00),
-        "PORTAL_PROMISED_FIRST_DAY": _env_int("PORTAL_PROMISED_FIRST_DAY", 1),
-        "PORTAL_PROMISED_LAST_DAY": _env_int("PORTAL_PROMISED_LAST_DAY", 31),
+        "PORTAL_PROMISED_FIRST_DAY": _env_int("PORTAL_PROMISED_FIRST_DAY", 1, 1, 31),
+        "PORTAL_PROMISED_LAST_DAY": _env_int("PORTAL_PROMISED_LAST_DAY", 31, 1, 31),
         "PORTAL_PROMISED_PER_MONTH": _env_int("PORTAL_PROMISED_PER_MONTH", 1),
         "PORTAL_PROMISED_WHEN_DAYS_LEFT": _env_int("PORTAL_PROMISED_WHEN_DAYS_LEFT", 3),
         # Voluntary suspensions (portal.domain.suspension): shortest and longest (days),
         # the fee a paused day and the fee to pause (kopecks, 0: none), paused days
         # allowed a calendar year, free days required between two, how far ahead one
         # may start (days).
-        "PORTAL_SUSPENSION_MIN_DAYS": _env_int("PORTAL_SUSPENSION_MIN_DAYS", 7),
-        "PORTAL_SUSPENSION_MAX_DAYS": _env_int("PORTAL_SUSPENSION_MAX_DAYS", 90),
+        "PORTAL_SUSPENSION_MIN_DAYS": _env_int("PORTAL_SUSPENSION_MIN_DAYS", 7, 1),
+        "PORTAL_SUSPENSION_MAX_DAYS": _env_int("PORTAL_SUSPENSION_MAX_DAYS", 90, 1),
         "PORTAL_SUSPENSION_DAILY_FEE": _env_int("PORTAL_SUSPENSION_DAILY_FEE", 0),
         "PORTAL_SUSPENSION_ACTIVATION_FEE": _env_int("PORTAL_SUSPENSION_ACTIVATION_FEE", 0),
         "PORTAL_SUSPENSION_YEAR_DAYS": _env_int("PORTAL_SUSPENSION_YEAR_DAYS", 90),
@@ -241,7 +262,7 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_METRICS_DIRS": os.environ.get("PORTAL_METRICS_DIRS") or None,
         # Jobs: in-process by default, on Redis (RQ, `portal worker`) when REDIS_URL is set.
         "PORTAL_JOBS_BACKGROUND": _env_bool("PORTAL_JOBS_BACKGROUND", True),
-        "PORTAL_JOBS_SWEEP_SECONDS": _env_float("PORTAL_JOBS_SWEEP_SECONDS", 60),
+        "PORTAL_JOBS_SWEEP_SECONDS": _env_float("PORTAL_JOBS_SWEEP_SECONDS", 60, above=True),
         "PORTAL_JOBS_QUEUE": os.environ.get("PORTAL_JOBS_QUEUE", "portal"),
         # Web push (portal.domain.push). The VAPID key pair: `portal push keys` writes it
         # into instance/vapid.json, or PORTAL_VAPID_PRIVATE_KEY gives it (32 bytes,
@@ -253,12 +274,12 @@ def default_config(instance_path: str) -> dict:
         "PORTAL_PUSH_SUBJECT": os.environ.get("PORTAL_PUSH_SUBJECT") or None,
         # How long a push service keeps a push for a device that is off, seconds.
         "PORTAL_PUSH_TTL": _env_int("PORTAL_PUSH_TTL", 24 * 3600),
-        "PORTAL_PUSH_TIMEOUT": _env_float("PORTAL_PUSH_TIMEOUT", 10),
+        "PORTAL_PUSH_TIMEOUT": _env_float("PORTAL_PUSH_TIMEOUT", 10, above=True),
         # Seconds beyond the timeout that a send in progress is left to its worker: one
         # that died mid-send leaves it to the sweep after that.
         "PORTAL_PUSH_CLAIM_MARGIN": _env_float("PORTAL_PUSH_CLAIM_MARGIN", 60),
         # 429 and 5xx: retried after PORTAL_PUSH_RETRY_DELAY seconds, doubling.
-        "PORTAL_PUSH_MAX_ATTEMPTS": _env_int("PORTAL_PUSH_MAX_ATTEMPTS", 5),
+        "PORTAL_PUSH_MAX_ATTEMPTS": _env_int("PORTAL_PUSH_MAX_ATTEMPTS", 5, 1),
         "PORTAL_PUSH_RETRY_DELAY": _env_float("PORTAL_PUSH_RETRY_DELAY", 30),
         "PORTAL_PUSH_MAX_RETRY_DELAY": _env_float("PORTAL_PUSH_MAX_RETRY_DELAY", 3600),
         # Subscriptions whose endpoint is on a loopback or private address (a test push
@@ -408,7 +429,7 @@ def payment_config() -> dict:
         # refuses to start with them on.
         "PORTAL_SANDBOX_ACQUIRER": _env_optional_bool("PORTAL_SANDBOX_ACQUIRER"),
         "PORTAL_SANDBOX_WEBHOOK_KEY": os.environ.get("PORTAL_SANDBOX_WEBHOOK_KEY") or None,
-        "PORTAL_SANDBOX_LIFETIME_MINUTES": _env_int("PORTAL_SANDBOX_LIFETIME_MINUTES", 15),
+        "PORTAL_SANDBOX_LIFETIME_MINUTES": _env_int("PORTAL_SANDBOX_LIFETIME_MINUTES", 15, 1),
         # How often one address may look at a payment's status (each look asks the acquirer).
         "PORTAL_PAYMENT_STATUS_LIMIT": os.environ.get(
             "PORTAL_PAYMENT_STATUS_LIMIT", "60 per minute"
@@ -419,16 +440,18 @@ def payment_config() -> dict:
             "PORTAL_PAYMENT_NOTIFY_LIMIT", "600 per minute"
         ),
         # Limits of one payment, kopecks.
-        "PORTAL_PAYMENT_MIN": _env_int("PORTAL_PAYMENT_MIN", 1000),
-        "PORTAL_PAYMENT_MAX": _env_int("PORTAL_PAYMENT_MAX", 10000000),
+        "PORTAL_PAYMENT_MIN": _env_int("PORTAL_PAYMENT_MIN", 1000, 1),
+        "PORTAL_PAYMENT_MAX": _env_int("PORTAL_PAYMENT_MAX", 10000000, 1),
         # YooKassa (https://yookassa.ru/developers): the shop and its 54-FZ receipt.
         "PORTAL_YOOKASSA_SHOP_ID": os.environ.get("PORTAL_YOOKASSA_SHOP_ID", ""),
         "PORTAL_YOOKASSA_SECRET_KEY": os.environ.get("PORTAL_YOOKASSA_SECRET_KEY", ""),
         "PORTAL_YOOKASSA_API_URL": os.environ.get(
             "PORTAL_YOOKASSA_API_URL", "https://api.yookassa.ru/v3"
         ),
-        "PORTAL_YOOKASSA_CONNECT_TIMEOUT": _env_float("PORTAL_YOOKASSA_CONNECT_TIMEOUT", 5),
-        "PORTAL_YOOKASSA_READ_TIMEOUT": _env_float("PORTAL_YOOKASSA_READ_TIMEOUT", 15),
+        "PORTAL_YOOKASSA_CONNECT_TIMEOUT": _env_float(
+            "PORTAL_YOOKASSA_CONNECT_TIMEOUT", 5, above=True
+        ),
+        "PORTAL_YOOKASSA_READ_TIMEOUT": _env_float("PORTAL_YOOKASSA_READ_TIMEOUT", 15, above=True),
         # vat_code: 1 no VAT, 4 VAT 20 %, 11 VAT 22 % (from 2026); the accountant decides.
         "PORTAL_YOOKASSA_VAT_CODE": _env_int("PORTAL_YOOKASSA_VAT_CODE", 1),
         "PORTAL_YOOKASSA_TAX_SYSTEM_CODE": os.environ.get("PORTAL_YOOKASSA_TAX_SYSTEM_CODE")

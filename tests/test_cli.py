@@ -5,9 +5,12 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+import portal
+from portal import cli
 from portal.domain.auth import credentials
-from portal.models import Account, Notification, Person, StaffMember, StaffRole
+from portal.models import Account, Notification, Person, StaffMember, StaffRole, TariffKind
 from tests.conftest import csrf_from
 from tests.factories import create_staff, create_subscriber, create_tariff
 
@@ -81,6 +84,43 @@ def test_subscriber_add_refuses_duplicates_and_bad_input(runner, session, args, 
     assert result.exit_code != 0
     assert message in result.output
     assert "Password" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("account", "message"),
+    [
+        ("9" * 33, "invalid personal account"),
+        ("12 34", "invalid personal account"),
+        ("P-1", "invalid personal account: P-1 is another account's"),
+    ],
+)
+def test_subscriber_add_refuses_a_bad_or_taken_personal_account(runner, session, account, message):
+    create_subscriber(session, contract="P-1")
+    session.commit()
+    args = ["--contract", "5002", "--name", "A", "--phone", "+79780000001", "--account", account]
+    result = runner.invoke(args=["subscriber", "add", *args])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # a message, never a traceback
+    assert message in result.output and "contract 5002" not in result.output
+    assert "Password" not in result.output
+    assert session.scalar(sa.select(Account.id).where(Account.contract_number == "5002")) is None
+
+
+@pytest.mark.parametrize("same_tariff", [True, False])
+def test_subscriber_add_refuses_two_tariffs_of_one_kind(runner, session, same_tariff):
+    """Each would be charged every day: the import and the staff's form allow one
+    internet tariff and one TV tariff, and so does the shell."""
+    first, second = create_tariff(session), create_tariff(session)
+    tv = create_tariff(session, kind=TariffKind.TV)
+    session.commit()
+    codes = [first.code, first.code if same_tariff else second.code, tv.code]
+    args = ["--contract", "5003", "--name", "A", "--phone", "+79780000001"]
+    result = runner.invoke(
+        args=["subscriber", "add", *args, *(f"--tariff={code}" for code in codes)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "invalid tariffs: one internet tariff and one TV tariff at most" in result.output
+    assert session.scalar(sa.select(Account.id).where(Account.contract_number == "5003")) is None
 
 
 def test_billing_run_charges_once_per_day(runner, session):
@@ -195,3 +235,48 @@ def test_billing_run_warns_a_low_balance_once(runner, session):
         sa.select(Notification.title).where(Notification.person_id == new.person.id)
     ).all()
     assert titles == ["Средства заканчиваются"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORTAL_PROMISED_FEE": "-1000"}, "PORTAL_PROMISED_FEE must be at least 0"),
+        ({"PORTAL_MODE": "prod"}, "PORTAL_MODE must be one of production"),
+        ({"PORTAL_MODE": "production"}, "refusing to start: PORTAL_PUBLIC_URL must be set"),
+    ],
+)
+def test_a_refused_setting_is_a_message_and_a_failure_not_a_traceback(
+    tmp_path, monkeypatch, env, message
+):
+    for name in ("PORTAL_PUBLIC_URL", "PORTAL_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///" + str(tmp_path / "cli.db"))
+    create_app = portal.create_app
+    monkeypatch.setattr(portal, "create_app", lambda: create_app(instance_path=str(tmp_path)))
+    result = CliRunner().invoke(cli.main, ["billing", "run"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert f"Error: {message}" in result.output
+
+
+def test_demo_refuses_a_production_database(tmp_path, monkeypatch):
+    """`portal demo` with the production settings (portal_do sources them) would add the
+    demo subscribers and an admin whose password the README prints."""
+    monkeypatch.setenv("PORTAL_MODE", "production")
+    monkeypatch.setenv("PORTAL_PUBLIC_URL", "https://my.example-isp.ru")
+    monkeypatch.setenv("SECRET_KEY", "k3y-" + "0123456789abcdefghijklmnopqrstuvwxyz")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///" + str(tmp_path / "production.db"))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    create_app = portal.create_app
+    monkeypatch.setattr(portal, "create_app", lambda: create_app(instance_path=str(tmp_path)))
+    result = CliRunner().invoke(cli.main, ["demo", "--no-serve"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Error: portal demo" in result.output and "PORTAL_MODE" in result.output
+    assert "Sign in" not in result.output and "Staff console" not in result.output
+    engine = sa.create_engine("sqlite:///" + str(tmp_path / "production.db"))
+    with engine.connect() as conn:
+        assert "staff_members" not in sa.inspect(conn).get_table_names()
+    engine.dispose()

@@ -247,6 +247,21 @@ def test_the_settings_file_names_only_real_settings():
         assert name in outside or f'"{name}"' in known or f"${{{name}:-" in backup_script, name
 
 
+def test_the_settings_file_trusts_one_proxy_on_one_host_and_behind_a_balancer():
+    """Behind the balancer each app host's nginx sets X-Forwarded-For to the one client
+    address (realip), as on one host: with 2 ProxyFix finds no second entry, and every
+    subscriber would be 127.0.0.1 to the per-address limits and the audit log."""
+    lines = (ROOT / "deploy" / "portal.env.example").read_text().splitlines()
+    (at,) = [n for n, line in enumerate(lines) if line.startswith("PORTAL_TRUSTED_PROXIES=")]
+    assert lines[at] == "PORTAL_TRUSTED_PROXIES=1"
+    comment = []
+    while lines[at - 1 - len(comment)].startswith("#"):
+        comment.append(lines[at - 1 - len(comment)])
+    assert set(re.findall(r"\b\d+\b", " ".join(comment))) <= {"1"}, comment
+    headers = proxy_headers(nginx_text("portal-app-host.conf"))
+    assert headers["X-Forwarded-For"] == "$remote_addr"  # one address, as on one host
+
+
 # --- nginx ----------------------------------------------------------------------------
 
 

@@ -1,6 +1,8 @@
 """A production start refuses unsafe settings (finding 9), each with a message that says
 what to set; demo, development and the test suite start with theirs."""
 
+import re
+
 import pytest
 
 from portal import config, create_app
@@ -93,6 +95,38 @@ def test_the_test_suites_own_configs_start(tmp_path):
     url = "sqlite:///" + str(tmp_path / "suite.db")
     assert make_test_app(url, tmp_path).config["PORTAL_MODE"] == "development"
     assert make_test_app(url, tmp_path, PORTAL_MODE="production").config["SESSION_COOKIE_SECURE"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        # A negative fee would credit the subscriber; the ledger refuses it: every
+        # promised payment would fail instead.
+        ("PORTAL_PROMISED_FEE", "-1000", "PORTAL_PROMISED_FEE must be at least 0, not '-1000'"),
+        ("PORTAL_SUSPENSION_DAILY_FEE", "-50", "PORTAL_SUSPENSION_DAILY_FEE must be at least 0"),
+        ("PORTAL_PAYMENT_MIN", "0", "PORTAL_PAYMENT_MIN must be at least 1, not '0'"),
+        # werkzeug's ProxyFix with -1 picks the wrong X-Forwarded-For entry, or none.
+        ("PORTAL_TRUSTED_PROXIES", "-1", "PORTAL_TRUSTED_PROXIES must be at least 0"),
+        # 0 seconds: the worker enqueues the sweeps in a loop as fast as Redis takes them.
+        ("PORTAL_JOBS_SWEEP_SECONDS", "0", "PORTAL_JOBS_SWEEP_SECONDS must be more than 0"),
+        ("PORTAL_PUSH_TIMEOUT", "-5", "PORTAL_PUSH_TIMEOUT must be more than 0"),
+        ("PORTAL_SESSION_IDLE_HOURS", "0", "PORTAL_SESSION_IDLE_HOURS must be at least 1"),
+        ("PORTAL_VISIT_REMIND_HOUR", "24", "PORTAL_VISIT_REMIND_HOUR must be at most 23"),
+        ("PORTAL_SMS_RETRY_DELAY", "nan", "PORTAL_SMS_RETRY_DELAY must be a number, not 'nan'"),
+        ("PORTAL_REMEMBER_DAYS", "two", "PORTAL_REMEMBER_DAYS must be a number, not 'two'"),
+    ],
+)
+def test_a_number_setting_out_of_its_range_is_refused_naming_it(
+    tmp_path, monkeypatch, name, value, message
+):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        start(tmp_path)
+
+
+def test_a_negative_block_threshold_is_a_debt_allowed(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_BLOCK_THRESHOLD", "-10000")
+    assert start(tmp_path).config["PORTAL_BLOCK_THRESHOLD"] == -10000
 
 
 def _production(key: str) -> dict:

@@ -114,6 +114,8 @@ def create_subscriber(
         raise InvalidInput(f"password: {PASSWORD_MIN} to {credentials.PASSWORD_MAX} characters")
     password = password or credentials.generate_password()
     _refuse_taken(db, contract_number, login)
+    if personal_account is not None:
+        personal_account = _check_personal_account(db, personal_account)
 
     moment = clock.now()
     person = Person(
@@ -186,6 +188,9 @@ def add_account(
 ) -> Account:
     """Another contract for a person who has one already (a flat and a country house)."""
     tariffs = [_by_code(db, Tariff, code) for code in tariff_codes]
+    if len({tariff.kind for tariff in tariffs}) != len(tariffs):
+        # Each would be charged every day (the import refuses it as two_tariffs).
+        raise InvalidInput("tariffs: one internet tariff and one TV tariff at most")
     services = [_by_code(db, Service, code) for code in dict.fromkeys(service_codes)]
     catalog.check_contract(tariffs, services)
     account = Account(
@@ -202,6 +207,17 @@ def add_account(
     db.add(account)
     db.flush()
     return account
+
+
+def _check_personal_account(db: Session, number: str) -> str:
+    """A personal account number given apart from the contract's (the shell's
+    --account): the contract number's form, and no other account's."""
+    number = number.strip()
+    if not CONTRACT_RE.match(number):
+        raise InvalidInput("personal account: letters, digits, '-' or '/', up to 32")
+    if db.scalar(sa.select(Account.id).where(Account.personal_account == number)):
+        raise InvalidInput(f"personal account: {number} is another account's")
+    return number
 
 
 def _by_code(db: Session, model, code: str):
