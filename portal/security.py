@@ -64,10 +64,13 @@ def add_security_headers(response: Response) -> Response:
     if request.is_secure:
         wanted = (*wanted, _HSTS)
     headers.extend([pair for pair in wanted if pair[0].lower() not in present])
-    if endpoint in _FINGERPRINTED_ENDPOINTS and request.args.get("v"):
+    # An error at a file's URL is an error page, drawn in the signed-in person's frame:
+    # stored like the file, a shared cache would hand it to others, and keep it for good.
+    failed = response.status_code >= 400
+    if endpoint in _FINGERPRINTED_ENDPOINTS and request.args.get("v") and not failed:
         # Fingerprinted URL (web.filters.asset, web.pwa.shell): its content never changes.
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
-    elif endpoint not in _CACHEABLE_ENDPOINTS and "cache-control" not in present:
+    elif (failed or endpoint not in _CACHEABLE_ENDPOINTS) and "cache-control" not in present:
         # Personal pages must not stay in a shared or back-forward cache.
         headers["Cache-Control"] = "no-store"
     return response

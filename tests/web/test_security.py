@@ -130,3 +130,16 @@ def test_manifest_takes_the_branding(migrated_app, tmp_path):
     assert all(icon["src"].startswith("/static/icons/") for icon in data["icons"])
     css = app.test_client().get("/brand.css").get_data(as_text=True)
     assert "--brand:#123456" in css
+
+
+@pytest.mark.parametrize("path", ["/static/css/gone.css?v=0123456789ab", "/static/css/gone.css"])
+def test_an_error_at_a_static_url_is_never_stored(client, auth, session, path):
+    # The error page is drawn in the signed-in person's frame (their session token, the
+    # sign-out form): a "public, immutable" or unmarked 404 at a file's URL would let a
+    # shared cache hand it to someone else, and keep a file missing for a year.
+    create_subscriber(session, login="gone1")
+    session.commit()
+    auth.login("gone1", PASSWORD)
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["Cache-Control"] == "no-store"
