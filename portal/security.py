@@ -1,23 +1,34 @@
 """Response headers every answer carries: a strict CSP and its companions."""
 
-from flask import Flask, Response, request
+from functools import cache
 
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "manifest-src 'self'",
-        "worker-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+from flask import Flask, Response, current_app, request
+
+from portal.domain.payments.acquirers import acquirer_class
+from portal.domain.payments.errors import UnknownProvider
+
+
+def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
+    """The policy; `form_targets`: origins besides our own a form's redirect may reach."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "manifest-src 'self'",
+            "worker-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            " ".join(["form-action 'self'", *form_targets]),
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CSP = content_security_policy()
 
 # Answers that may be stored: the versioned static files and the public shell files.
 _CACHEABLE_ENDPOINTS = {
@@ -41,14 +52,26 @@ _SUBRESOURCE_TYPES = {"text/css", "text/javascript", "application/javascript", "
 
 # Built once: every answer carries them, unless a view set its own.
 _EVERY_ANSWER = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
-_EVERY_DOCUMENT = (
-    *_EVERY_ANSWER,
-    ("Content-Security-Policy", CSP),
-    ("X-Frame-Options", "DENY"),
-    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-)
 _HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
+@cache
+def _every_document(payment_provider: str) -> tuple[tuple[str, str], ...]:
+    """The headers of every document, built once per acquirer. The Pay form posts here
+    and is redirected to the acquirer's page, and the browser checks that redirect
+    against the policy of the document it was first loaded as: a tap swaps the Pay page
+    into the page already open (hx-boost), so every page must allow the acquirer."""
+    try:
+        targets = acquirer_class(payment_provider).redirect_origins if payment_provider else ()
+    except UnknownProvider:
+        targets = ()
+    return (
+        *_EVERY_ANSWER,
+        ("Content-Security-Policy", content_security_policy(targets)),
+        ("X-Frame-Options", "DENY"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    )
 
 
 def _is_subresource(endpoint: str | None, response: Response) -> bool:
@@ -60,7 +83,10 @@ def add_security_headers(response: Response) -> Response:
     endpoint = request.endpoint
     # One pass over what the view set, instead of one per header (Headers.setdefault).
     present = {key.lower() for key, _value in headers.items()}
-    wanted = _EVERY_ANSWER if _is_subresource(endpoint, response) else _EVERY_DOCUMENT
+    if _is_subresource(endpoint, response):
+        wanted = _EVERY_ANSWER
+    else:
+        wanted = _every_document(current_app.config.get("PORTAL_PAYMENT_PROVIDER") or "")
     if request.is_secure:
         wanted = (*wanted, _HSTS)
     headers.extend([pair for pair in wanted if pair[0].lower() not in present])

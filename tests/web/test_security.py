@@ -143,3 +143,19 @@ def test_an_error_at_a_static_url_is_never_stored(client, auth, session, path):
     response = client.get(path)
     assert response.status_code == 404
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_every_page_lets_the_pay_form_go_on_to_the_acquirer(
+    client, auth, session, app, monkeypatch
+):
+    # A tap on "Pay" swaps the Pay page into the page already open (hx-boost), and the
+    # browser keeps that first page's policy: unless every page allows the acquirer's
+    # origin in form-action, the form's redirect to the payment page is blocked.
+    monkeypatch.setitem(app.config, "PORTAL_PAYMENT_PROVIDER", "yookassa")
+    create_subscriber(session, login="csp2")
+    session.commit()
+    auth.login("csp2", PASSWORD)
+    for path in ["/", "/history/", "/login", "/no/such/page"]:
+        csp = client.get(path).headers["Content-Security-Policy"]
+        assert "form-action 'self' https://yoomoney.ru " in csp, path
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
