@@ -6,6 +6,7 @@ from flask import Flask, Response, current_app, request
 
 from portal.domain.payments.acquirers import acquirer_class
 from portal.domain.payments.errors import UnknownProvider
+from portal.web.filters import asset_fingerprint
 
 
 def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
@@ -78,6 +79,18 @@ def _is_subresource(endpoint: str | None, response: Response) -> bool:
     return endpoint in _SUBRESOURCE_ENDPOINTS and response.mimetype in _SUBRESOURCE_TYPES
 
 
+def _fingerprinted(endpoint: str | None) -> bool:
+    """A URL with a hash of its content. A static file's is checked against the file
+    served: while a release rolls out, a process of the old one may be asked for a file
+    by its new hash, and must not give its old content to be kept under that name."""
+    fingerprint = request.args.get("v")
+    if not fingerprint or endpoint not in _FINGERPRINTED_ENDPOINTS:
+        return False
+    if endpoint == "static":
+        return fingerprint == asset_fingerprint(request.view_args["filename"])
+    return True
+
+
 def add_security_headers(response: Response) -> Response:
     headers = response.headers
     endpoint = request.endpoint
@@ -93,7 +106,7 @@ def add_security_headers(response: Response) -> Response:
     # An error at a file's URL is an error page, drawn in the signed-in person's frame:
     # stored like the file, a shared cache would hand it to others, and keep it for good.
     failed = response.status_code >= 400
-    if endpoint in _FINGERPRINTED_ENDPOINTS and request.args.get("v") and not failed:
+    if not failed and _fingerprinted(endpoint):
         # Fingerprinted URL (web.filters.asset, web.pwa.shell): its content never changes.
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
     elif (failed or endpoint not in _CACHEABLE_ENDPOINTS) and "cache-control" not in present:

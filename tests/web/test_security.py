@@ -159,3 +159,12 @@ def test_every_page_lets_the_pay_form_go_on_to_the_acquirer(
         csp = client.get(path).headers["Content-Security-Policy"]
         assert "form-action 'self' https://yoomoney.ru " in csp, path
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+
+
+def test_a_file_under_a_fingerprint_not_its_own_is_not_kept_for_good(client):
+    # While a new release rolls out, a page of the new one may ask a process of the old
+    # one for a file by its new fingerprint: what it gets must not be kept for a year
+    # (nor by the service worker) under that name.
+    with client.get("/static/css/portal.css?v=000000000000") as response:
+        assert response.status_code == 200
+        assert "immutable" not in response.headers["Cache-Control"]
