@@ -90,7 +90,12 @@ def _unauthorized():
         return hx_redirect(login_url)
     target = request.full_path if request.method == "GET" else None
     if target and target.rstrip("?") != "/":
-        return redirect(url_for("auth.login", next=target.rstrip("?")))
+        login_url = url_for("auth.login", next=target.rstrip("?"))
+    if request.headers.get("HX-Boosted"):
+        # A boosted navigation swaps only the body's content, and keeps the <body> of
+        # the signed-in page (data-signed-in, the session token): the sign-in page must
+        # be a full page load, so that portal.js forgets the last person's balance.
+        return hx_redirect(login_url)
     return redirect(login_url)
 
 

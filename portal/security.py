@@ -1,23 +1,35 @@
 """Response headers every answer carries: a strict CSP and its companions."""
 
-from flask import Flask, Response, request
+from functools import cache
 
-CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "manifest-src 'self'",
-        "worker-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+from flask import Flask, Response, current_app, request
+
+from portal.domain.payments.acquirers import acquirer_class
+from portal.domain.payments.errors import UnknownProvider
+from portal.web.filters import asset_fingerprint
+
+
+def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
+    """The policy; `form_targets`: origins besides our own a form's redirect may reach."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "manifest-src 'self'",
+            "worker-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            " ".join(["form-action 'self'", *form_targets]),
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CSP = content_security_policy()
 
 # Answers that may be stored: the versioned static files and the public shell files.
 _CACHEABLE_ENDPOINTS = {
@@ -41,18 +53,42 @@ _SUBRESOURCE_TYPES = {"text/css", "text/javascript", "application/javascript", "
 
 # Built once: every answer carries them, unless a view set its own.
 _EVERY_ANSWER = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
-_EVERY_DOCUMENT = (
-    *_EVERY_ANSWER,
-    ("Content-Security-Policy", CSP),
-    ("X-Frame-Options", "DENY"),
-    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-)
 _HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
+@cache
+def _every_document(payment_provider: str) -> tuple[tuple[str, str], ...]:
+    """The headers of every document, built once per acquirer. The Pay form posts here
+    and is redirected to the acquirer's page, and the browser checks that redirect
+    against the policy of the document it was first loaded as: a tap swaps the Pay page
+    into the page already open (hx-boost), so every page must allow the acquirer."""
+    try:
+        targets = acquirer_class(payment_provider).redirect_origins if payment_provider else ()
+    except UnknownProvider:
+        targets = ()
+    return (
+        *_EVERY_ANSWER,
+        ("Content-Security-Policy", content_security_policy(targets)),
+        ("X-Frame-Options", "DENY"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    )
 
 
 def _is_subresource(endpoint: str | None, response: Response) -> bool:
     return endpoint in _SUBRESOURCE_ENDPOINTS and response.mimetype in _SUBRESOURCE_TYPES
+
+
+def _fingerprinted(endpoint: str | None) -> bool:
+    """A URL with a hash of its content. A static file's is checked against the file
+    served: while a release rolls out, a process of the old one may be asked for a file
+    by its new hash, and must not give its old content to be kept under that name."""
+    fingerprint = request.args.get("v")
+    if not fingerprint or endpoint not in _FINGERPRINTED_ENDPOINTS:
+        return False
+    if endpoint == "static":
+        return fingerprint == asset_fingerprint(request.view_args["filename"])
+    return True
 
 
 def add_security_headers(response: Response) -> Response:
@@ -60,14 +96,20 @@ def add_security_headers(response: Response) -> Response:
     endpoint = request.endpoint
     # One pass over what the view set, instead of one per header (Headers.setdefault).
     present = {key.lower() for key, _value in headers.items()}
-    wanted = _EVERY_ANSWER if _is_subresource(endpoint, response) else _EVERY_DOCUMENT
+    if _is_subresource(endpoint, response):
+        wanted = _EVERY_ANSWER
+    else:
+        wanted = _every_document(current_app.config.get("PORTAL_PAYMENT_PROVIDER") or "")
     if request.is_secure:
         wanted = (*wanted, _HSTS)
     headers.extend([pair for pair in wanted if pair[0].lower() not in present])
-    if endpoint in _FINGERPRINTED_ENDPOINTS and request.args.get("v"):
+    # An error at a file's URL is an error page, drawn in the signed-in person's frame:
+    # stored like the file, a shared cache would hand it to others, and keep it for good.
+    failed = response.status_code >= 400
+    if not failed and _fingerprinted(endpoint):
         # Fingerprinted URL (web.filters.asset, web.pwa.shell): its content never changes.
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
-    elif endpoint not in _CACHEABLE_ENDPOINTS and "cache-control" not in present:
+    elif (failed or endpoint not in _CACHEABLE_ENDPOINTS) and "cache-control" not in present:
         # Personal pages must not stay in a shared or back-forward cache.
         headers["Cache-Control"] = "no-store"
     return response

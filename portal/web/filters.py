@@ -272,14 +272,19 @@ def _fingerprint(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
+def asset_fingerprint(filename: str) -> str:
+    """The fingerprint of a static file's content, as its URL carries it (?v=)."""
+    # os.path.join, not pathlib: the path is only the fingerprint's key, and pathlib
+    # parsing it twice cost more than the rest of the lookup.
+    return _fingerprint(os.path.join(current_app.static_folder, filename))
+
+
 def asset(filename: str) -> str:
     """The URL of a static file with its content's fingerprint, so it can be cached for
     good: a changed file gets a new URL. Every page names a dozen: each is built once
     per process (and path prefix), not on every page."""
     app = current_app._get_current_object()
-    # os.path.join, not pathlib: the path is only the fingerprint's key, and pathlib
-    # parsing it twice cost more than the rest of the lookup.
-    fingerprint = _fingerprint(os.path.join(app.static_folder, filename))
+    fingerprint = asset_fingerprint(filename)
     script_root = request.script_root if has_request_context() else None
     known = app.extensions.setdefault("portal.asset_urls", {})
     key = (filename, fingerprint, script_root)

@@ -7,6 +7,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import phone_only, save_screenshot
+from tests.fakes.yookassa_api import SECRET_KEY, SHOP_ID, FakeYooKassa
+from tools.browser import PHONE
+from tools.demo_server import running_demo
 
 pytestmark = pytest.mark.browser
 
@@ -68,3 +71,38 @@ def test_a_declined_card_takes_no_money(page: Page, demo):
     )
     page.goto("/")
     assert kopecks(page.locator("#balance").inner_text()) == before
+
+
+@pytest.fixture(scope="module")
+def yookassa_demo(tmp_path_factory):
+    """A demo of its own whose payments go to YooKassa (a local server speaking its API,
+    whose payment pages are on yoomoney.ru, as the real one's are)."""
+    api = FakeYooKassa().start()
+    try:
+        with running_demo(
+            tmp_path_factory.mktemp("yookassa-demo"),
+            PORTAL_PAYMENT_PROVIDER="yookassa",
+            PORTAL_YOOKASSA_SHOP_ID=SHOP_ID,
+            PORTAL_YOOKASSA_SECRET_KEY=SECRET_KEY,
+            PORTAL_YOOKASSA_API_URL=api.api_url,
+        ) as server:
+            yield server
+    finally:
+        api.stop()
+
+
+def test_pay_tapped_from_the_home_page_goes_on_to_the_acquirers_page(browser, yookassa_demo):
+    context = browser.new_context(base_url=yookassa_demo.url, locale="ru-RU", **PHONE)
+    try:
+        checkout = re.compile(r"^https://yoomoney\.ru/checkout/")
+        context.route(checkout, lambda route: route.fulfill(body="<h1>YooMoney</h1>"))
+        page = context.new_page()
+        sign_in_as(page, yookassa_demo, LOGIN)
+        # As a subscriber goes there: a tap, which htmx swaps into the home page.
+        page.locator(".bottom-nav a[href^='/pay/']").click()
+        page.wait_for_url(re.compile(r"/pay/"))
+        page.fill("#amount", "300")
+        page.click("#pay-form button[type=submit]")
+        page.wait_for_url(checkout)
+    finally:
+        context.close()

@@ -162,6 +162,23 @@ def test_sign_out_forgets_personal_data_and_keeps_the_public_shell(page: Page, d
 
 
 @phone_only
+def test_a_session_that_ended_forgets_personal_data_at_the_next_tap(page: Page, demo):
+    # The session ends on the server (idle too long, signed out elsewhere) while the
+    # home page stays open; the next tap on a section lands on the sign-in page, which
+    # must be a page of a signed-out visitor: nothing of the last person kept for the
+    # next one to see offline, and the new page's own session token.
+    sign_in(page, demo)
+    assert page.evaluate(f"localStorage.getItem('{SUMMARY_KEY}')")
+    for cookie in ("portal_session", "portal_remember"):
+        page.context.clear_cookies(name=cookie)
+    page.locator(".bottom-nav a[href='/history/']").click()
+    page.wait_for_url(demo.url + "/login?next=/history/")
+    expect(page.locator("#login-form")).to_be_visible()
+    assert page.evaluate("document.body.dataset.signedIn") == "no"
+    assert page.evaluate(f"localStorage.getItem('{SUMMARY_KEY}')") is None
+
+
+@phone_only
 def test_install_button_appears_when_the_browser_offers_installation(page: Page):
     page.goto("/login")
     expect(page.locator("#install")).to_be_hidden()

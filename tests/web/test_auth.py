@@ -156,6 +156,14 @@ def test_htmx_request_without_session_gets_hx_redirect(client):
     assert response.headers["HX-Redirect"] == "/login"
 
 
+def test_boosted_navigation_without_session_is_a_full_page_load_of_sign_in(client):
+    # A 302 would be followed inside htmx and swapped under the signed-in page's <body>.
+    headers = {"HX-Request": "true", "HX-Boosted": "true"}
+    response = client.get("/history/", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/login?next=/history/"
+
+
 @pytest.mark.parametrize(
     ("password", "hint"),
     [("ыщьуерштп", "Latin"), ("SECRET-PASS", "Caps Lock"), ("secret", None)],

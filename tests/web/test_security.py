@@ -130,3 +130,41 @@ def test_manifest_takes_the_branding(migrated_app, tmp_path):
     assert all(icon["src"].startswith("/static/icons/") for icon in data["icons"])
     css = app.test_client().get("/brand.css").get_data(as_text=True)
     assert "--brand:#123456" in css
+
+
+@pytest.mark.parametrize("path", ["/static/css/gone.css?v=0123456789ab", "/static/css/gone.css"])
+def test_an_error_at_a_static_url_is_never_stored(client, auth, session, path):
+    # The error page is drawn in the signed-in person's frame (their session token, the
+    # sign-out form): a "public, immutable" or unmarked 404 at a file's URL would let a
+    # shared cache hand it to someone else, and keep a file missing for a year.
+    create_subscriber(session, login="gone1")
+    session.commit()
+    auth.login("gone1", PASSWORD)
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_every_page_lets_the_pay_form_go_on_to_the_acquirer(
+    client, auth, session, app, monkeypatch
+):
+    # A tap on "Pay" swaps the Pay page into the page already open (hx-boost), and the
+    # browser keeps that first page's policy: unless every page allows the acquirer's
+    # origin in form-action, the form's redirect to the payment page is blocked.
+    monkeypatch.setitem(app.config, "PORTAL_PAYMENT_PROVIDER", "yookassa")
+    create_subscriber(session, login="csp2")
+    session.commit()
+    auth.login("csp2", PASSWORD)
+    for path in ["/", "/history/", "/login", "/no/such/page"]:
+        csp = client.get(path).headers["Content-Security-Policy"]
+        assert "form-action 'self' https://yoomoney.ru " in csp, path
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+
+
+def test_a_file_under_a_fingerprint_not_its_own_is_not_kept_for_good(client):
+    # While a new release rolls out, a page of the new one may ask a process of the old
+    # one for a file by its new fingerprint: what it gets must not be kept for a year
+    # (nor by the service worker) under that name.
+    with client.get("/static/css/portal.css?v=000000000000") as response:
+        assert response.status_code == 200
+        assert "immutable" not in response.headers["Cache-Control"]

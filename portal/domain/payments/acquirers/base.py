@@ -93,7 +93,7 @@ class PaymentProvider(ABC):
 
     #: the name in configuration and in the payments.provider column
     name: str = ""
-    #: origins the browser is sent to (the Pay form's Content-Security-Policy allows them)
+    #: origins the browser is sent to (every page's Content-Security-Policy allows them)
     redirect_origins: tuple[str, ...] = ()
     #: a built-in test acquirer (its screens say TEST MODE)
     is_test: bool = False
