@@ -35,7 +35,7 @@ def refuse_logins_alike(table: str) -> None:
         op.get_bind()
         .execute(
             sa.text(  # the table's name is one of TABLES, never input
-                f"SELECT login FROM {table} WHERE lower(login) IN "  # nosec B608
+                f"SELECT login FROM {table} WHERE lower(login) IN "
                 f"(SELECT lower(login) FROM {table} GROUP BY lower(login) HAVING count(*) > 1)"
                 " ORDER BY lower(login), login"
             )
