@@ -31,15 +31,12 @@ def upgrade() -> None:
 def refuse_logins_alike(table: str) -> None:
     """Logins that differ only in case (the portal refuses them since 2026-12; an older
     install may hold some): the index cannot be made until one of each is renamed."""
+    rows = sa.table(table, sa.column("login"))
+    lowered = sa.func.lower(rows.c.login)
+    twins = sa.select(lowered).group_by(lowered).having(sa.func.count() > 1)
     alike = (
         op.get_bind()
-        .execute(
-            sa.text(  # the table's name is one of TABLES, never input
-                f"SELECT login FROM {table} WHERE lower(login) IN "
-                f"(SELECT lower(login) FROM {table} GROUP BY lower(login) HAVING count(*) > 1)"
-                " ORDER BY lower(login), login"
-            )
-        )
+        .execute(sa.select(rows.c.login).where(lowered.in_(twins)).order_by(lowered, rows.c.login))
         .scalars()
         .all()
     )
