@@ -28,7 +28,7 @@ from werkzeug.serving import run_simple
 from portal import clock, config
 from portal.domain import billing, staff, subscribers
 from portal.domain.billing import low_balance
-from portal.domain.errors import DomainError, DuplicateContract, DuplicateLogin
+from portal.domain.errors import DomainError, DuplicateContract, DuplicateLogin, InvalidInput
 from portal.extensions import db
 from portal.models import StaffRole
 
@@ -152,6 +152,11 @@ def subscriber_add(
         )
     except DomainError as exc:
         _refuse(exc)
+    kinds = [s.tariff.kind for s in new.account.subscriptions if s.tariff is not None]
+    if len(set(kinds)) != len(kinds):
+        # Each would be charged every day: the import and the staff's form take one
+        # internet tariff and one TV tariff, and so does the shell.
+        _refuse(InvalidInput("tariffs: one internet tariff and one TV tariff at most"))
     db.session.commit()
     click.echo(f"Contract: {new.account.contract_number}")
     click.echo(f"Login:    {new.person.login}")

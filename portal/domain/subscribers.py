@@ -188,9 +188,6 @@ def add_account(
 ) -> Account:
     """Another contract for a person who has one already (a flat and a country house)."""
     tariffs = [_by_code(db, Tariff, code) for code in tariff_codes]
-    if len({tariff.kind for tariff in tariffs}) != len(tariffs):
-        # Each would be charged every day (the import refuses it as two_tariffs).
-        raise InvalidInput("tariffs: one internet tariff and one TV tariff at most")
     services = [_by_code(db, Service, code) for code in dict.fromkeys(service_codes)]
     catalog.check_contract(tariffs, services)
     account = Account(
