@@ -27,6 +27,9 @@ from portal.domain.errors import InvalidInput
 from portal.models import EntryKind, LedgerEntry, Receipt
 
 PAGE = 30
+# How the ledger keys of subscriptions' daily charges begin (charges.charge_key, and its
+# old shape).
+SUBSCRIPTION_SHARE_KEY = "charge:"
 # How far a page may grow past its size to keep a day's charges on one line (one entry
 # per tariff and add-on of the account).
 SPILL = 20
@@ -89,6 +92,9 @@ class Entry:
     service_date: date | None
     created_at: datetime
     receipt_payment_id: int | None  # the payment whose receipt it has (a credited one)
+    # A subscription's share of a day (keyed as charges.charge_key: the run's, or a tariff
+    # change's), not another charge for the day (a fee, a promise's credit taken back).
+    subscription_share: bool
 
 
 class _EntryRow(Bundle):
@@ -110,6 +116,7 @@ _ENTRY = _EntryRow(
     LedgerEntry.service_date,
     LedgerEntry.created_at,
     Receipt.payment_id,
+    LedgerEntry.idempotency_key.startswith(SUBSCRIPTION_SHARE_KEY),
     single_entity=True,
 )
 
@@ -124,7 +131,8 @@ class Line:
 
     @property
     def is_daily_charges(self) -> bool:
-        return self.kind is EntryKind.CHARGE and self.entries[0].service_date is not None
+        """The subscriptions' charges for a day ("Monthly fee for the day")."""
+        return _is_daily_charge(self.entries[0])
 
     @property
     def receipt_payment_id(self) -> int | None:
@@ -322,14 +330,15 @@ def _lines(entries: list[Entry], tz: str) -> list[Line]:
             last.amount += entry.amount
             continue
         local = clock.to_local(entry.created_at, tz).date()
-        when = entry.service_date if _is_daily_charge(entry) else local
+        for_a_day = entry.kind is EntryKind.CHARGE and entry.service_date is not None
+        when = entry.service_date if for_a_day else local
         lines.append(Line(entry.kind, when, local.replace(day=1), entry.amount, [entry]))
     return lines
 
 
 def _one_line(newer: Entry, older: Entry, tz: str) -> bool:
-    """Two neighbouring entries are one line: charges for the same day, booked in the
-    same month (billing posts a day's charges together)."""
+    """Two neighbouring entries are one line: subscriptions' charges for the same day,
+    booked in the same month (billing posts a day's charges together)."""
     return (
         _is_daily_charge(newer)
         and _is_daily_charge(older)
@@ -339,7 +348,14 @@ def _one_line(newer: Entry, older: Entry, tz: str) -> bool:
 
 
 def _is_daily_charge(entry: Entry) -> bool:
-    return entry.kind is EntryKind.CHARGE and entry.service_date is not None
+    """A subscription's share of a day. The run writes a promised payment's credit taken
+    back and a suspension's daily fee with the day's charges, and a promise or a tariff
+    change charges its fee for the day: none of them is the monthly fee."""
+    return (
+        entry.kind is EntryKind.CHARGE
+        and entry.service_date is not None
+        and bool(entry.subscription_share)
+    )
 
 
 def _month_of_entry(db: Session, account_id: int, entry_id: int, tz: str) -> date | None:

@@ -1,13 +1,14 @@
 """The history as read: a day's charges as one line, pages never splitting a day."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from portal.domain import billing, history, ledger
+from portal.domain import billing, history, ledger, promised
 from portal.domain.errors import InvalidInput
 from portal.models import EntryKind, LedgerEntry
+from tests.domain.test_promised import DAY, blocked_subscriber, run, take
 from tests.factories import create_service, create_subscriber, create_tariff
 
 TZ = "Europe/Simferopol"
@@ -72,6 +73,27 @@ def test_an_entry_between_a_days_charges_is_never_skipped(session):
         before = found.next_before
     assert credit.entry.id in seen
     assert len(seen) == len(set(seen)) == 1 + 3 + 1 + 3 + 1
+
+
+def test_a_days_monthly_fee_is_the_subscriptions_charges_alone(session):
+    """The run writes a promised payment's credit taken back with the day's charges (a
+    charge for that day too), and taking the promise charges its fee for the day: each
+    is a line of its own under its own name, never part of "Monthly fee for the day"."""
+    account = blocked_subscriber(session)  # 10 roubles a day, charged on DAY
+    promise = take(session, account)  # 300 roubles from DAY to its 5th day, a fee of 10
+    run(session, DAY + timedelta(days=1), promise.ends_on + timedelta(days=1))
+    found = history.page(session, account.id, tz=TZ)
+    lines = [
+        (line.is_daily_charges, line.when, line.amount, line.entries[0].description)
+        for line in found.lines
+    ]
+    closed_on = promise.ends_on + timedelta(days=1)
+    assert lines[:2] == [
+        (True, closed_on, -10_00, lines[0][3]),
+        (False, closed_on, -300_00, promised.BACK_DESCRIPTION),
+    ]
+    assert (False, DAY, -10_00, "Плата за обещанный платёж") in lines
+    assert {line.amount for line in found.lines if line.is_daily_charges} == {-10_00}
 
 
 # --- months, filters, pages while entries arrive, the picture ----------------------------
