@@ -124,7 +124,9 @@ _ENTRY = _EntryRow(
 @dataclass
 class Line:
     kind: EntryKind
-    when: date  # the day a charge is for, else the provider's day it was booked
+    # The day a monthly fee is for, else the provider's day it was booked (what else
+    # carries a service date may have it in UTC: a promise taken back by a payment).
+    when: date
     month: date  # the month it was booked in (its first day)
     amount: int  # kopecks, the sum of the parts
     entries: list[Entry] = field(default_factory=list)
@@ -330,8 +332,7 @@ def _lines(entries: list[Entry], tz: str) -> list[Line]:
             last.amount += entry.amount
             continue
         local = clock.to_local(entry.created_at, tz).date()
-        for_a_day = entry.kind is EntryKind.CHARGE and entry.service_date is not None
-        when = entry.service_date if for_a_day else local
+        when = entry.service_date if _is_daily_charge(entry) else local
         lines.append(Line(entry.kind, when, local.replace(day=1), entry.amount, [entry]))
     return lines
 

@@ -1,6 +1,6 @@
 """The history as read: a day's charges as one line, pages never splitting a day."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -9,7 +9,13 @@ from portal.domain import billing, history, ledger, promised
 from portal.domain.errors import InvalidInput
 from portal.models import EntryKind, LedgerEntry
 from tests.domain.test_promised import DAY, blocked_subscriber, run, take
-from tests.factories import create_service, create_subscriber, create_tariff
+from tests.factories import (
+    create_payment,
+    create_service,
+    create_subscriber,
+    create_tariff,
+    pay,
+)
 
 TZ = "Europe/Simferopol"
 
@@ -75,25 +81,44 @@ def test_an_entry_between_a_days_charges_is_never_skipped(session):
     assert len(seen) == len(set(seen)) == 1 + 3 + 1 + 3 + 1
 
 
-def test_a_days_monthly_fee_is_the_subscriptions_charges_alone(session):
+def test_a_days_monthly_fee_is_the_subscriptions_charges_alone(session, frozen_clock):
     """The run writes a promised payment's credit taken back with the day's charges (a
     charge for that day too), and taking the promise charges its fee for the day: each
     is a line of its own under its own name, never part of "Monthly fee for the day"."""
+    frozen_clock.set(at(2026, 12, 5, 6))
     account = blocked_subscriber(session)  # 10 roubles a day, charged on DAY
     promise = take(session, account)  # 300 roubles from DAY to its 5th day, a fee of 10
-    run(session, DAY + timedelta(days=1), promise.ends_on + timedelta(days=1))
+    closed_on = promise.ends_on + timedelta(days=1)
+    day = DAY
+    while day < closed_on:  # each day's run on its morning
+        day += timedelta(days=1)
+        frozen_clock.set(datetime.combine(day, time(3, 0), UTC))
+        run(session, day)
     found = history.page(session, account.id, tz=TZ)
     lines = [
         (line.is_daily_charges, line.when, line.amount, line.entries[0].description)
         for line in found.lines
     ]
-    closed_on = promise.ends_on + timedelta(days=1)
     assert lines[:2] == [
         (True, closed_on, -10_00, lines[0][3]),
         (False, closed_on, -300_00, promised.BACK_DESCRIPTION),
     ]
     assert (False, DAY, -10_00, "Плата за обещанный платёж") in lines
     assert {line.amount for line in found.lines if line.is_daily_charges} == {-10_00}
+
+
+def test_a_promise_taken_back_after_midnight_is_on_the_providers_day(session, frozen_clock):
+    """A payment that covers a promise takes its credit back at once: at 00:30 in Yalta
+    (21:30 UTC the day before) both lines are on the provider's day, the new one."""
+    account = blocked_subscriber(session)
+    take(session, account)
+    frozen_clock.set(datetime.combine(DAY, time(21, 30), UTC))  # 00:30 the next day
+    pay(session, create_payment(session, account, amount=300_00))
+    found = history.page(session, account.id, tz=TZ)
+    assert [(line.kind, line.when, line.amount) for line in found.lines[:2]] == [
+        (EntryKind.CHARGE, DAY + timedelta(days=1), -300_00),
+        (EntryKind.PAYMENT, DAY + timedelta(days=1), 300_00),
+    ]
 
 
 # --- months, filters, pages while entries arrive, the picture ----------------------------
