@@ -184,7 +184,8 @@ def may_change(visit: VisitRequest, policy: VisitPolicy) -> bool:
     )
 
 
-def _subscriber_change(visit: VisitRequest, policy: VisitPolicy) -> None:
+def _subscriber_change(db: Session, visit: VisitRequest, policy: VisitPolicy) -> None:
+    _lock(db, visit)
     if visit.state not in (S.REQUESTED, S.CONFIRMED):
         raise InvalidTransition(visit.state, S.CANCELLED)
     if clock.now() >= change_deadline(visit, policy):
@@ -194,7 +195,7 @@ def _subscriber_change(visit: VisitRequest, policy: VisitPolicy) -> None:
 def cancel_by_subscriber(
     db: Session, visit: VisitRequest, policy: VisitPolicy, *, address: str | None
 ) -> None:
-    _subscriber_change(visit, policy)
+    _subscriber_change(db, visit, policy)
     before = _state_of(visit)
     _move(db, visit, S.CANCELLED)
     _audit(db, "visit.cancelled", visit, before, actor=_person(visit), address=address)
@@ -205,7 +206,7 @@ def move_by_subscriber(
 ) -> None:
     """Another window of the same district; a confirmed request goes back to requested
     (the dispatcher confirms the new window)."""
-    _subscriber_change(visit, policy)
+    _subscriber_change(db, visit, policy)
     before = _state_of(visit)
     window = schedule.bookable_window(db, visit.window.district, window_key, policy)
     _rebook(db, visit, window)
@@ -281,6 +282,7 @@ def advance(
 ) -> None:
     """The dispatcher moves a request on: confirm (with a technician), on the way, done,
     or cancel. The subscriber is told of each but done."""
+    _lock(db, visit)
     if to not in ALLOWED[visit.state]:
         raise InvalidTransition(visit.state, to)
     before = _state_of(visit)
@@ -310,6 +312,7 @@ def move_by_staff(
     """Another window of the district with room, ahead of now and within the days ahead
     (any time before it: the dispatcher agreed it with the subscriber). The assigned
     technician must be free then: TechnicianBusy otherwise."""
+    _lock(db, visit)
     if visit.state not in (S.REQUESTED, S.CONFIRMED):
         raise InvalidTransition(visit.state, "moved")
     before = _state_of(visit)
@@ -352,6 +355,14 @@ def move_choices(
         own = (visit.window.day, visit.window.starts)
         found[visit.id] = [s for s in by_district[district] if (s.day, s.starts) != own]
     return found
+
+
+def _lock(db: Session, visit: VisitRequest) -> None:
+    """Read the request again under its row lock (FOR UPDATE; SQLite takes its write
+    lock): two changes at once (two tabs, the subscriber and the dispatcher) are
+    serialised here, and the second checks the state and window the first left, so a
+    place is never given back twice nor the wrong window's."""
+    db.refresh(visit, with_for_update=True)
 
 
 def _technician(db: Session, technician_id: int) -> Technician:
