@@ -29,6 +29,7 @@ from tests.factories import create_subscriber
 
 # A migrated database of this module's own, on each backend.
 engine = billing_concurrency.engine
+STAFF = {"staff_id": 1, "address": None}
 
 
 def setup(engine, district: str, capacity: int, accounts: int, concrete: bool) -> list[int]:
@@ -234,3 +235,52 @@ def test_a_cancel_during_a_move_gives_back_the_new_window(engine, frozen_clock):
         assert visit.state is VisitState.CANCELLED
         assert visit.window.day.isoformat() == "2026-11-26"
         assert (visit.window.booked, places_taken(engine, old_id)) == (0, 1)
+
+
+def test_a_move_and_a_confirmation_at_once_do_not_overlap_a_technician(engine, frozen_clock):
+    """One dispatcher confirms a Thursday request with a technician while another moves
+    the technician's Wednesday request to that Thursday window: the move waits for the
+    technician's row, then finds them busy."""
+    wednesday, thursday = booked_pair(engine, "Кореиз-7")
+    with Session(engine) as session:
+        who = Technician(name="Мастер Гаспры", districts=["Кореиз-7"])
+        session.add(who)
+        session.flush()
+        requests.assign(session, session.get(VisitRequest, wednesday), who.id, **STAFF)
+        requests.move_by_staff(
+            session, session.get(VisitRequest, thursday), "2026-11-26T09:00", POLICY, **STAFF
+        )
+        session.commit()
+        technician_id = who.id
+
+    def confirm(hold, release):
+        with Session(engine) as session:
+            visit = session.get(VisitRequest, thursday)
+            requests.advance(
+                session,
+                visit,
+                VisitState.CONFIRMED,
+                POLICY,
+                technician_id=technician_id,
+                **STAFF,
+            )
+            hold.set()
+            release.wait()
+            session.commit()
+
+    def move():
+        with Session(engine) as session:
+            visit = session.get(VisitRequest, wednesday)
+            requests.move_by_staff(session, visit, "2026-11-26T09:00", POLICY, **STAFF)
+            session.commit()
+
+    errors = second_waits_for_first(engine, confirm, move)
+    assert [type(e) for e in errors] == [TechnicianBusy]
+    with Session(engine) as check:
+        days = check.scalars(
+            sa.select(VisitWindow.day)
+            .join(VisitRequest, VisitRequest.window_id == VisitWindow.id)
+            .where(VisitRequest.technician_id == technician_id)
+            .order_by(VisitWindow.day)
+        ).all()
+    assert [d.isoformat() for d in days] == ["2026-11-25", "2026-11-26"]

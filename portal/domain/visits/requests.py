@@ -213,7 +213,10 @@ def move_by_subscriber(
     if visit.state is S.CONFIRMED:
         visit.state = S.REQUESTED
         visit.confirmed_at = None
-    if visit.technician is not None and _busy_with(db, visit.technician, visit) is not None:
+    if (
+        visit.technician is not None
+        and _busy_with(db, _technician_locked(db, visit), visit) is not None
+    ):
         # The subscriber is never refused for the technician's day: the dispatcher
         # assigns someone free when confirming the new window.
         visit.technician = None
@@ -319,7 +322,7 @@ def move_by_staff(
     window = schedule.bookable_window(db, visit.window.district, window_key, policy)
     _rebook(db, visit, window)
     if visit.technician is not None:
-        _check_free(db, visit.technician, visit)
+        _check_free(db, _technician_locked(db, visit), visit)
     _audit(db, "visit.moved", visit, before, actor=audit.staff_actor(staff_id), address=address)
     notify(db, visit, Event.MOVED, policy)
 
@@ -374,6 +377,14 @@ def _technician(db: Session, technician_id: int) -> Technician:
     if technician is None or not technician.active:
         raise InvalidInput("technician")
     return technician
+
+
+def _technician_locked(db: Session, visit: VisitRequest) -> Technician:
+    """The request's technician, their row locked as `_technician` does: a move into a
+    window is checked against the requests given to them at the same moment."""
+    return db.scalar(
+        sa.select(Technician).where(Technician.id == visit.technician_id).with_for_update()
+    )
 
 
 def _busy_with(db: Session, technician: Technician, visit: VisitRequest) -> int | None:
