@@ -15,8 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.domain.visits import requests, schedule
-from portal.domain.visits.errors import DuplicateOpen, TechnicianBusy, WindowFull
-from portal.models import Account, Technician, VisitRequest, VisitWindow
+from portal.domain.visits.errors import (
+    DuplicateOpen,
+    InvalidTransition,
+    TechnicianBusy,
+    WindowFull,
+)
+from portal.models import Account, Technician, VisitRequest, VisitState, VisitWindow
 from tests.domain import test_billing_concurrency as billing_concurrency
 from tests.domain.test_billing_concurrency import in_thread, wait_until_someone_waits_for_a_lock
 from tests.domain.test_visits import POLICY, WEDNESDAY, booking
@@ -24,6 +29,7 @@ from tests.factories import create_subscriber
 
 # A migrated database of this module's own, on each backend.
 engine = billing_concurrency.engine
+STAFF = {"staff_id": 1, "address": None}
 
 
 def setup(engine, district: str, capacity: int, accounts: int, concrete: bool) -> list[int]:
@@ -160,3 +166,121 @@ def test_two_dispatchers_cannot_give_one_technician_overlapping_requests(engine,
             .order_by(VisitRequest.id)
         ).all()
     assert assigned == visits[:1]
+
+
+def booked_pair(engine, district: str) -> list[int]:
+    """Two committed requests of two accounts in one window of two places."""
+    ids = setup(engine, district, capacity=2, accounts=2, concrete=True)
+    with Session(engine) as session:
+        visits = [
+            requests.book(session, session.get(Account, a), booking(), POLICY, address=None).id
+            for a in ids
+        ]
+        session.commit()
+    return visits
+
+
+def places_taken(engine, window_id: int) -> int:
+    with Session(engine) as check:
+        return check.get(VisitWindow, window_id).booked
+
+
+def change_in_own_session(engine, visit_id: int, change, hold=None, release=None):
+    with Session(engine) as session:
+        change(session, session.get(VisitRequest, visit_id))
+        if hold is not None:
+            hold.set()
+            release.wait()
+        session.commit()
+
+
+def cancel(session, visit):
+    requests.cancel_by_subscriber(session, visit, POLICY, address=None)
+
+
+def test_two_cancels_at_once_give_the_place_back_once(engine, frozen_clock):
+    """One request cancelled from two tabs at the same moment: the second finds it
+    cancelled already, and the place of the window's other request stays taken."""
+    first, _other = booked_pair(engine, "Кореиз-5")
+    with Session(engine) as session:
+        window_id = session.get(VisitRequest, first).window_id
+    errors = second_waits_for_first(
+        engine,
+        lambda hold, release: change_in_own_session(engine, first, cancel, hold, release),
+        lambda: change_in_own_session(engine, first, cancel),
+    )
+    assert [type(e) for e in errors] == [InvalidTransition]
+    assert places_taken(engine, window_id) == 1
+
+
+def test_a_cancel_during_a_move_gives_back_the_new_window(engine, frozen_clock):
+    """The subscriber moves the request in one tab and cancels it in another at once:
+    the cancel waits for the move and gives back the place of the window moved to; the
+    window left keeps its other request's place."""
+    first, _other = booked_pair(engine, "Кореиз-6")
+    with Session(engine) as session:
+        old_id = session.get(VisitRequest, first).window_id
+
+    def move(session, visit):
+        requests.move_by_subscriber(session, visit, "2026-11-26T09:00", POLICY, address=None)
+
+    errors = second_waits_for_first(
+        engine,
+        lambda hold, release: change_in_own_session(engine, first, move, hold, release),
+        lambda: change_in_own_session(engine, first, cancel),
+    )
+    assert errors == []
+    with Session(engine) as check:
+        visit = check.get(VisitRequest, first)
+        assert visit.state is VisitState.CANCELLED
+        assert visit.window.day.isoformat() == "2026-11-26"
+        assert (visit.window.booked, places_taken(engine, old_id)) == (0, 1)
+
+
+def test_a_move_and_a_confirmation_at_once_do_not_overlap_a_technician(engine, frozen_clock):
+    """One dispatcher confirms a Thursday request with a technician while another moves
+    the technician's Wednesday request to that Thursday window: the move waits for the
+    technician's row, then finds them busy."""
+    wednesday, thursday = booked_pair(engine, "Кореиз-7")
+    with Session(engine) as session:
+        who = Technician(name="Мастер Гаспры", districts=["Кореиз-7"])
+        session.add(who)
+        session.flush()
+        requests.assign(session, session.get(VisitRequest, wednesday), who.id, **STAFF)
+        requests.move_by_staff(
+            session, session.get(VisitRequest, thursday), "2026-11-26T09:00", POLICY, **STAFF
+        )
+        session.commit()
+        technician_id = who.id
+
+    def confirm(hold, release):
+        with Session(engine) as session:
+            visit = session.get(VisitRequest, thursday)
+            requests.advance(
+                session,
+                visit,
+                VisitState.CONFIRMED,
+                POLICY,
+                technician_id=technician_id,
+                **STAFF,
+            )
+            hold.set()
+            release.wait()
+            session.commit()
+
+    def move():
+        with Session(engine) as session:
+            visit = session.get(VisitRequest, wednesday)
+            requests.move_by_staff(session, visit, "2026-11-26T09:00", POLICY, **STAFF)
+            session.commit()
+
+    errors = second_waits_for_first(engine, confirm, move)
+    assert [type(e) for e in errors] == [TechnicianBusy]
+    with Session(engine) as check:
+        days = check.scalars(
+            sa.select(VisitWindow.day)
+            .join(VisitRequest, VisitRequest.window_id == VisitWindow.id)
+            .where(VisitRequest.technician_id == technician_id)
+            .order_by(VisitWindow.day)
+        ).all()
+    assert [d.isoformat() for d in days] == ["2026-11-25", "2026-11-26"]

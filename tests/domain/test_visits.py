@@ -293,6 +293,33 @@ def test_a_visit_moved_after_its_reminder_is_reminded_of_its_new_window(session,
     assert "26.11.2026 09:00–12:00" in reminder_texts(session)[-1]
 
 
+def test_a_visit_cancelled_or_moved_during_the_run_is_not_reminded_now(
+    session, frozen_clock, monkeypatch
+):
+    """The run lists the due visits, then sends them one by one: a visit the subscriber
+    cancels meanwhile hears nothing, and one moved to Thursday is reminded on Wednesday
+    evening (of Thursday), not tonight."""
+    week(session, capacity=3)
+    first, cancelled, moved = (book(session, subscriber(session)) for _ in range(3))
+    session.commit()
+    send = reminders.notify
+
+    def others_change_while_the_first_is_sent(db, visit, event, policy):
+        if visit.id == first.id:
+            requests.cancel_by_subscriber(db, cancelled, POLICY, address=None)
+            requests.move_by_subscriber(db, moved, "2026-11-26T09:00", POLICY, address=None)
+        return send(db, visit, event, policy)
+
+    monkeypatch.setattr(reminders, "notify", others_change_while_the_first_is_sent)
+    frozen_clock.set(datetime(2026, 11, 24, 16, 0, tzinfo=UTC))  # 19:00 local, Tuesday
+    assert reminders.send_due(session, POLICY) == 1
+    assert len(reminder_texts(session)) == 1
+    frozen_clock.set(datetime(2026, 11, 25, 15, 0, tzinfo=UTC))  # 18:00 local, Wednesday
+    assert reminders.send_due(session, POLICY) == 1
+    assert "26.11.2026 09:00–12:00" in reminder_texts(session)[-1]
+    assert len(reminder_texts(session)) == 2
+
+
 def test_the_remind_command_is_safe_to_repeat(runner, session, frozen_clock):
     week(session)
     book(session, subscriber(session))

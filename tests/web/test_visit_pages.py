@@ -125,6 +125,18 @@ def test_move_and_cancel_until_the_deadline(client, session, auth, signed_in, fr
     assert visit.state is VisitState.CANCELLED
 
 
+def test_the_move_form_does_not_offer_the_window_already_booked(client, session, signed_in):
+    """With a place left in it, the booked window was offered as a place to move to,
+    and choosing it was refused ("That is the window already booked")."""
+    week(session, capacity=2)
+    session.commit()
+    path = post(client, "/visits/", form()).location
+    page = client.get(path).get_data(as_text=True)
+    move_form = page[page.index('id="move-form"') : page.index('id="cancel-form"')]
+    assert 'value="2026-11-25T14:00"' in move_form
+    assert 'value="2026-11-25T09:00"' not in move_form
+
+
 def test_the_technicians_name_and_the_rating(client, session, signed_in):
     path = post(client, "/visits/", form()).location
     visit = session.scalar(sa.select(VisitRequest))

@@ -3,7 +3,8 @@
 A request is due from PORTAL_VISIT_REMIND_HOUR on the local evening before its window
 until the window starts (a run after midnight still reminds of a morning visit). Each
 reminder is claimed by one UPDATE that sets `reminded_at` only where it is still NULL,
-in the transaction that queues the message: two runs at once send it once.
+in the transaction that queues the message: two runs at once send it once, and a
+request cancelled or moved since the run listed it is not claimed.
 """
 
 from __future__ import annotations
@@ -51,17 +52,25 @@ def due(db: Session, policy: VisitPolicy) -> list[VisitRequest]:
 def send_due(db: Session, policy: VisitPolicy) -> int:
     """Send every due reminder once; commits after each. Returns how many were sent."""
     sent = 0
-    for visit in due(db, policy):
+    # The window each was due for, read now: the claim below is refused for a request
+    # cancelled or moved since (by its subscriber or the dispatcher, while this run
+    # sends the ones before it); a moved one is due again on its new window's evening.
+    for visit_id, window_id in [(v.id, v.window_id) for v in due(db, policy)]:
         claimed = db.execute(
             sa.update(VisitRequest)
-            .where(VisitRequest.id == visit.id, VisitRequest.reminded_at.is_(None))
+            .where(
+                VisitRequest.id == visit_id,
+                VisitRequest.reminded_at.is_(None),
+                VisitRequest.state.in_(REMINDED),
+                VisitRequest.window_id == window_id,
+            )
             .values(reminded_at=clock.now())
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:
             db.rollback()
             continue
-        notify(db, visit, Event.REMINDER, policy)
+        notify(db, db.get(VisitRequest, visit_id), Event.REMINDER, policy)
         db.commit()
         sent += 1
     return sent

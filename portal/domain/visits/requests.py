@@ -184,7 +184,8 @@ def may_change(visit: VisitRequest, policy: VisitPolicy) -> bool:
     )
 
 
-def _subscriber_change(visit: VisitRequest, policy: VisitPolicy) -> None:
+def _subscriber_change(db: Session, visit: VisitRequest, policy: VisitPolicy) -> None:
+    _lock(db, visit)
     if visit.state not in (S.REQUESTED, S.CONFIRMED):
         raise InvalidTransition(visit.state, S.CANCELLED)
     if clock.now() >= change_deadline(visit, policy):
@@ -194,7 +195,7 @@ def _subscriber_change(visit: VisitRequest, policy: VisitPolicy) -> None:
 def cancel_by_subscriber(
     db: Session, visit: VisitRequest, policy: VisitPolicy, *, address: str | None
 ) -> None:
-    _subscriber_change(visit, policy)
+    _subscriber_change(db, visit, policy)
     before = _state_of(visit)
     _move(db, visit, S.CANCELLED)
     _audit(db, "visit.cancelled", visit, before, actor=_person(visit), address=address)
@@ -205,14 +206,17 @@ def move_by_subscriber(
 ) -> None:
     """Another window of the same district; a confirmed request goes back to requested
     (the dispatcher confirms the new window)."""
-    _subscriber_change(visit, policy)
+    _subscriber_change(db, visit, policy)
     before = _state_of(visit)
     window = schedule.bookable_window(db, visit.window.district, window_key, policy)
     _rebook(db, visit, window)
     if visit.state is S.CONFIRMED:
         visit.state = S.REQUESTED
         visit.confirmed_at = None
-    if visit.technician is not None and _busy_with(db, visit.technician, visit) is not None:
+    if (
+        visit.technician is not None
+        and _busy_with(db, _technician_locked(db, visit), visit) is not None
+    ):
         # The subscriber is never refused for the technician's day: the dispatcher
         # assigns someone free when confirming the new window.
         visit.technician = None
@@ -281,6 +285,7 @@ def advance(
 ) -> None:
     """The dispatcher moves a request on: confirm (with a technician), on the way, done,
     or cancel. The subscriber is told of each but done."""
+    _lock(db, visit)
     if to not in ALLOWED[visit.state]:
         raise InvalidTransition(visit.state, to)
     before = _state_of(visit)
@@ -310,13 +315,14 @@ def move_by_staff(
     """Another window of the district with room, ahead of now and within the days ahead
     (any time before it: the dispatcher agreed it with the subscriber). The assigned
     technician must be free then: TechnicianBusy otherwise."""
+    _lock(db, visit)
     if visit.state not in (S.REQUESTED, S.CONFIRMED):
         raise InvalidTransition(visit.state, "moved")
     before = _state_of(visit)
     window = schedule.bookable_window(db, visit.window.district, window_key, policy)
     _rebook(db, visit, window)
     if visit.technician is not None:
-        _check_free(db, visit.technician, visit)
+        _check_free(db, _technician_locked(db, visit), visit)
     _audit(db, "visit.moved", visit, before, actor=audit.staff_actor(staff_id), address=address)
     notify(db, visit, Event.MOVED, policy)
 
@@ -354,6 +360,14 @@ def move_choices(
     return found
 
 
+def _lock(db: Session, visit: VisitRequest) -> None:
+    """Read the request again under its row lock (FOR UPDATE; SQLite takes its write
+    lock): two changes at once (two tabs, the subscriber and the dispatcher) are
+    serialised here, and the second checks the state and window the first left, so a
+    place is never given back twice nor the wrong window's."""
+    db.refresh(visit, with_for_update=True)
+
+
 def _technician(db: Session, technician_id: int) -> Technician:
     # FOR UPDATE: two dispatchers giving the same technician two requests at once are
     # serialised here, so the overlap check of the second sees the first's request.
@@ -363,6 +377,14 @@ def _technician(db: Session, technician_id: int) -> Technician:
     if technician is None or not technician.active:
         raise InvalidInput("technician")
     return technician
+
+
+def _technician_locked(db: Session, visit: VisitRequest) -> Technician:
+    """The request's technician, their row locked as `_technician` does: a move into a
+    window is checked against the requests given to them at the same moment."""
+    return db.scalar(
+        sa.select(Technician).where(Technician.id == visit.technician_id).with_for_update()
+    )
 
 
 def _busy_with(db: Session, technician: Technician, visit: VisitRequest) -> int | None:

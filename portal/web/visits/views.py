@@ -36,7 +36,10 @@ def _days(account):
     """The bookable windows of the account's district, by day."""
     if not account.district:
         return []
-    found = schedule.bookable(db.session, account.district, _policy())
+    return _by_day(schedule.bookable(db.session, account.district, _policy()))
+
+
+def _by_day(found):
     return [(day, list(slots)) for day, slots in groupby(found, key=lambda s: s.day)]
 
 
@@ -109,7 +112,8 @@ def show(visit_id: int):
 def _show_page(visit, error=None, status=200, move_form=None, rate_form=None):
     policy = _policy()
     changeable = requests.may_change(visit, policy)
-    account = visit.account
+    # Where it may move: its district's windows with room, its own one left out.
+    choices = requests.move_choices(db.session, [visit], policy) if changeable else {}
     return render(
         "visits/show.html",
         status=status,
@@ -117,7 +121,7 @@ def _show_page(visit, error=None, status=200, move_form=None, rate_form=None):
         labels=labels,
         changeable=changeable,
         deadline=requests.change_deadline(visit, policy),
-        days=_days(account) if changeable else [],
+        days=_by_day(choices.get(visit.id, [])),
         move_form=move_form or MoveForm(),
         rate_form=rate_form or RateForm(),
         error=error,
