@@ -515,3 +515,37 @@ def test_an_addon_from_today_is_not_charged_for_a_day_the_run_left_uncharged(ses
     assert addon_charged(session, connected.id, today, today) == 0
     assert addon_charged(session, resumed.id, today, today) == 0
     assert ledger.inconsistent_accounts(session) == []
+
+
+@pytest.mark.parametrize("pause_first", [False, True], ids=["change, pause", "pause, change"])
+def test_a_change_today_on_a_day_paused_after_the_run_leaves_it_uncharged(
+    session, home, pause_first
+):
+    """Paused from today after today's run, and the tariff changed today: today is
+    charged nothing of the monthly prices, in either order."""
+    new, _, fast, _ = home
+    today = date(2026, 1, 15)
+    run(session, date(2026, 1, 1), today)
+    terms = suspension.Terms(
+        min_days=1,
+        max_days=90,
+        daily_fee=0,
+        activation_fee=0,
+        year_days=90,
+        min_interval_days=0,
+        ahead_days=30,
+    )
+    actor = f"person:{new.person.id}"
+
+    def pause():
+        suspension.request(
+            session, new.account.id, today, today + timedelta(days=5), today, terms, actor=actor
+        )
+
+    if pause_first:
+        pause()
+    change(session, new.account, fast, today)
+    if not pause_first:
+        pause()
+    assert charged(session, new.account.id, today, today) == 0
+    assert ledger.inconsistent_accounts(session) == []
