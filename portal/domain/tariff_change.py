@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.domain import audit, billing, catalog, ledger
 from portal.domain.billing.charges import charge_key, daily_share, old_charge_key, paused_on
+from portal.domain.billing.debt import missing_for
 from portal.domain.errors import DomainError, NotFound
 from portal.models import Account, EntryKind, LedgerEntry, Subscription, Tariff, TariffChange
 
@@ -183,14 +184,6 @@ def _end_addons(db: Session, ending: list[Subscription], last_day: date) -> list
             subscription.ended_on = last_day
     db.flush()
     return codes
-
-
-def missing_for(balance: int, fee: int, block_threshold: int) -> int:
-    """What the balance lacks to carry `fee` (0: it carries it): after a fee the
-    balance stays at the block threshold or above. A change without a fee needs nothing."""
-    if fee == 0:
-        return 0
-    return max(0, fee + block_threshold - balance)
 
 
 def _refusal(

@@ -298,3 +298,34 @@ def test_the_forecast_runs_out_on_the_day_the_run_blocks_across_a_paid_pause(ses
         session.refresh(account)
     assert forecast.runs_out_on == day
     assert forecast.days_left == (day - TODAY).days - 1
+
+
+@pytest.mark.parametrize(
+    ("threshold", "balance", "missing"),
+    [(45_00, 100_00, 5_00), (45_00, 110_00, 0), (0, 59_99, 1), (-30_00, 35_00, 0)],
+)
+def test_the_activation_fee_leaves_the_balance_at_the_block_threshold(
+    session, threshold, balance, missing
+):
+    """As for a tariff change's fee: a fee the balance carries only below the block
+    threshold is refused with the missing sum, else the next run would block the account
+    for debt and the pause paid for would never start (a blocked account is not paused)."""
+    terms = suspension.Terms(**{**TERMS.__dict__, "activation_fee": 60_00})
+    account = subscriber(session, balance=balance, price=30_00)  # a rouble a day or so
+    first, last = TODAY + timedelta(days=2), TODAY + timedelta(days=9)
+    if missing:
+        with pytest.raises(suspension.Refused) as refused:
+            suspension.request(
+                session, account.id, first, last, TODAY, terms, actor="x", block_threshold=threshold
+            )
+        assert (refused.value.reason, refused.value.detail["missing"]) == ("money", missing)
+        assert suspension.of_account(session, account.id) == []
+        return
+    suspension.request(
+        session, account.id, first, last, TODAY, terms, actor="x", block_threshold=threshold
+    )
+    run_with = lambda day: billing.run_day(session, day, block_threshold=threshold)  # noqa: E731
+    for n in range(3):
+        run_with(TODAY + timedelta(days=n))
+    session.refresh(account)
+    assert account.status is AccountStatus.SUSPENDED
