@@ -8,17 +8,31 @@ change that takes away the tariff it requires, as the change ends those held whe
 made); disconnecting ends it today, so tomorrow is
 not charged (one that has not started yet is removed: it was never charged). Each is
 an audit event (actor person:N).
+
+An add-on that starts today, connected after today's run has charged the account, is
+charged its share of today here, under the run's own key (so the run never charges it
+again), as a tariff change today is: otherwise its first day would never be charged.
 """
 
 from dataclasses import dataclass
 from datetime import date
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from portal.domain import audit, catalog, ledger, tariff_change
+from portal.domain.billing import charges
 from portal.domain.errors import DomainError, NotFound
 from portal.domain.promos import promotions
-from portal.models import Account, Service, Subscription, TariffChange
+from portal.models import (
+    Account,
+    AccountStatus,
+    BillingDay,
+    EntryKind,
+    Service,
+    Subscription,
+    TariffChange,
+)
 
 CONNECTED = "addon.connected"
 DISCONNECTED = "addon.disconnected"
@@ -92,6 +106,7 @@ def connect(
     db.flush()
     if ending is not None:  # as if it had been held when the change was made
         change.ended_addon_ids = [*change.ended_addon_ids, subscription.id]
+    _charge_today_after_the_run(db, account, subscription, today)
     audit.by_person(
         db,
         CONNECTED,
@@ -107,6 +122,32 @@ def connect(
     )
     db.expire(account, ["subscriptions"])
     return subscription
+
+
+def _charge_today_after_the_run(
+    db: Session, account: Account, subscription: Subscription, today: date
+) -> None:
+    """An add-on starting today when today's run is over: its share of today, at the
+    price of today (a promotional one included), under the run's key. Nothing when the
+    run has not been (it charges the day itself) or charges the account nothing today
+    (not active, or paused)."""
+    if subscription.started_on != today or account.status is not AccountStatus.ACTIVE:
+        return
+    if db.get(BillingDay, today) is None:
+        return
+    if db.scalar(sa.select(sa.exists().where(charges.paused_on(today, sa.literal(account.id))))):
+        return
+    share = charges.daily_share(charges.price_on(subscription, today), today)
+    if share:
+        ledger.post(
+            db,
+            account.id,
+            EntryKind.CHARGE,
+            -share,
+            key=charges.charge_key(subscription.id, today),
+            description=subscription.service.name,
+            service_date=today,
+        )
 
 
 def _promotional(subscription: Subscription) -> dict[str, object]:

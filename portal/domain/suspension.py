@@ -153,16 +153,19 @@ def request(
     terms: Terms,
     *,
     actor: str,
+    block_threshold: int = 0,
 ) -> Suspension:
     """Pause the account from `first` to `last`: the suspension, its activation fee in
     the ledger, the status at once if it starts today, an audit event. Raises Refused
-    when the terms say no."""
+    when the terms say no, or ("money") when the fee would leave the balance below
+    `block_threshold` (the run would block the account, and a blocked one is not paused)."""
     account = ledger.lock_account(db, account_id)
     why_not = refusal(db, account, first, last, today, terms)
     if why_not is not None:
         raise why_not
-    if terms.activation_fee > account.balance:
-        raise Refused("money", missing=terms.activation_fee - account.balance)
+    missing = debt.missing_for(account.balance, terms.activation_fee, block_threshold)
+    if missing:
+        raise Refused("money", missing=missing)
     suspension = Suspension(
         account_id=account_id,
         starts_on=first,

@@ -13,7 +13,8 @@ direction, the day it takes effect); this module adds the account's side:
   what charges.billable_on says, and it says just that). A change "today" whose old
   tariff was charged for today already (the run for today has been) gives that charge
   back and charges the new tariff's share of today under the run's own key, so the
-  month adds up exactly: the old price for the days before, the new from today;
+  month adds up exactly: the old price for the days before, the new from today (a day
+  paused from today is charged nothing either way: suspension gives it back);
 - add-ons that require the old tariff or its group (catalog's rules) and that the new
   tariff does not give are disconnected with the change, as a subscriber expects when
   the tariff they came with goes: the side-by-side page names them and their last day
@@ -38,7 +39,8 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import audit, billing, catalog, ledger
-from portal.domain.billing.charges import charge_key, daily_share, old_charge_key
+from portal.domain.billing.charges import charge_key, daily_share, old_charge_key, paused_on
+from portal.domain.billing.debt import missing_for
 from portal.domain.errors import DomainError, NotFound
 from portal.models import Account, EntryKind, LedgerEntry, Subscription, Tariff, TariffChange
 
@@ -182,14 +184,6 @@ def _end_addons(db: Session, ending: list[Subscription], last_day: date) -> list
             subscription.ended_on = last_day
     db.flush()
     return codes
-
-
-def missing_for(balance: int, fee: int, block_threshold: int) -> int:
-    """What the balance lacks to carry `fee` (0: it carries it): after a fee the
-    balance stays at the block threshold or above. A change without a fee needs nothing."""
-    if fee == 0:
-        return 0
-    return max(0, fee + block_threshold - balance)
 
 
 def _refusal(
@@ -373,7 +367,13 @@ def _swap_todays_charge(
     db: Session, account_id: int, old: Subscription, new: Subscription, today: date, change_id: int
 ) -> None:
     """When the run has charged today already, the old tariff's share of today goes back
-    and the new one's is charged under the run's key (so the run never charges it again)."""
+    and the new one's is charged under the run's key (so the run never charges it again).
+    Nothing on a paused day: a pause from today asked for after the run has given the
+    day's charges back already (suspension._pause_today), and the day costs nothing of
+    the monthly prices, whatever the tariff."""
+    paused = sa.exists().where(paused_on(today, sa.literal(account_id)))
+    if db.scalar(sa.select(paused)):
+        return
     # The old shape of key too: today's run may have been made before the keys changed.
     keys = [charge_key(old.id, today), old_charge_key(old.id, today)]
     charged = db.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key.in_(keys)))

@@ -244,7 +244,11 @@ def test_the_forecast_charges_nothing_while_paused(session):
         paused=[(first, last)],
         pause_fee=10_00,
     )
-    assert with_fee.days_left == plain.days_left
+    # The fee takes the balance below zero within the pause (as early as without it),
+    # but the run blocks no suspended account: it blocks on the day after the pause.
+    assert plain.runs_out_on < last
+    assert with_fee.runs_out_on == last + timedelta(days=1)
+    assert with_fee.days_left == (last - TODAY).days
 
 
 @pytest.mark.parametrize("run_first", [True, False], ids=["run before", "run after"])
@@ -274,3 +278,54 @@ def test_a_pause_from_today_leaves_today_uncharged_whenever_the_run_is(session, 
     assert account.balance == 1000_00 - 2 * 5_00
     assert account.status is AccountStatus.SUSPENDED
     assert ledger.inconsistent_accounts(session) == []
+
+
+@pytest.mark.parametrize("balance", [60_00, 100_00, 150_00, 300_00])
+def test_the_forecast_runs_out_on_the_day_the_run_blocks_across_a_paid_pause(session, balance):
+    """A pause whose daily fee takes the balance below the threshold: the run does not
+    block a suspended account, so it blocks on the first day after the pause; the
+    forecast the home page shows says that day."""
+    terms = suspension.Terms(**{**TERMS.__dict__, "daily_fee": 10_00})
+    account = subscriber(session, balance=balance, price=310_00)  # 10 roubles a day in December
+    ask(session, account, date(2026, 12, 5), date(2026, 12, 20), terms=terms)
+    run(session, TODAY, TODAY)
+    session.refresh(account)
+    forecast = billing.account_forecast(session, account, TODAY, block_threshold=0)
+    day = TODAY
+    while account.status is not AccountStatus.BLOCKED and day < date(2027, 2, 28):
+        day += timedelta(days=1)
+        run(session, day, day)
+        session.refresh(account)
+    assert forecast.runs_out_on == day
+    assert forecast.days_left == (day - TODAY).days - 1
+
+
+@pytest.mark.parametrize(
+    ("threshold", "balance", "missing"),
+    [(45_00, 100_00, 5_00), (45_00, 110_00, 0), (0, 59_99, 1), (-30_00, 35_00, 0)],
+)
+def test_the_activation_fee_leaves_the_balance_at_the_block_threshold(
+    session, threshold, balance, missing
+):
+    """As for a tariff change's fee: a fee the balance carries only below the block
+    threshold is refused with the missing sum, else the next run would block the account
+    for debt and the pause paid for would never start (a blocked account is not paused)."""
+    terms = suspension.Terms(**{**TERMS.__dict__, "activation_fee": 60_00})
+    account = subscriber(session, balance=balance, price=30_00)  # a rouble a day or so
+    first, last = TODAY + timedelta(days=2), TODAY + timedelta(days=9)
+    if missing:
+        with pytest.raises(suspension.Refused) as refused:
+            suspension.request(
+                session, account.id, first, last, TODAY, terms, actor="x", block_threshold=threshold
+            )
+        assert (refused.value.reason, refused.value.detail["missing"]) == ("money", missing)
+        assert suspension.of_account(session, account.id) == []
+        return
+    suspension.request(
+        session, account.id, first, last, TODAY, terms, actor="x", block_threshold=threshold
+    )
+    run_with = lambda day: billing.run_day(session, day, block_threshold=threshold)  # noqa: E731
+    for n in range(3):
+        run_with(TODAY + timedelta(days=n))
+    session.refresh(account)
+    assert account.status is AccountStatus.SUSPENDED

@@ -8,11 +8,12 @@ import pytest
 import sqlalchemy as sa
 
 from portal import clock
-from portal.domain import addons, billing, catalog, ledger
+from portal.domain import addons, billing, catalog, ledger, suspension
 from portal.domain import tariff_change as tc
 from portal.domain.billing import charges
 from portal.domain.errors import NotFound
 from portal.models import (
+    AccountStatus,
     AddonStart,
     AuditEvent,
     BillingDay,
@@ -464,3 +465,87 @@ def test_cancelling_the_change_lets_an_addon_connected_meanwhile_run_on(session,
     tc.cancel(session, new.account.id, made.id, date(2026, 1, 23), person_id=new.person.id)
     session.refresh(connected)
     assert connected.ended_on is None
+
+
+@pytest.mark.parametrize("run_first", [False, True], ids=["before the run", "after the run"])
+@pytest.mark.parametrize("today", [date(2026, 1, 10), date(2026, 1, 31)], ids=str)
+def test_an_addon_from_today_is_charged_for_today_once_whenever_the_run_is(
+    session, home, today, run_first
+):
+    """ "Starts today" is charged from today: connected after today's run, today's share
+    is charged under the run's key, as a tariff change today is, and never twice."""
+    new, _, _, _ = home
+    tv = create_service(session, price=310_00, name="ТВ", starts=AddonStart.TODAY)
+    run(session, today.replace(day=1), today - timedelta(days=1))
+    if run_first:
+        run(session, today, today)
+    connected = addons.connect(session, new.account.id, tv.id, today, person_id=new.person.id)
+    assert connected.started_on == today
+    end = date(2026, 1, 31)
+    run(session, today, end)
+    assert addon_charged(session, connected.id, today, end) == share(310_00, today, end)
+    assert ledger.inconsistent_accounts(session) == []
+
+
+def test_an_addon_from_today_is_not_charged_for_a_day_the_run_left_uncharged(session, home):
+    """A paused day is charged nothing of the monthly prices: an add-on connected on it
+    after the run, suspended or resumed early (today stays paused), is not charged for it."""
+    new, _, _, _ = home
+    today = date(2026, 1, 10)
+    tv = create_service(session, price=310_00, name="ТВ", starts=AddonStart.TODAY)
+    radio = create_service(session, price=31_00, name="Радио", starts=AddonStart.TODAY)
+    run(session, date(2026, 1, 1), today)
+    terms = suspension.Terms(
+        min_days=1,
+        max_days=90,
+        daily_fee=0,
+        activation_fee=0,
+        year_days=90,
+        min_interval_days=0,
+        ahead_days=30,
+    )
+    actor = f"person:{new.person.id}"
+    paused = suspension.request(
+        session, new.account.id, today, today + timedelta(days=5), today, terms, actor=actor
+    )
+    connected = addons.connect(session, new.account.id, tv.id, today, person_id=new.person.id)
+    suspension.resume(session, new.account.id, paused.id, today, block_threshold=0, actor=actor)
+    assert new.account.status is AccountStatus.ACTIVE
+    resumed = addons.connect(session, new.account.id, radio.id, today, person_id=new.person.id)
+    assert addon_charged(session, connected.id, today, today) == 0
+    assert addon_charged(session, resumed.id, today, today) == 0
+    assert ledger.inconsistent_accounts(session) == []
+
+
+@pytest.mark.parametrize("pause_first", [False, True], ids=["change, pause", "pause, change"])
+def test_a_change_today_on_a_day_paused_after_the_run_leaves_it_uncharged(
+    session, home, pause_first
+):
+    """Paused from today after today's run, and the tariff changed today: today is
+    charged nothing of the monthly prices, in either order."""
+    new, _, fast, _ = home
+    today = date(2026, 1, 15)
+    run(session, date(2026, 1, 1), today)
+    terms = suspension.Terms(
+        min_days=1,
+        max_days=90,
+        daily_fee=0,
+        activation_fee=0,
+        year_days=90,
+        min_interval_days=0,
+        ahead_days=30,
+    )
+    actor = f"person:{new.person.id}"
+
+    def pause():
+        suspension.request(
+            session, new.account.id, today, today + timedelta(days=5), today, terms, actor=actor
+        )
+
+    if pause_first:
+        pause()
+    change(session, new.account, fast, today)
+    if not pause_first:
+        pause()
+    assert charged(session, new.account.id, today, today) == 0
+    assert ledger.inconsistent_accounts(session) == []

@@ -167,6 +167,19 @@ def test_bad_pause_forms_are_400(client, session, signed_in, data, message):
     assert count(session, Suspension) == 0
 
 
+def test_a_pause_fee_that_would_leave_the_balance_below_the_threshold_is_refused(
+    client, session, signed_in, app, monkeypatch
+):
+    """15 ₽ on the balance, a 10 ₽ fee and a 10 ₽ reserve: 5 ₽ more, nothing written."""
+    monkeypatch.setitem(app.config, "PORTAL_SUSPENSION_ACTIVATION_FEE", 10_00)
+    monkeypatch.setitem(app.config, "PORTAL_BLOCK_THRESHOLD", 10_00)
+    answer = post(client, "/pause/", {"starts_on": "2026-12-05", "ends_on": "2026-12-14"})
+    assert answer.status_code == 400
+    page = answer.get_data(as_text=True)
+    assert "The balance does not cover the fee: pay 5\xa0RUB more." in page
+    assert count(session, Suspension) == 0
+
+
 def test_someone_elses_pause_is_404(client, session, signed_in):
     other = create_subscriber(session, login="other")
     session.add(

@@ -7,7 +7,9 @@ what is charged only grows with the days, so a binary search over sums that each
 one subtraction a month finds that day.
 
 Days paused by a voluntary suspension (`paused`, as (first, last) pairs) are charged
-nothing of the monthly prices but `pause_fee` a day, as the run charges them. A
+nothing of the monthly prices but `pause_fee` a day, as the run charges them; the run
+blocks no suspended account, so a balance that falls below the threshold on a paused day
+runs out on the first day after the pause. A
 running promised payment (`credit_back`: the day the run takes its credit back, and
 the amount) holds the block off until that day, and the balance is less the credit
 from it on.
@@ -123,9 +125,26 @@ def lasts(
             high = middle
         else:
             low = middle + 1
-    if low < FORECAST_HORIZON_DAYS:
-        return low, tomorrow + timedelta(days=low)
-    return None, None
+    if low >= FORECAST_HORIZON_DAYS:
+        return None, None
+    # The run blocks an active account only: one paused that day (suspended) is charged
+    # its fee below the threshold all the same, and blocked on the first day after.
+    runs_out_on = _after_the_pause(tomorrow + timedelta(days=low), paused)
+    days = (runs_out_on - tomorrow).days
+    if days >= FORECAST_HORIZON_DAYS:
+        return None, None
+    return days, runs_out_on
+
+
+def _after_the_pause(day: date, paused: Paused) -> date:
+    """`day`, or the first day after the pauses that hold it (one may follow another)."""
+    moved = True
+    while moved:
+        moved = False
+        for first, last in paused:
+            if first <= day <= last:
+                day, moved = last + timedelta(days=1), True
+    return day
 
 
 def has_run_out(

@@ -41,6 +41,15 @@ def is_below(balance: int, block_threshold: int) -> bool:
     return balance < block_threshold
 
 
+def missing_for(balance: int, fee: int, block_threshold: int) -> int:
+    """What the balance lacks to carry `fee` (0: it carries it): after a fee the
+    balance stays at the block threshold or above, so the next run does not block the
+    account for it (a tariff change's fee, a pause's). No fee needs nothing."""
+    if fee == 0:
+        return 0
+    return max(0, fee + block_threshold - balance)
+
+
 def lift_debt_block(
     db: Session, account_id: int, *, block_threshold: int, actor: str, **why: object
 ) -> bool:

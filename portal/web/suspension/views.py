@@ -118,6 +118,7 @@ def create():
             clock.provider_today(),
             terms(),
             actor=audit.person_actor(current_person().id),
+            block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
         ),
         refusals={suspension.Refused: lambda refused: page(400, form, why_not(refused))},
         done=lambda paused: _(
