@@ -352,9 +352,28 @@ def startup_problems(config: dict) -> list[str]:
     problems = sms.configuration_problems(config)
     problems += payment_problems(config)
     problems += push_problems(config)
+    problems += order_problems(config)
     if config["PORTAL_MODE"] == "production":
         problems += production_problems(config)
     return problems
+
+
+# Settings that are a range: each bound is checked on its own when read, and the two
+# together here (a minimum above its maximum leaves nothing a subscriber can do).
+RANGES = [
+    ("PORTAL_PAYMENT_MIN", "PORTAL_PAYMENT_MAX"),
+    ("PORTAL_PROMISED_FIRST_DAY", "PORTAL_PROMISED_LAST_DAY"),
+    ("PORTAL_SUSPENSION_MIN_DAYS", "PORTAL_SUSPENSION_MAX_DAYS"),
+]
+
+
+def order_problems(config: dict) -> list[str]:
+    """A range whose lower bound is above its upper one, naming both."""
+    return [
+        f"{low} ({config[low]}) is above {high} ({config[high]}): nothing lies between them"
+        for low, high in RANGES
+        if low in config and high in config and config[low] > config[high]
+    ]
 
 
 # A SECRET_KEY signs every session: a short or repetitive one can be guessed offline from

@@ -124,6 +124,28 @@ def test_a_number_setting_out_of_its_range_is_refused_naming_it(
         start(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("low", "high", "values"),
+    [
+        ("PORTAL_PAYMENT_MIN", "PORTAL_PAYMENT_MAX", ("50000", "10000")),
+        ("PORTAL_PROMISED_FIRST_DAY", "PORTAL_PROMISED_LAST_DAY", ("25", "5")),
+        ("PORTAL_SUSPENSION_MIN_DAYS", "PORTAL_SUSPENSION_MAX_DAYS", ("30", "14")),
+    ],
+)
+def test_a_range_whose_minimum_is_above_its_maximum_is_refused(
+    tmp_path, monkeypatch, low, high, values
+):
+    """Each bound is in its own range, yet together they leave nothing: no payment, no
+    promised payment, no pause could ever be taken."""
+    monkeypatch.setenv(low, values[0])
+    monkeypatch.setenv(high, values[1])
+    message = f"{low} ({values[0]}) is above {high} ({values[1]})"
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        start(tmp_path)
+    monkeypatch.setenv(high, values[0])  # equal bounds are a range of one
+    assert start(tmp_path).config[high] == int(values[0])
+
+
 def test_a_negative_block_threshold_is_a_debt_allowed(tmp_path, monkeypatch):
     monkeypatch.setenv("PORTAL_BLOCK_THRESHOLD", "-10000")
     assert start(tmp_path).config["PORTAL_BLOCK_THRESHOLD"] == -10000
