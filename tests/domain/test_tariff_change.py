@@ -487,6 +487,18 @@ def test_an_addon_from_today_is_charged_for_today_once_whenever_the_run_is(
     assert ledger.inconsistent_accounts(session) == []
 
 
+# Pauses of any length from today, free: the tests below pause on the day they change.
+PAUSE_TERMS = suspension.Terms(
+    min_days=1,
+    max_days=90,
+    daily_fee=0,
+    activation_fee=0,
+    year_days=90,
+    min_interval_days=0,
+    ahead_days=30,
+)
+
+
 def test_an_addon_from_today_is_not_charged_for_a_day_the_run_left_uncharged(session, home):
     """A paused day is charged nothing of the monthly prices: an add-on connected on it
     after the run, suspended or resumed early (today stays paused), is not charged for it."""
@@ -495,18 +507,9 @@ def test_an_addon_from_today_is_not_charged_for_a_day_the_run_left_uncharged(ses
     tv = create_service(session, price=310_00, name="ТВ", starts=AddonStart.TODAY)
     radio = create_service(session, price=31_00, name="Радио", starts=AddonStart.TODAY)
     run(session, date(2026, 1, 1), today)
-    terms = suspension.Terms(
-        min_days=1,
-        max_days=90,
-        daily_fee=0,
-        activation_fee=0,
-        year_days=90,
-        min_interval_days=0,
-        ahead_days=30,
-    )
     actor = f"person:{new.person.id}"
     paused = suspension.request(
-        session, new.account.id, today, today + timedelta(days=5), today, terms, actor=actor
+        session, new.account.id, today, today + timedelta(days=5), today, PAUSE_TERMS, actor=actor
     )
     connected = addons.connect(session, new.account.id, tv.id, today, person_id=new.person.id)
     suspension.resume(session, new.account.id, paused.id, today, block_threshold=0, actor=actor)
@@ -526,20 +529,17 @@ def test_a_change_today_on_a_day_paused_after_the_run_leaves_it_uncharged(
     new, _, fast, _ = home
     today = date(2026, 1, 15)
     run(session, date(2026, 1, 1), today)
-    terms = suspension.Terms(
-        min_days=1,
-        max_days=90,
-        daily_fee=0,
-        activation_fee=0,
-        year_days=90,
-        min_interval_days=0,
-        ahead_days=30,
-    )
     actor = f"person:{new.person.id}"
 
     def pause():
         suspension.request(
-            session, new.account.id, today, today + timedelta(days=5), today, terms, actor=actor
+            session,
+            new.account.id,
+            today,
+            today + timedelta(days=5),
+            today,
+            PAUSE_TERMS,
+            actor=actor,
         )
 
     if pause_first:

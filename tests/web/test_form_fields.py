@@ -49,6 +49,7 @@ from tests.factories import (
 from tests.web.test_form_bodies import form_routes, snapshot, who_posts
 from tests.web.test_promo_pages import picture
 from tests.web.test_push_pages import browser_subscription
+from tests.web.test_staff_catalog import TARIFF_FORM
 from tests.web.test_staff_console import StaffAuth, code_for
 
 
@@ -402,17 +403,6 @@ GROUP = {
     "fee_same": "0",
     "changes_per_month": "2",
 }
-TARIFF = {
-    "code": "net-turbo",
-    "name": "Турбо",
-    "kind": "internet",
-    "group": "",
-    "monthly_price": "1 200,50",
-    "speed_mbps": "1000",
-    "channels": "",
-    "takes_effect": "today",
-    "description": "До 1 Гбит/с",
-}
 ADDON = {
     "code": "tv-box",
     "name": "Приставка",
@@ -445,14 +435,14 @@ def _(w: World) -> Post:
 
 @valid("catalog_staff.new_tariff")
 def _(w: World) -> Post:
-    body = TARIFF | {"group": str(w.catalogue["group"].id)}
+    body = TARIFF_FORM | {"group": str(w.catalogue["group"].id)}
     return w.as_staff(f"{CATALOGUE}/tariffs/new", body)
 
 
 @valid("catalog_staff.edit_tariff")
 def _(w: World) -> Post:
     tariff = w.catalogue["later"]
-    body = TARIFF | {
+    body = TARIFF_FORM | {
         "code": tariff.code,
         "group": str(tariff.group_id),
         "takes_effect": "next_month",

@@ -157,13 +157,12 @@ def test_a_repeated_success_numbers_the_receipt_once(session, payer):
     assert session.scalar(sa.select(sa.func.count()).where(Receipt.payment_id == payment.id)) == 1
 
 
-def test_a_payment_credited_from_review_gets_a_receipt_for_what_was_received(session, payer):
+def credit_from_review(session, payment) -> None:
+    """The staff credit what was received of a payment on review."""
     from portal.domain.payments import review
     from portal.models import ResolutionOutcome
     from tests.factories import create_staff
 
-    payment = payment_on_review(session, payer.account, expected=500_00, received=450_00)
-    assert session.scalar(sa.select(Receipt).where(Receipt.payment_id == payment.id)) is None
     review.resolve_payment(
         session,
         payment.id,
@@ -173,6 +172,12 @@ def test_a_payment_credited_from_review_gets_a_receipt_for_what_was_received(ses
         staff_id=create_staff(session).id,
         block_threshold=0,
     )
+
+
+def test_a_payment_credited_from_review_gets_a_receipt_for_what_was_received(session, payer):
+    payment = payment_on_review(session, payer.account, expected=500_00, received=450_00)
+    assert session.scalar(sa.select(Receipt).where(Receipt.payment_id == payment.id)) is None
+    credit_from_review(session, payment)
     found = receipts.receipt_of(session, [payer.account.id], payment.id)
     assert found.amount == 450_00
 
@@ -203,20 +208,8 @@ def test_the_status_page_of_a_payment_credited_from_review_says_what_was_credite
 ):
     """500 expected, 450 received and credited by the staff: the payment's page says
     450 is on the balance, as the receipt and the history do."""
-    from portal.domain.payments import review
-    from portal.models import ResolutionOutcome
-    from tests.factories import create_staff
-
     payment = payment_on_review(session, payer.account, expected=500_00, received=450_00)
-    review.resolve_payment(
-        session,
-        payment.id,
-        ResolutionOutcome.CREDITED,
-        reason="Пришло меньше",
-        form_key="k" * 16,
-        staff_id=create_staff(session).id,
-        block_threshold=0,
-    )
+    credit_from_review(session, payment)
     session.commit()
     html = client.get(f"/pay/{payment.id}", headers=EN).get_data(as_text=True)
     assert "450.00\xa0RUB" in html

@@ -170,7 +170,7 @@ def test_the_card_lists_the_latest_payments_with_a_link_to_the_log(client, sessi
     assert 'href="/staff/payments/?contract=660011"' in page
 
 
-def test_the_card_links_the_holders_messages_in_the_sms_log(client, session, holder):
+def a_message_to(session, holder) -> None:
     sms.queue(
         session,
         to_phone=holder.person.phone,
@@ -179,6 +179,10 @@ def test_the_card_links_the_holders_messages_in_the_sms_log(client, session, hol
         person_id=holder.person.id,
     )
     session.commit()
+
+
+def test_the_card_links_the_holders_messages_in_the_sms_log(client, session, holder):
+    a_message_to(session, holder)
     signed_in_staff(client, session)
     page = card(client, holder.account.id)
     assert 'href="/staff/sms/?contract=660011"' in page
@@ -192,14 +196,7 @@ def test_the_card_links_the_holders_messages_in_the_sms_log(client, session, hol
 def test_the_messages_column_is_their_purpose_not_a_payments(client, session, holder):
     """ "Purpose" over the text messages' purposes is not the bank transfer's
     "Назначение платежа" (the payment QR page's word)."""
-    sms.queue(
-        session,
-        to_phone=holder.person.phone,
-        text="Пароль изменён.",
-        purpose="password_changed",
-        person_id=holder.person.id,
-    )
-    session.commit()
+    a_message_to(session, holder)
     signed_in_staff(client, session)
     for page in (card(client, holder.account.id), client.get("/staff/sms/?contract=660011")):
         html = page if isinstance(page, str) else page.get_data(as_text=True)

@@ -182,20 +182,22 @@ def test_a_group_with_offered_tariffs_is_not_archived(client, session, admin, ca
 # --- tariffs -----------------------------------------------------------------------------
 
 
+# A new tariff's form as an admin fills it in (tests/web/test_form_fields.py too).
+TARIFF_FORM = {
+    "code": "net-turbo",
+    "name": "Турбо",
+    "kind": "internet",
+    "group": "",
+    "monthly_price": "1 200,50",
+    "speed_mbps": "1000",
+    "channels": "",
+    "takes_effect": "today",
+    "description": "До 1 Гбит/с",
+}
+
+
 def tariff_form(client, **changes) -> dict:
-    form = {
-        "csrf_token": token(client, BASE + "/tariffs/new"),
-        "code": "net-turbo",
-        "name": "Турбо",
-        "kind": "internet",
-        "group": "",
-        "monthly_price": "1 200,50",
-        "speed_mbps": "1000",
-        "channels": "",
-        "takes_effect": "today",
-        "description": "До 1 Гбит/с",
-    }
-    return form | changes
+    return {"csrf_token": token(client, BASE + "/tariffs/new"), **TARIFF_FORM} | changes
 
 
 def test_the_admin_creates_a_tariff_in_a_group(client, session, admin, catalogue):
