@@ -139,6 +139,51 @@ def test_one_open_request_per_category(session, frozen_clock):
     assert book(session, account, key="2026-11-26T09:00").id != first.id
 
 
+def test_a_request_whose_window_has_ended_no_longer_holds_its_category(session, frozen_clock):
+    """Nobody closed it (the technician did not come, or staff did not mark it): the
+    subscriber can still ask again, and the old request stays for staff to close."""
+    week(session)
+    account = subscriber(session)
+    first = book(session, account)  # Wednesday 09:00-12:00
+    frozen_clock.set(datetime(2026, 11, 25, 8, 59, tzinfo=UTC))  # 11:59, still in it
+    with pytest.raises(DuplicateOpen):
+        book(session, account, key="2026-11-26T09:00")
+    frozen_clock.set(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))  # 12:00, it has ended
+    second = book(session, account, key="2026-11-26T09:00")
+    assert requests.open_request(session, account.id, first.category).id == second.id
+    assert first.state is VisitState.REQUESTED and first.open_key is None
+    with pytest.raises(DuplicateOpen):
+        book(session, account, key="2026-11-26T14:00")
+
+
+def test_a_released_request_moved_by_staff_takes_its_category_back(session, frozen_clock):
+    """Moved to a new window it is waiting again, so it holds its category again: not
+    while the subscriber's newer request of that kind is open (staff close one first)."""
+    week(session)
+    account = subscriber(session)
+    first = book(session, account)
+    frozen_clock.set(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
+    second = book(session, account, key="2026-11-26T09:00")
+    with pytest.raises(DuplicateOpen) as refused:
+        requests.move_by_staff(session, first, "2026-11-27T09:00", POLICY, staff_id=1)
+    assert refused.value.existing_id == second.id
+    requests.advance(session, second, VisitState.CANCELLED, POLICY, staff_id=1)
+    requests.move_by_staff(session, first, "2026-11-27T09:00", POLICY, staff_id=1)
+    assert requests.open_request(session, account.id, first.category).id == first.id
+
+
+def test_a_technician_on_the_way_still_holds_the_category_after_the_window(session, frozen_clock):
+    week(session)
+    account = subscriber(session)
+    first = book(session, account)
+    who = technician(session)
+    requests.advance(session, first, VisitState.CONFIRMED, POLICY, technician_id=who.id, staff_id=1)
+    requests.advance(session, first, VisitState.ON_THE_WAY, POLICY, staff_id=1)
+    frozen_clock.set(datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
+    with pytest.raises(DuplicateOpen):
+        book(session, account, key="2026-11-26T09:00")
+
+
 def test_the_open_key_is_unique_in_the_database(session, frozen_clock):
     week(session)
     account = subscriber(session)

@@ -2,6 +2,7 @@
 and after, an SMS to the subscriber), the schedule and the technicians; the roles."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -103,6 +104,24 @@ def test_the_dispatcher_moves_a_request(client, session, dispatcher):
     session.refresh(visit)
     assert str(visit.window.day) == "2026-11-27"
     assert session.scalar(sa.select(SmsMessage.purpose)) == "visit_moved"
+
+
+def test_a_released_request_is_not_moved_over_the_subscribers_newer_one(
+    client, session, dispatcher, frozen_clock
+):
+    week(session)
+    account = subscriber(session)
+    first = book(session, account)  # Wednesday 09:00-12:00, nobody came
+    frozen_clock.set(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
+    second = book(session, account, key="2026-11-26T09:00")
+    session.commit()
+    StaffAuth(client).login(dispatcher.login, member=dispatcher)  # a day on: signed out
+    path, board = f"/staff/visits/{first.id}/move", "/staff/visits/?day=2026-11-25"
+    answer = post(client, path, {"window": "2026-11-27T09:00"}, board)
+    assert answer.status_code == 409
+    assert f"№{second.id}" in answer.get_data(as_text=True)
+    session.refresh(first)
+    assert str(first.window.day) == "2026-11-25" and first.open_key is None
 
 
 def test_the_schedule_template_and_a_holiday(client, session, dispatcher):

@@ -6,7 +6,8 @@
 A request holds one place of its window from booking until it is cancelled (a done
 visit keeps it: the place was used). An open request carries `open_key`
 ("account:category"), unique in the database, so an account has one open request per
-problem category even when two are sent at once; closing it sets the key to NULL.
+problem category even when two are sent at once; closing it sets the key to NULL, and
+so does a new booking when the open one's window has ended unattended.
 Every change is an audit event, and the subscriber is told of those that concern them.
 """
 
@@ -112,7 +113,7 @@ def book(
     place = _address(booking.address)
     phone = phones.to_e164(booking.phone)
     existing = open_request(db, account.id, category)
-    if existing is not None:
+    if existing is not None and not _release_if_overdue(db, existing, policy):
         raise DuplicateOpen(existing.id)
     if not account.district:
         raise InvalidInput("district")
@@ -150,6 +151,41 @@ def book(
         after={"state": S.REQUESTED.value, "window": window_text(window)},
     )
     return visit
+
+
+def _release_if_overdue(db: Session, visit: VisitRequest, policy: VisitPolicy) -> bool:
+    """A request still waiting (requested or confirmed) after its window has ended stops
+    holding its category, so the subscriber can ask again without calling support; it
+    stays as it is for staff to close. A technician on the way still holds it."""
+    _lock(db, visit)
+    if visit.open_key is None:
+        return True  # another tab released it a moment ago
+    ends = policy.moment(visit.window.day, visit.window.ends)
+    if visit.state not in (S.REQUESTED, S.CONFIRMED) or clock.now() < ends:
+        return False
+    visit.open_key = None
+    db.flush()
+    return True
+
+
+def _hold_category_again(db: Session, visit: VisitRequest) -> None:
+    """A request released when its window ended waits again once moved to a new window,
+    so it takes its category back: DuplicateOpen while the subscriber's newer request of
+    that kind is open."""
+    if visit.open_key is not None:
+        return
+    newer = open_request(db, visit.account_id, visit.category)
+    if newer is not None:
+        raise DuplicateOpen(newer.id)
+    try:
+        with db.begin_nested():
+            visit.open_key = open_key(visit.account_id, visit.category)
+            db.flush()
+    except IntegrityError:
+        # The subscriber booked anew at this moment: theirs is the open one.
+        visit.open_key = None
+        newer = open_request(db, visit.account_id, visit.category)
+        raise DuplicateOpen(newer.id if newer else visit.id) from None
 
 
 def of_account(db: Session, account_id: int, visit_id: int) -> VisitRequest:
@@ -209,6 +245,7 @@ def move_by_subscriber(
     _subscriber_change(db, visit, policy)
     before = _state_of(visit)
     window = schedule.bookable_window(db, visit.window.district, window_key, policy)
+    _hold_category_again(db, visit)
     _rebook(db, visit, window)
     if visit.state is S.CONFIRMED:
         visit.state = S.REQUESTED
@@ -314,12 +351,14 @@ def move_by_staff(
 ) -> None:
     """Another window of the district with room, ahead of now and within the days ahead
     (any time before it: the dispatcher agreed it with the subscriber). The assigned
-    technician must be free then: TechnicianBusy otherwise."""
+    technician must be free then: TechnicianBusy otherwise; DuplicateOpen for a request
+    released when its window ended, while the subscriber has a newer one of its kind."""
     _lock(db, visit)
     if visit.state not in (S.REQUESTED, S.CONFIRMED):
         raise InvalidTransition(visit.state, "moved")
     before = _state_of(visit)
     window = schedule.bookable_window(db, visit.window.district, window_key, policy)
+    _hold_category_again(db, visit)
     _rebook(db, visit, window)
     if visit.technician is not None:
         _check_free(db, _technician_locked(db, visit), visit)

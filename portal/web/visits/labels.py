@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.domain.visits.errors import (
+    DuplicateOpen,
     InvalidInput,
     InvalidTransition,
     TechnicianBusy,
@@ -100,6 +101,12 @@ def refusal(exc: Exception) -> tuple[str, int]:
             "The technician has another visit at that time (request №%(id)d): choose another"
             " technician or window.",
             id=exc.other_id,
+        ), 409
+    if isinstance(exc, DuplicateOpen):
+        return _(
+            "The subscriber has a newer request of this kind (№%(id)d): close one of the"
+            " two first.",
+            id=exc.existing_id,
         ), 409
     if isinstance(exc, WindowUnavailable):
         return _("That window cannot be booked: choose one from the list."), 400

@@ -16,6 +16,7 @@ from portal.domain import audit, visits
 from portal.domain.errors import InvalidInput, NotFound
 from portal.domain.visits import requests, schedule, technicians
 from portal.domain.visits.errors import (
+    DuplicateOpen,
     InvalidTransition,
     TechnicianBusy,
     WindowFull,
@@ -193,6 +194,7 @@ def move(visit_id: int):
         WindowFull,
         WindowUnavailable,
         TechnicianBusy,
+        DuplicateOpen,
     ) as exc:
         db.session.rollback()
         return _failed(visit, *labels.refusal(exc))
