@@ -226,7 +226,14 @@ def billing_group() -> None:
 def billing_run(day) -> None:
     """Charge every day not charged yet up to the day, each in its own transaction (a
     run missed is caught up); safe to repeat, and to start twice at once."""
-    through: date = day.date() if day else clock.provider_today()
+    today = clock.provider_today()
+    through: date = day.date() if day else today
+    if through > today:
+        # A charged day is never taken back (append-only): refuse before it is charged.
+        raise click.BadParameter(
+            f"{through} is after today ({today}) in the provider's time zone",
+            param_hint="--date",
+        )
     days = billing.days_to_run(db.session, through)
     if not days:
         click.echo(f"{through}: already charged")

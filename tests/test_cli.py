@@ -1,7 +1,7 @@
 """The command line: creating subscribers, running billing, migrating."""
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -123,7 +123,13 @@ def test_subscriber_add_refuses_two_tariffs_of_one_kind(runner, session, same_ta
     assert session.scalar(sa.select(Account.id).where(Account.contract_number == "5003")) is None
 
 
-def test_billing_run_charges_once_per_day(runner, session):
+@pytest.fixture
+def after_the_days(frozen_clock):
+    """The days the runs below charge are gone by (the run refuses a day to come)."""
+    frozen_clock.set(datetime(2026, 12, 10, 9, 0, tzinfo=UTC))
+
+
+def test_billing_run_charges_once_per_day(runner, session, after_the_days):
     tariff = create_tariff(session, price=310_00)
     new = create_subscriber(session, balance=100_00, tariffs=[tariff], start=date(2026, 12, 1))
     session.commit()
@@ -134,7 +140,7 @@ def test_billing_run_charges_once_per_day(runner, session):
     assert session.get(Account, new.account.id).balance == 90_00
 
 
-def test_billing_run_catches_up_the_days_it_missed(runner, session):
+def test_billing_run_catches_up_the_days_it_missed(runner, session, after_the_days):
     tariff = create_tariff(session, price=310_00)
     new = create_subscriber(session, balance=100_00, tariffs=[tariff], start=date(2026, 12, 1))
     session.commit()
@@ -161,6 +167,23 @@ def test_billing_run_refuses_a_bad_date(runner):
     result = runner.invoke(args=["billing", "run", "--date", "2026-13-45"])
     assert result.exit_code == 2
     assert "Invalid value" in result.output
+
+
+def test_billing_run_refuses_a_day_to_come(runner, session, frozen_clock):
+    """Charged, a day cannot be taken back (the ledger is append-only): a date typed a
+    day too far would bill every subscriber for a day not yet served."""
+    tariff = create_tariff(session, price=310_00)
+    new = create_subscriber(session, balance=100_00, tariffs=[tariff], start=date(2026, 11, 20))
+    session.commit()
+    # 23:30 on the 24th in Yalta is the 24th there, though UTC says the same day.
+    frozen_clock.set(datetime(2026, 11, 24, 20, 30, tzinfo=UTC))
+    result = runner.invoke(args=["billing", "run", "--date", "2026-11-25"])
+    assert result.exit_code == 2
+    assert "2026-11-25 is after today (2026-11-24)" in result.output
+    session.expire_all()
+    assert session.get(Account, new.account.id).balance == 100_00
+    frozen_clock.set(datetime(2026, 11, 24, 21, 30, tzinfo=UTC))  # 00:30 on the 25th there
+    assert runner.invoke(args=["billing", "run", "--date", "2026-11-25"]).exit_code == 0
 
 
 def test_staff_add_prints_a_generated_password_that_signs_in(runner, client, session):
@@ -224,7 +247,7 @@ def test_staff_password_for_an_unknown_login_changes_nothing(runner, session):
     assert "Password:" not in result.output
 
 
-def test_billing_run_warns_a_low_balance_once(runner, session):
+def test_billing_run_warns_a_low_balance_once(runner, session, after_the_days):
     tariff = create_tariff(session, price=310_00)
     new = create_subscriber(session, balance=40_00, tariffs=[tariff], start=date(2026, 12, 1))
     session.commit()
