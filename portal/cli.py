@@ -21,7 +21,7 @@ from typing import NoReturn
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
@@ -44,7 +44,20 @@ def _create_app() -> Flask:
         raise click.ClickException(str(exc)) from None
 
 
-main = FlaskGroup(
+class PortalGroup(FlaskGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """For --help: with settings the app refuses, the message and the commands that
+        need no app (Flask would print the refusal as a traceback)."""
+        try:
+            ctx.ensure_object(ScriptInfo).load_app()
+        except click.ClickException as exc:
+            click.secho(f"Error: {exc.format_message()}\n", err=True, fg="red")
+            self._load_plugin_commands()
+            return sorted(self.commands)
+        return super().list_commands(ctx)
+
+
+main = PortalGroup(
     create_app=_create_app, add_default_commands=True, help="The subscriber portal's command line."
 )
 

@@ -284,6 +284,19 @@ def test_a_refused_setting_is_a_message_and_a_failure_not_a_traceback(
     assert f"Error: {message}" in result.output
 
 
+def test_help_with_a_refused_setting_names_it_without_a_traceback(tmp_path, monkeypatch):
+    """Flask lists the app's commands for --help, and draws any error of loading the
+    app but its own as a traceback."""
+    monkeypatch.setenv("PORTAL_PROMISED_FEE", "-1000")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///" + str(tmp_path / "cli.db"))
+    create_app = portal.create_app
+    monkeypatch.setattr(portal, "create_app", lambda: create_app(instance_path=str(tmp_path)))
+    result = CliRunner().invoke(cli.main, ["--help"])
+    assert result.exit_code == 0
+    assert "Error: PORTAL_PROMISED_FEE must be at least 0" in result.output
+    assert "Traceback" not in result.output and "Usage: " in result.output
+
+
 def test_demo_refuses_a_production_database(tmp_path, monkeypatch):
     """`portal demo` with the production settings (portal_do sources them) would add the
     demo subscribers and an admin whose password the README prints."""
