@@ -20,6 +20,7 @@ from portal.models.payment import (
     PaymentMethod,
     PaymentStatus,
     QueueResolution,
+    Refund,
     ResolutionOutcome,
 )
 from portal.models.person import LoginSession, Person
@@ -81,6 +82,7 @@ __all__ = [
     "PushDelivery",
     "PushSubscription",
     "QueueResolution",
+    "Refund",
     "Receipt",
     "ResolutionOutcome",
     "RowOutcome",
