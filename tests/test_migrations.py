@@ -1,6 +1,9 @@
 """Migrations: they build exactly the schema the models describe, and go down and up."""
 
+import json
+import os
 import re
+import uuid
 import warnings
 
 import pytest
@@ -138,7 +141,7 @@ def test_logins_alike_stop_the_upgrade_with_their_names(scratch_app, caplog):
         assert re.search(r"people: .*: Anna, anna\. Rename one of each", caplog.text)
         with db.engine.begin() as conn:
             conn.exec_driver_sql("UPDATE people SET login = 'anna2' WHERE id = 3")
-        upgrade(directory=directory)
+        upgrade(directory=directory, revision="0024")
         with db.engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == (
                 "0024"
@@ -160,3 +163,96 @@ def test_logins_are_unique_in_any_case(session, create, table):
     with pytest.raises(sa.exc.IntegrityError), session.begin_nested():
         session.execute(renaming)
     session.execute(renaming.values(login="ivan.petrov2"))  # another login is fine
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def scratch_app_on(request, database_urls, tmp_path):
+    """An app on an empty database of its own, on each backend (PostgreSQL: a database
+    made for the test and dropped after it)."""
+    from tests.conftest import make_test_app
+
+    if request.param == "sqlite":
+        yield make_test_app(f"sqlite:///{tmp_path / 'scratch.db'}", tmp_path)
+        return
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_DATABASE_URL is not set: CI must run the PostgreSQL tests")
+        pytest.skip("PostgreSQL tests need TEST_DATABASE_URL")
+    name = f"portal_scratch_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(server).set(drivername="postgresql+psycopg", database=name)
+    app = make_test_app(url.render_as_string(hide_password=False), tmp_path)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def test_refunds_in_the_ledger_are_tied_to_their_payments_where_that_is_sure(scratch_app_on):
+    """0025 ties the refunds already debited to their payments where the audit events and
+    the entry's words name one payment of the same account; the rest stay untied, and no
+    ledger entry changes."""
+    now = "2026-11-01 09:00:00+00"
+    app = scratch_app_on
+    with app.app_context():
+        directory = app.extensions["migrate"].directory
+        upgrade(directory=directory, revision="0024")
+        with db.engine.begin() as conn:
+            run = conn.exec_driver_sql
+            for n in (1, 2):
+                run(
+                    "INSERT INTO people (id, login, password_hash, name, phone, created_at,"
+                    " password_changed_at, must_change_password) VALUES"
+                    f" ({n}, 'p{n}', 'x', 'P', '+79780000000', '{now}', '{now}', false)"
+                )
+                run(
+                    "INSERT INTO accounts (id, person_id, contract_number, personal_account,"
+                    f" address, status, balance, created_at) VALUES ({n}, {n}, '{n}', '{n}', '',"
+                    f" 'active', 0, '{now}')"
+                )
+            for pid, account in [(7, 1), (8, 1), (9, 2)]:
+                run(
+                    "INSERT INTO payments (id, account_id, amount, currency, method, provider,"
+                    " status, creation_key, fiscal_receipt, created_at, updated_at) VALUES"
+                    f" ({pid}, {account}, 100000, 'RUB', 'card', 'sandbox', 'succeeded',"
+                    f" 'k{pid}', '{{}}', '{now}', '{now}')"
+                )
+            events = [
+                ("payment.refunded", {"payment_id": 7, "provider": "sandbox", "refund_id": "r1"}),
+                (
+                    "payment.refund_resolved",
+                    {"payment_id": 8, "provider": "yookassa", "refund_id": "r2"},
+                ),
+                ("payment.refunded", {"payment_id": 8, "provider": "sandbox", "refund_id": "r4"}),
+            ]
+            for n, (event, data) in enumerate(events, start=1):
+                run(
+                    "INSERT INTO audit_events (id, at, event, account_id, actor, data) VALUES"
+                    f" ({n}, '{now}', '{event}', 1, 'test', '{json.dumps(data)}')"
+                )
+            entries = [
+                (30, 1, "refund:sandbox:r1", "Возврат оплаты №7"),  # both name 7
+                (31, 1, "refund:yookassa:r2", ""),  # the staff's resolution names 8
+                (32, 1, "refund:sandbox:r3", "Возврат оплаты №9"),  # 9 is another's
+                (33, 1, "refund:sandbox:r4", "Возврат оплаты №7"),  # 7 or 8: not sure
+                (34, 1, "refund:sandbox:r5", "Возврат"),  # names none
+            ]
+            for eid, account, key, words in entries:
+                run(
+                    "INSERT INTO ledger_entries (id, account_id, kind, amount, balance_after,"
+                    " idempotency_key, description, created_at) VALUES"
+                    f" ({eid}, {account}, 'refund', -100, -100, '{key}', '{words}', '{now}')"
+                )
+            before = conn.exec_driver_sql("SELECT * FROM ledger_entries ORDER BY id").all()
+        upgrade(directory=directory)
+        with db.engine.connect() as conn:
+            tied = conn.exec_driver_sql("SELECT payment_id, ledger_entry_id FROM refunds").all()
+            after = conn.exec_driver_sql("SELECT * FROM ledger_entries ORDER BY id").all()
+        assert sorted(tied) == [(7, 30), (8, 31)]
+        assert after == before
+        downgrade(directory=directory, revision="0024")

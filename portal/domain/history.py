@@ -13,6 +13,8 @@ picture ix_ledger_entries_account_created (one month's range).
 
 from __future__ import annotations
 
+import enum
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Bundle, Session, joinedload
 from portal import clock
 from portal.domain import paging
 from portal.domain.errors import InvalidInput
-from portal.models import EntryKind, LedgerEntry, Receipt
+from portal.models import EntryKind, LedgerEntry, Payment, PaymentMethod, Receipt, Refund
 
 PAGE = 30
 # How the ledger keys of subscriptions' daily charges begin (charges.charge_key, and its
@@ -80,6 +82,58 @@ def month_of(moment: datetime, tz: str) -> date:
     return clock.to_local(moment, tz).date().replace(day=1)
 
 
+class Purpose(enum.StrEnum):
+    """What an entry is for, as its ledger key tells (the key functions of each area
+    write the shapes `_PURPOSES` reads; a key is never changed, so old entries read the
+    same). The page draws its words from this in the reader's language: the words stored
+    with an entry are Russian, and only names from the catalogue and a correction's
+    reason among them are the provider's own."""
+
+    MONTHLY_FEE = "monthly_fee"  # a subscription's share of a day (charges.charge_key)
+    ONLINE_PAYMENT = "online_payment"  # settle.ledger_key
+    REFUND = "refund"  # settle.refund_key
+    PROMISED = "promised"  # promised.credit_key
+    PROMISED_FEE = "promised_fee"  # promised.fee_key
+    PROMISED_BACK = "promised_back"  # promised.back_key
+    PAUSE_FEE = "pause_fee"  # suspension.activation_key
+    PAUSE_FEE_BACK = "pause_fee_back"  # suspension.activation_back_key
+    PAUSE_DAY_BACK = "pause_day_back"  # suspension.today_back_key
+    PAUSED_DAY = "paused_day"  # suspension.fee_key
+    TARIFF_CHANGE_FEE = "tariff_change_fee"  # tariff_change.fee_key
+    TARIFF_CHANGE_FEE_BACK = "tariff_change_fee_back"  # tariff_change.fee_back_key
+    TARIFF_CHANGE_DAY_BACK = "tariff_change_day_back"  # tariff_change.today_back_key
+    CORRECTION = "correction"  # ledger.correct: the words are the staff's reason
+    OTHER = "other"  # no shape the portal books: the stored words are all there is
+
+
+_DAY = r"\d{4}-\d\d-\d\d"
+_PURPOSES = [
+    (EntryKind.CHARGE, re.compile(SUBSCRIPTION_SHARE_KEY + ".*"), Purpose.MONTHLY_FEE),
+    (EntryKind.PAYMENT, re.compile(r"payment:\d+"), Purpose.ONLINE_PAYMENT),
+    (EntryKind.REFUND, re.compile(r"refund:.+"), Purpose.REFUND),
+    (EntryKind.CREDIT, re.compile(rf"promised:\d+:{_DAY}"), Purpose.PROMISED),
+    (EntryKind.CHARGE, re.compile(rf"promised:\d+:{_DAY}:fee"), Purpose.PROMISED_FEE),
+    (EntryKind.CHARGE, re.compile(r"promised:\d+:back"), Purpose.PROMISED_BACK),
+    (EntryKind.CHARGE, re.compile(r"suspension:\d+:activation"), Purpose.PAUSE_FEE),
+    (EntryKind.CREDIT, re.compile(r"suspension:\d+:activation:back"), Purpose.PAUSE_FEE_BACK),
+    (EntryKind.CREDIT, re.compile(r"suspension:\d+:today_back"), Purpose.PAUSE_DAY_BACK),
+    (EntryKind.CHARGE, re.compile(rf"suspension:\d+:{_DAY}"), Purpose.PAUSED_DAY),
+    (EntryKind.CHARGE, re.compile(r"tariff_change:\d+:fee"), Purpose.TARIFF_CHANGE_FEE),
+    (EntryKind.CREDIT, re.compile(r"tariff_change:\d+:fee_back"), Purpose.TARIFF_CHANGE_FEE_BACK),
+    (EntryKind.CREDIT, re.compile(r"tariff_change:\d+:today"), Purpose.TARIFF_CHANGE_DAY_BACK),
+]
+
+
+def purpose_of(kind: EntryKind, key: str) -> Purpose:
+    """What an entry of `kind` keyed `key` is for."""
+    if kind is EntryKind.CORRECTION:
+        return Purpose.CORRECTION
+    for of_kind, shape, purpose in _PURPOSES:
+        if kind is of_kind and shape.fullmatch(key):
+            return purpose
+    return Purpose.OTHER
+
+
 @dataclass(frozen=True)
 class Entry:
     """A ledger entry as a page of the history shows it: read as plain values, not as a
@@ -88,21 +142,41 @@ class Entry:
     id: int
     kind: EntryKind
     amount: int  # kopecks
-    description: str
+    description: str  # the words stored with it (Russian, or the provider's own)
     service_date: date | None
     created_at: datetime
     receipt_payment_id: int | None  # the payment whose receipt it has (a credited one)
-    # A subscription's share of a day (keyed as charges.charge_key: the run's, or a tariff
-    # change's), not another charge for the day (a fee, a promise's credit taken back).
-    subscription_share: bool
+    purpose: Purpose
+    payment_method: PaymentMethod | None  # of the payment it credited (an online one)
+    refunded_payment_id: int | None  # the payment it gives back (a refund tied to one)
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> Entry:
+        """A LedgerEntry read with its receipt's payment and its refund (the export's)."""
+        receipt, refund = entry.receipt, entry.refund
+        return cls(
+            entry.id,
+            entry.kind,
+            entry.amount,
+            entry.description,
+            entry.service_date,
+            entry.created_at,
+            receipt.payment_id if receipt is not None else None,
+            purpose_of(entry.kind, entry.idempotency_key),
+            receipt.payment.method if receipt is not None else None,
+            refund.payment_id if refund is not None else None,
+        )
 
 
 class _EntryRow(Bundle):
-    """Makes each row of an Entry's columns (in its fields' order) an Entry."""
+    """Makes each row of an Entry's columns (in its fields' order, the key in place of
+    its purpose) an Entry."""
 
     def create_row_processor(self, query, procs, labels):
         def entry(row):
-            return Entry(*(proc(row) for proc in procs))
+            values = [proc(row) for proc in procs]
+            values[7] = purpose_of(values[1], values[7])
+            return Entry(*values)
 
         return entry
 
@@ -116,7 +190,9 @@ _ENTRY = _EntryRow(
     LedgerEntry.service_date,
     LedgerEntry.created_at,
     Receipt.payment_id,
-    LedgerEntry.idempotency_key.startswith(SUBSCRIPTION_SHARE_KEY),
+    LedgerEntry.idempotency_key,
+    Payment.method,
+    Refund.payment_id,
     single_entity=True,
 )
 
@@ -220,7 +296,10 @@ def entries(
         yield from rows
         for row in rows:  # read and written: the session need not keep them
             if row.receipt is not None:
+                db.expunge(row.receipt.payment)
                 db.expunge(row.receipt)
+            if row.refund is not None:
+                db.expunge(row.refund)
             db.expunge(row)
         if before is None:
             return
@@ -301,8 +380,16 @@ def last_months(
 
 # What a page reads (plain Entry values, with the receipt's payment) and what the export
 # reads (the entries themselves, each with its receipt).
-_PAGE_ROWS = sa.select(_ENTRY).select_from(LedgerEntry).outerjoin(LedgerEntry.receipt)
-_EXPORT_ROWS = sa.select(LedgerEntry).options(joinedload(LedgerEntry.receipt))
+_PAGE_ROWS = (
+    sa.select(_ENTRY)
+    .select_from(LedgerEntry)
+    .outerjoin(LedgerEntry.receipt)
+    .outerjoin(Payment, Payment.id == Receipt.payment_id)
+    .outerjoin(LedgerEntry.refund)
+)
+_EXPORT_ROWS = sa.select(LedgerEntry).options(
+    joinedload(LedgerEntry.receipt).joinedload(Receipt.payment), joinedload(LedgerEntry.refund)
+)
 
 
 def _newest(db: Session, rows: sa.Select, account_id: int, filters: Filters, **paging_args):
@@ -352,11 +439,7 @@ def _is_daily_charge(entry: Entry) -> bool:
     """A subscription's share of a day. The run writes a promised payment's credit taken
     back and a suspension's daily fee with the day's charges, and a promise or a tariff
     change charges its fee for the day: none of them is the monthly fee."""
-    return (
-        entry.kind is EntryKind.CHARGE
-        and entry.service_date is not None
-        and bool(entry.subscription_share)
-    )
+    return entry.purpose is Purpose.MONTHLY_FEE and entry.service_date is not None
 
 
 def _month_of_entry(db: Session, account_id: int, entry_id: int, tz: str) -> date | None:

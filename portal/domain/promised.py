@@ -237,7 +237,7 @@ def take(
     why_not = refusal(db, account, today, terms, block_threshold=block_threshold)
     if why_not is not None:
         raise why_not
-    key = f"promised:{account_id}:{today.isoformat()}"
+    key = credit_key(account_id, today)
     before = account.balance
     credit = ledger.post(
         db, account_id, EntryKind.CREDIT, terms.amount, key=key, description="Обещанный платёж"
@@ -250,7 +250,7 @@ def take(
             account_id,
             EntryKind.CHARGE,
             -terms.fee,
-            key=f"{key}:fee",
+            key=fee_key(account_id, today),
             description="Плата за обещанный платёж",
             service_date=today,
         )
@@ -289,6 +289,16 @@ def take(
         promised_payment_id=promise.id,
     )
     return promise
+
+
+def credit_key(account_id: int, day: date) -> str:
+    """The ledger key of the promise an account takes on a day: one a day."""
+    return f"promised:{account_id}:{day.isoformat()}"
+
+
+def fee_key(account_id: int, day: date) -> str:
+    """The ledger key of that promise's fee."""
+    return f"{credit_key(account_id, day)}:fee"
 
 
 def back_key(promise_id: int) -> str:

@@ -182,7 +182,7 @@ def request(
             account_id,
             EntryKind.CHARGE,
             -terms.activation_fee,
-            key=f"suspension:{suspension.id}:activation",
+            key=activation_key(suspension.id),
             description="Подключение добровольной блокировки",
             service_date=today,
         )
@@ -226,7 +226,7 @@ def _pause_today(db: Session, account_id: int, suspension: Suspension, today: da
             account_id,
             EntryKind.CREDIT,
             -int(charged),
-            key=f"suspension:{suspension.id}:today_back",
+            key=today_back_key(suspension.id),
             description="Возврат списания за день добровольной блокировки",
             service_date=today,
         )
@@ -263,7 +263,7 @@ def cancel(db: Session, account_id: int, suspension_id: int, today: date, *, act
             account_id,
             EntryKind.CREDIT,
             suspension.activation_fee,
-            key=f"suspension:{suspension.id}:activation:back",
+            key=activation_back_key(suspension.id),
             description="Возврат платы за добровольную блокировку",
         )
     audit.record(
@@ -360,6 +360,21 @@ def start_and_end(db: Session, day: date, *, actor: str) -> None:
 
 
 FEE_DESCRIPTION = "Плата за добровольную блокировку"
+
+
+def activation_key(suspension_id: int) -> str:
+    """The ledger key of a suspension's activation fee."""
+    return f"suspension:{suspension_id}:activation"
+
+
+def activation_back_key(suspension_id: int) -> str:
+    """The ledger key of that fee given back (a suspension cancelled before its day)."""
+    return f"{activation_key(suspension_id)}:back"
+
+
+def today_back_key(suspension_id: int) -> str:
+    """The ledger key of the day's charges given back to a pause from today."""
+    return f"suspension:{suspension_id}:today_back"
 
 
 def fee_key(suspension_id: int, day: date) -> str:

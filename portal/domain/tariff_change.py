@@ -333,7 +333,7 @@ def change(
             account.id,
             EntryKind.CHARGE,
             -proposal.fee,
-            key=f"tariff_change:{record.id}:fee",
+            key=fee_key(record.id),
             description=f"{proposal.current.name} → {target.name}",
             service_date=today,
         )
@@ -384,7 +384,7 @@ def _swap_todays_charge(
         account_id,
         EntryKind.CREDIT,
         -charged.amount,
-        key=f"tariff_change:{change_id}:today",
+        key=today_back_key(change_id),
         description=charged.description,
         service_date=today,
     )
@@ -441,7 +441,7 @@ def cancel(
             account_id,
             EntryKind.CREDIT,
             record.fee,
-            key=f"tariff_change:{record.id}:fee_back",
+            key=fee_back_key(record.id),
             description=f"{record.from_tariff.name} → {record.to_tariff.name}",
             service_date=today,
         )
@@ -459,3 +459,19 @@ def cancel(
         after={"tariff": record.from_tariff.code, "takes_effect_on": None},
     )
     return record
+
+
+def fee_key(change_id: int) -> str:
+    """The ledger key of a tariff change's fee."""
+    return f"tariff_change:{change_id}:fee"
+
+
+def fee_back_key(change_id: int) -> str:
+    """The ledger key of that fee given back (the change cancelled)."""
+    return f"tariff_change:{change_id}:fee_back"
+
+
+def today_back_key(change_id: int) -> str:
+    """The ledger key of the old tariff's share of today given back by a change that
+    takes effect today (suspension._pause_today looks for these by their shape)."""
+    return f"tariff_change:{change_id}:today"

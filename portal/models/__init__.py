@@ -20,6 +20,7 @@ from portal.models.payment import (
     PaymentMethod,
     PaymentStatus,
     QueueResolution,
+    Refund,
     ResolutionOutcome,
 )
 from portal.models.person import LoginSession, Person
@@ -82,6 +83,7 @@ __all__ = [
     "PushSubscription",
     "QueueResolution",
     "Receipt",
+    "Refund",
     "ResolutionOutcome",
     "RowOutcome",
     "SandboxPayment",

@@ -60,3 +60,5 @@ class LedgerEntry(Base):
 
     # The receipt of the payment this entry credited, if it is one (portal.models.receipt).
     receipt: Mapped[Receipt | None] = relationship(viewonly=True)  # noqa: F821
+    # The payment this entry refunds, if it is a refund tied to one (portal.models.payment).
+    refund: Mapped[Refund | None] = relationship(viewonly=True)  # noqa: F821

@@ -115,3 +115,19 @@ class QueueResolution(Base):
     account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
     ledger_entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_entries.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Refund(Base):
+    """A refund debited from the balance, tied to the payment it gives back: the ledger
+    entry says how much and when, this row says of which payment (a receipt shows its
+    refunds). Written with the entry; for entries older than the table, the migration
+    that made it (0025) wrote the rows it could derive safely. One row per entry (the
+    unique entry), however often the refund is reported."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id"), index=True)
+    ledger_entry_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_entries.id"), unique=True)
+
+    ledger_entry: Mapped[LedgerEntry] = relationship()  # noqa: F821

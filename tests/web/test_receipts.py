@@ -214,3 +214,94 @@ def test_the_status_page_of_a_payment_credited_from_review_says_what_was_credite
     html = client.get(f"/pay/{payment.id}", headers=EN).get_data(as_text=True)
     assert "450.00\xa0RUB" in html
     assert "500.00\xa0RUB" not in html
+
+
+# --- refunds on the receipt ----------------------------------------------------------------
+
+
+def refund(session, payment, refund_id: str, amount: int):
+    """A refund the acquirer reports made, debited as its notification debits it."""
+    from portal.domain.payments import settle
+    from portal.domain.payments.acquirers.base import RemoteRefund
+    from tests.factories import RefundingAcquirer
+
+    remote = RemoteRefund(refund_id, payment.provider_payment_id, "succeeded", amount, "RUB")
+    settle.record_refund(session, RefundingAcquirer(remote), refund_id, address=None)
+    session.commit()
+
+
+def test_a_partly_refunded_payments_receipt_says_how_much_and_when(
+    client, session, auth, payer, frozen_clock
+):
+    payment = credited_payment(session, payer.account, amount=1000_00)
+    frozen_clock.set(datetime(2026, 12, 3, 9, 30, tzinfo=UTC))
+    refund(session, payment, "r-part", 300_00)
+    auth.login("payer", PASSWORD)  # two days on: signed in afresh
+    html = client.get(f"/pay/{payment.id}/receipt").get_data(as_text=True)
+    assert "300,00\xa0₽" in html and "3 декабря 2026, 12:30" in html  # Yalta time
+    english = client.get(f"/pay/{payment.id}/receipt", headers=EN).get_data(as_text=True)
+    assert "Part of this payment was refunded: 300.00" in english
+    assert english.count('class="receipt-refund"') == 1
+    found = pdf_text(client.get(f"/pay/{payment.id}/receipt.pdf", headers=EN).data)
+    assert "Part of this payment was refunded: 300.00" in found
+    assert "Refunded" in found and "3 декабря" not in found
+
+
+def test_a_payment_refunded_in_two_parts_says_it_was_refunded_in_full(
+    client, session, auth, payer, frozen_clock
+):
+    payment = credited_payment(session, payer.account, amount=1000_00)
+    frozen_clock.set(datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
+    refund(session, payment, "r-1", 400_00)
+    frozen_clock.set(datetime(2026, 12, 4, 9, 0, tzinfo=UTC))
+    refund(session, payment, "r-2", 600_00)
+    refund(session, payment, "r-2", 600_00)  # the same notice again: debited once
+    auth.login("payer", PASSWORD)
+    html = client.get(f"/pay/{payment.id}/receipt", headers=EN).get_data(as_text=True)
+    assert "This payment was refunded in full." in html
+    assert html.count('class="receipt-refund"') == 2
+    assert "400.00" in html and "600.00" in html
+    assert "refunded in full" in pdf_text(
+        client.get(f"/pay/{payment.id}/receipt.pdf", headers=EN).data
+    )
+
+
+def test_a_receipt_of_a_payment_not_refunded_says_nothing_of_refunds(client, session, payer):
+    payment = credited_payment(session, payer.account)
+    other = credited_payment(session, payer.account)
+    session.commit()
+    refund(session, other, "r-other", 100_00)
+    html = client.get(f"/pay/{payment.id}/receipt", headers=EN).get_data(as_text=True)
+    assert "refunded" not in html.lower() and "receipt-refund" not in html
+
+
+def test_a_refund_the_staff_applied_is_on_the_receipt_too(client, session, payer):
+    """A refund noted while its payment was on review, applied from the queue after the
+    payment was credited: linked to that payment as a notified one is."""
+    from portal.domain.payments import review
+    from portal.models import StaffRole
+    from tests.factories import create_staff, noted_refund
+
+    payment = payment_on_review(session, payer.account, expected=500_00, received=450_00)
+    event = noted_refund(session, payment, amount=450_00)
+    staff_id = create_staff(session, role=StaffRole.ACCOUNTANT).id
+    review.resolve_payment(
+        session,
+        payment.id,
+        review.Outcome.CREDITED,
+        reason="test",
+        form_key="test-credit-0000000",
+        staff_id=staff_id,
+        block_threshold=0,
+    )
+    review.resolve_refund(
+        session,
+        event.id,
+        review.Outcome.APPLIED,
+        reason="test",
+        form_key="test-refund-0000000",
+        staff_id=staff_id,
+    )
+    session.commit()
+    html = client.get(f"/pay/{payment.id}/receipt", headers=EN).get_data(as_text=True)
+    assert "This payment was refunded in full." in html and "450.00" in html

@@ -4,7 +4,8 @@ issues): numbered once, when the money is credited, and never numbered again.
 `issue` is called by settle.credit in the transaction that credits the payment, so every
 credited payment has exactly one receipt; its number comes from the database (see
 portal.models.receipt). `receipt_of` finds a subscriber's own receipt for the page and
-the PDF.
+the PDF, with the refunds of the payment (the refunds table ties each refund's ledger
+entry to its payment), so a refunded payment's receipt says how much came back and when.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 from portal import clock
 from portal.domain.errors import NotFound
 from portal.domain.payments.qr import BankDetails
-from portal.models import Account, LedgerEntry, Payment, PaymentMethod, Receipt
+from portal.models import Account, LedgerEntry, Payment, PaymentMethod, Receipt, Refund
 
 # The fiscal receipt's attributes an acquirer may report, in the order they are printed.
 FISCAL_FIELDS = (
@@ -67,6 +68,14 @@ class Requisites:
 
 
 @dataclass(frozen=True)
+class RefundDetails:
+    """A refund of the payment, as its receipt shows it."""
+
+    amount: int  # kopecks given back (positive)
+    refunded_at: datetime  # the moment it was debited, UTC
+
+
+@dataclass(frozen=True)
 class ReceiptDetails:
     """Everything a receipt shows, whether as a page or as a PDF."""
 
@@ -85,6 +94,16 @@ class ReceiptDetails:
     fiscal: dict  # what the acquirer reported about the fiscal receipt (FISCAL_FIELDS)
     fiscal_registration: str | None  # succeeded, pending, canceled, or None
     test: bool  # a sandbox payment: no real money moved
+    refunds: tuple[RefundDetails, ...] = ()  # oldest first
+
+    @property
+    def refunded(self) -> int:
+        """Kopecks given back in all."""
+        return sum(refund.amount for refund in self.refunds)
+
+    @property
+    def refunded_in_full(self) -> bool:
+        return bool(self.refunds) and self.refunded >= self.amount
 
 
 def receipt_of(db: Session, account_ids: list[int], payment_id: int) -> ReceiptDetails:
@@ -119,4 +138,16 @@ def receipt_of(db: Session, account_ids: list[int], payment_id: int) -> ReceiptD
         fiscal={k: str(reported[k]) for k in FISCAL_FIELDS if reported.get(k)},
         fiscal_registration=reported.get("registration") or None,
         test=payment.provider == "sandbox" or bool(reported.get("test")),
+        refunds=refunds_of(db, payment.id),
     )
+
+
+def refunds_of(db: Session, payment_id: int) -> tuple[RefundDetails, ...]:
+    """The payment's refunds debited, oldest first."""
+    rows = db.execute(
+        sa.select(LedgerEntry.amount, LedgerEntry.created_at)
+        .join(Refund, Refund.ledger_entry_id == LedgerEntry.id)
+        .where(Refund.payment_id == payment_id)
+        .order_by(LedgerEntry.id)
+    )
+    return tuple(RefundDetails(-amount, at) for amount, at in rows)

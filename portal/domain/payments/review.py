@@ -350,6 +350,8 @@ def resolve_refund(
             description=f"Возврат оплаты №{payment.id}",
         )
         resolution.ledger_entry_id = posted.entry.id
+        if posted.created:  # else the acquirer's notice debited it, and tied it, meanwhile
+            settle.tie_refund(db, payment, posted.entry)
         after = posted.entry.balance_after
         before = after - posted.entry.amount
     audit.record(

@@ -23,7 +23,14 @@ from portal.domain.errors import NotFound
 from portal.domain.payments import receipts, states
 from portal.domain.payments.acquirers.base import PaymentProvider, RemotePayment, RemoteStatus
 from portal.domain.payments.errors import AmountMismatch, NotificationNoted, RemoteNotFound
-from portal.models import EntryKind, LedgerEntry, Payment, PaymentMethod, PaymentStatus
+from portal.models import (
+    EntryKind,
+    LedgerEntry,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+)
 
 log = logging.getLogger(__name__)
 
@@ -239,10 +246,20 @@ def record_refund(
         description=f"Возврат оплаты №{payment.id}",
     )
     if posted.created:
+        tie_refund(db, payment, posted.entry)
         record(
             db, "payment.refunded", payment, actor, refund_id=refund_id[:64], amount=refund.amount
         )
     return payment
+
+
+def tie_refund(db: Session, payment: Payment, entry: LedgerEntry) -> Refund:
+    """Tie a refund's ledger entry, just posted, to the payment it gives back (its
+    receipt says so). The ledger is never changed: the tie is a row of its own."""
+    refund = Refund(payment_id=payment.id, ledger_entry_id=entry.id)
+    db.add(refund)
+    db.flush()
+    return refund
 
 
 def lock(db: Session, payment_id: int) -> Payment:

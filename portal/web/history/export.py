@@ -11,8 +11,10 @@ from collections.abc import Iterable, Iterator
 from flask_babel import gettext as _
 
 from portal import clock
+from portal.domain import history
 from portal.models import LedgerEntry
 from portal.web.filters import entry_kind
+from portal.web.history import texts
 
 BOM = "\ufeff"
 CHUNK = 16 * 1024  # characters sent at a time
@@ -51,7 +53,7 @@ def row(entry: LedgerEntry, tz: str) -> list[str]:
     return [
         booked.strftime("%d.%m.%Y %H:%M"),
         entry_kind(entry.kind),
-        text_cell(entry.description or entry_kind(entry.kind)),
+        text_cell(texts.one_cell(history.Entry.of(entry))),
         entry.service_date.strftime("%d.%m.%Y") if entry.service_date else "",
         sum_cell(entry.amount),
         sum_cell(entry.balance_after),

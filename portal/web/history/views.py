@@ -12,11 +12,12 @@ from portal.htmx import is_htmx, render
 from portal.models import Account, EntryKind
 from portal.web.context import current_account
 from portal.web.filters import day
-from portal.web.history import export
+from portal.web.history import export, texts
 from portal.web.history.chart import chart
 from portal.web.history.forms import HistoryFilterForm
 
 bp = Blueprint("history", __name__, url_prefix="/history")
+bp.add_app_template_filter(texts.what, "entry_what")
 
 
 def _tz() -> str:

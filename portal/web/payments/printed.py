@@ -51,6 +51,10 @@ def pdf_bytes(receipt: ReceiptDetails, requisites: Requisites) -> bytes:
     pdf.multi_cell(0, 8, title, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     _facts(pdf, payment_facts(receipt))
+    if receipt.refunds:
+        pdf.ln(2)
+        _paragraph(pdf, refund_summary(receipt), bold=True)
+        _facts(pdf, refund_facts(receipt))
 
     _heading(pdf, _("Payee"))
     _facts(pdf, payee_facts(requisites))
@@ -86,6 +90,27 @@ def payment_facts(receipt: ReceiptDetails) -> list[tuple[str, str]]:
         (_("Paid by"), method_name(receipt.method)),
         (_("Payment service"), acquirer),
         (_("Payment number"), str(receipt.payment_id)),
+    ]
+
+
+def refund_summary(receipt: ReceiptDetails) -> str | None:
+    """Whether the payment was given back, in full or in part (None: it was not)."""
+    if not receipt.refunds:
+        return None
+    if receipt.refunded_in_full:
+        return _("This payment was refunded in full.")
+    return _(
+        "Part of this payment was refunded: %(refunded)s of %(paid)s.",
+        refunded=money(receipt.refunded, receipt.currency),
+        paid=money(receipt.amount, receipt.currency),
+    )
+
+
+def refund_facts(receipt: ReceiptDetails) -> list[tuple[str, str]]:
+    """Each refund of the payment: how much, and when it was debited."""
+    return [
+        (_("Refunded"), f"{money(refund.amount, receipt.currency)}, {moment(refund.refunded_at)}")
+        for refund in receipt.refunds
     ]
 
 

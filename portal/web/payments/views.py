@@ -298,6 +298,8 @@ def receipt(payment_id: int):
         "payments/receipt.html",
         receipt=found,
         payment_facts=printed.payment_facts(found),
+        refunded=printed.refund_summary(found),
+        refund_facts=printed.refund_facts(found),
         payee_facts=printed.payee_facts(requisites),
         fiscal_facts=printed.fiscal_facts(found),
     )
