@@ -256,3 +256,39 @@ def test_refunds_in_the_ledger_are_tied_to_their_payments_where_that_is_sure(scr
         assert sorted(tied) == [(7, 30), (8, 31)]
         assert after == before
         downgrade(directory=directory, revision="0024")
+
+
+def test_windows_unlike_their_template_are_marked_set_apart(scratch_app_on):
+    """0026 cannot know which windows the dispatcher set: one like its weekday's template
+    follows the template from then on, any other keeps what it holds."""
+    app = scratch_app_on
+    with app.app_context():
+        directory = app.extensions["migrate"].directory
+        upgrade(directory=directory, revision="0025")
+        with db.engine.begin() as conn:
+            run = conn.exec_driver_sql
+            # Wednesday (weekday 2) 09:00-12:00 with 3 places is the template.
+            run(
+                "INSERT INTO visit_window_templates (district, weekday, starts, ends, capacity)"
+                " VALUES ('Центр', 2, '09:00:00', '12:00:00', 3)"
+            )
+            windows = [
+                (1, "2026-11-25", "09:00:00", "12:00:00", 3),  # like the template
+                (2, "2026-12-02", "09:00:00", "12:00:00", 0),  # a holiday
+                (3, "2026-12-09", "09:00:00", "13:00:00", 3),  # longer
+                (4, "2026-12-09", "15:00:00", "17:00:00", 3),  # an extra window
+                (5, "2026-12-10", "09:00:00", "12:00:00", 3),  # a Thursday
+            ]
+            for wid, day, starts, ends, capacity in windows:
+                run(
+                    "INSERT INTO visit_windows (id, district, day, starts, ends, capacity,"
+                    f" booked) VALUES ({wid}, 'Центр', '{day}', '{starts}', '{ends}',"
+                    f" {capacity}, 0)"
+                )
+        upgrade(directory=directory)
+        with db.engine.connect() as conn:
+            apart = conn.exec_driver_sql(
+                "SELECT id FROM visit_windows WHERE set_apart ORDER BY id"
+            ).scalars()
+            assert list(apart) == [2, 3, 4, 5]
+        downgrade(directory=directory, revision="0025")

@@ -80,6 +80,9 @@ class VisitWindow(Base):
     ends: Mapped[time] = mapped_column(sa.Time())
     capacity: Mapped[int]
     booked: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set for the date by the dispatcher (a holiday, more places): a change of the weekly
+    # template leaves it alone. Otherwise it was made from the template, and follows it.
+    set_apart: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class Technician(Base):

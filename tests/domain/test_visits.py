@@ -116,6 +116,40 @@ def test_a_holiday_closes_a_date(session, frozen_clock):
     assert "2026-11-25T09:00" not in {s.key for s in schedule.bookable(session, DISTRICT, POLICY)}
 
 
+def test_a_weekly_change_reaches_the_dates_already_booked(session, frozen_clock):
+    """A booking made Wednesday's 09:00 window a row of its own; the template's new
+    places reach it (never below the places taken), and its hours stay as agreed with
+    those booked. A date with no booking takes the new hours too; a date set apart keeps
+    what the dispatcher set; a day gone by is left as it was."""
+    week(session, capacity=1)
+    book(session, subscriber(session))  # Wednesday 25th 09:00, full now
+    next_wednesday = date(2026, 12, 2)
+    schedule.set_day_window(session, DISTRICT, next_wednesday, time(9), time(12), 5)
+    last_wednesday = schedule.window_for(session, DISTRICT, date(2026, 11, 18), time(9))
+    unbooked = schedule.window_for(session, DISTRICT, date(2026, 12, 9), time(9))
+    schedule.set_template(session, DISTRICT, 2, time(9), time(13), 4, today=TUESDAY)
+    slots = {s.key: s for s in schedule.bookable(session, DISTRICT, POLICY)}
+    booked = slots["2026-11-25T09:00"]
+    assert (booked.capacity, booked.booked, booked.ends) == (4, 1, time(12))
+    book(session, subscriber(session))  # a place again
+    assert (slots["2026-12-02T09:00"].capacity, slots["2026-12-02T09:00"].ends) == (5, time(12))
+    for window in (last_wednesday, unbooked):
+        session.refresh(window)
+    assert (last_wednesday.capacity, last_wednesday.ends) == (1, time(12))
+    assert (unbooked.capacity, unbooked.ends) == (4, time(13))
+
+
+def test_a_weekly_window_taken_out_keeps_the_visits_booked_in_it(session, frozen_clock):
+    week(session, capacity=2)
+    visit = book(session, subscriber(session))
+    schedule.set_template(session, DISTRICT, 2, time(9), time(12), 0, today=TUESDAY)
+    assert "2026-11-25T09:00" not in {s.key for s in schedule.bookable(session, DISTRICT, POLICY)}
+    session.refresh(visit.window)
+    assert visit.window.capacity == 1 and visit.window.booked == 1
+    with pytest.raises(WindowFull):
+        book(session, subscriber(session))
+
+
 def test_bad_input_is_refused(session, frozen_clock):
     week(session)
     account = subscriber(session)

@@ -88,9 +88,12 @@ def set_template(
     *,
     actor: str = "system",
     address: str | None = None,
+    today: date | None = None,
 ) -> VisitWindowTemplate:
     """Add or change a weekday's window of a district (capacity 0 takes it out of the
-    week); an audit event says what changed."""
+    week); an audit event says what changed. Given `today` (the console does), the
+    change also reaches that weekday's dates from today on that follow the template (see
+    `_follow_template`)."""
     _check_window(weekday, starts, ends, capacity)
     row = db.scalar(
         sa.select(VisitWindowTemplate).filter_by(district=district, weekday=weekday, starts=starts)
@@ -101,6 +104,7 @@ def set_template(
         db.add(row)
     row.ends, row.capacity = ends, capacity
     db.flush()
+    followed = _follow_template(db, row, today) if today is not None else 0
     after = {"ends": ends.isoformat(), "capacity": capacity}
     _audit(
         db,
@@ -112,8 +116,39 @@ def set_template(
         weekday=weekday,
         district=district,
         starts=starts.isoformat(),
+        dates=followed,
     )
     return row
+
+
+def _follow_template(db: Session, template: VisitWindowTemplate, today: date) -> int:
+    """The template's dates from `today` on that already have a row (a booking made one)
+    and were not set apart take its places, never fewer than those booked (the visits
+    stay); a date with a booking keeps its hours, as agreed with those booked, one with
+    none takes the new hours. One UPDATE, so a booking at the same moment is counted.
+    How many dates changed."""
+    rows = db.execute(
+        sa.select(VisitWindow.id, VisitWindow.day).where(
+            VisitWindow.district == template.district,
+            VisitWindow.starts == template.starts,
+            VisitWindow.day >= today,
+            VisitWindow.set_apart.is_(False),
+        )
+    )
+    ids = [id_ for id_, day in rows if day.weekday() == template.weekday]
+    if not ids:
+        return 0
+    booked = VisitWindow.booked
+    db.execute(
+        sa.update(VisitWindow)
+        .where(VisitWindow.id.in_(ids))
+        .values(
+            capacity=sa.case((booked > template.capacity, booked), else_=template.capacity),
+            ends=sa.case((booked > 0, VisitWindow.ends), else_=template.ends),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return len(ids)
 
 
 def set_day_window(
@@ -139,7 +174,7 @@ def set_day_window(
     changed = db.execute(
         sa.update(VisitWindow)
         .where(VisitWindow.id == window.id, VisitWindow.booked <= capacity)
-        .values(ends=ends, capacity=capacity)
+        .values(ends=ends, capacity=capacity, set_apart=True)
     ).rowcount
     if changed != 1:
         raise InvalidInput("capacity_below_booked")

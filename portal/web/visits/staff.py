@@ -242,7 +242,7 @@ def set_template():
     return _save_window(
         TemplateForm(),
         "template_form",
-        schedule.set_template,
+        partial(schedule.set_template, today=clock.local_today(_policy().tz)),
         lambda form: int(form.weekday.data),
         _("The weekly window is saved."),
     )
