@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from portal import clock, jobs
 from portal.domain import notifications
+from portal.domain.auth import credentials, signin
 from portal.domain.errors import NotFound
 from portal.domain.push import keys, sending, subscriptions
 from portal.domain.push.sending import Outcome, PushSettings, deliver
@@ -328,6 +329,72 @@ def test_removing_another_persons_device_is_not_found(session):
         subscriptions.remove_device(session, other.id, device_id)
     subscriptions.remove_device(session, owner.id, device_id)
     assert session.get(PushSubscription, device_id) is None
+
+
+def devices_left(session, *endpoints: str) -> list[tuple[int, str]]:
+    """(person, endpoint) of the devices with these endpoints, as stored now."""
+    rows = session.execute(
+        sa.select(PushSubscription.person_id, PushSubscription.endpoint)
+        .where(PushSubscription.endpoint.in_(endpoints))
+        .order_by(PushSubscription.endpoint)
+        .execution_options(populate_existing=True)
+    )
+    return [tuple(row) for row in rows]
+
+
+def signed_in(session, person):
+    return credentials.start_session(
+        session, person, remember=False, lifetime=timedelta(hours=1), address=None, user_agent=None
+    )
+
+
+PHONE, TABLET, THEIRS = (f"https://push.example.com/send/{name}" for name in ("a", "b", "c"))
+
+
+def two_people_with_devices(session):
+    """One person with a phone and a tablet, another with a device of their own."""
+    me, other = create_subscriber(session).person, create_subscriber(session).person
+    for person, endpoint in ((me, PHONE), (me, TABLET), (other, THEIRS)):
+        data = valid(endpoint)
+        subscriptions.subscribe(session, person.id, data, user_agent="", allow_local=False)
+    return me, other
+
+
+def test_signing_out_forgets_the_signers_device_it_names_and_no_other(session):
+    me, other = two_people_with_devices(session)
+    new = signed_in(session, me)
+    signin.sign_out(session, me.id, new.token, address=None, push_endpoint=PHONE)
+    assert credentials.live_session(session, new.token) is None
+    assert devices_left(session, PHONE, TABLET, THEIRS) == [(me.id, TABLET), (other.id, THEIRS)]
+
+
+@pytest.mark.parametrize(
+    "endpoint", [THEIRS, "https://push.example.com/send/unknown", "", None, "\x00", "x" * 1001]
+)
+def test_signing_out_with_no_device_of_ones_own_forgets_nothing_and_signs_out(session, endpoint):
+    me, other = two_people_with_devices(session)
+    new = signed_in(session, me)
+    signin.sign_out(session, me.id, new.token, address=None, push_endpoint=endpoint)
+    assert credentials.live_session(session, new.token) is None
+    assert devices_left(session, PHONE, TABLET, THEIRS) == [
+        (me.id, PHONE),
+        (me.id, TABLET),
+        (other.id, THEIRS),
+    ]
+
+
+def test_whether_a_browsers_subscription_is_the_persons(session):
+    me, other = two_people_with_devices(session)
+    assert subscriptions.is_on(session, me.id, PHONE)
+    assert not subscriptions.is_on(session, me.id, THEIRS)
+    assert not subscriptions.is_on(session, me.id, "https://push.example.com/send/unknown")
+    assert subscriptions.is_on(session, other.id, THEIRS)
+    # The device handed to the next person (they turned push on): no longer the first's.
+    subscriptions.subscribe(session, other.id, valid(PHONE), user_agent="", allow_local=False)
+    assert not subscriptions.is_on(session, me.id, PHONE)
+    assert subscriptions.is_on(session, other.id, PHONE)
+    with pytest.raises(subscriptions.InvalidSubscription):
+        subscriptions.is_on(session, me.id, "x" * 1001)
 
 
 @pytest.mark.parametrize(

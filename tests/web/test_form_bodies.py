@@ -30,7 +30,8 @@ from tests.web.test_staff_console import StaffAuth
 # POST routes that are no portal form, and why.
 NOT_FORMS = {
     "payments.notify": "the acquirers' notifications: JSON by design",
-    "auth.logout": "no fields: the CSRF token alone ends the session",
+    "auth.logout": "the CSRF token ends the session; the push endpoint beside it is read as"
+    " text or not at all, and never stops the sign-out",
     "staff.logout": "no fields: the CSRF token alone ends the session",
     "subscribers_staff.reissue_password": "no fields: the CSRF token alone asks for it",
     "team_staff.deactivate": "no fields: the CSRF token alone asks for it",

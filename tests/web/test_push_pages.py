@@ -4,6 +4,7 @@ devices and kinds, the count on the bottom bar, the keys' command and the startu
 import base64
 import json
 import os
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -201,6 +202,82 @@ def test_removing_a_device_and_another_persons_is_404(client, session, person, p
     assert answer.status_code == 303
     left = sa.select(PushSubscription.id).where(PushSubscription.id.in_([mine_id, theirs_id]))
     assert session.scalars(left).all() == [theirs_id]
+
+
+# --- signing out on a shared phone -----------------------------------------------------
+
+MINE, MY_OTHER, THEIRS = (f"https://push.example.com/send/{n}" for n in ("one", "two", "three"))
+
+
+def with_devices(session, person):
+    """The person's two devices and another person's one."""
+    other = create_subscriber(session).person
+    for owner, endpoint in ((person, MINE), (person, MY_OTHER), (other, THEIRS)):
+        data = browser_subscription(endpoint)
+        subscriptions.subscribe(session, owner.id, data, user_agent="", allow_local=False)
+    session.commit()
+    return other
+
+
+def owners(session) -> list[tuple[str, int]]:
+    rows = session.execute(
+        sa.select(PushSubscription.endpoint, PushSubscription.person_id)
+        .where(PushSubscription.endpoint.in_([MINE, MY_OTHER, THEIRS]))
+        .order_by(PushSubscription.endpoint)
+        .execution_options(populate_existing=True)
+    )
+    return [tuple(row) for row in rows]
+
+
+def sign_out(client, **fields):
+    data = {"csrf_token": token_of(client, "/"), **fields}
+    answer = client.post("/logout", data=data)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/login"
+    assert client.get("/").headers["Location"].startswith("/login")  # signed out indeed
+
+
+def test_the_sign_out_form_has_a_place_for_this_devices_push_endpoint(client, person):
+    home = client.get("/").get_data(as_text=True)
+    form = home[home.index("<form", home.index('action="/logout"') - 60) :]
+    form = form[: form.index("</form>")]
+    assert "data-sign-out" in form
+    assert re.search(r'<input type="hidden" name="push_endpoint" value=""', form)
+
+
+def test_signing_out_with_this_devices_endpoint_forgets_that_device_only(
+    client, session, person, push_on
+):
+    other = with_devices(session, person)
+    sign_out(client, push_endpoint=MINE)
+    assert owners(session) == [(THEIRS, other.id), (MY_OTHER, person.id)]
+
+
+@pytest.mark.parametrize("endpoint", [THEIRS, "https://push.example.com/send/none", "a\x00b"])
+def test_signing_out_with_an_endpoint_of_no_device_of_ones_own_forgets_nothing(
+    client, session, person, push_on, endpoint
+):
+    other = with_devices(session, person)
+    sign_out(client, push_endpoint=endpoint)
+    assert owners(session) == [(MINE, person.id), (THEIRS, other.id), (MY_OTHER, person.id)]
+
+
+def test_signing_out_without_an_endpoint_signs_out_as_before(client, session, person, push_on):
+    other = with_devices(session, person)
+    sign_out(client)  # no JavaScript: the page could not say which device this is
+    assert owners(session) == [(MINE, person.id), (THEIRS, other.id), (MY_OTHER, person.id)]
+
+
+def test_the_prompt_learns_whether_this_browsers_subscription_is_the_persons(
+    client, session, person, push_on
+):
+    with_devices(session, person)
+    token = token_of(client)
+    for endpoint, on in ((MINE, True), (THEIRS, False), ("https://push.example.com/x", False)):
+        answer = post_json(client, "/notifications/push/state", {"endpoint": endpoint}, token)
+        assert (answer.status_code, answer.get_json()) == (200, {"on": on})
+    answer = post_json(client, "/notifications/push/state", {"endpoint": 12}, token)
+    assert answer.status_code == 400 and answer.get_json()["error"]
+    assert post_json(client, "/notifications/push/state", {}, None).status_code == 400  # CSRF
 
 
 def test_choosing_the_kinds(client, session, person):

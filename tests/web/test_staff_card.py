@@ -11,6 +11,7 @@ from portal import clock
 from portal.domain import sms
 from portal.domain.auth import credentials, view_as
 from portal.domain.promos import images, promotions
+from portal.domain.push import subscriptions
 from portal.models import (
     Account,
     AccountStatus,
@@ -37,6 +38,7 @@ from tests.factories import (
     pay,
 )
 from tests.web.test_form_bodies import snapshot
+from tests.web.test_push_pages import browser_subscription
 from tests.web.test_staff_subscribers import correction, signed_in_staff
 
 REASON = "Самовольное подключение соседей"
@@ -416,6 +418,18 @@ def test_sign_out_in_a_view_ends_the_view_not_the_subscribers_sessions(
     assert len(events(session, "subscriber.view_ended")) == 1
     assert events(session, "auth.signed_out") == []
     assert own.get("/").status_code == 200  # the subscriber's own session goes on
+
+
+def test_sign_out_in_a_view_leaves_the_subscribers_push_devices(client, session, holder, viewing):
+    endpoint = "https://push.example.com/send/holders-phone"
+    data = browser_subscription(endpoint)
+    subscriptions.subscribe(session, holder.person.id, data, user_agent="", allow_local=False)
+    session.commit()
+    token = csrf_from(client.get("/").get_data(as_text=True))
+    answer = client.post("/logout", data={"csrf_token": token, "push_endpoint": endpoint})
+    assert answer.headers["Location"] == f"/staff/subscribers/{holder.account.id}"
+    session.expire_all()
+    assert [d.endpoint for d in subscriptions.devices(session, holder.person.id)] == [endpoint]
 
 
 def test_the_view_runs_out_and_never_slides(client, session, holder, frozen_clock):

@@ -9,6 +9,7 @@ result (None), so neither the answer nor its timing says which one it was.
 """
 
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from portal.domain import audit
 from portal.domain.auth import credentials, lockout, recovery
 from portal.domain.auth.devices import Device
+from portal.domain.push import subscriptions
 from portal.models import Person
 
 IDENTIFIER_MAX = credentials.LOGIN_MAX
@@ -140,9 +142,23 @@ def trusted_device(db: Session, login_or_contract: str, device: Device | None) -
     return person is not None and device.trusts(person)
 
 
-def sign_out(db: Session, person_id: int, token: str, *, address: str | None) -> None:
-    """End the session this token opened (for every copy of the cookie)."""
+def sign_out(
+    db: Session,
+    person_id: int,
+    token: str,
+    *,
+    address: str | None,
+    push_endpoint: str | None = None,
+) -> None:
+    """End the session this token opened (for every copy of the cookie), and stop push to
+    the device signed out on (its browser's `push_endpoint`, when the page knew it), so
+    that the next person on a shared phone does not get this person's notifications."""
     credentials.end_session(db, token)
+    # An endpoint no browser sends is no device's, so there is nothing to forget; what
+    # the page said about push never stops the sign-out. Someone else's is left alone.
+    if push_endpoint:
+        with suppress(subscriptions.InvalidSubscription):
+            subscriptions.unsubscribe(db, person_id, push_endpoint)
     audit.record(
         db,
         "auth.signed_out",

@@ -140,6 +140,19 @@ def unsubscribe(db: Session, person_id: int, endpoint: object) -> bool:
     return bool(result.rowcount)
 
 
+def is_on(db: Session, person_id: int, endpoint: object) -> bool:
+    """Whether the browser's subscription is one of this person's devices: on a shared
+    phone it may still be the previous person's, and then push is not on for this one.
+    InvalidSubscription for an endpoint no browser sends."""
+    endpoint = endpoint_text(endpoint)
+    found = db.scalar(
+        sa.select(PushSubscription.id).where(
+            PushSubscription.person_id == person_id, PushSubscription.endpoint == endpoint
+        )
+    )
+    return found is not None
+
+
 def remove_device(db: Session, person_id: int, subscription_id: int) -> None:
     """Remove one of the person's devices; NotFound for anyone else's."""
     device = db.get(PushSubscription, subscription_id)

@@ -284,14 +284,27 @@
     if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
     const registration = await navigator.serviceWorker.ready;
     const current = await registration.pushManager.getSubscription();
+    const mine = current ? await isThisPersons(box, current) : false;
     // After a payment the prompt only offers: nothing to show once on, or when blocked.
-    if ("offerOnly" in box.dataset && (current || Notification.permission === "denied")) return;
-    on.hidden = Boolean(current) || Notification.permission === "denied";
-    off.hidden = !current;
-    box.querySelector("#push-blocked").hidden = Notification.permission !== "denied" || Boolean(current);
+    if ("offerOnly" in box.dataset && (mine || Notification.permission === "denied")) return;
+    on.hidden = mine || Notification.permission === "denied";
+    off.hidden = !mine;
+    box.querySelector("#push-blocked").hidden = Notification.permission !== "denied" || mine;
     box.hidden = false;
     on.addEventListener("click", () => turnPushOn(box, registration));
     off.addEventListener("click", () => turnPushOff(box, registration));
+  }
+
+  // The browser's subscription may be left from the person who used this phone before
+  // (signed out without this script, or never signed out): push is on for this person
+  // only when the server holds it as theirs. Turning it on hands the device over.
+  async function isThisPersons(box, subscription) {
+    try {
+      const response = await postJson(box.dataset.state, { endpoint: subscription.endpoint });
+      return Boolean((await response.json()).on);
+    } catch (error) {
+      return false; // unknown: rather offer to turn it on than claim that it is on
+    }
   }
 
   async function turnPushOn(box, registration) {
@@ -325,9 +338,35 @@
     pushMessage(box, "off");
   }
 
-  // --- Sign-out forgets the device's copy of personal data as the form goes.
+  // --- Sign-out forgets the device's copy of personal data as the form goes, and ends
+  // this browser's push subscription: on a shared phone the next person must not get the
+  // notifications of the one who signed out. The push service drops the subscription
+  // (a later push gets 410 and the server forgets any device left), and the form tells
+  // the server its endpoint (push_endpoint), so that it forgets the device at once.
+  const SIGN_OUT_PUSH_WAIT_MS = 3000; // a stuck push service never holds the sign-out
+
+  async function endThisBrowsersPush(field) {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window)) return;
+    const registration = await navigator.serviceWorker.getRegistration();
+    const subscription = registration ? await registration.pushManager.getSubscription() : null;
+    if (!subscription) return;
+    field.value = subscription.endpoint;
+    await subscription.unsubscribe();
+  }
+
   document.addEventListener("submit", (event) => {
-    if (event.target.matches && event.target.matches("form[data-sign-out]")) forgetPersonalData();
+    const form = event.target;
+    if (!form.matches || !form.matches("form[data-sign-out]")) return;
+    forgetPersonalData();
+    const field = form.querySelector("input[name=push_endpoint]");
+    if (!field) return; // ending a staff member's view: no push of theirs to end
+    event.preventDefault();
+    if (form.dataset.signingOut) return; // a second press while the first goes on
+    form.dataset.signingOut = "1";
+    const waited = new Promise((resolve) => setTimeout(resolve, SIGN_OUT_PUSH_WAIT_MS));
+    Promise.race([endThisBrowsersPush(field), waited])
+      .catch(() => {})
+      .finally(() => form.submit()); // submit() fires no submit event: no second round
   }, true);
 
   // --- Toasts the server asks for with HX-Trigger: {"toast": "text"}.

@@ -171,7 +171,13 @@ def logout():
     if current_user.is_authenticated:
         try:
             signin.sign_out(
-                db.session, current_user.person.id, current_user.token, address=client_address()
+                db.session,
+                current_user.person.id,
+                current_user.token,
+                address=client_address(),
+                # Filled in by portal.js from the browser's push subscription; empty
+                # without JavaScript, and then the devices are left as they are.
+                push_endpoint=request.form.get("push_endpoint"),
             )
             db.session.commit()
         except DBAPIError as error:

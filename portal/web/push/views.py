@@ -136,6 +136,21 @@ def subscribe():
     return jsonify(id=device.id), 201
 
 
+@bp.route("/push/state", methods=["POST"])
+@login_required
+def push_state():
+    """Whether push is on for this person on this device: the prompt asks with the
+    browser's endpoint (in a body, not the URL, to keep it out of logs), since a
+    subscription left in the browser may be the previous person's."""
+    data = request.get_json(silent=True)
+    endpoint = data.get("endpoint") if isinstance(data, dict) else None
+    try:
+        on = subscriptions.is_on(db.session, current_person().id, endpoint)
+    except subscriptions.InvalidSubscription:
+        return _json_error(_("This browser sent no usable subscription."))
+    return jsonify(on=on)
+
+
 @bp.route("/push/unsubscribe", methods=["POST"])
 @login_required
 def unsubscribe():
