@@ -227,23 +227,25 @@ def addons_back(db: Session, account: Account, record: TariffChange) -> list[Sub
     and, as new subscriptions not yet added to the session, those it removed that the
     account may hold again (not the same add-on or one excluding it connected since)."""
     last_day = addons_last_day(record.takes_effect_on, record.made_on)
-    ended = [
+    back = [
         s
         for s in account.subscriptions
         if s.id in record.ended_addon_ids and s.service is not None and s.ended_on == last_day
     ]
-    back = list(ended)
+    # Only what would run beside it stands in the way: the tariff it requires is the old
+    # one, which runs on, and an add-on archived since stays with whoever had it.
     in_the_way = (catalog.AddonProblemKind.CONNECTED, catalog.AddonProblemKind.EXCLUDED)
     for removed in record.removed_addons:
         service = db.get(Service, removed["service_id"])
         starts_on = date.fromisoformat(removed["started_on"])
         held = [
             s.service
-            for s in [*account.subscriptions, *back]
-            if s.service is not None
-            and (s in back or s.ended_on is None or s.ended_on >= starts_on)
-        ]
-        if any(p.kind in in_the_way for p in catalog.addon_problems([], held, service)):
+            for s in account.subscriptions
+            if s.service is not None and (s.ended_on is None or s.ended_on >= starts_on)
+        ] + [s.service for s in back]
+        if service is None or any(
+            p.kind in in_the_way for p in catalog.addon_problems([], held, service)
+        ):
             continue
         until = removed["price_override_until"]
         back.append(
