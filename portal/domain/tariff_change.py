@@ -21,18 +21,25 @@ direction, the day it takes effect); this module adds the account's side:
   (`Proposal.ending_addons`), and confirming ends them the day before the change takes
   effect (a change today: they run to the end of today, as a disconnection does; one
   not started by then is removed, never charged), so the run charges them up to that
-  day and not after. The change keeps their ids (`ended_addon_ids`);
-- a scheduled change may be cancelled until its day: the old subscription runs on, the
-  new one, never charged, is removed, the add-ons it ended run on, and the fee comes
-  back (a credit).
+  day and not after. The change keeps the ids of those it ended (`ended_addon_ids`) and
+  what those it removed were (`removed_addons`);
+- a scheduled change may be cancelled until its day, and everything is as before it
+  was made: the old subscription runs on, the new one, never charged, is removed, the
+  fee comes back (a credit), the add-ons it ended run on and those it removed are
+  connected again as they were (their first day, their promotional price), all of them
+  still in the future, so no day goes uncharged or is charged twice. What the subscriber
+  did meanwhile stands: an add-on they disconnected since stays so, and a removed one
+  does not come back beside the same add-on or one excluding it connected since.
 
-Every change and cancellation is an audit event (actor person:N, the tariff before
-and after), the fee a ledger charge whose key names the change.
+Every change and cancellation is an audit event (actor person:N, the tariff before and
+after, and the add-ons the change disconnects or the cancellation brings back, as
+`addons`), the fee a ledger charge whose key names the change.
 """
 
 import enum
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -42,7 +49,15 @@ from portal.domain import audit, billing, catalog, ledger
 from portal.domain.billing.charges import charge_key, daily_share, old_charge_key, paused_on
 from portal.domain.billing.debt import missing_for
 from portal.domain.errors import DomainError, NotFound
-from portal.models import Account, EntryKind, LedgerEntry, Subscription, Tariff, TariffChange
+from portal.models import (
+    Account,
+    EntryKind,
+    LedgerEntry,
+    Service,
+    Subscription,
+    Tariff,
+    TariffChange,
+)
 
 CHANGED = "tariff.changed"
 CANCELLED = "tariff.change_cancelled"
@@ -79,6 +94,14 @@ class AlreadyMade(DomainError):
 
 class NotCancellable(DomainError):
     """The change was cancelled already, or its day has come."""
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A cancelled change and the add-ons running on because of it, by name."""
+
+    change: TariffChange
+    addons: list[Subscription]
 
 
 @dataclass(frozen=True)
@@ -172,18 +195,70 @@ def addons_ending(
     return sorted(ending, key=lambda s: (s.service.name, s.id))
 
 
-def _end_addons(db: Session, ending: list[Subscription], last_day: date) -> list[str]:
-    """End the add-ons a change disconnects on `last_day` (remove one that starts after
-    it: never charged); their codes, for the audit event."""
-    codes = []
+def _end_addons(
+    db: Session, ending: list[Subscription], last_day: date
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """End the add-ons a change disconnects on `last_day`, remove one that starts after
+    it (never charged); the ids of those ended, and what those removed were."""
+    ended, removed = [], []
     for subscription in ending:
-        codes.append(subscription.service.code)
         if subscription.started_on > last_day:
+            until = subscription.price_override_until
+            removed.append(
+                {
+                    "service_id": subscription.service_id,
+                    "started_on": subscription.started_on.isoformat(),
+                    "promotion_id": subscription.promotion_id,
+                    "price_override": subscription.price_override,
+                    "price_override_until": until.isoformat() if until else None,
+                }
+            )
             db.delete(subscription)
         else:
             subscription.ended_on = last_day
+            ended.append(subscription.id)
     db.flush()
-    return codes
+    return ended, removed
+
+
+def addons_back(db: Session, account: Account, record: TariffChange) -> list[Subscription]:
+    """The add-ons cancelling the scheduled change `record` lets run on, by name: those it
+    ended that still end on its eve (one the subscriber disconnected since ended earlier)
+    and, as new subscriptions not yet added to the session, those it removed that the
+    account may hold again (not the same add-on or one excluding it connected since)."""
+    last_day = addons_last_day(record.takes_effect_on, record.made_on)
+    back = [
+        s
+        for s in account.subscriptions
+        if s.id in record.ended_addon_ids and s.service is not None and s.ended_on == last_day
+    ]
+    # Only what would run beside it stands in the way: the tariff it requires is the old
+    # one, which runs on, and an add-on archived since stays with whoever had it.
+    in_the_way = (catalog.AddonProblemKind.CONNECTED, catalog.AddonProblemKind.EXCLUDED)
+    for removed in record.removed_addons:
+        service = db.get(Service, removed["service_id"])
+        starts_on = date.fromisoformat(removed["started_on"])
+        held = [
+            s.service
+            for s in account.subscriptions
+            if s.service is not None and (s.ended_on is None or s.ended_on >= starts_on)
+        ] + [s.service for s in back]
+        if service is None or any(
+            p.kind in in_the_way for p in catalog.addon_problems([], held, service)
+        ):
+            continue
+        until = removed["price_override_until"]
+        back.append(
+            Subscription(
+                account_id=account.id,
+                service=service,
+                started_on=starts_on,
+                promotion_id=removed["promotion_id"],
+                price_override=removed["price_override"],
+                price_override_until=date.fromisoformat(until) if until else None,
+            )
+        )
+    return sorted(back, key=lambda s: (s.service.name, s.id or 0))
 
 
 def _refusal(
@@ -301,8 +376,8 @@ def change(
     if proposal.refusal is not None:
         raise proposal.refusal
     old = proposal.subscription
-    ended_ids = [s.id for s in proposal.ending_addons]
-    ended_codes = _end_addons(db, proposal.ending_addons, proposal.addons_last_day)
+    ended_codes = [s.service.code for s in proposal.ending_addons]
+    ended_ids, removed = _end_addons(db, proposal.ending_addons, proposal.addons_last_day)
     new = Subscription(
         account_id=account.id, tariff_id=target.id, started_on=proposal.takes_effect_on
     )
@@ -324,6 +399,7 @@ def change(
         created_at=now,
         applied_at=now,
         ended_addon_ids=ended_ids,
+        removed_addons=removed,
     )
     db.add(record)
     db.flush()
@@ -409,12 +485,11 @@ def cancel(
     *,
     person_id: int,
     address: str | None = None,
-) -> TariffChange:
+) -> Cancelled:
     """Cancel the account's scheduled change `change_id` (NotFound when it is not the
-    account's): the old subscription runs on, the new one is removed, the fee is given
-    back; NotCancellable
-    once cancelled or once its day has come."""
-    ledger.lock_account(db, account_id)
+    account's) as the module's docstring says; NotCancellable once cancelled or once its
+    day has come."""
+    account = ledger.lock_account(db, account_id)
     record = db.get(TariffChange, change_id)
     if record is None or record.account_id != account_id:
         raise NotFound(f"tariff change {change_id}")
@@ -423,11 +498,11 @@ def cancel(
     old = db.get(Subscription, record.old_subscription_id)
     new = db.get(Subscription, record.new_subscription_id) if record.new_subscription_id else None
     old.ended_on = None
-    last_day = addons_last_day(record.takes_effect_on, record.made_on)
-    for addon in db.scalars(
-        sa.select(Subscription).where(Subscription.id.in_(record.ended_addon_ids))
-    ):
-        if addon.ended_on == last_day:  # not disconnected since by the subscriber
+    back = addons_back(db, account, record)
+    for addon in back:
+        if addon.id is None:  # removed by the change: connected again as it was
+            db.add(addon)
+        else:
             addon.ended_on = None
     record.new_subscription_id = None
     record.cancelled_at = clock.now()
@@ -455,10 +530,16 @@ def cancel(
         before={
             "tariff": record.to_tariff.code,
             "takes_effect_on": record.takes_effect_on.isoformat(),
+            **({"addons": []} if back else {}),
         },
-        after={"tariff": record.from_tariff.code, "takes_effect_on": None},
+        after={
+            "tariff": record.from_tariff.code,
+            "takes_effect_on": None,
+            **({"addons": [s.service.code for s in back]} if back else {}),
+        },
     )
-    return record
+    db.expire(account, ["subscriptions"])
+    return Cancelled(record, back)
 
 
 def fee_key(change_id: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -21,8 +22,10 @@ class TariffChange(Base):
     (`cancelled_at`), which puts the old subscription back and removes the new one.
     `form_key` is the confirming form's key: a form sent twice changes once.
     `ended_addon_ids` are the add-on subscriptions the change ends because they require
-    the old tariff or its group (ended the day before, or removed if not started by
-    then): a cancelled change lets those it ended run on.
+    the old tariff or its group (ended the day before); `removed_addons` what each such
+    add-on not started by then was (its row is removed: it would never run, and SQLite
+    may give its id to the next row). A cancelled change lets those it ended run on and
+    connects those it removed again.
     """
 
     __tablename__ = "tariff_changes"
@@ -44,6 +47,11 @@ class TariffChange(Base):
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_addon_ids: Mapped[list[int]] = mapped_column(sa.JSON, default=list, server_default="[]")
+    # {"service_id", "started_on", "promotion_id", "price_override", "price_override_until"}
+    # with the days in ISO form, as tariff_change writes and reads them.
+    removed_addons: Mapped[list[dict[str, Any]]] = mapped_column(
+        sa.JSON, default=list, server_default="[]"
+    )
 
     from_tariff: Mapped[Tariff] = relationship(foreign_keys=[from_tariff_id])  # noqa: F821
     to_tariff: Mapped[Tariff] = relationship(foreign_keys=[to_tariff_id])  # noqa: F821

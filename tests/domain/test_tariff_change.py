@@ -467,6 +467,125 @@ def test_cancelling_the_change_lets_an_addon_connected_meanwhile_run_on(session,
     assert connected.ended_on is None
 
 
+def cancelled_event(session, account_id) -> AuditEvent:
+    return session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.event == tc.CANCELLED, AuditEvent.account_id == account_id
+        )
+    ).one()
+
+
+def test_cancelling_the_change_brings_back_an_addon_it_removed_before_its_start(session, home):
+    """Connected on the eve of a next-month change to start on its day, the add-on is
+    removed by the change (it would never run); cancelling the change connects it again
+    as it was, its promotional price included, and gives the fee back: nothing lost,
+    nothing charged twice."""
+    new, base, _, later = home
+    account, eve = new.account, date(2026, 1, 31)
+    tied = create_service(
+        session, price=310_00, name="IP", requires_tariff=base, starts=AddonStart.TOMORROW
+    )
+    run(session, date(2026, 1, 1), eve)
+    connected = addons.connect(session, account.id, tied.id, eve, person_id=new.person.id)
+    connected.price_override, connected.price_override_until = 100_00, date(2026, 3, 31)
+    session.flush()
+    balance = account.balance
+    made = change(session, account, later, eve)
+    assert made.fee == 100_00
+    assert all(s.service_id != tied.id for s in account.subscriptions)
+    cancelled = tc.cancel(session, account.id, made.id, eve, person_id=new.person.id)
+    session.expire_all()
+    (back,) = [s for s in account.subscriptions if s.service_id == tied.id]
+    assert [s.id for s in cancelled.addons] == [back.id]
+    assert (back.started_on, back.ended_on) == (date(2026, 2, 1), None)
+    assert (back.price_override, back.price_override_until) == (100_00, date(2026, 3, 31))
+    assert account.balance == balance  # the fee went and came back
+    run(session, date(2026, 2, 1), date(2026, 2, 28))
+    assert addon_charged(session, back.id, date(2026, 2, 1), date(2026, 2, 28)) == 100_00
+    assert charged(session, account.id, date(2026, 2, 1), date(2026, 2, 28)) == 310_00 + 100_00
+    assert cancelled_event(session, account.id).data["after"]["addons"] == [tied.code]
+    assert ledger.inconsistent_accounts(session) == []
+
+
+def test_cancelling_the_change_records_the_addons_back_as_the_change_records_them_gone(
+    session, with_addon
+):
+    new, later, tied, free = with_addon
+    made = change(session, new.account, later, date(2026, 1, 20))
+    cancelled = tc.cancel(
+        session, new.account.id, made.id, date(2026, 1, 21), person_id=new.person.id
+    )
+    assert cancelled.change.id == made.id and cancelled.addons == [tied]
+    event = cancelled_event(session, new.account.id)
+    assert event.actor == f"person:{new.person.id}"
+    assert (event.data["before"]["addons"], event.data["after"]["addons"]) == (
+        [],
+        [tied.service.code],
+    )
+    # Nothing to bring back: the event says nothing of add-ons, as the change's does not.
+    made = change(session, new.account, later, date(2026, 1, 22))
+    addons.disconnect(session, new.account.id, tied.id, date(2026, 1, 22), person_id=new.person.id)
+    tc.cancel(session, new.account.id, made.id, date(2026, 1, 23), person_id=new.person.id)
+    events = session.scalars(
+        sa.select(AuditEvent)
+        .where(AuditEvent.event == tc.CANCELLED, AuditEvent.account_id == new.account.id)
+        .order_by(AuditEvent.id)
+    ).all()
+    assert "addons" not in events[-1].data["after"]
+    assert free.ended_on is None
+
+
+def test_an_addon_the_subscriber_disconnected_meanwhile_does_not_come_back(session, with_addon):
+    new, later, tied, _ = with_addon
+    made = change(session, new.account, later, date(2026, 1, 20))
+    addons.disconnect(session, new.account.id, tied.id, date(2026, 1, 25), person_id=new.person.id)
+    cancelled = tc.cancel(
+        session, new.account.id, made.id, date(2026, 1, 26), person_id=new.person.id
+    )
+    session.refresh(tied)
+    assert tied.ended_on == date(2026, 1, 25)
+    assert cancelled.addons == []
+    run(session, date(2026, 1, 26), date(2026, 2, 28))
+    assert addon_charged(session, tied.id, date(2026, 1, 26), date(2026, 2, 28)) == 0
+
+
+def test_a_removed_addon_whose_place_the_subscriber_gave_to_another_does_not_come_back(
+    session, home
+):
+    """Removed by the change, the add-on made room for one it excludes, which the
+    subscriber connected meanwhile: the subscriber's choice stands, the two never run
+    together."""
+    new, base, _, later = home
+    account, eve = new.account, date(2026, 1, 31)
+    tied = create_service(
+        session, price=310_00, name="IP", requires_tariff=base, starts=AddonStart.TOMORROW
+    )
+    rival = create_service(session, price=31_00, name="Другой IP", starts=AddonStart.TOMORROW)
+    tied.excludes_later.append(rival)
+    session.flush()
+    addons.connect(session, account.id, tied.id, eve, person_id=new.person.id)
+    made = change(session, account, later, eve)
+    chosen = addons.connect(session, account.id, rival.id, eve, person_id=new.person.id)
+    cancelled = tc.cancel(session, account.id, made.id, eve, person_id=new.person.id)
+    assert cancelled.addons == []
+    session.expire_all()
+    assert [s.id for s in account.subscriptions if s.service_id] == [chosen.id]
+
+
+def test_a_change_ends_and_remembers_only_the_addons_it_ends(session, home, with_addon):
+    """The ids a change keeps are of subscriptions it ended, never of one it removed
+    (SQLite may give a removed row's id to the next row, the new tariff's)."""
+    new, base, _, later = home
+    eve = date(2026, 1, 31)
+    soon = create_service(
+        session, price=310_00, name="ТВ", requires_tariff=base, starts=AddonStart.TOMORROW
+    )
+    addons.connect(session, new.account.id, soon.id, eve, person_id=new.person.id)
+    made = change(session, new.account, later, eve)
+    assert made.ended_addon_ids == [with_addon[2].id]
+    assert [a["service_id"] for a in made.removed_addons] == [soon.id]
+
+
 @pytest.mark.parametrize("run_first", [False, True], ids=["before the run", "after the run"])
 @pytest.mark.parametrize("today", [date(2026, 1, 10), date(2026, 1, 31)], ids=str)
 def test_an_addon_from_today_is_charged_for_today_once_whenever_the_run_is(

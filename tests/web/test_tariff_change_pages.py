@@ -6,7 +6,14 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from portal.models import AuditEvent, LedgerEntry, Subscription, TakesEffect, TariffChange
+from portal.models import (
+    AddonStart,
+    AuditEvent,
+    LedgerEntry,
+    Subscription,
+    TakesEffect,
+    TariffChange,
+)
 from tests.conftest import csrf_from
 from tests.factories import (
     PASSWORD,
@@ -263,3 +270,69 @@ def test_the_confirm_page_of_an_addon_the_scheduled_change_will_end_says_when(
     assert 'id="ends">31 December 2026' in html and 'id="ends-why"' in html
     untied = client.get(f"/services/{free.id}/connect", headers=EN).get_data(as_text=True)
     assert 'id="ends"' not in untied
+
+
+def test_a_scheduled_change_names_the_addons_it_disconnects_and_cancelling_names_them_back(
+    client, session, home
+):
+    """The pending change says which add-ons go with it, one not started yet included;
+    cancelling it says they stay, and they do."""
+    new, base, _, later, _ = home
+    tied = create_service(session, price=150_00, name="Выделенный IP", requires_tariff=base)
+    free = create_service(session, price=50_00, name="Антивирус")
+    soon = create_service(
+        session, name="ТВ-приставка", requires_tariff=base, starts=AddonStart.TOMORROW
+    )
+    for service in (tied, free):
+        session.add(
+            Subscription(account_id=new.account.id, service=service, started_on=date(2026, 1, 1))
+        )
+    session.add(Subscription(account_id=new.account.id, service=soon, started_on=date(2027, 1, 1)))
+    session.commit()
+    html = client.get(f"/tariffs/{later.id}", headers=EN).get_data(as_text=True)
+    notice = html[html.index('id="ending-addons"') :]
+    assert "Выделенный IP" in notice and "ТВ-приставка" in notice
+    assert "Антивирус" not in notice
+    assert "will not start" in notice.split("ТВ-приставка")[1].split("</li>")[0]
+    assert "will not start" not in notice.split("Выделенный IP")[1].split("</li>")[0]
+    assert confirm(client, later)[0].status_code == 303
+    page = client.get("/tariffs/", headers=EN).get_data(as_text=True)
+    change = session.scalar(
+        sa.select(TariffChange).where(TariffChange.account_id == new.account.id)
+    )
+    listed = page[page.index(f'id="change-{change.id}-addons"') :].split("</p>")[0]
+    assert "Выделенный IP, ТВ-приставка" in listed and "Антивирус" not in listed
+    assert "cancelling it keeps them" in listed
+    answer = client.post(
+        f"/tariffs/changes/{change.id}/cancel",
+        data={"csrf_token": csrf_from(page)},
+        headers=EN,
+        follow_redirects=True,
+    )
+    text = answer.get_data(as_text=True)
+    assert "These add-ons stay connected: Выделенный IP, ТВ-приставка." in text
+    session.expire_all()
+    running = {
+        s.service_id: (s.started_on, s.ended_on) for s in new.account.subscriptions if s.service_id
+    }
+    assert running == {
+        tied.id: (date(2026, 1, 1), None),
+        free.id: (date(2026, 1, 1), None),
+        soon.id: (date(2027, 1, 1), None),
+    }
+
+
+def test_cancelling_a_change_that_disconnects_nothing_says_only_that(client, session, home):
+    _, _, _, later, _ = home
+    assert confirm(client, later)[0].status_code == 303
+    page = client.get("/tariffs/", headers=EN).get_data(as_text=True)
+    assert "-addons" not in page.split('id="pending-changes"')[1]
+    change = session.scalar(sa.select(TariffChange))
+    answer = client.post(
+        f"/tariffs/changes/{change.id}/cancel",
+        data={"csrf_token": csrf_from(page)},
+        headers=EN,
+        follow_redirects=True,
+    )
+    text = answer.get_data(as_text=True)
+    assert "The tariff change is cancelled." in text and "stay connected" not in text

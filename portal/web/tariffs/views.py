@@ -34,11 +34,14 @@ def index():
     account = current_account()
     today = clock.provider_today()
     offer = catalog.offer(db.session, account, Tariff, today)
+    pending = tc.pending(db.session, account.id, today)
     return render(
         "tariffs/index.html",
         offer=offer,
         kinds=list(TariffKind),
-        pending=tc.pending(db.session, account.id, today),
+        pending=pending,
+        # What cancelling each change keeps, so the subscriber knows before cancelling.
+        addons_back={c.id: tc.addons_back(db.session, account, c) for c in pending},
         cancel_form=CancelForm(),
     )
 
@@ -163,6 +166,16 @@ def compare(tariff_id: int):
     )
 
 
+def cancelled(done: tc.Cancelled) -> str:
+    """What the subscriber reads once a change is cancelled: the add-ons it kept, if any."""
+    if not done.addons:
+        return _("The tariff change is cancelled.")
+    return _(
+        "The tariff change is cancelled. These add-ons stay connected: %(names)s.",
+        names=", ".join(s.service.name for s in done.addons),
+    )
+
+
 @bp.route("/changes/<id:change_id>/cancel", methods=["POST"])
 @login_required
 def cancel(change_id: int):
@@ -181,6 +194,6 @@ def cancel(change_id: int):
                 _("This change cannot be cancelled: it was cancelled or has taken effect.")
             )
         },
-        done=lambda _cancelled: _("The tariff change is cancelled."),
+        done=cancelled,
         to=url_for(".index"),
     )
