@@ -49,7 +49,7 @@ def post(
     refuses the copy, and the entry already there is returned.
     """
     _check_amount(kind, amount)
-    existing = _entry_by_key(db, key)
+    existing = entry_by_key(db, key)
     if existing is not None:
         return Posted(existing, created=False)
     account = lock_account(db, account_id)
@@ -70,7 +70,7 @@ def post(
     except IntegrityError:
         # A concurrent writer posted the same key between our look-up and insert.
         db.expire(account)
-        winner = _entry_by_key(db, key)
+        winner = entry_by_key(db, key)
         if winner is None:
             raise
         return Posted(winner, created=False)
@@ -126,7 +126,7 @@ def _check_amount(kind: EntryKind, amount: int) -> None:
         raise InvalidInput(f"a {kind.value} entry cannot have amount {amount}")
 
 
-def _entry_by_key(db: Session, key: str) -> LedgerEntry | None:
+def entry_by_key(db: Session, key: str) -> LedgerEntry | None:
     return db.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
 
 

@@ -547,6 +547,28 @@ def test_a_refund_larger_than_the_payment_is_refused_and_recorded(
     ).all()
 
 
+def test_refunds_in_parts_never_give_back_more_than_was_paid(
+    yookassa_app, client, session, payer, fake_api
+):
+    """Each part alone is within the payment; the third would take the total past it
+    (the acquirer should never report that, so it goes to the staff, not the balance),
+    and the second reported again is still debited once."""
+    payment = paid_by_yookassa(client, session, fake_api)  # 500 ₽
+    first = fake_api.add_refund(payment.provider_payment_id, "300.00")
+    second = fake_api.add_refund(payment.provider_payment_id, "200.00")
+    third = fake_api.add_refund(payment.provider_payment_id, "0.01")
+    for refund in (first, second):
+        assert notify_refund(client, fake_api, refund).status_code == 200
+    assert notify_refund(client, fake_api, third).status_code == 422
+    assert notify_refund(client, fake_api, second).status_code == 200
+    session.expire_all()
+    assert refunded(session, payment) == 500_00
+    (mismatch,) = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.event == "payment.refund_mismatch")
+    ).all()
+    assert mismatch.data["refund_id"] == third["id"]
+
+
 def test_reconcile_reads_a_late_fiscal_receipt(
     yookassa_app, client, session, payer, fake_api, runner
 ):

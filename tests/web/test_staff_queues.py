@@ -327,6 +327,25 @@ def test_a_refund_larger_than_the_credit_is_not_applied(client, session):
     assert balance_holds(session, payment.account_id) == 500_00
 
 
+def test_a_refund_past_what_is_left_of_the_payment_is_not_applied(client, session):
+    """The acquirer gave back 300 ₽ of the 500 ₽ already; a noted refund of 300 ₽ more
+    would give back more than was paid."""
+    from portal.domain.payments.acquirers.base import RemoteRefund
+    from tests.factories import RefundingAcquirer
+
+    payment = pay(session, create_payment(session, create_subscriber(session).account))
+    earlier = RemoteRefund("r-earlier", payment.provider_payment_id, "succeeded", 300_00, "RUB")
+    settle.record_refund(session, RefundingAcquirer(earlier), "r-earlier", address=None)
+    event = noted_refund(session, payment, amount=300_00)
+    session.commit()
+    signed_in_staff(client, session)
+    form = resolution_form(client, "/staff/payments/refunds", event.id, "apply")
+    answer = client.post(f"/staff/payments/refunds/{event.id}", data=form)
+    assert answer.status_code == 400
+    assert "больше, чем осталось" in answer.get_data(as_text=True)
+    assert balance_holds(session, payment.account_id) == 200_00
+
+
 def test_an_unknown_refund_is_read_only_until_marked_handled(client, session):
     event = noted_refund(session, refund_id="rf-unknown-1")
     noted_refund(session, refund_id="rf-unknown-1")  # the acquirer said it again

@@ -72,7 +72,8 @@ class NotCreditable(PaymentError):
 class RefundNotApplicable(PaymentError):
     """A noted refund the portal cannot debit by itself: what it needs is unknown (the
     acquirer did not say), the payment was never credited, or the sum is in another
-    currency or larger than what was credited. `why` says which."""
+    currency, larger than what was credited or than what is left of it after the refunds
+    already debited. `why` says which."""
 
     def __init__(self, why: str):
         super().__init__(f"cannot apply: {why}")

@@ -330,7 +330,7 @@ def resolve_refund(
     earlier = _resolution(db, noted.item)
     if earlier is not None:
         return _repeated(earlier, form_key, noted.item)
-    if _entry(db, noted.item) is not None:
+    if ledger.entry_by_key(db, noted.item) is not None:
         raise AlreadyResolved(noted.item)  # the acquirer's notice debited it meanwhile
     if outcome is Outcome.APPLIED:
         _check_applicable(db, noted, payment)
@@ -378,13 +378,15 @@ def resolve_refund(
 def _check_applicable(db: Session, noted: NotedRefund, payment: Payment | None) -> None:
     if payment is None or noted.amount is None or noted.currency is None:
         raise RefundNotApplicable("unknown")
-    credited = _entry(db, settle.ledger_key(payment))
+    credited = ledger.entry_by_key(db, settle.ledger_key(payment))
     if payment.status is not PaymentStatus.SUCCEEDED or credited is None:
         raise RefundNotApplicable("not_credited")
     if noted.currency != payment.currency:
         raise RefundNotApplicable("currency")
     if not 0 < noted.amount <= credited.amount:
         raise RefundNotApplicable("amount")
+    if noted.amount > settle.left_to_refund(db, payment):
+        raise RefundNotApplicable("left")
 
 
 # --- shared ------------------------------------------------------------------------------
@@ -409,10 +411,6 @@ def _reason(reason: str) -> str:
 
 def _resolution(db: Session, item: str) -> QueueResolution | None:
     return db.scalar(sa.select(QueueResolution).where(QueueResolution.item == item))
-
-
-def _entry(db: Session, key: str) -> LedgerEntry | None:
-    return db.scalar(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == key))
 
 
 def _repeated(earlier: QueueResolution, form_key: str, item: str) -> Resolved:

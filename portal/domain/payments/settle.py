@@ -222,10 +222,13 @@ def record_refund(
         )
         raise NotificationNoted(f"refund {refund_id}")
     payment = lock(db, payment.id)
+    key = refund_key(provider.name, refund_id)
+    reported_again = ledger.entry_by_key(db, key) is not None
     acceptable = (
         payment.status is PaymentStatus.SUCCEEDED
         and refund.currency == payment.currency
         and 0 < refund.amount <= payment.amount
+        and (reported_again or refund.amount <= left_to_refund(db, payment))
     )
     if not acceptable:
         record(
@@ -242,7 +245,7 @@ def record_refund(
         payment.account_id,
         EntryKind.REFUND,
         -refund.amount,
-        key=refund_key(provider.name, refund_id),
+        key=key,
         description=f"Возврат оплаты №{payment.id}",
     )
     if posted.created:
@@ -251,6 +254,12 @@ def record_refund(
             db, "payment.refunded", payment, actor, refund_id=refund_id[:64], amount=refund.amount
         )
     return payment
+
+
+def left_to_refund(db: Session, payment: Payment) -> int:
+    """Kopecks of the payment not given back yet: refunds in parts never add up to more
+    than was paid (the caller holds the payment's lock, so two at once are counted)."""
+    return payment.amount - sum(r.amount for r in receipts.refunds_of(db, payment.id))
 
 
 def tie_refund(db: Session, payment: Payment, entry: LedgerEntry) -> Refund:

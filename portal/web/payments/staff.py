@@ -195,6 +195,9 @@ _NOT_APPLICABLE = {
     "not_credited": lambda: _("Its payment was never credited: there is nothing to take back."),
     "currency": lambda: _("The refund is in another currency than its payment."),
     "amount": lambda: _("The refund is larger than what its payment credited."),
+    "left": lambda: _(
+        "The refund is larger than what is left of its payment after the refunds already debited."
+    ),
 }
 
 
