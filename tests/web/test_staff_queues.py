@@ -315,13 +315,17 @@ def test_a_noted_refund_is_applied_once(client, session, refund_of_review):
     )
 
 
-def test_a_refund_larger_than_the_credit_is_not_applied(client, session):
-    payment = pay(session, create_payment(session, create_subscriber(session).account))
-    event = noted_refund(session, payment, amount=900_00)
+def apply_as_staff(client, session, event):
+    """A noted refund applied from the queue by a staff member signed in for it."""
     session.commit()
     signed_in_staff(client, session)
     form = resolution_form(client, "/staff/payments/refunds", event.id, "apply")
-    answer = client.post(f"/staff/payments/refunds/{event.id}", data=form)
+    return client.post(f"/staff/payments/refunds/{event.id}", data=form)
+
+
+def test_a_refund_larger_than_the_credit_is_not_applied(client, session):
+    payment = pay(session, create_payment(session, create_subscriber(session).account))
+    answer = apply_as_staff(client, session, noted_refund(session, payment, amount=900_00))
     assert answer.status_code == 400
     assert "Возврат больше" in answer.get_data(as_text=True)
     assert balance_holds(session, payment.account_id) == 500_00
@@ -336,11 +340,7 @@ def test_a_refund_past_what_is_left_of_the_payment_is_not_applied(client, sessio
     payment = pay(session, create_payment(session, create_subscriber(session).account))
     earlier = RemoteRefund("r-earlier", payment.provider_payment_id, "succeeded", 300_00, "RUB")
     settle.record_refund(session, RefundingAcquirer(earlier), "r-earlier", address=None)
-    event = noted_refund(session, payment, amount=300_00)
-    session.commit()
-    signed_in_staff(client, session)
-    form = resolution_form(client, "/staff/payments/refunds", event.id, "apply")
-    answer = client.post(f"/staff/payments/refunds/{event.id}", data=form)
+    answer = apply_as_staff(client, session, noted_refund(session, payment, amount=300_00))
     assert answer.status_code == 400
     assert "больше, чем осталось" in answer.get_data(as_text=True)
     assert balance_holds(session, payment.account_id) == 200_00
