@@ -172,6 +172,20 @@ def test_the_card_lists_the_latest_payments_with_a_link_to_the_log(client, sessi
     assert 'href="/staff/payments/?contract=660011"' in page
 
 
+def test_the_cards_latest_entries_are_in_the_readers_language(client, session, holder):
+    """Their stored words are Russian: the card draws each line from its purpose, as the
+    subscriber's history does."""
+    pay(session, create_payment(session, holder.account, amount=450_00))
+    session.commit()
+    signed_in_staff(client, session)
+    english = client.get(
+        f"/staff/subscribers/{holder.account.id}", headers={"Accept-Language": "en"}
+    ).get_data(as_text=True)
+    entries = english[english.index('id="ledger-title"') : english.index('id="payments-title"')]
+    assert "Online payment by card" in entries and "Оплата" not in entries
+    assert "Онлайн-оплата картой" in card(client, holder.account.id)
+
+
 def a_message_to(session, holder) -> None:
     sms.queue(
         session,

@@ -13,6 +13,7 @@ from portal.domain import (
     audit,
     catalog,
     coming,
+    history,
     ledger,
     profile,
     promised,
@@ -29,6 +30,7 @@ from portal.extensions import client_address, db
 from portal.htmx import render
 from portal.models import Account, StaffRole
 from portal.web.catalog.messages import addon_refusal
+from portal.web.history import texts
 from portal.web.staff.access import current_staff, requires_roles
 from portal.web.subscribers import view_as as viewing
 from portal.web.subscribers.forms import BlockForm, CorrectionForm, OnboardingForm
@@ -84,7 +86,11 @@ def _card(
         "subscribers/staff/card.html",
         status=status,
         account=account,
-        entries=ledger.latest(db.session, account.id, CARD_ENTRIES),
+        # Each with its words in the reader's language (the stored ones are Russian).
+        entries=[
+            (entry, texts.one_cell(history.Entry.of(entry)))
+            for entry in ledger.latest(db.session, account.id, CARD_ENTRIES)
+        ],
         payments=payments,
         visits=visit_requests.of_account_all(db.session, account.id, limit=CARD_VISITS),
         visit_labels=visit_labels,
