@@ -263,13 +263,22 @@ def _(w: World) -> Post:
     return w.as_subscriber("/notifications/push/subscribe", body, kind="json")
 
 
-@valid("notifications.unsubscribe")
-def _(w: World) -> Post:
+def about_this_device(w: World, path: str) -> Post:
+    """A body naming the endpoint of a device the subscriber has."""
     body = browser_subscription()
     subscriptions.subscribe(w.session, w.person.id, body, user_agent="", allow_local=False)
     w.commit()
-    endpoint = {"endpoint": body["endpoint"]}
-    return w.as_subscriber("/notifications/push/unsubscribe", endpoint, kind="json")
+    return w.as_subscriber(path, {"endpoint": body["endpoint"]}, kind="json")
+
+
+@valid("notifications.push_state")
+def _(w: World) -> Post:
+    return about_this_device(w, "/notifications/push/state")
+
+
+@valid("notifications.unsubscribe")
+def _(w: World) -> Post:
+    return about_this_device(w, "/notifications/push/unsubscribe")
 
 
 @valid("payments.start")
