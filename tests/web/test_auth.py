@@ -301,6 +301,24 @@ def test_failures_are_throttled_per_address(app, auth, anna):
     assert auth.login("anna", PASSWORD).status_code == 429
 
 
+def test_the_addresses_of_one_ipv6_network_share_the_limit(app, anna):
+    """One subscriber line gets a whole /64: a new address from it for every guess must
+    not be a new allowance."""
+    for n in range(1, 21):
+        from_address(app, f"2001:db8:7:1::{n:x}").login(f"someone{n}", "wrong-password")
+    same_network = from_address(app, "2001:db8:7:1:ffff:1:2:3")
+    assert same_network.login("anna", PASSWORD).status_code == 429
+    assert from_address(app, "2001:db8:7:2::1").login("anna", PASSWORD).status_code == 303
+
+
+def test_recovery_requests_from_one_ipv6_network_share_the_limit(app, anna):
+    for n in range(1, 11):
+        answer = from_address(app, f"2001:db8:7:1::{n:x}").recover("000000", "+79780000000")
+        assert answer.status_code == 303
+    same_network = from_address(app, "2001:db8:7:1::ff")
+    assert same_network.recover("000000", "+79780000000").status_code == 429
+
+
 def test_successful_sign_ins_are_not_counted(app, auth, anna):
     for _ in range(8):
         assert auth.login("anna", PASSWORD).status_code == 303
