@@ -25,7 +25,13 @@ from portal import clock
 from portal.domain import audit, totp
 from portal.domain.auth import credentials, lockout, view_as
 from portal.domain.auth.devices import Device
-from portal.domain.errors import DuplicateLogin, InvalidInput, LastAdmin, OwnAccount
+from portal.domain.errors import (
+    DomainError,
+    DuplicateLogin,
+    InvalidInput,
+    LastAdmin,
+    OwnAccount,
+)
 from portal.models import StaffMember, StaffRecoveryCode, StaffRole, StaffSession
 
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
@@ -34,6 +40,11 @@ PASSWORD_MIN = 12  # staff can move money and credentials: longer than a subscri
 GENERATED_LENGTH = 16
 # Wrong codes after the password before the half-open session ends (password again).
 MAX_CODE_FAILURES = 5
+
+
+class AlreadyEnrolled(DomainError):
+    """The member has a second factor: another key replaces it only after an admin has
+    reset it (reset_second_factor), never on the strength of a session alone."""
 
 
 @dataclass(frozen=True)
@@ -255,14 +266,16 @@ def enrol(
 ) -> list[str] | None:
     """Turn on the second factor with the key the member's app now holds, proven by a
     code from it; the session counts as signed in. Returns the recovery codes (shown
-    once; only their hashes are kept), or None for a wrong code."""
+    once; only their hashes are kept), or None for a wrong code. Raises AlreadyEnrolled
+    for a member who has a key: a session (a copied cookie, a console left open) must not
+    move the second factor to another phone and read its recovery codes."""
     member = record.staff
+    if member.totp_secret:
+        raise AlreadyEnrolled
     step = totp.matching_step(secret, code, clock.now(), None)
     if step is None:
         audit.record(db, "staff.totp_enrol_failed", actor=audit.staff_actor(member.id))
         return None
-    # A member already enrolled replaces their key: the old one and its codes stop working.
-    before = {"second_factor": "enrolled", "key": "previous"} if member.totp_secret else {}
     member.totp_secret = secret
     member.totp_last_step = step
     db.execute(sa.delete(StaffRecoveryCode).where(StaffRecoveryCode.staff_id == member.id))
@@ -278,7 +291,7 @@ def enrol(
         "staff.totp_enrolled",
         actor=actor,
         address=address,
-        before=before or {"second_factor": "none"},
+        before={"second_factor": "none"},
         after={"second_factor": "enrolled", "key": "new", "recovery_codes": len(codes)},
     )
     if not was_verified:

@@ -92,6 +92,40 @@ def test_an_enrolled_member_gives_a_code_after_the_password(client, staff_auth, 
     assert client.get("/staff/").status_code == 200
 
 
+def test_a_signed_in_session_alone_cannot_replace_the_key(client, staff_auth, session):
+    """Whoever holds a signed-in console (a copied cookie, a desk left open) must not be
+    able to put the second factor on a phone of theirs and read new recovery codes."""
+    member = create_staff(session, role=StaffRole.OPERATOR, totp_secret=pyotp.random_base32())
+    session.commit()
+    own_key = member.totp_secret
+    codes_before = set(
+        session.scalars(
+            sa.select(StaffRecoveryCode.code_hash).where(StaffRecoveryCode.staff_id == member.id)
+        )
+    )
+    assert staff_auth.login(member.login, member=member).status_code == 303
+    page = client.get("/staff/totp")
+    assert page.status_code == 303 and page.headers["Location"] == "/staff/"
+    told = client.get("/staff/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "ask an administrator to remove the second factor" in told
+    token = csrf_from(client.get("/staff/").get_data(as_text=True))
+    strangers_key = pyotp.random_base32()
+    with client.session_transaction() as cookie_session:
+        cookie_session["staff_totp_enrolment"] = strangers_key
+    answer = client.post("/staff/totp", data={"code": code_for(strangers_key), "csrf_token": token})
+    assert answer.status_code == 303 and answer.headers["Location"] == "/staff/"
+    session.expire_all()
+    assert session.get(StaffMember, member.id).totp_secret == own_key
+    codes_after = set(
+        session.scalars(
+            sa.select(StaffRecoveryCode.code_hash).where(StaffRecoveryCode.staff_id == member.id)
+        )
+    )
+    assert codes_after == codes_before
+    replaced = sa.select(AuditEvent).where(AuditEvent.event == "staff.totp_enrolled")
+    assert session.scalars(replaced).all() == []
+
+
 def test_a_code_is_never_accepted_twice(app, client, staff_auth, session, frozen_clock):
     admin = create_staff(session, role=StaffRole.ADMIN)
     session.commit()

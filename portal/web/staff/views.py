@@ -149,8 +149,16 @@ def code():
 def enrol():
     """Turn on the authenticator app: required for an admin, optional for the others."""
     record = access.staff_session()
-    if not record.verified and record.staff.totp_secret:
-        return redirect(url_for("staff.code"), 303)
+    if record.staff.totp_secret:
+        if not record.verified:
+            return redirect(url_for("staff.code"), 303)
+        flash(
+            _(
+                "Two-step sign-in is on already. To move it to another phone, ask an "
+                "administrator to remove the second factor, then set it up again."
+            )
+        )
+        return redirect(url_for("staff.index"), 303)
     secret = session.get(_ENROLMENT_KEY) or totp.new_secret()
     session[_ENROLMENT_KEY] = secret  # signed cookie: only this browser's member sees it
     form = CodeForm()
