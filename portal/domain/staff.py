@@ -420,7 +420,8 @@ def change_role(
 ) -> bool:
     """Give the member another role; False if it is the one they have. A member made
     admin without a second factor is signed out: they enrol at the next sign-in before
-    the console opens for them."""
+    the console opens for them. Any view of a subscriber's pages they have open ends
+    (the console reads the role at every request, a view never asks again)."""
     new_role = _role(role)
     if new_role is member.role:
         return False
@@ -430,6 +431,8 @@ def change_role(
     member.role = new_role
     must_enrol = member.totp_secret is None and needs_second_factor(member)
     ended = end_sessions(db, member.id) if must_enrol else 0
+    if not must_enrol:
+        view_as.end_views_of(db, member.id, address=address, reason="role_changed")
     _record_change(
         db,
         "staff.role_changed",

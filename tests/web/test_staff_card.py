@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal import clock
-from portal.domain import sms
+from portal.domain import sms, staff
 from portal.domain.auth import credentials, view_as
 from portal.domain.promos import images, promotions
 from portal.domain.push import subscriptions
@@ -20,6 +20,7 @@ from portal.models import (
     Notification,
     NotificationKind,
     PromotionState,
+    StaffMember,
     StaffRole,
     Subscription,
 )
@@ -571,6 +572,23 @@ def test_signing_out_of_the_console_ends_the_open_view(client, session, holder, 
     answer = client.get("/")
     assert answer.headers["Location"] == f"/staff/subscribers/{holder.account.id}"
     assert client.get(answer.headers["Location"]).headers["Location"].startswith("/staff/login")
+
+
+def test_a_new_role_ends_the_members_open_view(client, session, holder, viewing):
+    """Moved to a role that reads no subscriber (marketing), the member must not keep a
+    subscriber's pages open for the rest of the view's time."""
+    admin = create_staff(session, role=StaffRole.ADMIN)
+    session.commit()
+    member = session.get(StaffMember, viewing.id)
+    assert staff.change_role(session, member, "marketing", by=admin, address=None)
+    session.commit()
+    session.expire_all()
+    (record,) = view_sessions(session)
+    assert record.ended_at is not None
+    (ended,) = events(session, "subscriber.view_ended")
+    assert ended.actor == f"staff:{viewing.id}" and ended.data["reason"] == "role_changed"
+    answer = client.get("/")
+    assert answer.headers["Location"] == f"/staff/subscribers/{holder.account.id}"
 
 
 def test_the_card_shows_promised_payments_pauses_and_scheduled_changes(

@@ -51,10 +51,13 @@ def start(
     return new
 
 
-def end_views_of(db: Session, staff_id: int, *, address: str | None) -> int:
+def end_views_of(
+    db: Session, staff_id: int, *, address: str | None, reason: str = "console_session"
+) -> int:
     """End every open view of the staff member (their console session ended: signed
-    out, switched off, or their credentials reset), each with its audit event; how many.
-    The caller commits."""
+    out, switched off, or their credentials reset; or `reason` "role_changed": the new
+    role may read no subscriber), each with its audit event; how many. The caller
+    commits."""
     records = db.scalars(
         sa.select(LoginSession).where(
             LoginSession.viewer_staff_id == staff_id, LoginSession.ended_at.is_(None)
@@ -71,7 +74,8 @@ def end_views_of(db: Session, staff_id: int, *, address: str | None) -> int:
             person_id=record.person_id,
             address=address,
             expired=expired,
-            with_console_session=True,
+            with_console_session=reason == "console_session",
+            reason=reason,
         )
     return len(records)
 
