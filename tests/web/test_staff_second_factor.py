@@ -126,6 +126,26 @@ def test_a_signed_in_session_alone_cannot_replace_the_key(client, staff_auth, se
     assert session.scalars(replaced).all() == []
 
 
+def test_a_key_shown_to_one_member_is_never_anothers(client, staff_auth, session):
+    """A console shared at the office: a key one member saw on the enrolment page (and
+    left unfinished) must not become the next member's second factor."""
+    first = create_staff(session, role=StaffRole.OPERATOR)
+    second = create_staff(session, role=StaffRole.ADMIN, totp_secret="")
+    session.commit()
+    staff_auth.login(first.login)
+    seen = re.search(r'id="totp-key">([A-Z2-7]+)<', client.get("/staff/totp").get_data(True))
+    token = csrf_from(client.get("/staff/").get_data(as_text=True))
+    assert client.post("/staff/logout", data={"csrf_token": token}).status_code == 303
+    with client.session_transaction() as cookie_session:  # readable by the next one at the desk
+        assert "staff_totp_enrolment" not in cookie_session
+    assert staff_auth.login(second.login).headers["Location"] == "/staff/totp"
+    held = {}
+    assert enrol(client, held).status_code == 200
+    assert held["secret"] != seen.group(1)
+    session.expire_all()
+    assert session.get(StaffMember, second.id).totp_secret == held["secret"]
+
+
 def test_a_code_is_never_accepted_twice(app, client, staff_auth, session, frozen_clock):
     admin = create_staff(session, role=StaffRole.ADMIN)
     session.commit()

@@ -159,8 +159,15 @@ def enrol():
             )
         )
         return redirect(url_for("staff.index"), 303)
-    secret = session.get(_ENROLMENT_KEY) or totp.new_secret()
-    session[_ENROLMENT_KEY] = secret  # signed cookie: only this browser's member sees it
+    # Kept in the signed cookie between the page and the code, with the member it was
+    # made for: on a console the office shares, a key one member saw (and left
+    # unfinished) is never the next member's.
+    kept = session.get(_ENROLMENT_KEY)
+    if isinstance(kept, dict) and kept.get("staff") == record.staff_id and kept.get("key"):
+        secret = str(kept["key"])
+    else:
+        secret = totp.new_secret()
+        session[_ENROLMENT_KEY] = {"staff": record.staff_id, "key": secret}
     form = CodeForm()
     if form.validate_on_submit():
         codes = staff.enrol(db.session, record, secret, form.code.data, address=client_address())
@@ -191,6 +198,7 @@ def logout():
     staff.end_session(db.session, request.cookies.get(access.COOKIE, ""), address=client_address())
     view_as.end_views_of(db.session, access.current_staff().id, address=client_address())
     db.session.commit()
+    session.pop(_ENROLMENT_KEY, None)  # an unfinished key is nobody's to read afterwards
     response = redirect(url_for("staff.login"), 303)
     access.clear_cookie(response)
     return response
