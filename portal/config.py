@@ -163,8 +163,8 @@ def default_config(instance_path: str) -> dict:
         ),
         # Password recovery by SMS
         "PORTAL_RECOVERY_TTL_MINUTES": _env_int("PORTAL_RECOVERY_TTL_MINUTES", 15, 1),
+        # The profile's phone code's wrong tries (the recovery secret counts none).
         "PORTAL_RECOVERY_MAX_FAILURES": _env_int("PORTAL_RECOVERY_MAX_FAILURES", 5, 1),
-        "PORTAL_RECOVERY_WINDOW_HOURS": _env_int("PORTAL_RECOVERY_WINDOW_HOURS", 24, 1),
         "PORTAL_RECOVERY_LIMIT_CONTRACT": os.environ.get(
             "PORTAL_RECOVERY_LIMIT_CONTRACT", "3 per hour;5 per day"
         ),

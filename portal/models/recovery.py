@@ -14,8 +14,8 @@ from portal.models.types import UTCDateTime
 class PasswordRecovery(Base):
     """The recovery secret sent by SMS: one row per person, replaced by a new request.
 
-    Only the secret's hash is kept. The failure count survives a replacement (within the
-    window that began at first_issued_at), so asking again gives no more guesses."""
+    Only the secret's hash is kept. It counts no wrong tries (see
+    portal.domain.auth.recovery: its length holds against guessing)."""
 
     __tablename__ = "password_recoveries"
 
@@ -23,10 +23,8 @@ class PasswordRecovery(Base):
     person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), unique=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
     secret_hash: Mapped[str] = mapped_column(sa.String(255))
-    first_issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    failed_attempts: Mapped[int] = mapped_column(default=0)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

@@ -3,8 +3,11 @@
 The rules (OWASP ASVS / NIST SP 800-63B for a system-made secret):
 - the answer to a request is the same whether or not the pair matches, and the same work
   is done either way (a secret is made and hashed in every branch);
-- the secret is stored only as a hash, works once, expires, and dies after too many
-  wrong tries; a new request replaces the pending one but keeps its failure count;
+- the secret is stored only as a hash, works once, expires, and is long enough (at least
+  64 bits) that no limit of tries on it is needed: a wrong password at sign-in is as
+  much a guess at the password as at the secret, so counting those against the secret
+  would let anyone who knows the login kill each one the owner asks for; a new request
+  replaces the pending one;
 - the old password keeps working until the secret is used, so a stranger who knows a
   contract and a phone cannot lock anyone out;
 - only requests whose contract and phone match count against the limits on SMS for that
@@ -30,7 +33,9 @@ from portal.domain.auth import credentials
 from portal.models import Account, PasswordRecovery, Person, SmsMessage
 
 CONTRACT_MAX = 32
-SECRET_LENGTH = 10
+# 11 of the 57 readable letters and digits: 64.2 bits (NIST SP 800-63B asks no limit of
+# wrong tries on one secret from 64 bits up).
+SECRET_LENGTH = 11
 
 # How many SMS in how long: ((3, 1 hour), (5, 1 day)).
 Quota = tuple[tuple[int, timedelta], ...]
@@ -45,12 +50,11 @@ def parse_quota(text: str) -> Quota:
 
 @dataclass(frozen=True)
 class RecoveryPolicy:
-    """How long a secret (or a phone code) lives, how many wrong tries kill it, and the
-    provider's name for the texts."""
+    """How long a secret (or a phone code) lives, how many wrong tries kill a phone code,
+    and the provider's name for the texts."""
 
     secret_ttl: timedelta = timedelta(minutes=15)
     max_failures: int = 5
-    failure_window: timedelta = timedelta(hours=24)
     provider_name: str = "OneCity"
     per_contract: Quota = ((3, timedelta(hours=1)), (5, timedelta(days=1)))
     per_phone: Quota = ((5, timedelta(days=1)),)
@@ -62,7 +66,6 @@ class RecoveryPolicy:
         return cls(
             secret_ttl=timedelta(minutes=int(config["PORTAL_RECOVERY_TTL_MINUTES"])),
             max_failures=int(config["PORTAL_RECOVERY_MAX_FAILURES"]),
-            failure_window=timedelta(hours=int(config["PORTAL_RECOVERY_WINDOW_HOURS"])),
             provider_name=config["PORTAL_PROVIDER_NAME"],
             per_contract=parse_quota(config["PORTAL_RECOVERY_LIMIT_CONTRACT"]),
             per_phone=parse_quota(config["PORTAL_RECOVERY_LIMIT_PHONE"]),
@@ -156,12 +159,8 @@ def _store_secret(db: Session, account: Account, secret_hash: str, policy: Recov
         sa.select(PasswordRecovery).where(PasswordRecovery.person_id == account.person_id)
     )
     if pending is None:
-        pending = PasswordRecovery(person_id=account.person_id, failed_attempts=0)
+        pending = PasswordRecovery(person_id=account.person_id)
         db.add(pending)
-    if pending.first_issued_at is None or moment - pending.first_issued_at > policy.failure_window:
-        # A new window: earlier failures no longer count.
-        pending.first_issued_at = moment
-        pending.failed_attempts = 0
     pending.account_id = account.id
     pending.secret_hash = secret_hash
     pending.issued_at = moment
@@ -190,12 +189,7 @@ def _recovery_text(provider: str, person: Person, secret: str, policy: RecoveryP
 def live_secret(db: Session, person: Person, policy: RecoveryPolicy) -> PasswordRecovery | None:
     """The person's pending secret if it may still be used."""
     pending = db.scalar(sa.select(PasswordRecovery).where(PasswordRecovery.person_id == person.id))
-    if (
-        pending is None
-        or pending.used_at is not None
-        or pending.expires_at <= clock.now()
-        or pending.failed_attempts >= policy.max_failures
-    ):
+    if pending is None or pending.used_at is not None or pending.expires_at <= clock.now():
         return None
     return pending
 

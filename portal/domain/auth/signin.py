@@ -122,8 +122,6 @@ def _check(db: Session, attempt: Attempt, policy: SignInPolicy) -> tuple[Person,
     if pending is not None and by_secret:
         recovery.use_secret(db, person, pending)
         return person, True
-    if pending is not None:
-        pending.failed_attempts += 1
     lockout.note_failure(
         db,
         person,
