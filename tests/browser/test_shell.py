@@ -213,3 +213,39 @@ def test_iphone_gets_the_add_to_home_screen_steps(new_context, demo):
     expect(page.locator("#install-button")).to_be_hidden()
     sign_in(page, demo)
     expect(page.locator("#install-ios")).to_be_visible()
+
+
+def a_new_release(route) -> None:
+    """The server's answer as after a deploy: the same page naming a new stylesheet."""
+    response = route.fetch()
+    body = response.text().replace("portal.css?v=", "portal.css?v=new")
+    route.fulfill(response=response, body=body)
+
+
+@phone_only
+def test_after_a_deploy_the_next_tap_loads_the_new_release_whole(page: Page, demo):
+    # The installed app stays open on the phone for days; a tap swaps the next page's
+    # body into the page already open (hx-boost), whose head still holds the stylesheet
+    # and scripts of the release it was opened with. Once the server is on a new
+    # release, that page must be loaded whole, not new markup under old styles.
+    sign_in(page, demo)
+    wait_for_service_worker(page)
+    page.evaluate("window.openedBefore = true")
+    page.locator(".bottom-nav a[href='/history/']").click()
+    page.wait_for_url(demo.url + "/history/")
+    assert page.evaluate("window.openedBefore"), "a tap within one release stays a swap"
+
+    page.route(
+        "**/*",
+        lambda route: (
+            a_new_release(route) if route.request.headers.get("hx-boosted") else route.fallback()
+        ),
+    )
+    page.locator(".bottom-nav a[href='/tariffs/']").click()
+    page.wait_for_url(demo.url + "/tariffs/")
+    expect(page.locator(".bottom-nav a[aria-current=page]")).to_have_attribute("href", "/tariffs/")
+    assert page.evaluate("window.openedBefore") is None
+    # Loaded whole, the page names the stylesheet the server serves now (the one the
+    # route did not touch: a full page load is not a boosted request).
+    stylesheet = page.locator("link[href*='portal.css']").get_attribute("href")
+    assert "?v=new" not in stylesheet

@@ -194,6 +194,26 @@
   document.addEventListener("htmx:sendError", goOffline);
   document.addEventListener("htmx:beforeRequest", (event) => { if (offline) event.preventDefault(); });
 
+  // --- A new release while the app is open (on a phone it stays open for days): a tap
+  // swaps the next page's body under the head this page was opened with, the old
+  // release's stylesheets and scripts. A page that names other ones is loaded whole.
+  function namesOurShellFiles(html) {
+    return [...document.querySelectorAll("head link[rel=stylesheet], head script[src]")]
+      .every((element) => html.includes(element.getAttribute("href") || element.getAttribute("src")));
+  }
+
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const detail = event.detail;
+    const html = typeof detail.serverResponse === "string" ? detail.serverResponse : "";
+    if (!detail.boosted || !detail.shouldSwap || !html.includes("</head>")) return;
+    if (namesOurShellFiles(html)) return;
+    // Loading a form's answer again would lose what it says (the message, the errors):
+    // it is swapped in this once, and the next page, still of another release, loads whole.
+    if (detail.requestConfig && detail.requestConfig.verb !== "get") return;
+    detail.shouldSwap = false;
+    location.assign(detail.xhr.responseURL);
+  });
+
   // --- "Install the app": the browser's own prompt where there is one, the steps on iPhone.
 
   let installPrompt = null;
