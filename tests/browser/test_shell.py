@@ -249,3 +249,25 @@ def test_after_a_deploy_the_next_tap_loads_the_new_release_whole(page: Page, dem
     # route did not touch: a full page load is not a boosted request).
     stylesheet = page.locator("link[href*='portal.css']").get_attribute("href")
     assert "?v=new" not in stylesheet
+
+
+@phone_only
+def test_sign_out_with_the_server_out_of_reach_keeps_the_page_and_says_why(page: Page, demo):
+    # A phone on a flaky network: some network is there (navigator.onLine), our server
+    # does not answer. The tap must not leave the app for the browser's error page,
+    # with the person still signed in.
+    sign_in(page, demo)
+    wait_for_service_worker(page)
+    page.route(re.compile(r".*/(ping|logout)$"), lambda route: route.abort("connectionrefused"))
+    page.locator("form[data-sign-out] button").click()
+    expect(page.locator("#offline-banner")).to_be_visible()
+    expect(page.locator("form[data-sign-out] button")).to_be_disabled()
+    expect(page).to_have_url(demo.url + "/")
+    expect(page.locator("#balance")).to_be_visible()
+
+    # The server answers again: the probe finds it, and signing out works.
+    page.unroute(re.compile(r".*/(ping|logout)$"))
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(page.locator("form[data-sign-out] button")).to_be_enabled()
+    sign_out(page, demo)
+    assert page.evaluate("document.body.dataset.signedIn") == "no"
