@@ -271,3 +271,31 @@ def test_sign_out_with_the_server_out_of_reach_keeps_the_page_and_says_why(page:
     expect(page.locator("form[data-sign-out] button")).to_be_enabled()
     sign_out(page, demo)
     assert page.evaluate("document.body.dataset.signedIn") == "no"
+
+
+NGINX_502 = (
+    "<html><head><title>502 Bad Gateway</title></head><body>"
+    "<center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+)
+
+
+@phone_only
+def test_a_gateway_error_page_is_not_swapped_in_the_page_says_the_server_is_out_of_reach(
+    page: Page, demo
+):
+    # While the app restarts (a deploy), nginx answers a tap itself with its own page:
+    # not the portal's, not to be drawn in place of the open one.
+    sign_in(page, demo)
+    page.route(
+        "**/history/",
+        lambda route: route.fulfill(status=502, content_type="text/html", body=NGINX_502),
+    )
+    page.locator(".bottom-nav a[href='/history/']").click()
+    expect(page.locator("#offline-banner")).to_be_visible()
+    expect(page.get_by_text("502 Bad Gateway")).to_have_count(0)
+    expect(page).to_have_url(demo.url + "/")
+    expect(page.locator("#balance")).to_be_visible()
+
+    page.unroute("**/history/")
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # the probe, now
+    expect(page.locator("#offline-banner")).to_be_hidden()

@@ -209,8 +209,20 @@
       .every((element) => html.includes(element.getAttribute("href") || element.getAttribute("src")));
   }
 
+  // A gateway's own error page (nginx's 502 while the app restarts for a deploy) is no
+  // page of ours to draw in place of the open one: the server is out of reach, as when
+  // offline. Every answer of the portal's carries its CSP; a gateway's does not.
+  function fromTheGateway(xhr) {
+    return xhr.status >= 502 && xhr.status <= 504 && !xhr.getResponseHeader("Content-Security-Policy");
+  }
+
   document.addEventListener("htmx:beforeSwap", (event) => {
     const detail = event.detail;
+    if (fromTheGateway(detail.xhr)) {
+      detail.shouldSwap = false;
+      goOffline();
+      return;
+    }
     const html = typeof detail.serverResponse === "string" ? detail.serverResponse : "";
     if (!detail.boosted || !detail.shouldSwap || !html.includes("</head>")) return;
     if (namesOurShellFiles(html)) return;
