@@ -213,3 +213,89 @@ def test_iphone_gets_the_add_to_home_screen_steps(new_context, demo):
     expect(page.locator("#install-button")).to_be_hidden()
     sign_in(page, demo)
     expect(page.locator("#install-ios")).to_be_visible()
+
+
+def a_new_release(route) -> None:
+    """The server's answer as after a deploy: the same page naming a new stylesheet."""
+    response = route.fetch()
+    body = response.text().replace("portal.css?v=", "portal.css?v=new")
+    route.fulfill(response=response, body=body)
+
+
+@phone_only
+def test_after_a_deploy_the_next_tap_loads_the_new_release_whole(page: Page, demo):
+    # The installed app stays open on the phone for days; a tap swaps the next page's
+    # body into the page already open (hx-boost), whose head still holds the stylesheet
+    # and scripts of the release it was opened with. Once the server is on a new
+    # release, that page must be loaded whole, not new markup under old styles.
+    sign_in(page, demo)
+    wait_for_service_worker(page)
+    page.evaluate("window.openedBefore = true")
+    page.locator(".bottom-nav a[href='/history/']").click()
+    page.wait_for_url(demo.url + "/history/")
+    assert page.evaluate("window.openedBefore"), "a tap within one release stays a swap"
+
+    page.route(
+        "**/*",
+        lambda route: (
+            a_new_release(route) if route.request.headers.get("hx-boosted") else route.fallback()
+        ),
+    )
+    page.locator(".bottom-nav a[href='/tariffs/']").click()
+    page.wait_for_url(demo.url + "/tariffs/")
+    expect(page.locator(".bottom-nav a[aria-current=page]")).to_have_attribute("href", "/tariffs/")
+    assert page.evaluate("window.openedBefore") is None
+    # Loaded whole, the page names the stylesheet the server serves now (the one the
+    # route did not touch: a full page load is not a boosted request).
+    stylesheet = page.locator("link[href*='portal.css']").get_attribute("href")
+    assert "?v=new" not in stylesheet
+
+
+@phone_only
+def test_sign_out_with_the_server_out_of_reach_keeps_the_page_and_says_why(page: Page, demo):
+    # A phone on a flaky network: some network is there (navigator.onLine), our server
+    # does not answer. The tap must not leave the app for the browser's error page,
+    # with the person still signed in.
+    sign_in(page, demo)
+    wait_for_service_worker(page)
+    page.route(re.compile(r".*/(ping|logout)$"), lambda route: route.abort("connectionrefused"))
+    page.locator("form[data-sign-out] button").click()
+    expect(page.locator("#offline-banner")).to_be_visible()
+    expect(page.locator("form[data-sign-out] button")).to_be_disabled()
+    expect(page).to_have_url(demo.url + "/")
+    expect(page.locator("#balance")).to_be_visible()
+
+    # The server answers again: the probe finds it, and signing out works.
+    page.unroute(re.compile(r".*/(ping|logout)$"))
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(page.locator("form[data-sign-out] button")).to_be_enabled()
+    sign_out(page, demo)
+    assert page.evaluate("document.body.dataset.signedIn") == "no"
+
+
+NGINX_502 = (
+    "<html><head><title>502 Bad Gateway</title></head><body>"
+    "<center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+)
+
+
+@phone_only
+def test_a_gateway_error_page_is_not_swapped_in_the_page_says_the_server_is_out_of_reach(
+    page: Page, demo
+):
+    # While the app restarts (a deploy), nginx answers a tap itself with its own page:
+    # not the portal's, not to be drawn in place of the open one.
+    sign_in(page, demo)
+    page.route(
+        "**/history/",
+        lambda route: route.fulfill(status=502, content_type="text/html", body=NGINX_502),
+    )
+    page.locator(".bottom-nav a[href='/history/']").click()
+    expect(page.locator("#offline-banner")).to_be_visible()
+    expect(page.get_by_text("502 Bad Gateway")).to_have_count(0)
+    expect(page).to_have_url(demo.url + "/")
+    expect(page.locator("#balance")).to_be_visible()
+
+    page.unroute("**/history/")
+    page.evaluate("window.dispatchEvent(new Event('online'))")  # the probe, now
+    expect(page.locator("#offline-banner")).to_be_hidden()

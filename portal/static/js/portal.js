@@ -174,11 +174,18 @@
   }
 
   // navigator.onLine says only that some network is there: ask our server itself.
+  // A connection that swallows requests counts as none after a while, not never.
+  const PING_WAIT_MS = 5000;
+
+  function serverAnswers() {
+    const signal = AbortSignal.timeout ? AbortSignal.timeout(PING_WAIT_MS) : undefined;
+    return fetch(document.body.dataset.ping, { cache: "no-store", signal })
+      .then((response) => response.ok, () => false);
+  }
+
   function checkServer() {
     if (!navigator.onLine) return;
-    fetch(document.body.dataset.ping, { cache: "no-store" })
-      .then((response) => { if (response.ok) goOnline(); })
-      .catch(() => {});
+    serverAnswers().then((answers) => { if (answers) goOnline(); });
   }
 
   // A click on a switched-off link goes nowhere; the banner says why.
@@ -193,6 +200,38 @@
   window.addEventListener("online", checkServer);
   document.addEventListener("htmx:sendError", goOffline);
   document.addEventListener("htmx:beforeRequest", (event) => { if (offline) event.preventDefault(); });
+
+  // --- A new release while the app is open (on a phone it stays open for days): a tap
+  // swaps the next page's body under the head this page was opened with, the old
+  // release's stylesheets and scripts. A page that names other ones is loaded whole.
+  function namesOurShellFiles(html) {
+    return [...document.querySelectorAll("head link[rel=stylesheet], head script[src]")]
+      .every((element) => html.includes(element.getAttribute("href") || element.getAttribute("src")));
+  }
+
+  // A gateway's own error page (nginx's 502 while the app restarts for a deploy) is no
+  // page of ours to draw in place of the open one: the server is out of reach, as when
+  // offline. Every answer of the portal's carries its CSP; a gateway's does not.
+  function fromTheGateway(xhr) {
+    return xhr.status >= 502 && xhr.status <= 504 && !xhr.getResponseHeader("Content-Security-Policy");
+  }
+
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const detail = event.detail;
+    if (fromTheGateway(detail.xhr)) {
+      detail.shouldSwap = false;
+      goOffline();
+      return;
+    }
+    const html = typeof detail.serverResponse === "string" ? detail.serverResponse : "";
+    if (!detail.boosted || !detail.shouldSwap || !html.includes("</head>")) return;
+    if (namesOurShellFiles(html)) return;
+    // Loading a form's answer again would lose what it says (the message, the errors):
+    // it is swapped in this once, and the next page, still of another release, loads whole.
+    if (detail.requestConfig && detail.requestConfig.verb !== "get") return;
+    detail.shouldSwap = false;
+    location.assign(detail.xhr.responseURL);
+  });
 
   // --- "Install the app": the browser's own prompt where there is one, the steps on iPhone.
 
@@ -354,19 +393,35 @@
     await subscription.unsubscribe();
   }
 
+  // The server is asked first: with some network but not ours (a flaky connection) the
+  // form would leave the app for the browser's error page, the person still signed in.
+  // Then nothing is forgotten or ended; the page goes to offline mode, which says why
+  // the button is off and brings it back with the server.
+  async function signOut(form) {
+    if (!(await serverAnswers())) {
+      goOffline();
+      return false;
+    }
+    forgetPersonalData();
+    const field = form.querySelector("input[name=push_endpoint]");
+    if (field) {
+      // Ending a staff member's view has no field: no push of theirs to end.
+      const waited = new Promise((resolve) => setTimeout(resolve, SIGN_OUT_PUSH_WAIT_MS));
+      await Promise.race([endThisBrowsersPush(field), waited]).catch(() => {});
+    }
+    return true;
+  }
+
   document.addEventListener("submit", (event) => {
     const form = event.target;
     if (!form.matches || !form.matches("form[data-sign-out]")) return;
-    forgetPersonalData();
-    const field = form.querySelector("input[name=push_endpoint]");
-    if (!field) return; // ending a staff member's view: no push of theirs to end
     event.preventDefault();
     if (form.dataset.signingOut) return; // a second press while the first goes on
     form.dataset.signingOut = "1";
-    const waited = new Promise((resolve) => setTimeout(resolve, SIGN_OUT_PUSH_WAIT_MS));
-    Promise.race([endThisBrowsersPush(field), waited])
-      .catch(() => {})
-      .finally(() => form.submit()); // submit() fires no submit event: no second round
+    signOut(form).catch(() => true).then((go) => {
+      if (go) form.submit(); // submit() fires no submit event: no second round
+      else delete form.dataset.signingOut;
+    });
   }, true);
 
   // --- Toasts the server asks for with HX-Trigger: {"toast": "text"}.
