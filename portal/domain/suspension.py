@@ -159,6 +159,8 @@ def request(
     the ledger, the status at once if it starts today, an audit event. Raises Refused
     when the terms say no, or ("money") when the fee would leave the balance below
     `block_threshold` (the run would block the account, and a blocked one is not paused)."""
+    if first == today:
+        charges.wait_for_the_run(db)  # today's charges come back if the run has been
     account = ledger.lock_account(db, account_id)
     why_not = refusal(db, account, first, last, today, terms)
     if why_not is not None:
