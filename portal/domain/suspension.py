@@ -337,6 +337,9 @@ def start_and_end(db: Session, day: date, *, actor: str) -> None:
     follows), each with an audit event; set-based."""
     table = Account.__table__
     paused = sa.exists().where(charges.paused_on(day, Account.id))
+    # A pause resumed on its last day before that day's run: the subscriber has the
+    # services back, the run does not take them away again (the day is still paused).
+    starts = sa.exists().where(charges.paused_on(day, Account.id), Suspension.resumed_at.is_(None))
     # Only a status a suspension set: an account suspended some other way (by hand,
     # before suspensions were kept) stays so.
     ended = sa.exists().where(
@@ -345,7 +348,7 @@ def start_and_end(db: Session, day: date, *, actor: str) -> None:
         Suspension.ends_on < day,
     )
     for event, old, new, condition in [
-        (STARTED, AccountStatus.ACTIVE, AccountStatus.SUSPENDED, paused),
+        (STARTED, AccountStatus.ACTIVE, AccountStatus.SUSPENDED, starts),
         (ENDED, AccountStatus.SUSPENDED, AccountStatus.ACTIVE, sa.and_(~paused, ended)),
     ]:
         which = sa.and_(Account.status == old, condition)
@@ -387,7 +390,8 @@ def fee_key(suspension_id: int, day: date) -> str:
 def fees_on(day: date) -> sa.Select:
     """The daily fees the run charges for `day`: suspension_id, account_id, daily_fee,
     idempotency_key (`fee_key` in SQL) of each suspension paused that day with a fee,
-    of a suspended account."""
+    of a suspended account, or of one resumed (active, or blocked for debt, by the
+    resume: its last day is paused however early it was resumed)."""
     key = (
         sa.literal("suspension:", sa.String)
         + sa.cast(Suspension.id, sa.String)
@@ -404,7 +408,13 @@ def fees_on(day: date) -> sa.Select:
         .where(
             charges.paused_on(day, Suspension.account_id),
             Suspension.daily_fee > 0,
-            Account.status == AccountStatus.SUSPENDED,
+            sa.or_(
+                Account.status == AccountStatus.SUSPENDED,
+                sa.and_(
+                    Suspension.resumed_at.is_not(None),
+                    Account.status.in_([AccountStatus.ACTIVE, AccountStatus.BLOCKED]),
+                ),
+            ),
         )
     )
 
