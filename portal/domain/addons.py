@@ -82,6 +82,7 @@ def connect(
     when a rule fails (a form sent twice finds it connected). Through a promotion's
     action (`promotion_id`) at its promotional price, recorded on the subscription;
     refused (errors.Refused) as promotions.promo_price says."""
+    charges.wait_for_the_run(db)  # one from today is charged today if the run has been
     account = ledger.lock_account(db, account_id)
     addon = db.get(Service, addon_id)
     if addon is None:

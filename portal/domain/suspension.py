@@ -159,6 +159,8 @@ def request(
     the ledger, the status at once if it starts today, an audit event. Raises Refused
     when the terms say no, or ("money") when the fee would leave the balance below
     `block_threshold` (the run would block the account, and a blocked one is not paused)."""
+    if first == today:
+        charges.wait_for_the_run(db)  # today's charges come back if the run has been
     account = ledger.lock_account(db, account_id)
     why_not = refusal(db, account, first, last, today, terms)
     if why_not is not None:
@@ -335,6 +337,9 @@ def start_and_end(db: Session, day: date, *, actor: str) -> None:
     follows), each with an audit event; set-based."""
     table = Account.__table__
     paused = sa.exists().where(charges.paused_on(day, Account.id))
+    # A pause resumed on its last day before that day's run: the subscriber has the
+    # services back, the run does not take them away again (the day is still paused).
+    starts = sa.exists().where(charges.paused_on(day, Account.id), Suspension.resumed_at.is_(None))
     # Only a status a suspension set: an account suspended some other way (by hand,
     # before suspensions were kept) stays so.
     ended = sa.exists().where(
@@ -343,7 +348,7 @@ def start_and_end(db: Session, day: date, *, actor: str) -> None:
         Suspension.ends_on < day,
     )
     for event, old, new, condition in [
-        (STARTED, AccountStatus.ACTIVE, AccountStatus.SUSPENDED, paused),
+        (STARTED, AccountStatus.ACTIVE, AccountStatus.SUSPENDED, starts),
         (ENDED, AccountStatus.SUSPENDED, AccountStatus.ACTIVE, sa.and_(~paused, ended)),
     ]:
         which = sa.and_(Account.status == old, condition)
@@ -385,7 +390,8 @@ def fee_key(suspension_id: int, day: date) -> str:
 def fees_on(day: date) -> sa.Select:
     """The daily fees the run charges for `day`: suspension_id, account_id, daily_fee,
     idempotency_key (`fee_key` in SQL) of each suspension paused that day with a fee,
-    of a suspended account."""
+    of a suspended account, or of one resumed (active, or blocked for debt, by the
+    resume: its last day is paused however early it was resumed)."""
     key = (
         sa.literal("suspension:", sa.String)
         + sa.cast(Suspension.id, sa.String)
@@ -402,7 +408,13 @@ def fees_on(day: date) -> sa.Select:
         .where(
             charges.paused_on(day, Suspension.account_id),
             Suspension.daily_fee > 0,
-            Account.status == AccountStatus.SUSPENDED,
+            sa.or_(
+                Account.status == AccountStatus.SUSPENDED,
+                sa.and_(
+                    Suspension.resumed_at.is_not(None),
+                    Account.status.in_([AccountStatus.ACTIVE, AccountStatus.BLOCKED]),
+                ),
+            ),
         )
     )
 

@@ -46,7 +46,13 @@ from sqlalchemy.orm import Session
 
 from portal import clock
 from portal.domain import audit, billing, catalog, ledger
-from portal.domain.billing.charges import charge_key, daily_share, old_charge_key, paused_on
+from portal.domain.billing.charges import (
+    charge_key,
+    daily_share,
+    old_charge_key,
+    paused_on,
+    wait_for_the_run,
+)
 from portal.domain.billing.debt import missing_for
 from portal.domain.errors import DomainError, NotFound
 from portal.models import (
@@ -363,6 +369,7 @@ def change(
     """Change the account's tariff for the tariff `target_id` (NotFound when there is no
     such tariff), by the rules above; AlreadyMade when `form_key` made a change before.
     In the caller's transaction (the caller commits, or rolls back on an error)."""
+    wait_for_the_run(db)  # a change today swaps today's charge if the run has been
     account = ledger.lock_account(db, account_id)  # one change of an account at a time
     made = db.scalar(sa.select(TariffChange).where(TariffChange.form_key == form_key))
     if made is not None:

@@ -8,11 +8,12 @@ the second transaction is seen waiting for the first one's lock, so the interlea
 is the one named; SQLite has one writer at a time, and the outcome must be the same.
 """
 
+import dataclasses
 import os
 import threading
 import time
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -20,20 +21,30 @@ from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
 from portal.db import make_engine
-from portal.domain import billing, ledger
+from portal.domain import addons, billing, ledger, suspension, tariff_change
 from portal.domain.billing import debt
+from portal.domain.billing import run as billing_run
 from portal.extensions import db
 from portal.models import (
     Account,
     AccountStatus,
+    AddonStart,
     AuditEvent,
     BillingDay,
     EntryKind,
     LedgerEntry,
     Payment,
+    TakesEffect,
 )
 from tests.conftest import BACKENDS, make_test_app
-from tests.factories import create_payment, create_subscriber, create_tariff, pay
+from tests.factories import (
+    create_group,
+    create_payment,
+    create_service,
+    create_subscriber,
+    create_tariff,
+    pay,
+)
 
 PRICE = 310_00  # 10 roubles a day: each test charges days of a 31-day month
 
@@ -289,4 +300,191 @@ def test_a_payment_covering_a_promise_the_run_expires_takes_its_credit_back_once
         state = "repaid" if payment_first else "expired"
         assert [e.data["after"] for e in closed] == [{"state": state}]
         assert check.get(promised.PromisedPayment, promise_id).state.value == state
+        assert ledger.inconsistent_accounts(check) == []
+
+
+def wait_until_waiting_or_done(engine, thread: threading.Thread) -> None:
+    """PostgreSQL: until `thread` waits for a lock, or has finished without waiting for
+    one; SQLite can't tell, so a moment for its writer to reach the write lock."""
+    if engine.dialect.name != "postgresql":
+        thread.join(0.5)
+        return
+    deadline = time.monotonic() + 60
+    with engine.connect() as connection:
+        while thread.is_alive():
+            waiting = connection.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            connection.rollback()  # the statistics are read once per transaction
+            if waiting:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail("the second transaction neither waited nor finished")
+            time.sleep(0.01)
+
+
+def run_paused_at(monkeypatch, engine, day: date, module, step: str, second) -> None:
+    """The run of `day`, stopped just after (step ends with "+") or before `step` of
+    `module` (patched) until `second` runs in a transaction of its own and either waits
+    for a lock or commits; then both finish."""
+    after = step.endswith("+")
+    name = step.rstrip("+")
+    real = getattr(module, name)
+    paused, go = threading.Event(), threading.Event()
+    errors = []
+
+    def pausing(*args, **kwargs):
+        if not after:
+            paused.set()
+            go.wait()
+        result = real(*args, **kwargs)
+        if after:
+            paused.set()
+            go.wait()
+        return result
+
+    monkeypatch.setattr(module, name, pausing)
+
+    def run() -> None:
+        with Session(engine) as session:
+            billing.run_day(session, day, block_threshold=0, actor="cron")
+            session.commit()
+
+    def other() -> None:
+        with Session(engine) as session:
+            second(session)
+            session.commit()
+
+    running = in_thread(run, errors)
+    paused.wait()
+    later = in_thread(other, errors)
+    wait_until_waiting_or_done(engine, later)
+    go.set()
+    running.join()
+    later.join()
+    monkeypatch.setattr(module, name, real)
+    assert errors == []
+
+
+def net_on(session, account_id: int, day: date) -> int:
+    """What the account was charged for `day`, less what was given back for it."""
+    return int(
+        session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount), 0)).where(
+                LedgerEntry.account_id == account_id,
+                LedgerEntry.service_date == day,
+                LedgerEntry.kind.in_([EntryKind.CHARGE, EntryKind.CREDIT]),
+            )
+        )
+    )
+
+
+PAUSE = suspension.Terms(
+    min_days=1,
+    max_days=90,
+    daily_fee=3_00,
+    activation_fee=0,
+    year_days=90,
+    min_interval_days=0,
+    ahead_days=30,
+)
+FREE = dataclasses.replace(PAUSE, daily_fee=0)
+
+
+@pytest.mark.parametrize("action", ["tariff", "pause", "addon"])
+def test_a_change_of_today_made_while_todays_run_is_charging_counts_today_once(
+    engine, monkeypatch, action
+):
+    """A tariff change, a pause or an add-on from today, made while the run of today is
+    charging (it has read what to charge and not yet moved the balances): the day is
+    charged as it is after the change, whichever commits first — the new tariff, the
+    pause's fee, the add-on's share — never the old tariff, nor nothing."""
+    day = {"tariff": date(2033, 2, 10), "pause": date(2033, 3, 10), "addon": date(2033, 4, 10)}[
+        action
+    ]
+    with Session(engine) as setup:
+        group = create_group(setup)
+        base = create_tariff(setup, price=PRICE, group=group, takes_effect=TakesEffect.TODAY)
+        fast = create_tariff(setup, price=2 * PRICE, group=group, takes_effect=TakesEffect.TODAY)
+        tv = create_service(setup, price=PRICE // 2, starts=AddonStart.TODAY)
+        new = create_subscriber(setup, balance=1000_00, tariffs=[base], start=day.replace(day=1))
+        account_id, person_id, tv_id, fast_id = new.account.id, new.person.id, tv.id, fast.id
+        setup.commit()
+
+    def act(session) -> None:
+        if action == "tariff":
+            tariff_change.change(
+                session, account_id, fast_id, day,
+                person_id=person_id, form_key=uuid.uuid4().hex, block_threshold=0,
+            )  # fmt: skip
+        elif action == "pause":
+            suspension.request(
+                session, account_id, day, day + timedelta(days=3), day, PAUSE,
+                actor=f"person:{person_id}",
+            )  # fmt: skip
+        else:
+            addons.connect(session, account_id, tv_id, day, person_id=person_id)
+
+    run_paused_at(monkeypatch, engine, day, billing_run, "_move_balances", act)
+    expected = {
+        "tariff": -billing.daily_share(2 * PRICE, day),
+        "pause": -PAUSE.daily_fee,
+        "addon": -billing.daily_share(PRICE, day) - billing.daily_share(PRICE // 2, day),
+    }[action]
+    with Session(engine) as check:
+        assert net_on(check, account_id, day) == expected
+        assert ledger.inconsistent_accounts(check) == []
+
+
+@pytest.mark.parametrize("starts", [True, False], ids=["pause starts", "pause ended"])
+def test_a_payment_during_a_run_that_expires_the_promise_and_pauses_does_not_deadlock(
+    engine, monkeypatch, starts
+):
+    """The run expires a promise and starts (or ends) the account's pause on one day,
+    while a payment to that account is credited: both take the promise's row before the
+    account's, so neither waits for the other the other way round."""
+    from portal.domain import promised
+
+    day = date(2033, 5, 10) if starts else date(2033, 7, 10)
+    terms = promised.Terms(
+        amount=100_00, days=3, fee=0, first_day=1, last_day=31, per_month=1, when_days_left=99
+    )
+    (account_id,) = subscribers(engine, [0], day.replace(day=1))
+    with Session(engine) as setup:
+        if starts:  # the promise runs to the eve of the pause
+            taken_on, first, last = day - timedelta(days=3), day, day + timedelta(days=3)
+        else:  # the pause ends on the promise's last day
+            taken_on, first, last = day - timedelta(days=3), day - timedelta(days=2), day
+            last -= timedelta(days=1)
+        promise_id = promised.take(
+            setup, account_id, taken_on, terms, block_threshold=0, actor="person:1"
+        ).id
+        suspension.request(setup, account_id, first, last, taken_on, FREE, actor="person:1")
+        payment_id = create_payment(setup, setup.get(Account, account_id), amount=50_00).id
+        setup.commit()
+    if not starts:
+        with Session(engine) as session:  # the pause's days, run before the test's
+            for n in (2, 1):
+                billing.run_day(session, day - timedelta(days=n), block_threshold=0)
+            session.commit()
+
+    run_paused_at(
+        monkeypatch,
+        engine,
+        day,
+        suspension,
+        "start_and_end+",
+        lambda session: pay(session, session.get(Payment, payment_id)),
+    )
+    with Session(engine) as check:
+        back = check.scalars(
+            sa.select(LedgerEntry.amount).where(
+                LedgerEntry.idempotency_key == promised.back_key(promise_id)
+            )
+        ).all()
+        assert back == [-100_00]
+        assert check.get(promised.PromisedPayment, promise_id).state.value == "expired"
         assert ledger.inconsistent_accounts(check) == []

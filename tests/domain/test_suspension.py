@@ -135,6 +135,31 @@ def test_resuming_early_releases_the_rest(session):
     )
 
 
+@pytest.mark.parametrize("run_first", [False, True], ids=["before the run", "after the run"])
+def test_a_resume_stands_whether_the_days_run_comes_before_or_after_it(session, run_first):
+    """Resumed on a day of the pause, the services run from then on, whenever the run of
+    that day is: the run does not suspend the account again (its day is still a paused
+    day: the daily fee, not the monthly prices, whichever came first)."""
+    account = subscriber(session, price=310_00)
+    terms = suspension.Terms(**{**TERMS.__dict__, "daily_fee": 3_00})
+    paused = ask(session, account, date(2026, 12, 1), date(2026, 12, 20), terms=terms)
+    day = date(2026, 12, 5)
+    run(session, date(2026, 12, 1), day - timedelta(days=1 - run_first))
+    suspension.resume(session, account.id, paused.id, day, block_threshold=0, actor="person:7")
+    run(session, day, day)
+    session.refresh(account)
+    assert account.status is AccountStatus.ACTIVE
+    on_day = [e.amount for e in charged(session, account.id) if e.service_date == day]
+    assert on_day == [-3_00]
+    suspended = session.scalars(
+        sa.select(AuditEvent.data["day"].as_string()).where(
+            AuditEvent.event == suspension.STARTED, AuditEvent.account_id == account.id
+        )
+    ).all()
+    assert suspended == ["2026-12-01"]
+    assert ledger.inconsistent_accounts(session) == []
+
+
 def test_resuming_with_a_debt_blocks(session):
     account = subscriber(session, balance=0)
     paused = ask(session, account, TODAY, TODAY + timedelta(days=9))

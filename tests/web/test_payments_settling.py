@@ -3,6 +3,7 @@ between the notification and the commit, the reconciler, YooKassa's notification
 a production start with the sandbox on."""
 
 import threading
+import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -189,6 +190,64 @@ def test_reconcile_gives_up_payments_the_acquirer_never_registered(session, runn
     session.expire_all()
     done = session.get(Payment, payment.id)
     assert done.status is PaymentStatus.CANCELED and done.cancel_reason == "not_started"
+
+
+def test_reconcile_does_not_give_up_a_payment_registered_while_it_looks(migrated_app):
+    """Reconcile reads an hour-old payment the acquirer never registered, and meanwhile
+    the payer's form, sent again, registers it (as a notification adopting it would):
+    the payment is asked about, not canceled, so what the payer pays is credited."""
+    from datetime import timedelta
+
+    from portal.domain.payments import reconcile
+
+    with migrated_app.app_context():
+        with Session(db.engine) as setup:
+            payment = unregistered_payment(setup, uuid.uuid4().hex)
+            payment.created_at = payment.created_at - timedelta(hours=2)
+            setup.commit()
+            payment_id, account_id = payment.id, payment.account_id
+
+        def acquirer(session):
+            return sandbox.Provider.from_config(migrated_app.config, session)
+
+        with Session(db.engine) as reconciling:
+            result = reconcile.ReconcileResult()
+            # reconcile_one's first look (kept: the session's map holds it): unregistered.
+            seen = reconciling.get(Payment, payment_id)
+            assert seen.provider_payment_id is None
+            with Session(db.engine) as paying:
+                start.register(
+                    paying,
+                    paying.get(Payment, payment_id),
+                    acquirer(paying),
+                    return_url="http://localhost/pay/1",
+                    notify_url="http://localhost/pay/notify/sandbox",
+                    actor="test",
+                    block_threshold=0,
+                )
+                paying.commit()
+            reconcile.reconcile_one(
+                reconciling, payment_id, lambda _name: acquirer(reconciling), result,
+                block_threshold=0,
+            )  # fmt: skip
+            reconciling.commit()
+            assert (result.canceled, result.still_open) == (0, 1)
+        with Session(db.engine) as paying:
+            registered = paying.get(Payment, payment_id)
+            assert registered.status is PaymentStatus.PENDING
+            record = paying.get(sandbox.SandboxPayment, registered.provider_payment_id)
+            acquirer(paying).pay(record, sandbox.CARD_SUCCEEDS)
+            paying.commit()
+        with Session(db.engine) as reconciling:
+            reconcile.reconcile_one(
+                reconciling, payment_id, lambda _name: acquirer(reconciling),
+                reconcile.ReconcileResult(), block_threshold=0,
+            )  # fmt: skip
+            reconciling.commit()
+        with Session(db.engine) as check:
+            assert check.get(Payment, payment_id).status is PaymentStatus.SUCCEEDED
+            assert check.get(Account, account_id).balance == 100_00
+            assert ledger.balance_from_entries(check, account_id) == 100_00
 
 
 def test_final_payment_never_changes(session):

@@ -30,6 +30,7 @@ from datetime import date, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from portal.models import Account, AccountStatus, Service, Subscription, Suspension, Tariff
 
@@ -69,6 +70,19 @@ def daily_share_sql(monthly_price: sa.ColumnElement[int], day: date) -> sa.Colum
     constraint), so the integer division truncates exactly as Python's floors."""
     days = days_in_month(day)
     return (monthly_price * day.day) // days - (monthly_price * (day.day - 1)) // days
+
+
+def wait_for_the_run(db: Session) -> None:
+    """Before a change made today that charges or gives back today's share itself once
+    today's run has been (a tariff change, a pause or an add-on from today): wait for a
+    run in progress to commit, and keep one from starting until this transaction ends,
+    so the change sees the run's charges or the run sees the change, never neither (the
+    run would charge the old tariff, or nothing, for today). Take it before the
+    account's row lock: the run takes its lock on billing_days (run._claim) before the
+    accounts' rows. SHARE conflicts with the run's lock, not with another change's.
+    PostgreSQL only: SQLite has one writer at a time."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(sa.text("LOCK TABLE billing_days IN SHARE MODE"))
 
 
 def charge_key(subscription_id: int, day: date) -> str:

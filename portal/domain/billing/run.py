@@ -7,10 +7,11 @@ accounts, in the caller's transaction (the caller commits):
    day finds the row and charges nothing; a run that starts while another is still
    charging waits for it (PostgreSQL: a lock on billing_days; SQLite: the write lock),
    then finds the row, or claims the day itself if the first rolled back;
-1a. start and end the voluntary suspensions of the day (suspension.start_and_end:
-   statuses suspended and active), and close the promised payments repaid or past
-   their last day (promised.close_due), whose credits are taken back with the day's
-   charges;
+1a. close the promised payments repaid or past their last day (promised.close_due),
+   whose credits are taken back with the day's charges, then start and end the
+   voluntary suspensions of the day (suspension.start_and_end: statuses suspended and
+   active). In this order: closing locks promises' rows, the statuses lock accounts'
+   rows, and a payment takes a promise's row before its account's (settle.credit);
 2. lift the blocks for debt that the rule no longer holds (debt.lift_covered_blocks),
    so those accounts are charged like the others;
 3. stage the day's charges in a temporary table: what charges.billable_on says, each
@@ -88,8 +89,11 @@ def run_day(db: Session, day: date, *, block_threshold: int, actor: str = "billi
     db.flush()
     if not _claim(db, day, actor):
         return RunResult(day, already_run=True)
-    suspension.start_and_end(db, day, actor=actor)
+    # The promises' rows before the accounts' (the order settle.credit takes them):
+    # the other way round, a payment to an account whose pause starts or ends today
+    # and whose promise closes deadlocks with the run.
     taken_back = promised.close_due(db, day, actor=actor)
+    suspension.start_and_end(db, day, actor=actor)
     unblocked = debt.lift_covered_blocks(db, day, block_threshold=block_threshold, actor=actor)
     connection = db.connection()
     _staged.create(connection)

@@ -94,15 +94,19 @@ def reconcile_one(
     payment = db.get(Payment, payment_id)
     result.checked += 1
     if payment.provider_payment_id is None:
-        if clock.now() - payment.created_at >= NOT_STARTED_AFTER:
-            payment = lock(db, payment_id)
+        if clock.now() - payment.created_at < NOT_STARTED_AFTER:
+            result.still_open += 1
+            return payment
+        payment = lock(db, payment_id)
+        # Read again under the lock: registered meanwhile (the payer's form sent again,
+        # or a notification adopting it), it is asked about below, never given up, or
+        # what the payer pays there would not be credited.
+        if payment.provider_payment_id is None:
             if states.move(payment, PaymentStatus.CANCELED):
                 payment.cancel_reason = "not_started"
                 record(db, "payment.canceled", payment, ACTOR, reason="not_started")
             result.canceled += 1
-        else:
-            result.still_open += 1
-        return payment
+            return payment
     try:
         payment = finish_payment(
             db,
