@@ -236,29 +236,42 @@ def check_code(
 
 
 def _second_factor(db: Session, member: StaffMember, code: str, moment) -> str | None:
-    """Which factor the code is (spent now), or None for a wrong code."""
+    """Which factor the code is (spent now), or None for a wrong code. Each is spent by
+    one conditional UPDATE: the same code sent twice at once (seen over a shoulder and
+    typed in another browser) finds it spent the second time."""
     step = totp.matching_step(member.totp_secret, code, moment, member.totp_last_step)
-    if step is not None:
-        member.totp_last_step = step
+    if step is not None and _spend_step(db, member, step):
         return "totp"
     if _use_recovery_code(db, member, code, moment):
         return "recovery_code"
     return None
 
 
+def _spend_step(db: Session, member: StaffMember, step: int) -> bool:
+    last = StaffMember.totp_last_step
+    spent = db.execute(
+        sa.update(StaffMember)
+        .where(StaffMember.id == member.id, sa.or_(last.is_(None), last < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.refresh(member, ["totp_last_step"])
+    return spent == 1
+
+
 def _use_recovery_code(db: Session, member: StaffMember, code: str, moment) -> bool:
     digest = credentials.token_hash(totp.normalised_recovery_code(code))
-    found = db.scalar(
-        sa.select(StaffRecoveryCode).where(
+    used = db.execute(
+        sa.update(StaffRecoveryCode)
+        .where(
             StaffRecoveryCode.staff_id == member.id,
             StaffRecoveryCode.code_hash == digest,
             StaffRecoveryCode.used_at.is_(None),
         )
-    )
-    if found is None:
-        return False
-    found.used_at = moment
-    return True
+        .values(used_at=moment)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return used == 1
 
 
 def enrol(
