@@ -33,7 +33,7 @@ from portal.web.catalog.messages import addon_refusal
 from portal.web.history import texts
 from portal.web.staff.access import current_staff, requires_roles
 from portal.web.subscribers import view_as as viewing
-from portal.web.subscribers.forms import BlockForm, CorrectionForm, OnboardingForm
+from portal.web.subscribers.forms import BlockForm, CorrectionForm, OnboardingForm, SearchForm
 from portal.web.urls import external_url
 from portal.web.visits import labels as visit_labels
 
@@ -53,7 +53,17 @@ CARD_PAUSES = 10
 @requires_roles(*READERS)
 def search():
     """Find a subscriber by contract, name, phone or address, from a part of it."""
-    query = request.args.get("q", "")[:100]
+    form = SearchForm(request.args)
+    if not form.validate():
+        return render(
+            "subscribers/staff/search.html",
+            block="results",
+            status=400,
+            query="",
+            problem=form.q.errors[0],
+            found=[],
+        )
+    query = form.q.data
     found = subscribers.search(db.session, query)
     return render("subscribers/staff/search.html", block="results", query=query, found=found)
 
