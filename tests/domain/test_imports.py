@@ -288,7 +288,8 @@ def test_both_encodings_and_both_delimiters_are_read(session, world, text, encod
         "Договор;ФИО;Телефон;Адрес;Район;\r\n6001;Анна Ахматова;89781234567;Ялта;Массандра;\r\n",
         "Договор;ФИО;Телефон;Адрес;Район;;\r\n6001;Анна Ахматова;89781234567;Ялта;Массандра;;\r\n",
         # Excel's hint of the delimiter, on a line of its own before the header.
-        "sep=;\r\nДоговор;ФИО;Телефон;Адрес;Район\r\n6001;Анна Ахматова;89781234567;Ялта;Массандра\r\n",
+        "sep=;\r\nДоговор;ФИО;Телефон;Адрес;Район\r\n"
+        "6001;Анна Ахматова;89781234567;Ялта;Массандра\r\n",
     ],
 )
 @pytest.mark.parametrize("encoding", ["utf-8", "cp1251"])
