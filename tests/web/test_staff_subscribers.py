@@ -230,3 +230,19 @@ def test_only_operators_reissue_passwords(client, session, people, role):
     assert client.post(
         "/staff/subscribers/999999/password", data={"csrf_token": csrf_from(page)}
     ).status_code in (403, 404)
+
+
+def test_a_reissued_sheet_is_in_the_language_the_subscriber_chose(client, session, people):
+    signed_in_staff(client, session)
+    holder = people["ivanov"]
+    holder.person.locale = "en"
+    session.commit()
+    account = holder.account
+    page = client.get(f"/staff/subscribers/{account.id}").get_data(as_text=True)
+    answer = client.post(
+        f"/staff/subscribers/{account.id}/password", data={"csrf_token": csrf_from(page)}
+    )
+    sheet = answer.get_data(as_text=True)
+    assert "Install the app on the phone" in sheet and "<dt>Password</dt>" in sheet
+    assert "Установите приложение на телефон" not in sheet
+    assert "Распечатать" in sheet  # the console stays Russian

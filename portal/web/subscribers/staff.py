@@ -5,8 +5,10 @@ provider's block, and the view as the subscriber."""
 import secrets
 
 import segno
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from portal import clock
 from portal.domain import (
@@ -15,6 +17,7 @@ from portal.domain import (
     coming,
     history,
     ledger,
+    notifications,
     profile,
     promised,
     sms,
@@ -117,16 +120,31 @@ def _card(
     )
 
 
+def sheet_html(locale: str | None, **fields) -> Markup:
+    """One credentials sheet (the fields of components/credentials_sheet_alone.html) in
+    the subscriber's language: the one they chose, else the portal's own. The page
+    around it stays in the member's: the sheet is the subscriber's to keep."""
+    lang = locale or notifications.DEFAULT_LOCALE
+    with force_locale(lang):
+        page = render_template("components/credentials_sheet_alone.html", lang=lang, **fields)
+    return Markup(page)  # nosec B704 - our own template, autoescaped
+
+
 def _sheet(new: subscribers.NewSubscriber):
     """The credentials sheet. The password is in this answer only (no-store): printed,
     never shown again."""
     url = external_url("auth.login")
-    return render(
-        "subscribers/staff/sheet.html",
-        new=new,
+    sheet = sheet_html(
+        new.person.locale,
+        id="sheet-title",
+        contract=new.account.contract_number,
+        name=new.person.name,
+        login=new.person.login,
+        password=new.password,
         sign_in_url=url,
         qr=segno.make(url, error="m").svg_data_uri(scale=4, border=2),
     )
+    return render("subscribers/staff/sheet.html", new=new, sheet=sheet)
 
 
 @bp.route("/<id:account_id>/password", methods=["POST"])
