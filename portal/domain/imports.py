@@ -83,6 +83,9 @@ REQUIRED = ("contract", "name", "phone", "address", "district")
 UPDATABLE = ("name", "phone", "address", "district")
 _NAMES = {alias: column for column, aliases in COLUMNS.items() for alias in aliases}
 _CODES_SPLIT = re.compile(r"[\s|,;]+")
+# Excel's "sep=;" before the header names the delimiter; the header says it as well. The
+# line stays, empty, so that line numbers are the file's.
+_SEP_HINT = re.compile(r"\A[ \t]*sep=[;,][ \t]*(?=\r|\n|\Z)", re.IGNORECASE)
 # Control characters (Unicode's category Cc) and the stand-in for undecodable bytes.
 _UNREADABLE = re.compile("[\x00-\x1f\x7f-\x9f\ufffd]")
 # What InvalidInput from subscribers.check_details starts with -> our reason.
@@ -129,8 +132,13 @@ def read(data: bytes, *, max_bytes: int = MAX_BYTES) -> ParsedFile:
     if _looks_binary(data):
         raise FileProblem("binary")
     encoding, text = _decode(data)
+    text = _SEP_HINT.sub("", text, count=1)
     records = _records(text)
     header_line, header = next(((n, cells) for n, cells in records if _filled(cells)), (0, []))
+    # A sheet saved with one more (empty) column ends every line with a delimiter: a
+    # nameless last column is no column (a row's cells past the named ones must be empty).
+    while header and not header[-1].strip():
+        header = header[:-1]
     delimiter = _delimiter(text)
     columns = [_NAMES.get(_name_key(name), "") for name in header]
     if not any(columns):

@@ -380,17 +380,19 @@ def accounts_of(db: Session, person_id: int, *, with_subscriptions: bool = False
 
 
 SEARCH_MAX = 50
+SEARCH_TEXT_MAX = 100
 
 
 def search(db: Session, text: str, *, limit: int = SEARCH_MAX) -> list[Account]:
-    """Accounts whose contract starts with the text, or whose holder's name, phone (any
-    spelling, any part of its digits) or address holds it; the newest first."""
-    text = " ".join(text.split())[:100]
+    """Accounts whose contract, holder's name, phone (any spelling, any part of its
+    digits) or address holds the text; the newest first."""
+    text = " ".join(text.split())[:SEARCH_TEXT_MAX]
     if len(text) < 2:
         return []
     needle = text.lower()
     conditions = [
-        Account.contract_number.startswith(text, autoescape=True),
+        # Any part: an operator often has only the last digits of a contract at hand.
+        Account.contract_number.contains(text, autoescape=True),
         sa.func.lower(Person.name).contains(needle, autoescape=True),
         sa.func.lower(Account.address).contains(needle, autoescape=True),
     ]

@@ -282,6 +282,26 @@ def test_both_encodings_and_both_delimiters_are_read(session, world, text, encod
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        # Excel writes a delimiter after the last column when the sheet had one more.
+        "Договор;ФИО;Телефон;Адрес;Район;\r\n6001;Анна Ахматова;89781234567;Ялта;Массандра;\r\n",
+        "Договор;ФИО;Телефон;Адрес;Район;;\r\n6001;Анна Ахматова;89781234567;Ялта;Массандра;;\r\n",
+        # Excel's hint of the delimiter, on a line of its own before the header.
+        "sep=;\r\nДоговор;ФИО;Телефон;Адрес;Район\r\n"
+        "6001;Анна Ахматова;89781234567;Ялта;Массандра\r\n",
+    ],
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1251"])
+def test_excels_trailing_delimiter_and_its_delimiter_hint_are_read(session, world, text, encoding):
+    parsed = imports.read(text.encode(encoding))
+    assert parsed.columns == ["contract", "name", "phone", "address", "district"]
+    assert parsed.header == ["Договор", "ФИО", "Телефон", "Адрес", "Район"]
+    batch = dry_run(session, world, text.encode(encoding))
+    assert set(verdicts(session, batch, real=False).values()) == {(RowOutcome.CREATE, None)}
+
+
+@pytest.mark.parametrize(
     ("data", "code", "names"),
     [
         (b"", "empty", ()),

@@ -289,3 +289,16 @@ def test_an_import_whose_job_was_lost_is_taken_up_by_the_sweep(
     jobs.drain(app, sweep=True)
     batch = session.get(SubscriberImport, number, populate_existing=True)
     assert batch.state.value == "done" and batch.created == 2
+
+
+def test_the_sheets_are_in_the_portals_language_whatever_the_consoles(app, client, operator, world):
+    english = {"Accept-Language": "en"}
+    show = upload(client, bad_file(world), **english).headers["Location"]
+    post(client, f"{show}/run")
+    jobs.drain(app)
+    token = csrf_from(client.get(IMPORT, headers=english).get_data(as_text=True))
+    answer = client.post(f"{show}/sheets", data={"csrf_token": token}, headers=english)
+    sheets = answer.get_data(as_text=True)
+    assert len(re.findall(r"<dt>Пароль</dt>", sheets)) == 2
+    assert "Install the app on the phone" not in sheets
+    assert "Print these sheets (2) now" in sheets  # the member's own words

@@ -146,3 +146,18 @@ def test_only_operators_and_admins_onboard(client, session, role, catalogue):
     StaffAuth(client).login(member.login)
     assert client.get(NEW).status_code == 403
     assert "Новый абонент" not in client.get("/staff/").get_data(as_text=True)
+
+
+def test_the_sheet_is_in_the_subscribers_language_whatever_the_consoles(
+    client, session, operator, catalogue
+):
+    # An operator reading the console in English signs up a subscriber, who has chosen
+    # no language: the sheet is in the portal's own (Russian); the console stays English.
+    page = client.get(NEW, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    form = contract_form(client, csrf_token=csrf_from(page))
+    answer = client.post(NEW, data=form, headers={"Accept-Language": "en"})
+    assert answer.status_code == 200
+    sheet = answer.get_data(as_text=True)
+    assert "Установите приложение на телефон" in sheet and "<dt>Пароль</dt>" in sheet
+    assert "Install the app on the phone" not in sheet
+    assert "Print this sheet now" in sheet  # the console's own words, for the operator

@@ -50,6 +50,10 @@ def people(session):
         ("5566", {"550012"}),
         ("Тестовая", {"550011", "550012"}),  # the address
         ("%", set()),  # a wildcard is a character, not everything
+        ("55%", set()),
+        ("55_011", set()),
+        ("0012", {"550012"}),  # any part of the contract, its last digits too
+        ("5" * 500, set()),  # longer than the box takes: cut, never an error
         ("x", set()),  # too short to search
     ],
 )
@@ -58,6 +62,14 @@ def test_search_finds_by_any_part(client, session, people, query, expected):
     page = client.get("/staff/subscribers/", query_string={"q": query}).get_data(as_text=True)
     shown = set(re.findall(r'/staff/subscribers/\d+">(\d+)</a>', page))
     assert shown & {"550011", "550012"} == expected
+
+
+@pytest.mark.parametrize("query", ["55\x00", "Иван\x00ов", "\x1b[0m"])
+def test_a_search_with_characters_that_cannot_be_typed_is_a_400(client, session, people, query):
+    signed_in_staff(client, session)
+    answer = client.get("/staff/subscribers/", query_string={"q": query})
+    assert answer.status_code == 400
+    assert "Введены недопустимые символы." in answer.get_data(as_text=True)
 
 
 def test_search_answers_htmx_with_the_results_only(client, session, people):
@@ -218,3 +230,19 @@ def test_only_operators_reissue_passwords(client, session, people, role):
     assert client.post(
         "/staff/subscribers/999999/password", data={"csrf_token": csrf_from(page)}
     ).status_code in (403, 404)
+
+
+def test_a_reissued_sheet_is_in_the_language_the_subscriber_chose(client, session, people):
+    signed_in_staff(client, session)
+    holder = people["ivanov"]
+    holder.person.locale = "en"
+    session.commit()
+    account = holder.account
+    page = client.get(f"/staff/subscribers/{account.id}").get_data(as_text=True)
+    answer = client.post(
+        f"/staff/subscribers/{account.id}/password", data={"csrf_token": csrf_from(page)}
+    )
+    sheet = answer.get_data(as_text=True)
+    assert "Install the app on the phone" in sheet and "<dt>Password</dt>" in sheet
+    assert "Установите приложение на телефон" not in sheet
+    assert "Распечатать" in sheet  # the console stays Russian

@@ -7,7 +7,22 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.domain import ledger, subscribers
 from portal.web.forms import Form
-from portal.web.validators import phone_field, text_field
+from portal.web.validators import phone_field, printable, text_field
+
+
+class SearchForm(Form):
+    """The subscriber search (a GET form: nothing to protect with a CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    # Cut, not refused: the box takes 100 characters, a longer link is no one's typing.
+    q = StringField(
+        default="",
+        filters=[lambda value: (value or "")[: subscribers.SEARCH_TEXT_MAX]],
+        # A NUL is no text PostgreSQL compares: refused here rather than a 500 there.
+        validators=[printable],
+    )
 
 
 class OnboardingForm(Form):

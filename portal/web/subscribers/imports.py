@@ -18,6 +18,7 @@ from portal.models import ImportState, RowOutcome, StaffRole, TariffKind
 from portal.web.filters import tariff_kind
 from portal.web.forms import FileForm
 from portal.web.staff.access import current_staff, requires_roles
+from portal.web.subscribers.staff import sheet_html
 from portal.web.urls import external_url
 
 bp = Blueprint("imports_staff", __name__, url_prefix="/staff/subscribers/import")
@@ -259,11 +260,24 @@ def sheets(import_id: int):
     sign_in_url = external_url("auth.login")
     if not printed:
         return redirect(url_for("imports_staff.show", import_id=batch.id), 303)
+    qr = segno.make(sign_in_url, error="m").svg_data_uri(scale=4, border=2)
     return render(
         "subscribers/staff/import_sheets.html",
         batch=batch,
-        sheets=printed,
+        count=len(printed),
+        # An imported subscriber has chosen no language yet: the portal's own.
+        sheets=[
+            sheet_html(
+                None,
+                id=f"sheet-{number}",
+                contract=sheet.contract_number,
+                name=sheet.name,
+                login=sheet.login,
+                password=sheet.password,
+                sign_in_url=sign_in_url,
+                qr=qr,
+            )
+            for number, sheet in enumerate(printed, 1)
+        ],
         left=imports.sheets_left(db.session, batch.id),
-        sign_in_url=sign_in_url,
-        qr=segno.make(sign_in_url, error="m").svg_data_uri(scale=4, border=2),
     )

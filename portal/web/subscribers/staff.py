@@ -5,8 +5,10 @@ provider's block, and the view as the subscriber."""
 import secrets
 
 import segno
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from portal import clock
 from portal.domain import (
@@ -15,6 +17,7 @@ from portal.domain import (
     coming,
     history,
     ledger,
+    notifications,
     profile,
     promised,
     sms,
@@ -33,7 +36,7 @@ from portal.web.catalog.messages import addon_refusal
 from portal.web.history import texts
 from portal.web.staff.access import current_staff, requires_roles
 from portal.web.subscribers import view_as as viewing
-from portal.web.subscribers.forms import BlockForm, CorrectionForm, OnboardingForm
+from portal.web.subscribers.forms import BlockForm, CorrectionForm, OnboardingForm, SearchForm
 from portal.web.urls import external_url
 from portal.web.visits import labels as visit_labels
 
@@ -53,7 +56,17 @@ CARD_PAUSES = 10
 @requires_roles(*READERS)
 def search():
     """Find a subscriber by contract, name, phone or address, from a part of it."""
-    query = request.args.get("q", "")[:100]
+    form = SearchForm(request.args)
+    if not form.validate():
+        return render(
+            "subscribers/staff/search.html",
+            block="results",
+            status=400,
+            query="",
+            problem=form.q.errors[0],
+            found=[],
+        )
+    query = form.q.data
     found = subscribers.search(db.session, query)
     return render("subscribers/staff/search.html", block="results", query=query, found=found)
 
@@ -107,16 +120,31 @@ def _card(
     )
 
 
+def sheet_html(locale: str | None, **fields) -> Markup:
+    """One credentials sheet (the fields of components/credentials_sheet_alone.html) in
+    the subscriber's language: the one they chose, else the portal's own. The page
+    around it stays in the member's: the sheet is the subscriber's to keep."""
+    lang = locale or notifications.DEFAULT_LOCALE
+    with force_locale(lang):
+        page = render_template("components/credentials_sheet_alone.html", lang=lang, **fields)
+    return Markup(page)  # nosec B704 - our own template, autoescaped
+
+
 def _sheet(new: subscribers.NewSubscriber):
     """The credentials sheet. The password is in this answer only (no-store): printed,
     never shown again."""
     url = external_url("auth.login")
-    return render(
-        "subscribers/staff/sheet.html",
-        new=new,
+    sheet = sheet_html(
+        new.person.locale,
+        id="sheet-title",
+        contract=new.account.contract_number,
+        name=new.person.name,
+        login=new.person.login,
+        password=new.password,
         sign_in_url=url,
         qr=segno.make(url, error="m").svg_data_uri(scale=4, border=2),
     )
+    return render("subscribers/staff/sheet.html", new=new, sheet=sheet)
 
 
 @bp.route("/<id:account_id>/password", methods=["POST"])
