@@ -262,3 +262,26 @@ def test_one_code_sent_twice_at_once_signs_in_once(migrated_app, factor):
             check.execute(sa.delete(AuditEvent).where(AuditEvent.actor == f"staff:{member_id}"))
             check.execute(sa.delete(StaffMember).where(StaffMember.id == member_id))
             check.commit()
+
+
+@pytest.mark.parametrize("second_step", ["/staff/login/code", "/staff/totp"])
+def test_a_half_open_session_signs_out_from_the_second_step(
+    client, staff_auth, session, second_step
+):
+    """A member who typed the password and walks away from the code (or the enrolment)
+    page: the next one at the desk, or the member, ends that session there."""
+    enrolled = second_step == "/staff/login/code"
+    member = create_staff(session, role=StaffRole.ADMIN, totp_secret=None if enrolled else "")
+    session.commit()
+    assert staff_auth.login(member.login).headers["Location"] == second_step
+    page = client.get(second_step).get_data(as_text=True)
+    assert 'action="/staff/logout"' in page
+    answer = client.post("/staff/logout", data={"csrf_token": csrf_from(page)})
+    assert answer.status_code == 303 and answer.headers["Location"] == "/staff/login"
+    assert client.get(second_step).headers["Location"].startswith("/staff/login")
+    ended = session.scalar(
+        sa.select(AuditEvent).where(
+            AuditEvent.event == "staff.signed_out", AuditEvent.actor == f"staff:{member.id}"
+        )
+    )
+    assert ended is not None

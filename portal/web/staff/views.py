@@ -192,11 +192,14 @@ def enrol():
 
 
 @bp.route("/logout", methods=["POST"])
-@requires_roles(*access.EVERY_ROLE)
+@access.second_step
 def logout():
-    """Sign out of the console; a view of a subscriber's pages open in it ends too."""
+    """Sign out of the console, from the second step too (a member who typed the password
+    and walked away from the code leaves a session the next one at the desk can end); a
+    view of a subscriber's pages open in it ends too."""
+    record = access.staff_session()
     staff.end_session(db.session, request.cookies.get(access.COOKIE, ""), address=client_address())
-    view_as.end_views_of(db.session, access.current_staff().id, address=client_address())
+    view_as.end_views_of(db.session, record.staff_id, address=client_address())
     db.session.commit()
     session.pop(_ENROLMENT_KEY, None)  # an unfinished key is nobody's to read afterwards
     response = redirect(url_for("staff.login"), 303)
