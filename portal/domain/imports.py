@@ -143,6 +143,10 @@ def read(data: bytes, *, max_bytes: int = MAX_BYTES) -> ParsedFile:
     columns = [_NAMES.get(_name_key(name), "") for name in header]
     if not any(columns):
         raise FileProblem("no_header")
+    # A nameless column between named ones may hold anything: which, the operator says.
+    unnamed = [str(n) for n, name in enumerate(header, start=1) if not name.strip()]
+    if unnamed:
+        raise FileProblem("unnamed_columns", unnamed)
     unknown = [name.strip() for name, column in zip(header, columns, strict=True) if not column]
     if unknown:
         raise FileProblem("unknown_columns", unknown)

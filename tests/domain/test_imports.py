@@ -309,6 +309,7 @@ def test_excels_trailing_delimiter_and_its_delimiter_hint_are_read(session, worl
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 4, "binary", ()),
         ("6001;Анна;+79781234567\n".encode(), "no_header", ()),
         ("Договор;ФИО;Телефон;Адрес;Район;Баланс\n".encode(), "unknown_columns", ("Баланс",)),
+        ("Договор;ФИО;;Телефон;Адрес;Район\n".encode(), "unnamed_columns", ("3",)),
         ("Договор;ФИО;Адрес\n".encode(), "missing_columns", ("phone", "district")),
         ("Договор;ФИО;Телефон;Адрес;Район;ФИО\n".encode(), "repeated_columns", ("name",)),
         (b"x" * 101, "too_big", ()),

@@ -54,6 +54,9 @@ FILE_PROBLEMS = {
         "tariffs, add-ons (in Russian or English)."
     ),
     "unknown_columns": _l("Unknown columns: %(names)s."),
+    "unnamed_columns": _l(
+        "The first line names no column number %(names)s: name it or delete the column."
+    ),
     "repeated_columns": _l("Columns named twice: %(names)s."),
     "missing_columns": _l("The file has no columns: %(names)s."),
     "malformed": _l("The file is not valid CSV (an unclosed quote?) near line %(names)s."),
