@@ -11,8 +11,9 @@ whose keys no push can be encrypted for (kept before subscribing checked them). 
 when it gives one), up to PORTAL_PUSH_MAX_ATTEMPTS; anything else is given up. A retry
 is a job at the due time and the delivery's row: the sweep (jobs.SWEEPS) sends whatever
 is due, so a retry survives a restart, and a worker that died mid-send is taken over
-when its hold runs out. The notification stays in the centre whatever happens to its
-pushes.
+when its hold runs out. Each attempt checks again that the device is still the
+person's and that they still want the kind (a retry may come after either changed). The
+notification stays in the centre whatever happens to its pushes.
 
 Every push carries a TTL (PORTAL_PUSH_TTL), an Urgency by kind and a Topic (the kind), so
 a push service keeps it for a device that is off, wakes the device as it deserves, and
@@ -322,6 +323,12 @@ def _attempt(db: Session, settings: PushSettings, delivery: PushDelivery) -> Out
         db.get(PushSubscription, delivery.subscription_id) if delivery.subscription_id else None
     )
     if device is None or notification is None:  # removed meanwhile
+        return _end(db, delivery, DeliveryState.FAILED, None, Outcome.SKIPPED)
+    if device.person_id != notification.person_id or not subscriptions.wants(
+        db, notification.person_id, notification.kind
+    ):
+        # Since it was staged, the browser was handed to another person (a shared phone:
+        # they would read this one's payments) or the person turned this kind off.
         return _end(db, delivery, DeliveryState.FAILED, None, Outcome.SKIPPED)
     if notification.created_at + timedelta(seconds=settings.ttl) < clock.now():
         # Older than a push service would keep it (kept while push was off): old news.
