@@ -22,6 +22,7 @@ from portal.domain.push.sending import Outcome, PushSettings, deliver
 from portal.models import (
     Account,
     DeliveryState,
+    Notification,
     NotificationKind,
     PushDelivery,
     PushSubscription,
@@ -669,3 +670,32 @@ def test_a_retry_of_a_kind_the_person_turned_off_meanwhile_is_not_pushed(
     assert len(push_service.received) == 1
     assert delivery_of(session, notification.id).state == DeliveryState.FAILED
     assert notifications.unread_count(session, person.id) == 1  # the centre keeps it
+
+
+def test_a_push_fits_the_4_kb_a_push_service_takes(app, session, vapid, push_service):
+    """Push services refuse a body over 4096 bytes (413: given up, the push never comes).
+    The longest title and text a notification keeps, in 4-byte characters, is more than
+    that once encrypted: the text, then the title, are shortened to fit."""
+    person, browser, _device = subscribed(app, session, push_service)
+    title, body = "🎉" * 300, "🎁" * 1200
+    with app.app_context():
+        kind = NotificationKind.PROMOTIONS
+        notifications.notify(session, person.id, kind, title, body, "promos/")
+        session.commit()
+        jobs.drain(app)
+    [request] = push_service.received
+    assert len(request.body) <= 4096
+    message = browser.decrypt(request.body)
+    assert message["title"] == "🎉" * 200  # what the centre keeps of it
+    assert message["body"].endswith("…") and body.startswith(message["body"][:-1])
+    assert message["url"].startswith("/notifications/")
+
+
+def test_a_short_push_is_sent_as_it_is(app):
+    """Only what does not fit is shortened."""
+    notification = Notification(
+        id=7, title="Скидка", body="Два месяца скорости.", kind=NotificationKind.PROMOTIONS
+    )
+    with app.app_context():
+        message = json.loads(sending.payload(notification))
+    assert (message["title"], message["body"]) == ("Скидка", "Два месяца скорости.")
