@@ -292,3 +292,64 @@ def test_windows_unlike_their_template_are_marked_set_apart(scratch_app_on):
             ).scalars()
             assert list(apart) == [2, 3, 4, 5]
         downgrade(directory=directory, revision="0025")
+
+
+def test_a_promotion_taken_twice_by_an_account_stays_with_its_first_subscription(scratch_app_on):
+    """0029: the account that took a promotion twice keeps both add-ons and their prices;
+    the later one no longer names the promotion, and the unique key holds from then on."""
+    now = "2026-11-01 09:00:00+00"
+    app = scratch_app_on
+    with app.app_context():
+        directory = app.extensions["migrate"].directory
+        upgrade(directory=directory, revision="0028")
+        with db.engine.begin() as conn:
+            run = conn.exec_driver_sql
+            for n in (1, 2):
+                run(
+                    "INSERT INTO people (id, login, password_hash, name, phone, created_at,"
+                    " password_changed_at, must_change_password) VALUES"
+                    f" ({n}, 'p{n}', 'x', 'P', '+79780000000', '{now}', '{now}', false)"
+                )
+                run(
+                    "INSERT INTO accounts (id, person_id, contract_number, personal_account,"
+                    f" address, status, balance, created_at) VALUES ({n}, {n}, '{n}', '{n}', '',"
+                    f" 'active', 0, '{now}')"
+                )
+            run(
+                "INSERT INTO staff_members (id, login, name, role, password_hash, active,"
+                f" created_at, password_changed_at) VALUES (1, 'm', 'M', 'marketing', 'x', true,"
+                f" '{now}', '{now}')"
+            )
+            run(
+                "INSERT INTO services (id, code, name, description, monthly_price)"
+                " VALUES (1, 'tv', 'TV', '', 30000)"
+            )
+            run(
+                "INSERT INTO promotions (id, title, text, starts_on, ends_on, tariff_ids,"
+                " districts, state, created_at, created_by, updated_at, action_service_id,"
+                " promo_price, promo_months) VALUES (1, 'T', 'T', '2026-11-01', '2026-12-31',"
+                f" '[]', '[]', 'published', '{now}', 1, '{now}', 1, 0, 1)"
+            )
+            for sid, account, started, ended in [
+                (1, 1, "2026-11-02", "2026-11-05"),
+                (2, 1, "2026-11-06", None),
+                (3, 2, "2026-11-03", None),
+            ]:
+                run(
+                    "INSERT INTO subscriptions (id, account_id, service_id, started_on,"
+                    " ended_on, price_override, price_override_until, promotion_id) VALUES"
+                    f" ({sid}, {account}, 1, '{started}', {repr(ended) if ended else 'NULL'},"
+                    " 0, '2026-12-01', 1)"
+                )
+        upgrade(directory=directory)
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT id, promotion_id, price_override FROM subscriptions ORDER BY id"
+            ).all()
+        assert rows == [(1, 1, 0), (2, None, 0), (3, 1, 0)]
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO subscriptions (account_id, service_id, started_on, promotion_id)"
+                " VALUES (2, 1, '2026-11-10', 1)"
+            )
+        downgrade(directory=directory, revision="0028")

@@ -23,6 +23,8 @@ class Subscription(Base):
             " AND (price_override IS NULL OR price_override >= 0)",
             name="price_override_whole",
         ),
+        # A promotion's offer is the account's once (NULLs, no promotion, are all distinct).
+        sa.UniqueConstraint("account_id", "promotion_id", name="uq_subscriptions_promotion_once"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

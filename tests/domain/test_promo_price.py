@@ -12,7 +12,14 @@ import sqlalchemy as sa
 from portal.domain import addons, billing, catalog
 from portal.domain.errors import InvalidInput, Refused
 from portal.domain.promos import promotions
-from portal.models import AuditEvent, PromotionState, Service, StaffRole, Subscription
+from portal.models import (
+    AddonStart,
+    AuditEvent,
+    PromotionState,
+    Service,
+    StaffRole,
+    Subscription,
+)
 from tests.domain.test_billing import walked_forecast
 from tests.domain.test_billing_run import charges_of, run
 from tests.factories import (
@@ -227,6 +234,57 @@ def test_an_addon_held_already_is_refused_through_the_promotion(session, marketi
     with pytest.raises(catalog.AddonRefused):
         connect_through(session, new, addon, promotion.id)
     assert promotions.connected_through(session, promotion.id) == 0
+
+
+def test_the_promotional_price_is_taken_once_by_an_account(session, marketing, frozen_clock):
+    """Disconnected (today its last day) and connected again through the promotion the
+    next day, the add-on would have its promotional months over again, and so on for as
+    long as the promotion runs: the offer is the account's once."""
+    addon = create_service(session, price=300_00, starts=AddonStart.TODAY)
+    promotion = create_promotion(session, marketing, addon=addon, promo_price=0, promo_months=1)
+    new = create_subscriber(session)
+    first = connect_through(session, new, addon, promotion.id)
+    addons.disconnect(session, new.account.id, first.id, TODAY, person_id=new.person.id)
+    tomorrow = TODAY + timedelta(days=1)
+    with pytest.raises(Refused) as refused:
+        promotions.promo_price(session, new.account, promotion.id, addon.id, tomorrow, tomorrow)
+    assert refused.value.reason == "promotion_taken"
+    with pytest.raises(Refused), session.begin_nested():
+        addons.connect(
+            session,
+            new.account.id,
+            addon.id,
+            tomorrow,
+            person_id=new.person.id,
+            promotion_id=promotion.id,
+        )
+    assert promotions.connected_through(session, promotion.id) == 1
+    # The add-on itself, at the catalogue's price, is the subscriber's to connect again.
+    again = addons.connect(session, new.account.id, addon.id, tomorrow, person_id=new.person.id)
+    assert (again.promotion_id, again.price_override) == (None, None)
+    # Another account takes the offer as the first did.
+    other = create_subscriber(session)
+    assert connect_through(session, other, addon, promotion.id).price_override == 0
+
+
+def test_the_database_keeps_an_account_from_taking_a_promotion_twice(
+    session, marketing, frozen_clock
+):
+    addon = create_service(session, price=300_00, starts=AddonStart.TODAY)
+    promotion = create_promotion(session, marketing, addon=addon, promo_price=0, promo_months=1)
+    new = create_subscriber(session)
+    first = connect_through(session, new, addon, promotion.id)
+    first.ended_on = TODAY
+    session.flush()
+    with pytest.raises(sa.exc.IntegrityError), session.begin_nested():
+        session.add(
+            Subscription(
+                account_id=new.account.id,
+                service_id=addon.id,
+                started_on=TODAY + timedelta(days=1),
+                promotion_id=promotion.id,
+            )
+        )
 
 
 # --- marketing's checks ---------------------------------------------------------------------------

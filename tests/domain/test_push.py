@@ -22,6 +22,7 @@ from portal.domain.push.sending import Outcome, PushSettings, deliver
 from portal.models import (
     Account,
     DeliveryState,
+    Notification,
     NotificationKind,
     PushDelivery,
     PushSubscription,
@@ -631,3 +632,70 @@ def test_the_sweep_goes_on_past_a_device_whose_key_is_no_point(
     assert session.scalars(
         sa.select(PushDelivery.state).where(PushDelivery.notification_id == first.id)
     ).all() == [DeliveryState.REMOVED, DeliveryState.SENT]
+
+
+def test_a_retry_is_not_pushed_to_a_device_handed_to_another_person(
+    app, session, vapid, push_service, frozen_clock
+):
+    """A shared phone: the first person's push waits for a retry, then the next person
+    turns push on in the same browser (the device is theirs now). The retry would show
+    the first person's payment on the second person's screen: it is given up."""
+    first, browser, device = subscribed(app, session, push_service)
+    push_service.answer(503)
+    notification = notify_and_send(app, session, first, title="Платёж первого")
+    second = create_subscriber(session).person
+    with app.app_context():
+        subscriptions.subscribe(
+            session, second.id, browser.subscription(), user_agent="", allow_local=True
+        )
+        session.commit()
+        frozen_clock.advance(seconds=app.config["PORTAL_PUSH_RETRY_DELAY"] + 1)
+        jobs.drain(app, sweep=True)
+    assert len(push_service.received) == 1  # the first attempt only
+    assert delivery_of(session, notification.id).state == DeliveryState.FAILED
+    assert session.get(PushSubscription, device).person_id == second.id  # kept for them
+
+
+def test_a_retry_of_a_kind_the_person_turned_off_meanwhile_is_not_pushed(
+    app, session, vapid, push_service, frozen_clock
+):
+    person, _browser, _device = subscribed(app, session, push_service)
+    push_service.answer(503)
+    notification = notify_and_send(app, session, person, kind=NotificationKind.PROMOTIONS)
+    subscriptions.set_preferences(session, person.id, {NotificationKind.PAYMENTS})
+    session.commit()
+    with app.app_context():
+        frozen_clock.advance(seconds=app.config["PORTAL_PUSH_RETRY_DELAY"] + 1)
+        jobs.drain(app, sweep=True)
+    assert len(push_service.received) == 1
+    assert delivery_of(session, notification.id).state == DeliveryState.FAILED
+    assert notifications.unread_count(session, person.id) == 1  # the centre keeps it
+
+
+def test_a_push_fits_the_4_kb_a_push_service_takes(app, session, vapid, push_service):
+    """Push services refuse a body over 4096 bytes (413: given up, the push never comes).
+    The longest title and text a notification keeps, in 4-byte characters, is more than
+    that once encrypted: the text, then the title, are shortened to fit."""
+    person, browser, _device = subscribed(app, session, push_service)
+    title, body = "🎉" * 300, "🎁" * 1200
+    with app.app_context():
+        kind = NotificationKind.PROMOTIONS
+        notifications.notify(session, person.id, kind, title, body, "promos/")
+        session.commit()
+        jobs.drain(app)
+    [request] = push_service.received
+    assert len(request.body) <= 4096
+    message = browser.decrypt(request.body)
+    assert message["title"] == "🎉" * 200  # what the centre keeps of it
+    assert message["body"].endswith("…") and body.startswith(message["body"][:-1])
+    assert message["url"].startswith("/notifications/")
+
+
+def test_a_short_push_is_sent_as_it_is(app):
+    """Only what does not fit is shortened."""
+    notification = Notification(
+        id=7, title="Скидка", body="Два месяца скорости.", kind=NotificationKind.PROMOTIONS
+    )
+    with app.app_context():
+        message = json.loads(sending.payload(notification))
+    assert (message["title"], message["body"]) == ("Скидка", "Два месяца скорости.")

@@ -2,10 +2,16 @@
 logs without them, and messages picked up again after a crash."""
 
 import logging
+import threading
+import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
+from portal import jobs
 from portal.domain import secretbox
 from portal.domain.sms import REDACTED, delivery, queue
 from portal.domain.sms.base import (
@@ -16,6 +22,7 @@ from portal.domain.sms.base import (
     TemporaryGatewayError,
 )
 from portal.domain.sms.outbox import OutboxGateway, recent_messages
+from portal.extensions import db
 from portal.models import SmsMessage, SmsStatus
 from tests.conftest import TEST_SECRET_KEY
 
@@ -254,3 +261,52 @@ def test_an_unreadable_sealed_text_fails_rather_than_sending_nonsense(ctx, sessi
     gateway = ScriptedGateway()
     outcome = delivery.deliver(session, message.id, gateway=gateway, policy=POLICY)
     assert outcome.status == SmsStatus.FAILED and gateway.sent == []
+
+
+class SlowGateway(SmsGateway):
+    """Accepts each message after a pause (long enough for another worker to reach it),
+    counting the sends of each, from any thread."""
+
+    name = "slow"
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.sends: Counter[int] = Counter()
+
+    def send(self, sms: OutgoingSms) -> SendResult:
+        time.sleep(0.02)
+        with self.lock:
+            self.sends[sms.message_id] += 1
+        return SendResult(acknowledged={1: f"gw-{sms.message_id}"})
+
+
+def test_two_delivery_jobs_at_once_send_each_message_once(migrated_app):
+    """`portal sms deliver` in two processes at the same moment (here two threads, each
+    with its own connection, on the real database): every message leaves once."""
+    with migrated_app.app_context():
+        engine = db.engine
+        with Session(engine) as setup:
+            ids = [queue(setup, to_phone=PHONE, text=f"№{n}", purpose="race").id for n in range(40)]
+            setup.commit()
+        jobs.forget_pending(migrated_app)  # the sweeps below send them, not the queue
+    gateway = SlowGateway()
+    start = threading.Barrier(2)
+    sent: list[int] = []
+
+    def worker():
+        with Session(engine) as own:
+            start.wait()
+            sent.append(delivery.deliver_due(own, gateway=gateway, policy=POLICY))
+
+    try:
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert gateway.sends == Counter({message_id: 1 for message_id in ids})
+        assert sum(sent) == len(ids)
+    finally:
+        with Session(engine) as cleanup:
+            cleanup.execute(sa.delete(SmsMessage).where(SmsMessage.id.in_(ids)))
+            cleanup.commit()

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from portal.models import AddonStart, AuditEvent, Promotion, StaffRole, Subscription
-from tests.conftest import csrf_from
-from tests.factories import create_promotion, create_service, create_staff, create_tariff
+from tests.conftest import AuthActions, csrf_from
+from tests.factories import PASSWORD, create_promotion, create_service, create_staff, create_tariff
 from tests.web.test_promo_pages import CONSOLE, GOOD, post, signed_in_staff, subscriber_client
 
 EN = {"Accept-Language": "en"}
@@ -133,6 +133,33 @@ def test_an_addon_held_already_is_409_through_the_offer(app, session, author):
     again = browser.post(f"/services/{addon.id}/connect", data=data, headers=EN)
     assert again.status_code == 409
     assert "You have this service already." in again.get_data(as_text=True)
+    assert len(held(session, account)) == 1
+
+
+def test_an_offer_taken_once_is_409_the_next_time(app, session, author, frozen_clock):
+    """Disconnected, then connected again through the offer the next day: refused, the
+    page says why, and the add-on is not connected twice at the promotional price."""
+    addon = create_service(session, price=300_00, starts=AddonStart.TODAY)
+    promotion = create_promotion(session, author, addon=addon, promo_price=0, promo_months=1)
+    session.commit()
+    browser, account = subscriber_client(app, session)
+    path = connect_path(addon, promotion.id)
+    token = csrf_from(browser.get(path).get_data(as_text=True))
+    data = {"csrf_token": token, "promotion": str(promotion.id)}
+    assert browser.post(f"/services/{addon.id}/connect", data=data).status_code == 303
+    (first,) = held(session, account)
+    off = browser.post(f"/services/connected/{first.id}/disconnect", data={"csrf_token": token})
+    assert off.status_code == 303
+    frozen_clock.advance(days=1)
+    AuthActions(browser).login(account.person.login, PASSWORD)  # the session has lapsed
+    page = browser.get(path, headers=EN)
+    data["csrf_token"] = csrf_from(page.get_data(as_text=True))
+    message = "This offer has been taken on this account already: it is taken once."
+    assert page.status_code == 409
+    assert message in page.get_data(as_text=True)
+    again = browser.post(f"/services/{addon.id}/connect", data=data, headers=EN)
+    assert again.status_code == 409
+    assert message in again.get_data(as_text=True)
     assert len(held(session, account)) == 1
 
 

@@ -326,7 +326,8 @@ def promo_price(
     day (what "3 months at 99 roubles" says), whatever the promotion's own end. Refused:
     "promotion_unknown" (none such, or not published for this account: a forged id
     learns nothing), "promotion_not_running" (ended or not begun), "promotion_other_addon"
-    (its action is not this add-on)."""
+    (its action is not this add-on), "promotion_taken" (the account took it already:
+    disconnected and connected again, the promotional months would start over)."""
     promotion = db.get(Promotion, promotion_id)
     if (
         promotion is None
@@ -338,6 +339,11 @@ def promo_price(
         raise Refused("promotion_not_running", ends_on=promotion.ends_on)
     if promotion.action_service_id != addon_id:
         raise Refused("promotion_other_addon")
+    taken = sa.select(Subscription.id).where(
+        Subscription.account_id == account.id, Subscription.promotion_id == promotion.id
+    )
+    if db.scalar(sa.select(taken.exists())):
+        raise Refused("promotion_taken")
     if promotion.promo_price is None or promotion.promo_months is None:
         return PromoPrice(promotion, None, None)
     until = months_later(starts_on, promotion.promo_months) - timedelta(days=1)

@@ -11,8 +11,9 @@ whose keys no push can be encrypted for (kept before subscribing checked them). 
 when it gives one), up to PORTAL_PUSH_MAX_ATTEMPTS; anything else is given up. A retry
 is a job at the due time and the delivery's row: the sweep (jobs.SWEEPS) sends whatever
 is due, so a retry survives a restart, and a worker that died mid-send is taken over
-when its hold runs out. The notification stays in the centre whatever happens to its
-pushes.
+when its hold runs out. Each attempt checks again that the device is still the
+person's and that they still want the kind (a retry may come after either changed). The
+notification stays in the centre whatever happens to its pushes.
 
 Every push carries a TTL (PORTAL_PUSH_TTL), an Urgency by kind and a Topic (the kind), so
 a push service keeps it for a device that is off, wakes the device as it deserves, and
@@ -247,19 +248,41 @@ def _pending(db: Session, notification_id: int, subscription_ids: list[int]) -> 
     )
 
 
+# Push services take a body of 4096 bytes at most (a larger one is a 413, given up);
+# aes128gcm adds its header (86 bytes with our key), the tag (16) and a delimiter (1).
+PAYLOAD_MAX = 4096 - 86 - 16 - 1
+
+
 def payload(notification: Notification) -> str:
-    """What the service worker shows (sw.js "push"): opening it marks it read."""
-    return json.dumps(
-        {
-            "title": notification.title,
-            "body": notification.body,
-            "url": path_of("notifications.follow", notification_id=notification.id),
-            "tag": f"n{notification.id}",
-            "icon": path_of("static", filename="icons/icon-192.png"),
-            "badge": path_of("static", filename="icons/logo.svg"),
-        },
-        ensure_ascii=False,
-    )
+    """What the service worker shows (sw.js "push"): opening it marks it read. The text,
+    then the title, shortened to fit a push (the centre keeps them whole)."""
+    message = {
+        "title": notification.title,
+        "body": notification.body,
+        "url": path_of("notifications.follow", notification_id=notification.id),
+        "tag": f"n{notification.id}",
+        "icon": path_of("static", filename="icons/icon-192.png"),
+        "badge": path_of("static", filename="icons/logo.svg"),
+    }
+    for field in ("body", "title"):
+        over = _size(message) - PAYLOAD_MAX
+        if over > 0:
+            message[field] = _shortened(message[field], over)
+    return json.dumps(message, ensure_ascii=False)
+
+
+def _size(message: dict) -> int:
+    return len(json.dumps(message, ensure_ascii=False).encode())
+
+
+def _shortened(text: str, over: int) -> str:
+    """`text` less at least `over` bytes of JSON, ending with an ellipsis."""
+    cut, dropped = len(text), 0
+    # Each character's JSON bytes (an escape is longer than its UTF-8), and the ellipsis's 3.
+    while cut > 0 and dropped < over + 3:
+        cut -= 1
+        dropped += len(json.dumps(text[cut], ensure_ascii=False).encode()) - 2
+    return text[:cut].rstrip() + "…" if cut else ""
 
 
 def deliver(
@@ -322,6 +345,12 @@ def _attempt(db: Session, settings: PushSettings, delivery: PushDelivery) -> Out
         db.get(PushSubscription, delivery.subscription_id) if delivery.subscription_id else None
     )
     if device is None or notification is None:  # removed meanwhile
+        return _end(db, delivery, DeliveryState.FAILED, None, Outcome.SKIPPED)
+    if device.person_id != notification.person_id or not subscriptions.wants(
+        db, notification.person_id, notification.kind
+    ):
+        # Since it was staged, the browser was handed to another person (a shared phone:
+        # they would read this one's payments) or the person turned this kind off.
         return _end(db, delivery, DeliveryState.FAILED, None, Outcome.SKIPPED)
     if notification.created_at + timedelta(seconds=settings.ttl) < clock.now():
         # Older than a push service would keep it (kept while push was off): old news.

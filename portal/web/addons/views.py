@@ -73,6 +73,8 @@ def promotion_message(refused: Refused) -> str:
         return _("This offer is not running now: it cannot be taken.")
     if refused.reason == "promotion_other_addon":
         return _("This offer is not for this service.")
+    if refused.reason == "promotion_taken":
+        return _("This offer has been taken on this account already: it is taken once.")
     return _("There is no such offer for your account.")
 
 
