@@ -22,7 +22,7 @@ from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
 from portal.db import make_engine
-from portal.domain import addons, billing, ledger, suspension, tariff_change
+from portal.domain import addons, billing, imports, ledger, suspension, tariff_change
 from portal.domain import subscribers as subscribers_domain
 from portal.domain.billing import debt
 from portal.domain.billing import run as billing_run
@@ -34,8 +34,10 @@ from portal.models import (
     AuditEvent,
     BillingDay,
     EntryKind,
+    ImportState,
     LedgerEntry,
     Payment,
+    SubscriberImport,
     TakesEffect,
 )
 from tests.conftest import BACKENDS, make_test_app
@@ -43,6 +45,7 @@ from tests.factories import (
     create_group,
     create_payment,
     create_service,
+    create_staff,
     create_subscriber,
     create_tariff,
     pay,
@@ -599,3 +602,51 @@ def test_a_status_changed_while_the_run_starts_and_ends_pauses_is_audited_as_cha
         assert_audited_exactly(check, leaving)
         if step == "start":  # suspended or not, as the run found it (SQLite: not)
             assert_audited_exactly(check, entering)
+
+
+def test_an_import_updating_accounts_while_the_run_charges_them_does_not_deadlock(
+    engine, monkeypatch
+):
+    """An import batch updates existing accounts in the file's order while the run, in
+    its own, holds one of them (its pause starts today) and has yet to charge another
+    that the batch took first: the batch waits for the run before it takes any account,
+    so neither waits for the other the other way round, and both do all their work."""
+    day = date(2034, 5, 10)
+    paused, charged = subscribers(engine, [100_00, 100_00], day.replace(day=1))
+    with Session(engine) as setup:
+        suspension.request(
+            setup, paused, day, day + timedelta(days=3), day - timedelta(days=1), FREE,
+            actor="person:1",
+        )  # fmt: skip
+        # The file names the charged account first: the batch updates it first.
+        lines = ["Договор;ФИО;Телефон;Адрес;Район"] + [
+            f"{setup.get(Account, id_).contract_number};Новое Имя;+7 978 600-00-0{n};"
+            f"Ялта, ул. Новая, {n};Массандра"
+            for n, id_ in enumerate([charged, paused], start=1)
+        ]
+        batch = imports.check(
+            setup,
+            imports.read("\r\n".join(lines).encode()),
+            staff_id=create_staff(setup).id,
+            file_name="billing.csv",
+            districts=("Массандра",),
+        )
+        assert imports.start(setup, batch.id, actor="test")
+        setup.commit()
+        batch_id = batch.id
+
+    run_paused_at(
+        monkeypatch,
+        engine,
+        day,
+        suspension,
+        "start_and_end+",
+        lambda session: imports.run(session, batch_id, districts=("Массандра",), today=day),
+    )
+    with Session(engine) as check:
+        done = check.get(SubscriberImport, batch_id)
+        assert (done.state, done.updated) == (ImportState.DONE, 2)
+        assert [check.get(Account, id_).district for id_ in (charged, paused)] == ["Массандра"] * 2
+        assert [len(charges_on(check, id_, day)) for id_ in (charged, paused)] == [1, 0]
+        assert check.get(Account, paused).status is AccountStatus.SUSPENDED
+        assert ledger.inconsistent_accounts(check) == []
