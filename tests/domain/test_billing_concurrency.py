@@ -364,7 +364,7 @@ def run_paused_at(monkeypatch, engine, day: date, module, step: str, second) -> 
             session.commit()
 
     running = in_thread(run, errors)
-    paused.wait()
+    wait_for_the_pause(paused, running, errors)
     later = in_thread(other, errors)
     wait_until_waiting_or_done(engine, later)
     go.set()
@@ -372,6 +372,14 @@ def run_paused_at(monkeypatch, engine, day: date, module, step: str, second) -> 
     later.join()
     monkeypatch.setattr(module, name, real)
     assert errors == []
+
+
+def wait_for_the_pause(paused: threading.Event, running: threading.Thread, errors: list) -> None:
+    """Until the run stops where the test stops it: a run that fails before (or never
+    gets there) fails the test instead of hanging it."""
+    while not paused.wait(0.1):
+        if not running.is_alive():
+            pytest.fail(f"the run ended before its pause: {errors}")
 
 
 def net_on(session, account_id: int, day: date) -> int:
@@ -527,9 +535,7 @@ def run_paused_before_status_update(engine, day: date, nth: int, second) -> None
     sa.event.listen(engine, "before_cursor_execute", pausing)
     try:
         running = in_thread(run, errors)
-        while not paused.wait(0.1):
-            if not running.is_alive():
-                pytest.fail(f"the run ended before the statement: {errors}")
+        wait_for_the_pause(paused, running, errors)
         later = in_thread(other, errors)
         wait_until_waiting_or_done(engine, later)
         go.set()
