@@ -85,26 +85,6 @@ def record(
     return entry
 
 
-def record_each(db: Session, event: str, rows: sa.Select, /, *, actor: str, **data: object) -> None:
-    """One audit event per row of `rows`, in one INSERT ... SELECT (a run over many
-    accounts): `rows` has an `account_id` column, and its other columns and `data` (the
-    same for every row; str, int or a dict of them) make each event's data."""
-    found = rows.subquery()
-    fields = {column.name: column for column in found.c if column.name != "account_id"}
-    select = sa.select(
-        sa.literal(clock.now(), AuditEvent.at.type),
-        sa.literal(event, sa.String),
-        found.c.account_id,
-        sa.literal(actor, sa.String),
-        _json_object(db, fields | data),
-    )
-    db.execute(
-        sa.insert(AuditEvent.__table__).from_select(
-            ["at", "event", "account_id", "actor", "data"], select
-        )
-    )
-
-
 def record_rows(
     db: Session, event: str, rows: list[Mapping[str, object]], /, *, actor: str, **data: object
 ) -> None:
@@ -128,26 +108,6 @@ def record_rows(
             for row in rows
         ],
     )
-
-
-def _json_object(db: Session, data: dict) -> sa.ColumnElement:
-    """A JSON object built by the database from columns and plain values."""
-    build = (
-        sa.func.json_build_object
-        if db.get_bind().dialect.name == "postgresql"
-        else sa.func.json_object
-    )
-    arguments: list[sa.ColumnElement] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            value = _json_object(db, value)
-        elif not isinstance(value, sa.ColumnElement):
-            # Typed, so that PostgreSQL knows what json_build_object is given.
-            value = sa.cast(
-                sa.literal(value), sa.BigInteger if isinstance(value, int) else sa.String
-            )
-        arguments += [sa.cast(sa.literal(key), sa.String), value]
-    return build(*arguments)
 
 
 def latest_about(db: Session, person_id: int, account_id: int, limit: int) -> list[AuditEvent]:

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.domain import audit, subscribers
 from portal.domain.auth import credentials
+from portal.domain.billing import charges
 from portal.domain.errors import DomainError, DuplicateContract, InvalidInput, NotFound
 from portal.models import (
     Account,
@@ -727,6 +728,9 @@ def _write(
             db.execute(sa.insert(Subscription.__table__).execution_options(**_PAGES), subscriptions)
     changes = [(row, v) for row, v in todo if v.outcome is RowOutcome.UPDATE]
     if changes:
+        # The batch locks its accounts in the file's order, the run in its own: they
+        # would deadlock holding one each. So the batch takes the run's turn first.
+        charges.wait_for_the_run(db)
         db.execute(
             sa.update(Person),
             [

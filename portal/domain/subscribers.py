@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, joinedload
 from portal import clock
 from portal.domain import audit, catalog, ledger, phones
 from portal.domain.auth import credentials
+from portal.domain.billing import debt
 from portal.domain.errors import (
     DomainError,
     DuplicateContract,
@@ -298,23 +299,30 @@ def block(
     return account
 
 
-def status_after_unblock(balance: int) -> AccountStatus:
+def status_after_unblock(balance: int, block_threshold: int) -> AccountStatus:
     """Where the provider's unblock leaves an account: active, or blocked for debt while
-    the balance is below zero (a payment lifts that one)."""
-    return AccountStatus.BLOCKED if balance < 0 else AccountStatus.ACTIVE
+    the balance is below the block threshold (the run's rule; a payment lifts it)."""
+    blocked = debt.is_below(balance, block_threshold)
+    return AccountStatus.BLOCKED if blocked else AccountStatus.ACTIVE
 
 
 def unblock(
-    db: Session, account_id: int, *, reason: str, actor: str, address: str | None = None
+    db: Session,
+    account_id: int,
+    *,
+    reason: str,
+    actor: str,
+    block_threshold: int,
+    address: str | None = None,
 ) -> Account:
     """The provider lifts its block, with a reason: the account is active again, or
-    blocked for debt when its balance is below zero. NotBlocked when the provider has
-    not blocked it. The caller commits."""
+    blocked for debt when its balance is below `block_threshold`. NotBlocked when the
+    provider has not blocked it. The caller commits."""
     reason = _block_reason(reason)
     account = ledger.lock_account(db, account_id)
     if account.status != AccountStatus.BLOCKED_BY_PROVIDER:
         raise NotBlocked(str(account_id))
-    status = status_after_unblock(account.balance)
+    status = status_after_unblock(account.balance, block_threshold)
     _set_status(db, account, status, reason, actor, address)
     return account
 

@@ -351,17 +351,24 @@ def start_and_end(db: Session, day: date, *, actor: str) -> None:
         (STARTED, AccountStatus.ACTIVE, AccountStatus.SUSPENDED, starts),
         (ENDED, AccountStatus.SUSPENDED, AccountStatus.ACTIVE, sa.and_(~paused, ended)),
     ]:
-        which = sa.and_(Account.status == old, condition)
-        audit.record_each(
+        # Audited from what the UPDATE returns, not from a select before it: a status
+        # changed in between (a resume, the provider's block or unblock) would give an
+        # event without its change, or a change without its event.
+        changed = db.scalars(
+            sa.update(table)
+            .where(Account.status == old, condition)
+            .values(status=new)
+            .returning(table.c.id)
+        ).all()
+        audit.record_rows(
             db,
             event,
-            sa.select(Account.id.label("account_id")).where(which),
+            [{"account_id": account_id} for account_id in changed],
             actor=actor,
             day=day.isoformat(),
             before={"status": old.value},
             after={"status": new.value},
         )
-        db.execute(sa.update(table).where(which).values(status=new))
 
 
 FEE_DESCRIPTION = "Плата за добровольную блокировку"

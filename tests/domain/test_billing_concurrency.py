@@ -9,6 +9,7 @@ is the one named; SQLite has one writer at a time, and the outcome must be the s
 """
 
 import dataclasses
+import itertools
 import os
 import threading
 import time
@@ -21,7 +22,8 @@ from flask_migrate import upgrade
 from sqlalchemy.orm import Session
 
 from portal.db import make_engine
-from portal.domain import addons, billing, ledger, suspension, tariff_change
+from portal.domain import addons, billing, imports, ledger, suspension, tariff_change
+from portal.domain import subscribers as subscribers_domain
 from portal.domain.billing import debt
 from portal.domain.billing import run as billing_run
 from portal.extensions import db
@@ -32,8 +34,10 @@ from portal.models import (
     AuditEvent,
     BillingDay,
     EntryKind,
+    ImportState,
     LedgerEntry,
     Payment,
+    SubscriberImport,
     TakesEffect,
 )
 from tests.conftest import BACKENDS, make_test_app
@@ -41,6 +45,7 @@ from tests.factories import (
     create_group,
     create_payment,
     create_service,
+    create_staff,
     create_subscriber,
     create_tariff,
     pay,
@@ -359,7 +364,7 @@ def run_paused_at(monkeypatch, engine, day: date, module, step: str, second) -> 
             session.commit()
 
     running = in_thread(run, errors)
-    paused.wait()
+    wait_for_the_pause(paused, running, errors)
     later = in_thread(other, errors)
     wait_until_waiting_or_done(engine, later)
     go.set()
@@ -367,6 +372,14 @@ def run_paused_at(monkeypatch, engine, day: date, module, step: str, second) -> 
     later.join()
     monkeypatch.setattr(module, name, real)
     assert errors == []
+
+
+def wait_for_the_pause(paused: threading.Event, running: threading.Thread, errors: list) -> None:
+    """Until the run stops where the test stops it: a run that fails before (or never
+    gets there) fails the test instead of hanging it."""
+    while not paused.wait(0.1):
+        if not running.is_alive():
+            pytest.fail(f"the run ended before its pause: {errors}")
 
 
 def net_on(session, account_id: int, day: date) -> int:
@@ -487,4 +500,159 @@ def test_a_payment_during_a_run_that_expires_the_promise_and_pauses_does_not_dea
         ).all()
         assert back == [-100_00]
         assert check.get(promised.PromisedPayment, promise_id).state.value == "expired"
+        assert ledger.inconsistent_accounts(check) == []
+
+
+def run_paused_before_status_update(engine, day: date, nth: int, second) -> None:
+    """The run of `day`, stopped just before its `nth` statement that sets accounts'
+    statuses (1: the pauses that start, 2: those that end; run.py's order) until `second`
+    runs in a transaction of its own and either waits for a lock or commits; then both
+    finish. At the database's edge, so it stops the run wherever its code reads the
+    accounts it changes."""
+    paused, go = threading.Event(), threading.Event()
+    seen, errors, the_run = [], [], []
+
+    def pausing(conn, cursor, statement, parameters, context, executemany):
+        if threading.get_ident() not in the_run:
+            return
+        if statement.startswith("UPDATE accounts SET status"):
+            seen.append(statement)
+            if len(seen) == nth:
+                paused.set()
+                go.wait()
+
+    def run() -> None:
+        the_run.append(threading.get_ident())
+        with Session(engine) as session:
+            billing.run_day(session, day, block_threshold=0, actor="cron")
+            session.commit()
+
+    def other() -> None:
+        with Session(engine) as session:
+            second(session)
+            session.commit()
+
+    sa.event.listen(engine, "before_cursor_execute", pausing)
+    try:
+        running = in_thread(run, errors)
+        wait_for_the_pause(paused, running, errors)
+        later = in_thread(other, errors)
+        wait_until_waiting_or_done(engine, later)
+        go.set()
+        running.join()
+        later.join()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", pausing)
+    assert errors == []
+
+
+def status_trail(session, account_id: int) -> list[tuple[str, str]]:
+    """The account's status changes as its audit events tell them, oldest first."""
+    found = session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.account_id == account_id).order_by(AuditEvent.id)
+    )
+    return [
+        (event.data["before"]["status"], event.data["after"]["status"])
+        for event in found
+        if "status" in event.data.get("after", {})
+    ]
+
+
+def assert_audited_exactly(session, account_id: int) -> None:
+    """Each status change of the account has its event and each event its change: the
+    events chain, from the account's first status to the one it has."""
+    trail = status_trail(session, account_id)
+    assert trail, "no status change audited"
+    assert trail[0][0] == AccountStatus.ACTIVE.value  # the status a new account has
+    for (_before, after), (before, _after) in itertools.pairwise(trail):
+        assert after == before, trail
+    assert trail[-1][1] == session.get(Account, account_id).status.value, trail
+
+
+@pytest.mark.parametrize("step", ["start", "end"])
+def test_a_status_changed_while_the_run_starts_and_ends_pauses_is_audited_as_changed(engine, step):
+    """The provider blocks an account (or lifts its block) while the run starts the
+    pauses of the day (or ends them): the run changes the statuses it finds when it
+    writes them and audits exactly those, never an event without its change (blocked
+    meanwhile, the account is not paused) nor a change without its event (unblocked
+    meanwhile, it is)."""
+    day = date(2034, 1, 10) if step == "start" else date(2034, 3, 10)
+    leaving, entering = subscribers(engine, [100_00, 100_00], day.replace(day=1))
+    with Session(engine) as setup:
+        if step == "start":  # both asked for a pause from the day
+            for account_id in (leaving, entering):
+                suspension.request(
+                    setup, account_id, day, day + timedelta(days=3), day - timedelta(days=1),
+                    FREE, actor="person:1",
+                )  # fmt: skip
+            subscribers_domain.block(setup, entering, reason="проверка", actor="staff:1")
+        else:  # paused up to the day before, suspended at once
+            first = day - timedelta(days=2)
+            suspension.request(
+                setup, leaving, first, day - timedelta(days=1), first, FREE, actor="person:1"
+            )
+        setup.commit()
+
+    def provider(session) -> None:
+        subscribers_domain.block(
+            session, leaving, reason="самовольное подключение", actor="staff:1"
+        )
+        if step == "start":
+            subscribers_domain.unblock(
+                session, entering, reason="разобрались", actor="staff:1", block_threshold=0
+            )
+
+    run_paused_before_status_update(engine, day, 1 if step == "start" else 2, provider)
+    with Session(engine) as check:
+        assert check.get(Account, leaving).status is AccountStatus.BLOCKED_BY_PROVIDER
+        assert_audited_exactly(check, leaving)
+        if step == "start":  # suspended or not, as the run found it (SQLite: not)
+            assert_audited_exactly(check, entering)
+
+
+def test_an_import_updating_accounts_while_the_run_charges_them_does_not_deadlock(
+    engine, monkeypatch
+):
+    """An import batch updates existing accounts in the file's order while the run, in
+    its own, holds one of them (its pause starts today) and has yet to charge another
+    that the batch took first: the batch waits for the run before it takes any account,
+    so neither waits for the other the other way round, and both do all their work."""
+    day = date(2034, 5, 10)
+    paused, charged = subscribers(engine, [100_00, 100_00], day.replace(day=1))
+    with Session(engine) as setup:
+        suspension.request(
+            setup, paused, day, day + timedelta(days=3), day - timedelta(days=1), FREE,
+            actor="person:1",
+        )  # fmt: skip
+        # The file names the charged account first: the batch updates it first.
+        lines = ["Договор;ФИО;Телефон;Адрес;Район"] + [
+            f"{setup.get(Account, id_).contract_number};Новое Имя;+7 978 600-00-0{n};"
+            f"Ялта, ул. Новая, {n};Массандра"
+            for n, id_ in enumerate([charged, paused], start=1)
+        ]
+        batch = imports.check(
+            setup,
+            imports.read("\r\n".join(lines).encode()),
+            staff_id=create_staff(setup).id,
+            file_name="billing.csv",
+            districts=("Массандра",),
+        )
+        assert imports.start(setup, batch.id, actor="test")
+        setup.commit()
+        batch_id = batch.id
+
+    run_paused_at(
+        monkeypatch,
+        engine,
+        day,
+        suspension,
+        "start_and_end+",
+        lambda session: imports.run(session, batch_id, districts=("Массандра",), today=day),
+    )
+    with Session(engine) as check:
+        done = check.get(SubscriberImport, batch_id)
+        assert (done.state, done.updated) == (ImportState.DONE, 2)
+        assert [check.get(Account, id_).district for id_ in (charged, paused)] == ["Массандра"] * 2
+        assert [len(charges_on(check, id_, day)) for id_ in (charged, paused)] == [1, 0]
+        assert check.get(Account, paused).status is AccountStatus.SUSPENDED
         assert ledger.inconsistent_accounts(check) == []

@@ -1,6 +1,6 @@
 """The provider's own block of an account: not the block for debt. A payment does not
 lift it, billing does not charge through it, and lifting it leaves the account blocked
-for debt while the balance is below zero."""
+for debt while the balance is below the block threshold."""
 
 from datetime import date
 
@@ -41,7 +41,7 @@ def test_a_block_has_its_status_its_reason_and_an_audit_event(session):
 def test_a_block_twice_and_an_unblock_of_what_is_not_blocked_are_refused(session):
     account = create_subscriber(session).account
     with pytest.raises(subscribers.NotBlocked):
-        subscribers.unblock(session, account.id, reason="ошибка", actor=ACTOR)
+        subscribers.unblock(session, account.id, reason="ошибка", actor=ACTOR, block_threshold=0)
     subscribers.block(session, account.id, reason=REASON, actor=ACTOR)
     with pytest.raises(subscribers.AlreadyBlocked):
         subscribers.block(session, account.id, reason="ещё раз", actor=ACTOR)
@@ -76,7 +76,14 @@ def test_a_payment_does_not_lift_the_providers_block(session):
 def test_unblocking_a_negative_balance_leaves_the_block_for_debt(session):
     account = create_subscriber(session, balance=-120_00).account
     subscribers.block(session, account.id, reason=REASON, actor=ACTOR)
-    subscribers.unblock(session, account.id, reason="Разобрались", actor=ACTOR, address="10.0.0.5")
+    subscribers.unblock(
+        session,
+        account.id,
+        reason="Разобрались",
+        actor=ACTOR,
+        block_threshold=0,
+        address="10.0.0.5",
+    )
     session.refresh(account)
     assert account.status is AccountStatus.BLOCKED and account.block_reason is None
     (event,) = events(session, "account.unblocked_by_provider")
@@ -93,9 +100,29 @@ def test_unblocking_a_negative_balance_leaves_the_block_for_debt(session):
 def test_unblocking_a_balance_of_zero_or_more_makes_the_account_active(session, balance):
     account = create_subscriber(session, balance=balance).account
     subscribers.block(session, account.id, reason=REASON, actor=ACTOR)
-    subscribers.unblock(session, account.id, reason="Разобрались", actor=ACTOR)
+    subscribers.unblock(session, account.id, reason="Разобрались", actor=ACTOR, block_threshold=0)
     session.refresh(account)
     assert account.status is AccountStatus.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("balance", "status"),
+    [
+        (-50_00, AccountStatus.ACTIVE),
+        (-100_00, AccountStatus.ACTIVE),
+        (-150_00, AccountStatus.BLOCKED),
+    ],
+)
+def test_unblocking_follows_the_block_threshold_not_zero(session, balance, status):
+    """With a negative threshold, a debt above it is no block for debt: the run would
+    not block it, so lifting the provider's block does not either."""
+    account = create_subscriber(session, balance=balance).account
+    subscribers.block(session, account.id, reason=REASON, actor=ACTOR)
+    subscribers.unblock(
+        session, account.id, reason="Разобрались", actor=ACTOR, block_threshold=-100_00
+    )
+    session.refresh(account)
+    assert account.status is status
 
 
 def test_billing_does_not_charge_an_account_the_provider_blocked(session):

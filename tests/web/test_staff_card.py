@@ -104,6 +104,21 @@ def test_an_operator_blocks_and_unblocks_from_the_card(client, session, holder, 
     assert "Блокировка провайдером снята." in card(client, account.id)
 
 
+def test_unblocking_from_the_card_follows_the_configured_block_threshold(
+    client, session, monkeypatch
+):
+    """A debt above PORTAL_BLOCK_THRESHOLD is no block for debt: the run would not block
+    it, so lifting the provider's block leaves the account active."""
+    monkeypatch.setitem(client.application.config, "PORTAL_BLOCK_THRESHOLD", -100_00)
+    account = create_subscriber(session, balance=-50_00).account
+    session.commit()
+    signed_in_staff(client, session)
+    assert post_block(client, account.id).status_code == 303
+    assert post_block(client, account.id, "unblock", "Разобрались").status_code == 303
+    session.expire_all()
+    assert session.get(Account, account.id).status is AccountStatus.ACTIVE
+
+
 def test_blocking_twice_changes_nothing_more(client, session, holder):
     signed_in_staff(client, session)
     assert post_block(client, holder.account.id).status_code == 303

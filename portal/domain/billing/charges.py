@@ -80,6 +80,8 @@ def wait_for_the_run(db: Session) -> None:
     run would charge the old tariff, or nothing, for today). Take it before the
     account's row lock: the run takes its lock on billing_days (run._claim) before the
     accounts' rows. SHARE conflicts with the run's lock, not with another change's.
+    Also before a change that locks many accounts' rows in an order of its own (an
+    import's batch): the run takes them in its order, and the two would deadlock.
     PostgreSQL only: SQLite has one writer at a time."""
     if db.get_bind().dialect.name == "postgresql":
         db.execute(sa.text("LOCK TABLE billing_days IN SHARE MODE"))

@@ -214,10 +214,16 @@ def block(account_id: int):
 @requires_roles(StaffRole.OPERATOR)
 def unblock(account_id: int):
     """Lift the provider's block, with a reason: active again, or blocked for debt."""
-    return _change_block(account_id, subscribers.unblock, _("The provider's block is lifted."))
+    return _change_block(
+        account_id,
+        subscribers.unblock,
+        _("The provider's block is lifted."),
+        # Lifted, the account is blocked for debt below the threshold the run applies.
+        block_threshold=current_app.config["PORTAL_BLOCK_THRESHOLD"],
+    )
 
 
-def _change_block(account_id: int, change, done: str):
+def _change_block(account_id: int, change, done: str, **settings):
     account = _account_or_404(account_id)
     form = BlockForm()
     if not form.validate_on_submit():
@@ -229,6 +235,7 @@ def _change_block(account_id: int, change, done: str):
             reason=form.block_reason.data,
             actor=audit.staff_actor(current_staff().id),
             address=client_address(),
+            **settings,
         )
     except subscribers.AlreadyBlocked:
         done = _("The account is blocked by the provider already.")
