@@ -193,6 +193,21 @@ def scratch_app_on(request, database_urls, tmp_path):
     admin.dispose()
 
 
+def two_subscribers(run, now: str) -> None:
+    """People 1 and 2, each with account 1 or 2, written in SQL as an older schema has them."""
+    for n in (1, 2):
+        run(
+            "INSERT INTO people (id, login, password_hash, name, phone, created_at,"
+            " password_changed_at, must_change_password) VALUES"
+            f" ({n}, 'p{n}', 'x', 'P', '+79780000000', '{now}', '{now}', false)"
+        )
+        run(
+            "INSERT INTO accounts (id, person_id, contract_number, personal_account,"
+            f" address, status, balance, created_at) VALUES ({n}, {n}, '{n}', '{n}', '',"
+            f" 'active', 0, '{now}')"
+        )
+
+
 def test_refunds_in_the_ledger_are_tied_to_their_payments_where_that_is_sure(scratch_app_on):
     """0025 ties the refunds already debited to their payments where the audit events and
     the entry's words name one payment of the same account; the rest stay untied, and no
@@ -204,17 +219,7 @@ def test_refunds_in_the_ledger_are_tied_to_their_payments_where_that_is_sure(scr
         upgrade(directory=directory, revision="0024")
         with db.engine.begin() as conn:
             run = conn.exec_driver_sql
-            for n in (1, 2):
-                run(
-                    "INSERT INTO people (id, login, password_hash, name, phone, created_at,"
-                    " password_changed_at, must_change_password) VALUES"
-                    f" ({n}, 'p{n}', 'x', 'P', '+79780000000', '{now}', '{now}', false)"
-                )
-                run(
-                    "INSERT INTO accounts (id, person_id, contract_number, personal_account,"
-                    f" address, status, balance, created_at) VALUES ({n}, {n}, '{n}', '{n}', '',"
-                    f" 'active', 0, '{now}')"
-                )
+            two_subscribers(run, now)
             for pid, account in [(7, 1), (8, 1), (9, 2)]:
                 run(
                     "INSERT INTO payments (id, account_id, amount, currency, method, provider,"
@@ -304,17 +309,7 @@ def test_a_promotion_taken_twice_by_an_account_stays_with_its_first_subscription
         upgrade(directory=directory, revision="0028")
         with db.engine.begin() as conn:
             run = conn.exec_driver_sql
-            for n in (1, 2):
-                run(
-                    "INSERT INTO people (id, login, password_hash, name, phone, created_at,"
-                    " password_changed_at, must_change_password) VALUES"
-                    f" ({n}, 'p{n}', 'x', 'P', '+79780000000', '{now}', '{now}', false)"
-                )
-                run(
-                    "INSERT INTO accounts (id, person_id, contract_number, personal_account,"
-                    f" address, status, balance, created_at) VALUES ({n}, {n}, '{n}', '{n}', '',"
-                    f" 'active', 0, '{now}')"
-                )
+            two_subscribers(run, now)
             run(
                 "INSERT INTO staff_members (id, login, name, role, password_hash, active,"
                 f" created_at, password_changed_at) VALUES (1, 'm', 'M', 'marketing', 'x', true,"

@@ -114,6 +114,18 @@ def in_thread(work, errors: list) -> threading.Thread:
     return thread
 
 
+def someone_waits_for_a_lock(connection) -> bool:
+    """PostgreSQL: whether a transaction of this database waits for a lock now."""
+    waiting = connection.scalar(
+        sa.text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+    )
+    connection.rollback()  # the statistics are read once per transaction
+    return bool(waiting)
+
+
 def wait_until_someone_waits_for_a_lock(engine) -> None:
     """PostgreSQL: until a transaction of this database waits for a lock (SQLite can't
     tell; its writers simply queue)."""
@@ -122,14 +134,7 @@ def wait_until_someone_waits_for_a_lock(engine) -> None:
     deadline = time.monotonic() + 60
     with engine.connect() as connection:
         while True:
-            waiting = connection.scalar(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-            connection.rollback()  # the statistics are read once per transaction
-            if waiting:
+            if someone_waits_for_a_lock(connection):
                 return
             if time.monotonic() > deadline:
                 pytest.fail("the second transaction never waited for the first")
@@ -317,14 +322,7 @@ def wait_until_waiting_or_done(engine, thread: threading.Thread) -> None:
     deadline = time.monotonic() + 60
     with engine.connect() as connection:
         while thread.is_alive():
-            waiting = connection.scalar(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-            connection.rollback()  # the statistics are read once per transaction
-            if waiting:
+            if someone_waits_for_a_lock(connection):
                 return
             if time.monotonic() > deadline:
                 pytest.fail("the second transaction neither waited nor finished")

@@ -303,13 +303,7 @@ def test_a_scheduled_change_names_the_addons_it_disconnects_and_cancelling_names
     listed = page[page.index(f'id="change-{change.id}-addons"') :].split("</p>")[0]
     assert "Выделенный IP, ТВ-приставка" in listed and "Антивирус" not in listed
     assert "cancelling it keeps them" in listed
-    answer = client.post(
-        f"/tariffs/changes/{change.id}/cancel",
-        data={"csrf_token": csrf_from(page)},
-        headers=EN,
-        follow_redirects=True,
-    )
-    text = answer.get_data(as_text=True)
+    text = cancel_in_english(client, change.id, page)
     assert "These add-ons stay connected: Выделенный IP, ТВ-приставка." in text
     session.expire_all()
     running = {
@@ -322,17 +316,22 @@ def test_a_scheduled_change_names_the_addons_it_disconnects_and_cancelling_names
     }
 
 
+def cancel_in_english(client, change_id: int, page: str) -> str:
+    """The scheduled change cancelled from the tariffs page: the page that comes back."""
+    answer = client.post(
+        f"/tariffs/changes/{change_id}/cancel",
+        data={"csrf_token": csrf_from(page)},
+        headers=EN,
+        follow_redirects=True,
+    )
+    return answer.get_data(as_text=True)
+
+
 def test_cancelling_a_change_that_disconnects_nothing_says_only_that(client, session, home):
     _, _, _, later, _ = home
     assert confirm(client, later)[0].status_code == 303
     page = client.get("/tariffs/", headers=EN).get_data(as_text=True)
     assert "-addons" not in page.split('id="pending-changes"')[1]
     change = session.scalar(sa.select(TariffChange))
-    answer = client.post(
-        f"/tariffs/changes/{change.id}/cancel",
-        data={"csrf_token": csrf_from(page)},
-        headers=EN,
-        follow_redirects=True,
-    )
-    text = answer.get_data(as_text=True)
+    text = cancel_in_english(client, change.id, page)
     assert "The tariff change is cancelled." in text and "stay connected" not in text
